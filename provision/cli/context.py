@@ -1,0 +1,73 @@
+"""What every command gets: the inventory path, the output format, verbosity, printing."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TextIO
+
+if TYPE_CHECKING:
+    from provision.inventory import Inventory
+
+DEFAULT_INVENTORY_NAMES = ("aihost.yaml", "inventory.yaml")
+
+
+@dataclass
+class CliContext:
+    """State shared by the commands of one invocation."""
+
+    inventory_path: str | None = None
+    output: str = "text"
+    verbose: int = 0
+    stdout: TextIO = field(default_factory=lambda: sys.stdout)
+    stderr: TextIO = field(default_factory=lambda: sys.stderr)
+    _inventory: Inventory | None = None
+
+    def resolve_inventory_path(self) -> Path:
+        """-i, then AIHOST_INVENTORY, then ./aihost.yaml; InputError if none is given."""
+        from provision.errors import InputError
+
+        chosen = self.inventory_path or os.environ.get("AIHOST_INVENTORY")
+        if chosen:
+            return Path(chosen)
+        for name in DEFAULT_INVENTORY_NAMES:
+            if Path(name).is_file():
+                return Path(name)
+        raise InputError(
+            "no inventory given",
+            hint="pass -i inventories/demo.yaml or set AIHOST_INVENTORY",
+        )
+
+    def load_inventory(self) -> Inventory:
+        """Load (once) and validate the inventory."""
+        if self._inventory is None:
+            from provision.inventory import load_inventory
+
+            self._inventory = load_inventory(self.resolve_inventory_path())
+        return self._inventory
+
+    @property
+    def json(self) -> bool:
+        """True when --output json was asked for."""
+        return self.output == "json"
+
+    def emit(self, data: Any, text: str) -> None:
+        """Print the result: data as JSON with --output json, else the text."""
+        if self.json:
+            self.stdout.write(json.dumps(data, indent=2, sort_keys=False, default=str) + "\n")
+        elif text:
+            self.stdout.write(text if text.endswith("\n") else text + "\n")
+        self.stdout.flush()
+
+    def progress(self, message: str) -> None:
+        """A progress line on stderr (stdout stays clean for results and JSON)."""
+        self.stderr.write(message + "\n")
+        self.stderr.flush()
+
+    def warn(self, message: str) -> None:
+        """A warning on stderr."""
+        self.stderr.write(f"aihost: warning: {message}\n")
+        self.stderr.flush()

@@ -1,0 +1,93 @@
+"""`aihost`: the root command, global options, and the one place errors become exit codes."""
+
+from __future__ import annotations
+
+import sys
+import traceback
+
+import click
+
+from provision import __version__
+from provision.cli.context import CliContext
+from provision.cli.lazy import LazyGroup
+
+COMMANDS = {
+    "vm": ("provision.cli.vm_cmd:vm", "Create, converge, verify and remove LLM VMs."),
+    "gpu": ("provision.cli.gpu_cmd:gpu", "List, map, swap and release GPUs (one holder each)."),
+    "host": ("provision.cli.host_cmd:host", "Check a Proxmox host is ready for passthrough."),
+    "inventory": ("provision.cli.inventory_cmd:inventory", "Validate and show the inventory."),
+    "models": ("provision.cli.models_cmd:models", "Which models fit which GPU."),
+    "render": ("provision.cli.render_cmd:render", "Print the cloud-init user-data of a VM."),
+    "sim": ("provision.cli.sim_cmd:sim", "Run or reset the built-in simulated Proxmox."),
+}
+
+
+@click.group(
+    cls=LazyGroup,
+    lazy=COMMANDS,
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+)
+@click.option(
+    "-i",
+    "--inventory",
+    "inventory_path",
+    envvar="AIHOST_INVENTORY",
+    metavar="PATH",
+    help="Inventory YAML file [env AIHOST_INVENTORY; default ./aihost.yaml].",
+)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="Result format; progress and errors go to stderr.",
+)
+@click.option("-v", "--verbose", count=True, help="More detail; -v shows tracebacks.")
+@click.version_option(__version__, "--version", prog_name="aihost")
+@click.pass_context
+def cli(ctx: click.Context, inventory_path: str | None, output: str, verbose: int) -> None:
+    """aihost: Proxmox VMs with a passed-through NVIDIA GPU and a private LLM server.
+
+    Start with `aihost -i inventories/demo.yaml vm up llm-box` (runs against the
+    built-in simulated Proxmox).
+    """
+    ctx.obj = CliContext(inventory_path=inventory_path, output=output, verbose=verbose)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console entry point: run the CLI and turn errors into one line and an exit code."""
+    sys.exit(run(argv))
+
+
+def run(argv: list[str] | None = None) -> int:
+    """Run the CLI and return the exit code (used by main and by tests)."""
+    from provision.errors import EXIT_BUG, EXIT_INPUT, AihostError
+
+    verbose = any(arg == "-v" or arg.startswith("-vv") or arg == "--verbose"
+                  for arg in (argv if argv is not None else sys.argv[1:]))
+    try:
+        cli.main(args=argv, prog_name="aihost", standalone_mode=False)
+    except AihostError as exc:
+        if verbose:
+            traceback.print_exc()
+        print(f"aihost: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except click.exceptions.Abort:
+        print("aihost: aborted", file=sys.stderr)
+        return 130
+    except click.ClickException as exc:
+        exc.show()
+        return EXIT_INPUT if exc.exit_code == 2 else exc.exit_code
+    except click.exceptions.Exit as exc:
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("aihost: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # the one broad catch: a bug, shown as one line unless -v
+        if verbose:
+            traceback.print_exc()
+        print(f"aihost: internal error: {type(exc).__name__}: {exc} (run with -v for the "
+              "traceback and please report it)", file=sys.stderr)
+        return EXIT_BUG
+    return 0

@@ -1,0 +1,202 @@
+"""Read an inventory file, merge defaults, validate, and point errors at file and line."""
+
+from __future__ import annotations
+
+import difflib
+import types
+import typing
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from provision.errors import InventoryError
+from provision.inventory.model import Inventory
+from provision.inventory.yamlpos import Path_, YamlSyntaxError, line_for, load_with_lines
+
+
+def load_inventory(path: Path | str) -> Inventory:
+    """Load and validate the inventory at path; raise InventoryError (exit 2) on any problem."""
+    file = Path(path)
+    shown = str(path)
+    try:
+        text = file.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise InventoryError(
+            "inventory file not found",
+            file=shown,
+            hint="pass -i PATH or set AIHOST_INVENTORY (examples are in inventories/)",
+        ) from None
+    except OSError as exc:
+        raise InventoryError(f"cannot read inventory: {exc.strerror}", file=shown) from None
+    return parse_inventory(text, shown, base_dir=file.parent)
+
+
+def parse_inventory(text: str, shown: str, base_dir: Path | None = None) -> Inventory:
+    """Validate inventory text; `shown` names the file in messages."""
+    try:
+        data, lines = load_with_lines(text)
+    except YamlSyntaxError as exc:
+        raise InventoryError(str(exc), file=shown, line=exc.line) from None
+    if not isinstance(data, dict):
+        raise InventoryError(
+            "the inventory must be a mapping with hosts:, gpus: and vms:", file=shown, line=1
+        )
+    merged, origin = _merge_defaults(data)
+    try:
+        inventory = Inventory.model_validate(merged)
+    except ValidationError as exc:
+        raise _first_error(exc, shown, lines, origin) from None
+    _cross_check(inventory, shown, lines)
+    updates: dict[str, Any] = {"source": Path(shown)}
+    if inventory.templates_dir is not None and base_dir is not None:
+        updates["templates_dir"] = (base_dir / inventory.templates_dir.expanduser()).resolve()
+    return inventory.model_copy(update=updates)
+
+
+def _merge_defaults(data: dict[str, Any]) -> tuple[dict[str, Any], dict[Path_, Path_]]:
+    """Put defaults.vm under every VM; remember which VM keys came from the defaults."""
+    defaults = data.get("defaults") or {}
+    vm_defaults = defaults.get("vm") if isinstance(defaults, dict) else None
+    origin: dict[Path_, Path_] = {}
+    vms = data.get("vms")
+    if not isinstance(vm_defaults, dict) or not isinstance(vms, dict):
+        return data, origin
+    merged_vms: dict[str, Any] = {}
+    for name, vm in vms.items():
+        if not isinstance(vm, dict):
+            merged_vms[name] = vm
+            continue
+        combined = dict(vm)
+        for key, value in vm_defaults.items():
+            if key not in combined:
+                combined[key] = value
+                origin[("vms", name, key)] = ("defaults", "vm", key)
+            elif isinstance(value, dict) and isinstance(combined[key], dict):
+                combined[key] = {**value, **combined[key]}
+        merged_vms[name] = combined
+    return {**data, "vms": merged_vms}, origin
+
+
+def _first_error(
+    exc: ValidationError, shown: str, lines: dict[Path_, int], origin: dict[Path_, Path_]
+) -> InventoryError:
+    located = []
+    for error in exc.errors():
+        loc = tuple(p for p in error["loc"] if p != "[key]")
+        source = loc
+        for cut in range(len(loc), 0, -1):
+            if loc[:cut] in origin:
+                source = origin[loc[:cut]] + loc[cut:]
+                break
+        located.append((line_for(lines, source) or 0, loc, error))
+    located.sort(key=lambda item: item[0])
+    line, loc, error = located[0]
+    dotted = ".".join(str(p) for p in loc) or "(top level)"
+    message, hint = _describe(error, loc)
+    more = len(located) - 1
+    if more:
+        hint = f"{hint}; {more} more problem(s) after this one" if hint else (
+            f"{more} more problem(s) after this one"
+        )
+    return InventoryError(f"{dotted}: {message}", file=shown, line=line or None, hint=hint)
+
+
+def _describe(error: Any, loc: Path_) -> tuple[str, str | None]:
+    kind = error["type"]
+    if kind == "extra_forbidden":
+        known = _fields_at(loc[:-1])
+        close = difflib.get_close_matches(str(loc[-1]), known, n=1)
+        if close:
+            return f"unknown key '{loc[-1]}'", f"did you mean '{close[0]}'?"
+        return f"unknown key '{loc[-1]}'", f"allowed keys: {', '.join(known)}" if known else None
+    if kind == "missing":
+        return f"missing required key '{loc[-1]}'", None
+    message = str(error["msg"]).removeprefix("Value error, ")
+    if kind in ("int_type", "int_parsing", "float_parsing", "float_type", "bool_parsing"):
+        message += f" (got {error.get('input')!r})"
+    return message, None
+
+
+def _fields_at(loc: Path_) -> list[str]:
+    """Field names of the model found by walking loc from the Inventory root."""
+    current: Any = Inventory
+    for part in loc:
+        current = _unwrap(current)
+        if isinstance(current, type) and issubclass(current, BaseModel):
+            field = current.model_fields.get(str(part))
+            if field is None:
+                return []
+            current = field.annotation
+        elif typing.get_origin(current) is dict:
+            current = typing.get_args(current)[1]
+        else:
+            return []
+    current = _unwrap(current)
+    if isinstance(current, type) and issubclass(current, BaseModel):
+        return list(current.model_fields)
+    return []
+
+
+def _unwrap(annotation: Any) -> Any:
+    origin = typing.get_origin(annotation)
+    if origin in (typing.Union, types.UnionType):
+        for arg in typing.get_args(annotation):
+            if isinstance(arg, type) and issubclass(arg, BaseModel):
+                return arg
+    if origin is typing.Annotated:
+        return typing.get_args(annotation)[0]
+    return annotation
+
+
+def _cross_check(inv: Inventory, shown: str, lines: dict[Path_, int]) -> None:
+    def fail(path: Path_, message: str, hint: str | None = None) -> None:
+        raise InventoryError(message, file=shown, line=line_for(lines, path), hint=hint)
+
+    hosts = sorted(inv.hosts)
+    for name, gpu in inv.gpus.items():
+        if gpu.host not in inv.hosts:
+            fail(("gpus", name, "host"), f"gpus.{name}.host: unknown host '{gpu.host}'",
+                 _suggest(gpu.host, hosts))
+    seen_devices: dict[tuple[str, str], str] = {}
+    for name, gpu in inv.gpus.items():
+        device = ("mapping", gpu.mapping) if gpu.mapping else (gpu.host, str(gpu.pci)[:12])
+        if device in seen_devices:
+            fail(("gpus", name), f"gpus.{name}: same device as gpus.{seen_devices[device]}",
+                 "each physical GPU is listed once; VMs share it through gpu: NAME")
+        seen_devices[device] = name
+    vmids: dict[int, str] = {}
+    for name, vm in inv.vms.items():
+        if vm.host not in inv.hosts:
+            fail(("vms", name, "host"), f"vms.{name}.host: unknown host '{vm.host}'",
+                 _suggest(vm.host, hosts))
+        for gpu_name in vm.gpu_names:
+            if gpu_name not in inv.gpus:
+                fail(("vms", name, "gpu"), f"vms.{name}.gpu: unknown GPU '{gpu_name}'",
+                     _suggest(gpu_name, sorted(inv.gpus)))
+            gpu = inv.gpus[gpu_name]
+            if inv.node_of(gpu.host) != inv.node_of(vm.host):
+                fail(("vms", name, "gpu"),
+                     f"vms.{name}.gpu: GPU '{gpu_name}' is on host '{gpu.host}' but the VM is "
+                     f"on '{vm.host}'", "a passed-through GPU must be in the VM's node")
+            host = inv.hosts[vm.host]
+            if gpu.pci and host.api != "sim" and host.password is None:
+                fail(("gpus", gpu_name, "pci"),
+                     f"gpus.{gpu_name}.pci: a raw PCI address can only be attached by root@pam "
+                     "with a password login; API tokens are refused by Proxmox",
+                     f"create a mapping with `aihost gpu map {gpu_name}` and write "
+                     "mapping: NAME, or add password: {user: root@pam, secret_env: VAR} "
+                     f"to hosts.{vm.host}")
+        if vm.vmid is not None:
+            if vm.vmid in vmids:
+                fail(("vms", name, "vmid"),
+                     f"vms.{name}.vmid: {vm.vmid} is already used by vms.{vmids[vm.vmid]}",
+                     "give each VM its own vmid, or leave vmid out to get a free one")
+            vmids[vm.vmid] = name
+
+
+def _suggest(value: str, known: list[str]) -> str:
+    close = difflib.get_close_matches(value, known, n=1)
+    if close:
+        return f"did you mean '{close[0]}'?"
+    return f"known: {', '.join(known) or 'none'}"
