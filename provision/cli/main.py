@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 import traceback
 
@@ -64,14 +65,18 @@ def run(argv: list[str] | None = None) -> int:
     """Run the CLI and return the exit code (used by main and by tests)."""
     from provision.errors import EXIT_BUG, EXIT_INPUT, AihostError
 
-    verbose = any(arg == "-v" or arg.startswith("-vv") or arg == "--verbose"
-                  for arg in (argv if argv is not None else sys.argv[1:]))
+    args = argv if argv is not None else sys.argv[1:]
+    verbose = any(arg in ("-v", "--verbose") or arg.startswith("-vv") for arg in args)
+    as_json = _wants_json(args)
     try:
         cli.main(args=argv, prog_name="aihost", standalone_mode=False)
     except AihostError as exc:
         if verbose:
             traceback.print_exc()
         print(f"aihost: error: {exc}", file=sys.stderr)
+        if as_json:
+            print(json.dumps({"error": str(exc), "kind": type(exc).__name__,
+                              "exit_code": exc.exit_code}))
         return exc.exit_code
     except click.exceptions.Abort:
         print("aihost: aborted", file=sys.stderr)
@@ -91,3 +96,12 @@ def run(argv: list[str] | None = None) -> int:
               "traceback and please report it)", file=sys.stderr)
         return EXIT_BUG
     return 0
+
+
+def _wants_json(args: list[str]) -> bool:
+    for index, arg in enumerate(args):
+        if arg in ("-o", "--output") and index + 1 < len(args):
+            return args[index + 1] == "json"
+        if arg in ("--output=json", "-ojson"):
+            return True
+    return False

@@ -89,10 +89,12 @@ def _first_error(
             if loc[:cut] in origin:
                 source = origin[loc[:cut]] + loc[cut:]
                 break
-        located.append((line_for(lines, source) or 0, loc, error))
+        located.append((line_for(lines, source) or 0, loc, source, error))
     located.sort(key=lambda item: item[0])
-    line, loc, error = located[0]
-    dotted = ".".join(str(p) for p in loc) or "(top level)"
+    line, loc, source, error = located[0]
+    dotted = ".".join(str(p) for p in source) or "(top level)"
+    if source != loc:
+        dotted += f" (merged into {'.'.join(str(p) for p in loc[:2])})"
     message, hint = _describe(error, loc)
     more = len(located) - 1
     if more:

@@ -1,0 +1,52 @@
+"""Start-up stays light: --help imports neither proxmoxer, paramiko, jinja2 nor pydantic."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+from conftest import run_aihost
+
+HEAVY = ("proxmoxer", "paramiko", "jinja2", "requests", "pydantic")
+PROBE = """
+import json, sys
+from provision.cli.main import run
+code = run({args!r})
+print(json.dumps({{"code": code, "heavy": [m for m in {heavy!r} if m in sys.modules]}}))
+"""
+
+
+def _imported_after(args: list[str]) -> dict:
+    out = subprocess.run(
+        [sys.executable, "-c", PROBE.format(args=args, heavy=HEAVY)],
+        capture_output=True, text=True, check=True,
+    ).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def test_root_help_imports_nothing_heavy():
+    result = _imported_after(["--help"])
+    assert result == {"code": 0, "heavy": []}
+
+
+@pytest.mark.parametrize("group", ["vm", "gpu", "host", "inventory", "models", "render", "sim"])
+def test_group_help_imports_no_api_or_ssh_library(group):
+    result = _imported_after([group, "--help"])
+    assert result["code"] == 0
+    assert not {"proxmoxer", "paramiko", "jinja2"} & set(result["heavy"])
+
+
+def test_version():
+    from provision import __version__
+
+    result = run_aihost("--version")
+    assert result.exit_code == 0
+    assert __version__ in result.stdout
+
+
+def test_unknown_command_is_exit_2():
+    result = run_aihost("frobnicate")
+    assert result.exit_code == 2
+    assert "No such command" in result.stderr
