@@ -27,7 +27,8 @@ def load_with_lines(text: str) -> tuple[Any, dict[Path_, int]]:
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         problem = getattr(exc, "problem", None) or str(exc)
-        raise YamlSyntaxError(f"not valid YAML: {problem}", mark.line + 1 if mark else None) from exc
+        line = mark.line + 1 if mark else None
+        raise YamlSyntaxError(f"not valid YAML: {problem}", line) from exc
     lines: dict[Path_, int] = {}
     if root is None:
         return None, lines

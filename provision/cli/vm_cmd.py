@@ -1,0 +1,159 @@
+"""`aihost vm plan|up|list|status|down|destroy`."""
+
+from __future__ import annotations
+
+import click
+
+from provision.cli.context import CliContext
+
+
+def _names(obj: CliContext, name: str | None, all_: bool) -> list[str]:
+    from provision.errors import InputError
+
+    inv = obj.load_inventory()
+    if all_:
+        if name:
+            raise InputError("give a VM name or --all, not both")
+        return sorted(inv.vms)
+    if not name:
+        raise InputError("name a VM, or use --all", hint=f"VMs: {', '.join(sorted(inv.vms))}")
+    inv.vm(name)
+    return [name]
+
+
+def _session(obj: CliContext):  # type: ignore[no-untyped-def]
+    from provision.inventory.checks import check_inventory
+    from provision.vmops.session import Session
+
+    inv = obj.load_inventory()
+    for warning in check_inventory(inv):
+        obj.warn(warning)
+    return Session(inv, progress=obj.progress)
+
+
+@click.group("vm")
+def vm() -> None:
+    """Create, converge, verify and remove LLM VMs."""
+
+
+@vm.command("plan")
+@click.argument("name", required=False)
+@click.option("--all", "all_", is_flag=True, help="Every VM in the inventory.")
+@click.pass_obj
+def plan(obj: CliContext, name: str | None, all_: bool) -> None:
+    """Show what `vm up` would change (reads only)."""
+    from provision.vmops.fleet import plan_vms
+
+    session = _session(obj)
+    states = plan_vms(session, _names(obj, name, all_))
+    obj.emit([s.plan.to_json() for s in states], "\n".join(s.plan.to_text() for s in states))
+
+
+@vm.command("up")
+@click.argument("name", required=False)
+@click.option("--all", "all_", is_flag=True, help="Every VM in the inventory, concurrently.")
+@click.option("--no-wait", is_flag=True, help="Do not wait for the guest to prove it works.")
+@click.option("--agent-timeout", default=900.0, show_default=True, metavar="SECONDS",
+              help="How long to wait for the guest agent after start.")
+@click.pass_obj
+def up(obj: CliContext, name: str | None, all_: bool, no_wait: bool,
+       agent_timeout: float) -> None:
+    """Create or converge VMs, start them and verify GPU and runtime in the guest."""
+    from provision.errors import AihostError
+    from provision.vmops.apply import UpOptions
+    from provision.vmops.fleet import up_many
+
+    names = _names(obj, name, all_)
+    session = _session(obj)
+    outcomes = up_many(session, names, UpOptions(wait=not no_wait, agent_timeout=agent_timeout))
+    failed = [o for o in outcomes if o.error is not None]
+    lines = []
+    for outcome in outcomes:
+        if outcome.result is None:
+            lines.append(f"{outcome.vm}: FAILED: {outcome.error}")
+            continue
+        result = outcome.result
+        if not result.plan.changes_anything:
+            lines.append(f"{result.vm}: no changes")
+        else:
+            lines.append(f"{result.vm}: done ({', '.join(result.applied)})")
+        if result.report and result.report.gpus:
+            gpu = result.report.gpus[0]
+            lines.append(f"  GPU: {gpu.name}, {gpu.memory}, driver {gpu.driver}")
+        if result.report and result.report.models:
+            lines.append(f"  models: {', '.join(result.report.models)}")
+        lines.extend(f"  warning: {w}" for w in result.warnings)
+        if result.endpoint:
+            lines.append(f"  LLM endpoint: {result.endpoint}")
+    data = [
+        o.result.to_json() if o.result else
+        {"vm": o.vm, "error": str(o.error), "exit_code": o.error.exit_code if o.error else 1}
+        for o in outcomes
+    ]
+    obj.emit(data if all_ else data[0], "\n".join(lines))
+    if failed:
+        first = failed[0].error
+        assert first is not None
+        if len(outcomes) == 1:
+            raise first
+        raise AihostError(f"{len(failed)} of {len(outcomes)} VMs failed: "
+                          + ", ".join(o.vm for o in failed)) from None
+
+
+@vm.command("list")
+@click.pass_obj
+def list_(obj: CliContext) -> None:
+    """Inventory VMs with their Proxmox status, node, vmid, GPU and runtime."""
+    from provision.vmops.lifecycle import list_vms
+
+    session = _session(obj)
+    rows = list_vms(session, sorted(session.inv.vms))
+    header = f"{'VM':<16} {'NODE':<8} {'VMID':>6} {'STATUS':<9} {'GPU':<10} {'RUNTIME':<9} ENDPOINT"
+    text = [header] + [
+        f"{r.vm:<16} {r.node:<8} {r.vmid or '-':>6} {r.status:<9} {','.join(r.gpu) or '-':<10} "
+        f"{r.runtime:<9} {r.endpoint or '-'}" for r in rows
+    ]
+    obj.emit([r.to_json() for r in rows], "\n".join(text))
+
+
+@vm.command("status")
+@click.argument("name")
+@click.pass_obj
+def status(obj: CliContext, name: str) -> None:
+    """One VM's Proxmox status."""
+    from provision.vmops.lifecycle import list_vms
+
+    session = _session(obj)
+    obj.load_inventory().vm(name)
+    row = list_vms(session, [name])[0]
+    obj.emit(row.to_json(), "\n".join(f"{k}: {v}" for k, v in row.to_json().items()))
+
+
+@vm.command("down")
+@click.argument("name")
+@click.option("--force", is_flag=True, help="Stop hard instead of a guest shutdown.")
+@click.option("--timeout", default=120.0, show_default=True, metavar="SECONDS")
+@click.pass_obj
+def down(obj: CliContext, name: str, force: bool, timeout: float) -> None:
+    """Shut a VM down (guest agent or ACPI, bounded); --force stops it."""
+    from provision.vmops.lifecycle import stop_vm
+
+    obj.load_inventory().vm(name)
+    outcome = stop_vm(_session(obj), name, force=force, timeout=timeout)
+    obj.emit({"vm": name, "result": outcome}, f"{name}: {outcome}")
+
+
+@vm.command("destroy")
+@click.argument("name")
+@click.option("--yes", is_flag=True, help="Really destroy (required).")
+@click.pass_obj
+def destroy(obj: CliContext, name: str, yes: bool) -> None:
+    """Remove a VM aihost manages (tagged 'aihost'), its disks and its snippets."""
+    from provision.errors import InputError
+    from provision.vmops.lifecycle import destroy_vm
+
+    obj.load_inventory().vm(name)
+    if not yes:
+        raise InputError(f"destroying '{name}' deletes its disks; add --yes to confirm")
+    result = destroy_vm(_session(obj), name)
+    obj.emit(result, f"{name}: destroyed VM {result['vmid']}")

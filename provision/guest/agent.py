@@ -1,0 +1,111 @@
+"""QEMU guest agent calls through the Proxmox API: ping, exec, interfaces."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from provision.errors import ApiError, WaitTimeout
+
+
+class ApiClient(Protocol):
+    """The slice of PveClient the guest code needs."""
+
+    def get(self, path: str, **params: Any) -> Any: ...
+    def post(self, path: str, **params: Any) -> Any: ...
+
+
+@dataclass(frozen=True)
+class ExecResult:
+    """A finished command in the guest."""
+
+    exitcode: int
+    out: str
+    err: str
+
+
+class GuestAgent:
+    """The agent of one VM."""
+
+    def __init__(
+        self,
+        client: ApiClient,
+        node: str,
+        vmid: int,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.client = client
+        self.base = f"/nodes/{node}/qemu/{vmid}/agent"
+        self.clock = clock
+        self.sleep = sleep
+
+    def ping(self) -> bool:
+        """True when the agent answers; False while it is not running (yet)."""
+        try:
+            self.client.post(f"{self.base}/ping")
+        except ApiError as exc:
+            if exc.status == 500 or "not running" in exc.message:
+                return False
+            raise
+        return True
+
+    def wait_ready(
+        self, timeout: float, progress: Callable[[str], None] | None = None
+    ) -> float:
+        """Poll ping with backoff until the agent answers; return the seconds waited."""
+        start = self.clock()
+        delay = 0.05
+        announced = False
+        while not self.ping():
+            waited = self.clock() - start
+            if waited >= timeout:
+                raise WaitTimeout(
+                    f"the guest agent did not answer within {timeout:.0f} s",
+                    hint="usually the guest is still installing packages, or qemu-guest-agent "
+                    "is not installed or the VM lacks agent: 1; raise --agent-timeout or "
+                    "look at the VM console",
+                )
+            if progress and not announced:
+                progress("waiting for the guest agent (cloud-init installs it on first boot)")
+                announced = True
+            self.sleep(min(delay, max(0.0, timeout - waited)))
+            delay = min(delay * 2, 2.0)
+        return self.clock() - start
+
+    def run(self, command: list[str], timeout: float = 60) -> ExecResult:
+        """Run a command in the guest and wait for it to exit (bounded)."""
+        started = self.client.post(f"{self.base}/exec", command=command)
+        pid = started["pid"] if isinstance(started, dict) else started
+        begin = self.clock()
+        delay = 0.05
+        while True:
+            status = self.client.get(f"{self.base}/exec-status", pid=pid)
+            if status.get("exited"):
+                return ExecResult(
+                    exitcode=int(status.get("exitcode", -1)),
+                    out=status.get("out-data", "") or "",
+                    err=status.get("err-data", "") or "",
+                )
+            if self.clock() - begin >= timeout:
+                raise WaitTimeout(
+                    f"`{' '.join(command)}` in the guest did not finish within {timeout:.0f} s"
+                )
+            self.sleep(delay)
+            delay = min(delay * 2, 1.0)
+
+    def addresses(self) -> list[str]:
+        """The guest's non-loopback IPv4 addresses."""
+        data = self.client.get(f"{self.base}/network-get-interfaces")
+        result = data.get("result", data) if isinstance(data, dict) else data
+        found: list[str] = []
+        for iface in result or []:
+            if iface.get("name") == "lo":
+                continue
+            for addr in iface.get("ip-addresses", []):
+                if addr.get("ip-address-type") == "ipv4":
+                    found.append(addr["ip-address"])
+        return found

@@ -1,0 +1,133 @@
+"""Prove a started VM works: agent, driver sees the GPU, runtime answers with its models."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from provision.errors import GuestError
+from provision.guest.agent import GuestAgent
+
+NVIDIA_QUERY = [
+    "nvidia-smi", "--query-gpu=name,memory.total,driver_version", "--format=csv,noheader",
+]
+HEALTH = ["/usr/local/bin/aihost-health"]
+
+
+@dataclass
+class GpuSeen:
+    """One line of nvidia-smi's query output."""
+
+    name: str
+    memory: str
+    driver: str
+
+
+@dataclass
+class GuestReport:
+    """What the guest proved."""
+
+    agent_seconds: float
+    gpus: list[GpuSeen] = field(default_factory=list)
+    runtime: str = "none"
+    runtime_url: str | None = None
+    models: list[str] = field(default_factory=list)
+    addresses: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        """Plain data for --output json."""
+        return asdict(self)
+
+
+def verify_guest(
+    agent: GuestAgent,
+    *,
+    expect_gpu: bool,
+    runtime: str,
+    models: list[str],
+    agent_timeout: float,
+    progress: Callable[[str], None] | None = None,
+) -> GuestReport:
+    """Wait for the agent, then check nvidia-smi and the runtime's health; raise GuestError."""
+    say = progress or (lambda _msg: None)
+    say("verify: waiting for the guest agent")
+    report = GuestReport(agent_seconds=agent.wait_ready(agent_timeout, progress))
+    if expect_gpu:
+        say("verify: nvidia-smi")
+        result = agent.run(NVIDIA_QUERY)
+        if result.exitcode != 0:
+            detail = (result.err or result.out).strip().splitlines()
+            raise GuestError(
+                f"nvidia-smi failed in the guest (exit {result.exitcode}): "
+                f"{detail[0] if detail else 'no output'}",
+                hint=_nvidia_hint(result.exitcode),
+            )
+        report.gpus = [_parse_gpu(line) for line in result.out.strip().splitlines() if line]
+    if runtime != "none":
+        say(f"verify: {runtime} health")
+        health = _health(agent)
+        state = health.get("runtime", {})
+        report.runtime = runtime
+        report.runtime_url = state.get("url")
+        report.models = list(state.get("models") or [])
+        if not state.get("reachable"):
+            raise GuestError(
+                f"the {runtime} runtime does not answer in the guest",
+                hint="first boot may still be downloading it; see `journalctl -u "
+                f"{_unit(runtime)}` in the guest",
+            )
+        if expect_gpu and not state.get("on_gpu", False):
+            raise GuestError(
+                f"{runtime} runs on the CPU, not the GPU",
+                hint="the driver may have failed after a reboot (CUDA error 999); restart the "
+                f"{_unit(runtime)} service or reboot the VM",
+            )
+        missing = [m for m in models if not _has_model(report.models, m)]
+        if missing:
+            raise GuestError(
+                f"models not present in {runtime}: {', '.join(missing)}",
+                hint="pulls can take long on first boot; re-run `aihost vm up` later",
+            )
+    report.addresses = agent.addresses()
+    return report
+
+
+def _health(agent: GuestAgent) -> dict[str, Any]:
+    result = agent.run(HEALTH)
+    try:
+        data = json.loads(result.out)
+    except ValueError:
+        raise GuestError(
+            f"aihost-health gave no JSON (exit {result.exitcode}): {result.err.strip()[:200]}",
+            hint="the user-data that installs it may not have run; check cloud-init's log",
+        ) from None
+    if not isinstance(data, dict):
+        raise GuestError("aihost-health printed something other than a JSON object")
+    return data
+
+
+def _parse_gpu(line: str) -> GpuSeen:
+    parts = [p.strip() for p in line.split(",")]
+    while len(parts) < 3:
+        parts.append("")
+    return GpuSeen(name=parts[0], memory=parts[1], driver=parts[2])
+
+
+def _nvidia_hint(exitcode: int) -> str:
+    if exitcode == 127:
+        return "the NVIDIA driver is not installed in the guest; check the user-data's driver step"
+    if exitcode == 9:
+        return ("the driver cannot reach a GPU: is the GPU attached (hostpci) and is Secure Boot "
+                "off or the module signed?")
+    return "see `dmesg | grep -i nvidia` in the guest"
+
+
+def _unit(runtime: str) -> str:
+    return {"llamacpp": "llama-server"}.get(runtime, runtime)
+
+
+def _has_model(present: list[str], wanted: str) -> bool:
+    base = wanted if ":" in wanted else f"{wanted}:latest"
+    return wanted in present or base in present

@@ -1,0 +1,1 @@
+"""VM operations: plan, up, down, destroy, list, status. No Click in here."""

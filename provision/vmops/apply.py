@@ -1,0 +1,181 @@
+"""Carry out a VM's plan: create, upload user-data, configure, resize, start, verify."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from provision.errors import AihostError, ApiError
+from provision.guest.verify import GuestReport, verify_guest
+from provision.plan.model import Plan
+from provision.vmops.planner import VmState
+from provision.vmops.session import Session
+from provision.vmops.userdata import upload_snippets
+
+CLONE_TIMEOUT = 1800.0
+CONFIG_TIMEOUT = 600.0
+
+
+@dataclass
+class UpOptions:
+    """How `vm up` behaves."""
+
+    wait: bool = True
+    agent_timeout: float = 900.0
+
+
+@dataclass
+class UpResult:
+    """What `vm up` did for one VM."""
+
+    vm: str
+    plan: Plan
+    vmid: int | None = None
+    applied: list[str] = field(default_factory=list)
+    report: GuestReport | None = None
+    endpoint: str | None = None
+    warnings: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        """Plain data for --output json."""
+        return {
+            "vm": self.vm,
+            "vmid": self.vmid,
+            "plan": self.plan.to_json(),
+            "applied": self.applied,
+            "guest": self.report.to_json() if self.report else None,
+            "endpoint": self.endpoint,
+            "warnings": self.warnings,
+        }
+
+
+def apply_plan(session: Session, state: VmState, options: UpOptions) -> UpResult:
+    """Apply state.plan; a fresh VM is removed again if configuring it fails."""
+    from provision.pve.tasks import wait_task
+
+    desired, plan = state.desired, state.plan
+    client = session.client(desired.host_name)
+    say = session.progress
+    result = UpResult(vm=desired.name, plan=plan, vmid=state.vmid)
+    if not plan.changes_anything:
+        return result
+    node = desired.node
+    created = False
+    digest = state.digest
+    kinds = {a.kind for a in plan.actions}
+    if "clone" in kinds or "create" in kinds:
+        vmid = _create(session, state, wait_task)
+        created = True
+        result.vmid = plan.vmid = vmid
+        result.applied.append("clone" if "clone" in kinds else "create")
+        digest = client.get(f"/nodes/{node}/qemu/{vmid}/config").get("digest")
+    vmid = int(result.vmid or 0)
+    base = f"/nodes/{node}/qemu/{vmid}"
+    try:
+        if "upload-user-data" in kinds:
+            say(f"{desired.name}: uploading cloud-init snippets")
+            upload_snippets(session.inv, desired.host_name, state.snippets)
+            result.applied.append("upload-user-data")
+        if "configure" in kinds:
+            say(f"{desired.name}: configuring ({len(state.changes)} option(s))")
+            params: dict[str, Any] = {c.key: c.new for c in state.changes if c.new is not None}
+            deletes = [c.key for c in state.changes if c.new is None]
+            if deletes:
+                params["delete"] = ",".join(deletes)
+            if digest:
+                params["digest"] = digest
+            upid = client.post(f"{base}/config", **params)
+            if upid:
+                wait_task(client, upid, timeout=CONFIG_TIMEOUT, what="configure", progress=say)
+            result.applied.append("configure")
+        if "resize" in kinds:
+            say(f"{desired.name}: growing {state.boot_disk} to {state.resize_to}")
+            upid = client.put(f"{base}/resize", disk=state.boot_disk, size=state.resize_to)
+            if upid:
+                wait_task(client, upid, timeout=CONFIG_TIMEOUT, what="resize", progress=say)
+            result.applied.append("resize")
+    except AihostError:
+        if created:
+            _remove_fresh(session, state, vmid)
+        raise
+    if "start" in kinds:
+        say(f"{desired.name}: starting (timeout {desired.start_timeout} s)")
+        upid = client.post(f"{base}/status/start", timeout=desired.start_timeout)
+        task = wait_task(client, upid, timeout=desired.start_timeout + 60, what="start",
+                         progress=say)
+        if task.warnings:
+            result.warnings.append(f"start ended with {task.exitstatus}")
+        result.applied.append("start")
+    if options.wait and "verify" in kinds:
+        result.report = _verify(session, state, vmid, options)
+        result.endpoint = _endpoint(session, state, result.report)
+    return result
+
+
+def _create(session: Session, state: VmState, wait_task: Any) -> int:
+    """Clone the template (or create with an imported disk); return the new vmid."""
+    from provision.pve.cluster import next_vmid
+
+    desired = state.desired
+    client = session.client(desired.host_name)
+    say = session.progress
+    # nextid and the create request are serialised: a fleet must not race for one id.
+    with session.create_lock:
+        vmid = desired.vmid or next_vmid(client)
+        if state.template is not None:
+            say(f"{desired.name}: cloning template {state.template.vmid} as {vmid}")
+            params: dict[str, Any] = {"newid": vmid, "name": desired.name, "full": 1,
+                                      "storage": desired.disk_storage}
+            if state.template.node != desired.node:
+                params["target"] = desired.node
+            upid = client.post(
+                f"/nodes/{state.template.node}/qemu/{state.template.vmid}/clone", **params
+            )
+        else:
+            say(f"{desired.name}: creating {vmid} from {desired.image}")
+            params = dict(desired.config)
+            params.update(vmid=vmid, scsihw="virtio-scsi-single", boot="order=scsi0",
+                          scsi0=f"{desired.disk_storage}:0,import-from={desired.image}")
+            upid = client.post(f"/nodes/{desired.node}/qemu", **params)
+    wait_task(client, upid, timeout=CLONE_TIMEOUT, what="create", progress=say)
+    return int(vmid)
+
+
+def _remove_fresh(session: Session, state: VmState, vmid: int) -> None:
+    """Undo a VM this run created, so a failed run leaves nothing half-written."""
+    from provision.pve.tasks import wait_task
+
+    client = session.client(state.desired.host_name)
+    try:
+        upid = client.delete(f"/nodes/{state.desired.node}/qemu/{vmid}", purge=1)
+        wait_task(client, upid, timeout=CONFIG_TIMEOUT, what="remove the half-made VM")
+        session.progress(f"{state.desired.name}: removed the new VM {vmid} again")
+    except ApiError as exc:
+        session.progress(f"{state.desired.name}: could not remove VM {vmid}: {exc}")
+
+
+def _verify(session: Session, state: VmState, vmid: int, options: UpOptions) -> GuestReport:
+    from provision.guest.agent import GuestAgent
+
+    desired = state.desired
+    vm = session.inv.vms[desired.name]
+    agent = GuestAgent(session.client(desired.host_name), desired.node, vmid)
+    return verify_guest(
+        agent, expect_gpu=bool(desired.gpu_names), runtime=vm.runtime, models=vm.models,
+        agent_timeout=options.agent_timeout,
+        progress=lambda msg: session.progress(f"{desired.name}: {msg}"),
+    )
+
+
+def _endpoint(session: Session, state: VmState, report: GuestReport) -> str | None:
+    """The URL a user reaches the LLM at (or how to tunnel to it when bound to loopback)."""
+    vm = session.inv.vms[state.desired.name]
+    if vm.runtime == "none":
+        return None
+    address = report.addresses[0] if report.addresses else None
+    port = vm.runtime_port
+    if vm.listen in ("127.0.0.1", "::1"):
+        target = address or "<vm-address>"
+        return (f"http://127.0.0.1:{port} inside the VM; from your machine: "
+                f"ssh -L {port}:127.0.0.1:{port} {vm.user.name}@{target}")
+    return f"http://{address or vm.listen}:{port}"

@@ -1,0 +1,97 @@
+"""List, inspect, stop and remove managed VMs."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from provision.errors import ConflictError, InputError
+from provision.plan.desired import MANAGED_TAG, snippet_names
+from provision.vmops.locate import locate_vm
+from provision.vmops.session import Session
+
+
+@dataclass
+class VmStatus:
+    """One inventory VM as Proxmox sees it."""
+
+    vm: str
+    host: str
+    node: str
+    vmid: int | None
+    status: str
+    gpu: list[str]
+    runtime: str
+    endpoint: str | None
+    lock: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """Plain data for --output json."""
+        return asdict(self)
+
+
+def list_vms(session: Session, names: list[str]) -> list[VmStatus]:
+    """Status of each inventory VM from one /cluster/resources read per cluster."""
+    rows = []
+    for name in names:
+        vm = session.inv.vm(name)
+        info = locate_vm(session.snapshot(vm.host), name, vm.vmid)
+        port = vm.runtime_port
+        endpoint = None
+        if vm.runtime != "none":
+            endpoint = f"{vm.listen}:{port}" if vm.listen not in ("127.0.0.1", "::1") else (
+                f"127.0.0.1:{port} (in the guest)")
+        rows.append(VmStatus(
+            vm=name, host=vm.host, node=info.node if info else session.inv.node_of(vm.host),
+            vmid=info.vmid if info else vm.vmid, status=info.status if info else "absent",
+            gpu=vm.gpu_names, runtime=vm.runtime, endpoint=endpoint,
+            lock=info.lock if info else None,
+        ))
+    return rows
+
+
+def stop_vm(session: Session, name: str, *, force: bool, timeout: float) -> str:
+    """Shut the VM down through ACPI/agent within timeout; --force stops it hard."""
+    from provision.pve.tasks import wait_task
+
+    vm = session.inv.vm(name)
+    info = locate_vm(session.snapshot(vm.host), name, vm.vmid)
+    if info is None:
+        raise InputError(f"VM '{name}' does not exist in Proxmox")
+    if info.status != "running":
+        return "already stopped"
+    client = session.client(vm.host)
+    base = f"/nodes/{info.node}/qemu/{info.vmid}/status"
+    if force:
+        upid = client.post(f"{base}/stop")
+        wait_task(client, upid, timeout=timeout + 30, what="stop", progress=session.progress)
+        return "stopped (forced)"
+    upid = client.post(f"{base}/shutdown", timeout=int(timeout))
+    wait_task(client, upid, timeout=timeout + 30, what="shutdown", progress=session.progress)
+    return "shut down"
+
+
+def destroy_vm(session: Session, name: str) -> dict[str, Any]:
+    """Stop and remove a managed VM and its snippets; refuse VMs without the aihost tag."""
+    from provision.pve.tasks import wait_task
+    from provision.vmops.userdata import remove_snippets
+
+    vm = session.inv.vm(name)
+    info = locate_vm(session.snapshot(vm.host), name, vm.vmid)
+    if info is None:
+        raise InputError(f"VM '{name}' does not exist in Proxmox; nothing to destroy")
+    if MANAGED_TAG not in info.tags:
+        raise ConflictError(f"VM {info.vmid} is not tagged '{MANAGED_TAG}'; refusing to destroy")
+    client = session.client(vm.host)
+    base = f"/nodes/{info.node}/qemu/{info.vmid}"
+    if info.status == "running":
+        upid = client.post(f"{base}/status/stop")
+        wait_task(client, upid, timeout=120, what="stop", progress=session.progress)
+    upid = client.delete(base, purge=1, **{"destroy-unreferenced-disks": 1})
+    wait_task(client, upid, timeout=600, what="destroy", progress=session.progress)
+    removed = 0
+    host = session.inv.hosts[vm.host]
+    if host.api == "sim" or host.ssh is not None:
+        removed = remove_snippets(session.inv, vm.host, client, name)
+    return {"vm": name, "vmid": info.vmid, "destroyed": True, "snippets_removed": removed,
+            "snippets": list(snippet_names(name).values())}

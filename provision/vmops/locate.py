@@ -1,0 +1,53 @@
+"""Find the Proxmox VM behind an inventory name, refusing VMs aihost does not manage."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from provision.errors import ConflictError
+from provision.plan.desired import MANAGED_TAG
+
+if TYPE_CHECKING:
+    from provision.pve.cluster import ClusterSnapshot, VmInfo
+
+
+def locate_vm(snapshot: ClusterSnapshot, name: str, vmid: int | None) -> VmInfo | None:
+    """The managed VM for an inventory entry, None when it does not exist yet.
+
+    Raises ConflictError when the vmid or name belongs to a VM without the aihost tag, or
+    when the vmid holds a VM of another name.
+    """
+    if vmid is not None:
+        info = snapshot.by_vmid(vmid)
+        if info is None:
+            return None
+        if info.template:
+            raise ConflictError(f"vmid {vmid} is a template, not VM '{name}'",
+                                hint="choose another vmid in the inventory")
+        if info.name != name:
+            raise ConflictError(
+                f"vmid {vmid} belongs to VM '{info.name}', not '{name}'",
+                hint="fix vmid in the inventory, or leave it out to get a free one",
+            )
+        _require_managed(info, name)
+        return info
+    candidates = [vm for vm in snapshot.by_name(name) if not vm.template]
+    managed = [vm for vm in candidates if MANAGED_TAG in vm.tags]
+    if len(managed) > 1:
+        ids = ", ".join(str(vm.vmid) for vm in managed)
+        raise ConflictError(f"several aihost VMs are named '{name}' (vmids {ids})",
+                            hint="set vmid: in the inventory to say which one")
+    if managed:
+        return managed[0]
+    if candidates:
+        _require_managed(candidates[0], name)
+    return None
+
+
+def _require_managed(info: VmInfo, name: str) -> None:
+    if MANAGED_TAG not in info.tags:
+        raise ConflictError(
+            f"VM '{info.name}' (vmid {info.vmid} on {info.node}) exists but is not managed by "
+            f"aihost (no '{MANAGED_TAG}' tag), so aihost will not touch it",
+            hint=f"take it over with `aihost vm adopt {name} --vmid {info.vmid}`, or rename it",
+        )

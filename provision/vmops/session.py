@@ -1,0 +1,54 @@
+"""One command's view of the world: API clients and cluster snapshots, made once per host."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from provision.inventory.model import Inventory
+
+if TYPE_CHECKING:
+    from provision.pve.client import PveClient
+    from provision.pve.cluster import ClusterSnapshot
+
+Progress = Callable[[str], None]
+
+
+def _quiet(_message: str) -> None:
+    return None
+
+
+class Session:
+    """Connections and cluster snapshots for one aihost command, shared by its VMs."""
+
+    def __init__(self, inv: Inventory, progress: Progress | None = None) -> None:
+        self.inv = inv
+        self.progress: Progress = progress or _quiet
+        self._clients: dict[str, PveClient] = {}
+        self._snapshots: dict[str, ClusterSnapshot] = {}
+        self._lock = threading.RLock()
+        self.create_lock = threading.Lock()
+
+    def client(self, host_name: str) -> PveClient:
+        """The API client of an inventory host (connected on first use)."""
+        with self._lock:
+            if host_name not in self._clients:
+                from provision.pve.connect import connect
+
+                self._clients[host_name] = connect(self.inv, host_name, progress=self.progress)
+            return self._clients[host_name]
+
+    def snapshot(self, host_name: str, *, refresh: bool = False) -> ClusterSnapshot:
+        """/cluster/resources of the host's cluster, read once per command."""
+        api = self.inv.hosts[host_name].api
+        with self._lock:
+            if refresh or api not in self._snapshots:
+                from provision.pve.cluster import ClusterSnapshot
+
+                self._snapshots[api] = ClusterSnapshot.read(self.client(host_name))
+            return self._snapshots[api]
+
+    def request_count(self) -> int:
+        """API requests sent by this session's clients so far."""
+        return sum(client.request_count() for client in self._clients.values())

@@ -1,0 +1,119 @@
+"""Deliver a VM's cloud-init user-data and meta-data to the node as snippets over SFTP."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from provision.errors import ApiError, InputError
+from provision.plan.desired import snippet_names
+
+if TYPE_CHECKING:
+    from provision.inventory.model import Inventory
+    from provision.pve.client import PveClient
+    from provision.ssh.transport import SshTarget
+
+DIR_STORAGE_ROOTS = {"local": "/var/lib/vz"}
+
+
+@dataclass(frozen=True)
+class SnippetFile:
+    """One file to have on the node: where, what, and whether it is already there."""
+
+    volume: str
+    remote_path: str
+    content: bytes
+    present: bool
+
+    @property
+    def sha256(self) -> str:
+        """Hex digest of the content."""
+        return hashlib.sha256(self.content).hexdigest()
+
+
+def instance_id(vm_name: str, generation: int) -> str:
+    """The NoCloud instance-id aihost pins, so only a re-provision makes a new first boot."""
+    return f"aihost-{vm_name}-g{generation}"
+
+
+def snippets_dir(inv: Inventory, host_name: str, client: PveClient) -> str:
+    """The node directory holding the snippets storage's files."""
+    host = inv.hosts[host_name]
+    storage = host.storage.snippets
+    root = DIR_STORAGE_ROOTS.get(storage)
+    if root is None:
+        try:
+            root = client.get(f"/storage/{storage}").get("path")
+        except ApiError as exc:
+            raise InputError(
+                f"cannot find the path of storage '{storage}' ({exc.message})",
+                hint="use a directory storage such as 'local' for storage.snippets",
+            ) from None
+        if not root:
+            raise InputError(f"storage '{storage}' has no directory path; snippets need one")
+    return f"{root.rstrip('/')}/snippets"
+
+
+def ssh_target(inv: Inventory, host_name: str) -> SshTarget:
+    """Where to SFTP the snippets: the inventory's ssh settings, or the simulator's endpoint."""
+    host = inv.hosts[host_name]
+    if host.api == "sim":
+        from provision.pve.connect import sim_ssh_target
+
+        return sim_ssh_target(host)
+    if host.ssh is None:
+        raise InputError(
+            f"hosts.{host_name} has no ssh: settings, and cloud-init snippets reach the node only "
+            "over SSH",
+            hint=f"add ssh: {{user: root}} to hosts.{host_name}, or cloudinit_delivery: iso",
+        )
+    from provision.ssh.transport import SshTarget
+
+    return SshTarget.from_host(host)
+
+
+def plan_snippets(
+    inv: Inventory, vm_name: str, host_name: str, client: PveClient, user_data: bytes,
+    meta_data: bytes,
+) -> list[SnippetFile]:
+    """Which snippet files the VM needs and whether each is already on the node (by hash)."""
+    from provision.ssh.transport import SshSession
+
+    directory = snippets_dir(inv, host_name, client)
+    storage = inv.hosts[host_name].storage.snippets
+    names = snippet_names(vm_name)
+    wanted = {"user": user_data, "meta": meta_data}
+    files = []
+    with SshSession(ssh_target(inv, host_name)) as ssh:
+        for kind, name in names.items():
+            path = f"{directory}/{name}"
+            current = ssh.read_file(path)
+            content = wanted[kind]
+            files.append(SnippetFile(f"{storage}:snippets/{name}", path, content,
+                                     present=current == content))
+    return files
+
+
+def upload_snippets(inv: Inventory, host_name: str, files: list[SnippetFile]) -> int:
+    """Write the files that are not there yet (atomically); return how many were written."""
+    from provision.ssh.transport import SshSession
+
+    todo = [f for f in files if not f.present]
+    if not todo:
+        return 0
+    written = 0
+    with SshSession(ssh_target(inv, host_name)) as ssh:
+        for item in todo:
+            written += int(ssh.upload_if_changed(item.remote_path, item.content))
+    return written
+
+
+def remove_snippets(inv: Inventory, host_name: str, client: PveClient, vm_name: str) -> int:
+    """Remove the VM's snippet files from the node; return how many existed."""
+    from provision.ssh.transport import SshSession
+
+    directory = snippets_dir(inv, host_name, client)
+    with SshSession(ssh_target(inv, host_name)) as ssh:
+        return sum(int(ssh.remove(f"{directory}/{name}"))
+                   for name in snippet_names(vm_name).values())
