@@ -1,0 +1,1 @@
+"""GPUs: one holder each, a lease kept in Proxmox, safe swaps, passthrough pre-flight."""

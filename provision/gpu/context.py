@@ -1,0 +1,71 @@
+"""Everything a GPU operation needs: the GPU, its node, client, lease and VM steps."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from provision.gpu.devices import VmGpuSteps, gpu_keys
+from provision.gpu.lease import GpuLease
+from provision.gpu.register import MappingRegister, NodeNotesRegister
+from provision.inventory.model import Gpu
+from provision.vmops.session import Session
+
+
+@dataclass(frozen=True)
+class Holder:
+    """A VM whose config refers to the GPU."""
+
+    vmid: int
+    name: str
+    status: str
+    keys: tuple[str, ...]
+
+
+class GpuContext:
+    """One inventory GPU in one command."""
+
+    def __init__(self, session: Session, gpu_name: str, *, clock: Any = None) -> None:
+        from provision.pve.tasks import wait_task
+
+        self.session = session
+        self.name = gpu_name
+        self.gpu: Gpu = session.inv.gpu(gpu_name)
+        self.host_name = self.gpu.host
+        self.node = session.inv.node_of(self.gpu.host)
+        self.client = session.client(self.host_name)
+        register = (MappingRegister(self.client, self.gpu.mapping) if self.gpu.mapping
+                    else NodeNotesRegister(self.client, self.node))
+        extra = {"clock": clock} if clock else {}
+        self.lease = GpuLease(register, gpu_name, **extra)
+        self.steps = VmGpuSteps(self.client, self.node, wait_task, self.say)
+
+    def say(self, message: str) -> None:
+        """Progress line prefixed with the GPU's name."""
+        self.session.progress(f"{self.name}: {message}")
+
+    def holders(self) -> list[Holder]:
+        """VMs on the GPU's node whose config refers to it (read from Proxmox, not a file)."""
+        snapshot = self.session.snapshot(self.host_name, refresh=True)
+        found = []
+        for vm in snapshot.vms:
+            if vm.node != self.node or vm.template:
+                continue
+            config = self.client.get(f"/nodes/{self.node}/qemu/{vm.vmid}/config")
+            keys = gpu_keys(config, self.gpu)
+            if keys:
+                found.append(Holder(vm.vmid, vm.name, vm.status, tuple(keys)))
+        return found
+
+    def vm_by_name(self, name: str) -> Any:
+        """The managed VM of an inventory name (VmInfo), or an InputError."""
+        from provision.errors import InputError
+        from provision.vmops.locate import locate_vm
+
+        vm = self.session.inv.vm(name)
+        info = locate_vm(self.session.snapshot(vm.host), name, vm.vmid)
+        if info is None:
+            raise InputError(f"VM '{name}' does not exist yet", hint=f"run `aihost vm up {name}`")
+        if info.node != self.node:
+            raise InputError(f"VM '{name}' is on node {info.node}, GPU {self.name} on {self.node}")
+        return info

@@ -1,0 +1,113 @@
+"""Which hostpci entries refer to a GPU, and the VM-level steps on them."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from provision.inventory.model import Gpu
+from provision.plan.desired import hostpci_value
+
+HOSTPCI_KEY = re.compile(r"^hostpci(\d+)$")
+
+
+def refers_to(value: str, gpu: Gpu) -> bool:
+    """True when a hostpci property string passes (any function of) gpu through."""
+    parts = [p.strip() for p in value.split(",") if p.strip()]
+    fields: dict[str, str] = {}
+    for part in parts:
+        key, _, val = part.partition("=")
+        if not _:
+            fields.setdefault("host", key)
+        else:
+            fields[key] = val
+    if gpu.mapping:
+        return fields.get("mapping") == gpu.mapping
+    wanted = _slot(str(gpu.pci))
+    return any(_slot(h) == wanted for h in fields.get("host", "").split(";") if h)
+
+
+def _slot(address: str) -> str:
+    """Domain:bus:slot of a PCI address, lower-case, domain defaulted to 0000."""
+    address = address.lower().split(".")[0]
+    return address if address.count(":") == 2 else f"0000:{address}"
+
+
+def gpu_keys(config: dict[str, Any], gpu: Gpu) -> list[str]:
+    """The hostpciN keys of config that refer to gpu."""
+    return sorted(k for k, v in config.items() if HOSTPCI_KEY.match(k) and refers_to(str(v), gpu))
+
+
+def free_hostpci_key(config: dict[str, Any]) -> str:
+    """The lowest hostpciN not used in config."""
+    used = {int(m.group(1)) for k in config if (m := HOSTPCI_KEY.match(k))}
+    return f"hostpci{min(set(range(16)) - used)}"
+
+
+@dataclass
+class VmGpuSteps:
+    """Idempotent VM steps a swap is made of, each one safe to repeat in recovery."""
+
+    client: Any
+    node: str
+    wait_task: Callable[..., Any]
+    progress: Callable[[str], None]
+
+    def _base(self, vmid: int) -> str:
+        return f"/nodes/{self.node}/qemu/{vmid}"
+
+    def config(self, vmid: int) -> dict[str, Any]:
+        """Current config (with digest)."""
+        return dict(self.client.get(f"{self._base(vmid)}/config"))
+
+    def status(self, vmid: int) -> str:
+        """running / stopped."""
+        return str(self.client.get(f"{self._base(vmid)}/status/current").get("status"))
+
+    def detach(self, vmid: int, gpu: Gpu) -> bool:
+        """Remove gpu's hostpci entries from vmid; False if there were none."""
+        config = self.config(vmid)
+        keys = gpu_keys(config, gpu)
+        if not keys:
+            return False
+        self.progress(f"detaching from VM {vmid} ({', '.join(keys)})")
+        self._write(vmid, {"delete": ",".join(keys), "digest": config.get("digest")})
+        return True
+
+    def attach(self, vmid: int, gpu: Gpu) -> bool:
+        """Add gpu to vmid at the first free hostpci slot; False if already there."""
+        config = self.config(vmid)
+        if gpu_keys(config, gpu):
+            return False
+        key = free_hostpci_key(config)
+        self.progress(f"attaching to VM {vmid} as {key}")
+        self._write(vmid, {key: hostpci_value(gpu), "digest": config.get("digest")})
+        return True
+
+    def _write(self, vmid: int, params: dict[str, Any]) -> None:
+        params = {k: v for k, v in params.items() if v is not None}
+        upid = self.client.post(f"{self._base(vmid)}/config", **params)
+        if upid:
+            self.wait_task(self.client, upid, timeout=300, what=f"configure VM {vmid}")
+
+    def stop(self, vmid: int, *, timeout: float, force: bool) -> None:
+        """Shut vmid down (guest agent or ACPI) within timeout; force: hard stop after it."""
+        if self.status(vmid) != "running":
+            return
+        self.progress(f"shutting down VM {vmid} (timeout {timeout:.0f} s"
+                      + (", then forced)" if force else ")"))
+        params: dict[str, Any] = {"timeout": int(timeout)}
+        if force:
+            params["forceStop"] = 1
+        upid = self.client.post(f"{self._base(vmid)}/status/shutdown", **params)
+        self.wait_task(self.client, upid, timeout=timeout + 60, what=f"shut down VM {vmid}")
+
+    def start(self, vmid: int, *, timeout: int) -> None:
+        """Start vmid unless it runs."""
+        if self.status(vmid) == "running":
+            return
+        self.progress(f"starting VM {vmid}")
+        upid = self.client.post(f"{self._base(vmid)}/status/start", timeout=timeout)
+        self.wait_task(self.client, upid, timeout=timeout + 60, what=f"start VM {vmid}")

@@ -1,0 +1,83 @@
+"""The lease record: who holds a GPU and which operation is under way, as text in Proxmox.
+
+The record lives in a Proxmox-side register (a PCI mapping's description, or the node's
+notes for raw GPUs) as one line `aihost-lease <gpu>: {json}` among whatever else the
+user wrote there, which is kept as it is.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import asdict, dataclass, replace
+from typing import Any
+
+LINE = re.compile(r"^aihost-lease (?P<gpu>[^:\s]+): (?P<body>\{.*\})\s*$")
+
+IDLE = "idle"
+# Swap phases, in order. Before STARTED a crash is rolled back; from STARTED on, finished.
+PHASES = ("stopping", "detached", "attached", "started")
+
+
+@dataclass(frozen=True)
+class LeaseRecord:
+    """Holder of a GPU, and the operation in progress (op None when idle)."""
+
+    holder: int | None = None
+    holder_name: str | None = None
+    op: str | None = None
+    phase: str = IDLE
+    source: int | None = None
+    source_was_running: bool = False
+    target: int | None = None
+    target_name: str | None = None
+    owner: str | None = None
+    time: float = 0.0
+
+    @property
+    def busy(self) -> bool:
+        """True while an operation holds the lease."""
+        return self.op is not None
+
+    def with_(self, **changes: Any) -> LeaseRecord:
+        """A copy with some fields changed."""
+        return replace(self, **changes)
+
+    def to_json(self) -> dict[str, Any]:
+        """Plain data."""
+        return asdict(self)
+
+
+def parse_records(text: str) -> dict[str, LeaseRecord]:
+    """Every lease record in a register's text, by GPU name (bad lines are ignored)."""
+    found: dict[str, LeaseRecord] = {}
+    for line in text.splitlines():
+        match = LINE.match(line.strip())
+        if not match:
+            continue
+        try:
+            data = json.loads(match.group("body"))
+            known = {k: v for k, v in data.items() if k in LeaseRecord.__dataclass_fields__}
+            found[match.group("gpu")] = LeaseRecord(**known)
+        except (ValueError, TypeError):
+            continue
+    return found
+
+
+def write_record(text: str, gpu: str, record: LeaseRecord | None) -> str:
+    """text with gpu's record replaced (or removed when None); other lines stay as they are."""
+    kept = []
+    for line in text.splitlines():
+        match = LINE.match(line.strip())
+        if match and match.group("gpu") == gpu:
+            continue
+        kept.append(line)
+    while kept and not kept[-1].strip():
+        kept.pop()
+    if record is not None:
+        body = json.dumps(
+            {k: v for k, v in record.to_json().items() if v not in (None, False, 0.0, IDLE)},
+            separators=(",", ":"), sort_keys=True,
+        )
+        kept.append(f"aihost-lease {gpu}: {body}")
+    return "\n".join(kept) + ("\n" if kept else "")

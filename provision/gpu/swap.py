@@ -1,0 +1,191 @@
+"""Move a GPU from its holder to another VM, with rollback, and recover crashed swaps.
+
+Order keeps the invariant "at most one VM config refers to the GPU": the holder is
+stopped and detached before the target is attached and started. Each phase is written
+to the lease before it is carried out, so a crash at any point is either rolled back
+(before the target started) or finished (the target runs with the GPU).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from provision.errors import AihostError, ConflictError
+from provision.gpu.context import GpuContext, Holder
+from provision.gpu.devices import gpu_keys
+from provision.gpu.lease import LeaseBusy
+from provision.gpu.record import LeaseRecord
+
+
+@dataclass
+class SwapOptions:
+    """How a swap behaves."""
+
+    force: bool = False
+    shutdown_timeout: float = 120.0
+    wait: bool = False
+    wait_timeout: float = 600.0
+    verify: bool = True
+    agent_timeout: float = 600.0
+
+
+@dataclass
+class SwapResult:
+    """What a swap did, with the seconds each phase took."""
+
+    gpu: str
+    source: str | None
+    target: str | None
+    outcome: str
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        """Plain data for --output json."""
+        return asdict(self)
+
+
+class SwapFailed(AihostError):
+    """A swap failed and was rolled back; carries the original error's exit code."""
+
+    def __init__(self, message: str, exit_code: int) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+def swap_gpu(
+    ctx: GpuContext,
+    target_name: str | None,
+    options: SwapOptions,
+    *,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+    verify_gpu: Callable[[int], None] | None = None,
+) -> SwapResult:
+    """Give the GPU to target_name (None: release it from its holder)."""
+    recover(ctx)
+    target = ctx.vm_by_name(target_name) if target_name else None
+    record = _begin(ctx, target, options, clock, sleep)
+    op = str(record.op)
+    timings: dict[str, float] = {}
+    phase_start = clock()
+    phase = "planning"
+
+    def enter(name: str, **fields: Any) -> None:
+        nonlocal phase, phase_start
+        now = clock()
+        timings[phase] = round(now - phase_start, 4)
+        phase, phase_start = name, now
+        ctx.lease.advance(op, phase=name, **fields)
+
+    source: Holder | None = None
+    try:
+        holders = ctx.holders()
+        others = [h for h in holders if target is None or h.vmid != target.vmid]
+        if len(others) > 1:
+            names = ", ".join(f"{h.name} ({h.vmid})" for h in others)
+            raise ConflictError(f"GPU {ctx.name} is named by several VMs: {names}",
+                                hint=f"release it from all but one with `aihost gpu release "
+                                f"{ctx.name}` after stopping them")
+        source = others[0] if others else None
+        if target is not None and source is None and len(holders) == 1:
+            ctx.lease.finish(op, target.vmid, target.name)
+            return SwapResult(ctx.name, None, target.name, "already held")
+        enter("stopping", source=source.vmid if source else None,
+              source_was_running=bool(source and source.status == "running"),
+              holder=source.vmid if source else None)
+        if source is not None:
+            ctx.steps.stop(source.vmid, timeout=options.shutdown_timeout, force=options.force)
+        if target is not None:
+            ctx.steps.stop(target.vmid, timeout=options.shutdown_timeout, force=options.force)
+        enter("detached")
+        if source is not None:
+            ctx.steps.detach(source.vmid, ctx.gpu)
+        if target is None:
+            timings[phase] = round(clock() - phase_start, 4)
+            ctx.lease.finish(op, None, None)
+            return SwapResult(ctx.name, source.name if source else None, None, "released",
+                              timings)
+        enter("attached")
+        ctx.steps.attach(target.vmid, ctx.gpu)
+        ctx.steps.start(target.vmid, timeout=_start_timeout(ctx, target.name))
+        enter("started")
+        if options.verify and verify_gpu is not None:
+            verify_gpu(target.vmid)
+        timings[phase] = round(clock() - phase_start, 4)
+        ctx.lease.finish(op, target.vmid, target.name)
+    except AihostError as failure:
+        if phase == "planning":
+            ctx.lease.finish(op, record.holder, record.holder_name)
+            raise
+        rolled = rollback(ctx, ctx.lease.read())
+        raise SwapFailed(
+            f"swap of {ctx.name} to {target.name if target else '-'} failed while {phase}: "
+            f"{failure}; rolled back: {rolled}", failure.exit_code,
+        ) from failure
+    return SwapResult(ctx.name, source.name if source else None, target.name, "swapped", timings)
+
+
+def _begin(ctx: GpuContext, target: Any, options: SwapOptions,
+           clock: Callable[[], float], sleep: Callable[[float], None]) -> LeaseRecord:
+    deadline = clock() + options.wait_timeout
+    delay = 0.2
+    while True:
+        try:
+            return ctx.lease.begin(
+                phase="planning",
+                target=target.vmid if target else None,
+                target_name=target.name if target else None,
+            )
+        except LeaseBusy as busy:
+            if not options.wait or clock() >= deadline:
+                raise
+            ctx.say(f"waiting for operation {busy.record.op} ({busy.record.phase})")
+            sleep(delay)
+            delay = min(delay * 2, 2.0)
+            recover(ctx)
+
+
+def _start_timeout(ctx: GpuContext, vm_name: str) -> int:
+    from provision.plan.desired import start_timeout_for
+
+    vm = ctx.session.inv.vms.get(vm_name)
+    return start_timeout_for(vm) if vm else 120
+
+
+def rollback(ctx: GpuContext, record: LeaseRecord) -> str:
+    """Undo an unfinished swap: target loses the GPU, the former holder gets it back."""
+    done = []
+    if record.target is not None:
+        has_gpu = bool(gpu_keys(ctx.steps.config(record.target), ctx.gpu))
+        if has_gpu and ctx.steps.status(record.target) == "running":
+            ctx.steps.stop(record.target, timeout=30, force=True)
+            done.append(f"stopped VM {record.target}")
+        if ctx.steps.detach(record.target, ctx.gpu):
+            done.append(f"detached from VM {record.target}")
+    if record.source is not None:
+        if ctx.steps.attach(record.source, ctx.gpu):
+            done.append(f"re-attached to VM {record.source}")
+        if record.source_was_running:
+            ctx.steps.start(record.source, timeout=300)
+            done.append(f"started VM {record.source} again")
+    if record.op:
+        ctx.lease.finish(record.op, record.source, None)
+    return ", ".join(done) or "nothing had changed"
+
+
+def recover(ctx: GpuContext) -> str | None:
+    """Finish or roll back an operation left behind by a crashed aihost; None if none."""
+    record = ctx.lease.read()
+    if not record.busy:
+        return None
+    if not ctx.lease.abandoned(record):
+        raise ctx.lease.busy_error(record)
+    record = ctx.lease.take_over(record)
+    ctx.say(f"recovering operation {record.op} left in phase {record.phase}")
+    if record.phase == "started" and record.target is not None:
+        ctx.lease.finish(str(record.op), record.target, record.target_name)
+        return f"finished: VM {record.target} holds {ctx.name}"
+    return "rolled back: " + rollback(ctx, record)
