@@ -55,9 +55,12 @@ def plan(obj: CliContext, name: str | None, all_: bool) -> None:
 @click.option("--no-wait", is_flag=True, help="Do not wait for the guest to prove it works.")
 @click.option("--agent-timeout", default=900.0, show_default=True, metavar="SECONDS",
               help="How long to wait for the guest agent after start.")
+@click.option("--take-gpu", is_flag=True,
+              help="If another VM holds the GPU, swap it over (stops that VM).")
+@click.option("--force", is_flag=True, help="With --take-gpu: stop the holder hard if needed.")
 @click.pass_obj
 def up(obj: CliContext, name: str | None, all_: bool, no_wait: bool,
-       agent_timeout: float) -> None:
+       agent_timeout: float, take_gpu: bool, force: bool) -> None:
     """Create or converge VMs, start them and verify GPU and runtime in the guest."""
     from provision.errors import AihostError
     from provision.vmops.apply import UpOptions
@@ -65,7 +68,8 @@ def up(obj: CliContext, name: str | None, all_: bool, no_wait: bool,
 
     names = _names(obj, name, all_)
     session = _session(obj)
-    outcomes = up_many(session, names, UpOptions(wait=not no_wait, agent_timeout=agent_timeout))
+    outcomes = up_many(session, names, UpOptions(
+        wait=not no_wait, agent_timeout=agent_timeout, take_gpu=take_gpu, force=force))
     failed = [o for o in outcomes if o.error is not None]
     lines = []
     for outcome in outcomes:

@@ -6,7 +6,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 ActionKind = Literal[
-    "clone", "create", "upload-user-data", "configure", "resize", "start", "restart", "verify"
+    "clone", "create", "upload-user-data", "configure", "resize", "take-gpu", "start", "verify"
 ]
 
 

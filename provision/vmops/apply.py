@@ -7,6 +7,7 @@ from typing import Any
 
 from provision.errors import AihostError, ApiError
 from provision.guest.verify import GuestReport, verify_guest
+from provision.plan.desired import hostpci_value
 from provision.plan.model import Plan
 from provision.vmops.planner import VmState
 from provision.vmops.session import Session
@@ -22,6 +23,8 @@ class UpOptions:
 
     wait: bool = True
     agent_timeout: float = 900.0
+    take_gpu: bool = False
+    force: bool = False
 
 
 @dataclass
@@ -78,15 +81,7 @@ def apply_plan(session: Session, state: VmState, options: UpOptions) -> UpResult
             result.applied.append("upload-user-data")
         if "configure" in kinds:
             say(f"{desired.name}: configuring ({len(state.changes)} option(s))")
-            params: dict[str, Any] = {c.key: c.new for c in state.changes if c.new is not None}
-            deletes = [c.key for c in state.changes if c.new is None]
-            if deletes:
-                params["delete"] = ",".join(deletes)
-            if digest:
-                params["digest"] = digest
-            upid = client.post(f"{base}/config", **params)
-            if upid:
-                wait_task(client, upid, timeout=CONFIG_TIMEOUT, what="configure", progress=say)
+            _configure(session, state, vmid, digest)
             result.applied.append("configure")
         if "resize" in kinds:
             say(f"{desired.name}: growing {state.boot_disk} to {state.resize_to}")
@@ -98,7 +93,10 @@ def apply_plan(session: Session, state: VmState, options: UpOptions) -> UpResult
         if created:
             _remove_fresh(session, state, vmid)
         raise
-    if "start" in kinds:
+    if state.contested:
+        _take_gpus(session, state, options)
+        result.applied.append("take-gpu")
+    elif "start" in kinds:
         say(f"{desired.name}: starting (timeout {desired.start_timeout} s)")
         upid = client.post(f"{base}/status/start", timeout=desired.start_timeout)
         task = wait_task(client, upid, timeout=desired.start_timeout + 60, what="start",
@@ -110,6 +108,39 @@ def apply_plan(session: Session, state: VmState, options: UpOptions) -> UpResult
         result.report = _verify(session, state, vmid, options)
         result.endpoint = _endpoint(session, state, result.report)
     return result
+
+
+def _configure(session: Session, state: VmState, vmid: int, digest: str | None) -> None:
+    """One config write with digest; GPUs are attached under their lease."""
+    from provision.gpu.claim import claim_gpus
+    from provision.pve.tasks import wait_task
+
+    desired = state.desired
+    client = session.client(desired.host_name)
+    contested = {hostpci_value(session.inv.gpus[g]) for g in state.contested}
+    changes = [c for c in state.changes if c.new not in contested]
+    params: dict[str, Any] = {c.key: c.new for c in changes if c.new is not None}
+    deletes = [c.key for c in changes if c.new is None]
+    if deletes:
+        params["delete"] = ",".join(deletes)
+    if digest:
+        params["digest"] = digest
+    claimed = [g for g in state.gpu_attach if g not in state.contested]
+    with claim_gpus(session, desired.name, vmid, claimed):
+        upid = client.post(f"/nodes/{desired.node}/qemu/{vmid}/config", **params)
+        if upid:
+            wait_task(client, upid, timeout=CONFIG_TIMEOUT, what="configure",
+                      progress=session.progress)
+
+
+def _take_gpus(session: Session, state: VmState, options: UpOptions) -> None:
+    """--take-gpu: swap each contested GPU over; the swap starts this VM."""
+    from provision.gpu.context import GpuContext
+    from provision.gpu.swap import SwapOptions, swap_gpu
+
+    for gpu in state.contested:
+        ctx = GpuContext(session, gpu)
+        swap_gpu(ctx, state.desired.name, SwapOptions(force=options.force, verify=False))
 
 
 def _create(session: Session, state: VmState, wait_task: Any) -> int:

@@ -29,7 +29,7 @@ def plan_vms(session: Session, names: list[str]) -> list[VmState]:
 
 def up_one(session: Session, name: str, options: UpOptions) -> UpResult:
     """Plan and apply one VM."""
-    state = read_state(session, name)
+    state = read_state(session, name, take_gpu=options.take_gpu)
     session.progress(state.plan.to_text())
     return apply_plan(session, state, options)
 

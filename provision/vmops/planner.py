@@ -38,6 +38,8 @@ class VmState:
     boot_disk: str
     plan: Plan
     user_data_secrets: list[str] = field(default_factory=list)
+    gpu_attach: list[str] = field(default_factory=list)
+    contested: list[str] = field(default_factory=list)
 
     @property
     def vmid(self) -> int | None:
@@ -45,8 +47,12 @@ class VmState:
         return self.info.vmid if self.info else self.desired.vmid
 
 
-def read_state(session: Session, vm_name: str) -> VmState:
-    """Read the actual VM (one config GET when it exists) and plan desired vs actual."""
+def read_state(session: Session, vm_name: str, *, take_gpu: bool = False) -> VmState:
+    """Read the actual VM (one config GET when it exists) and plan desired vs actual.
+
+    When the plan attaches a GPU, its holders are checked before anything is written:
+    held by another VM is a ConflictError (exit 4), unless take_gpu, which plans a swap.
+    """
     inv = session.inv
     desired = desired_vm(inv, vm_name)
     client = session.client(desired.host_name)
@@ -82,8 +88,31 @@ def read_state(session: Session, vm_name: str) -> VmState:
     state = VmState(desired, info, config, digest, template, changes, snippets, resize_to,
                     boot_disk, Plan(vm_name, desired.node, info.vmid if info else desired.vmid,
                                     info is not None), rendered.secrets)
+    state.gpu_attach = _gpus_to_attach(session, desired, changes)
+    if state.gpu_attach:
+        state.contested = _contested(session, state, take_gpu)
     _fill_plan(state)
     return state
+
+
+def _gpus_to_attach(session: Session, desired: DesiredVm, changes: list[Change]) -> list[str]:
+    new_values = {c.new for c in changes if c.key.startswith("hostpci") and c.new}
+    return [g for g in desired.gpu_names if hostpci_value(session.inv.gpus[g]) in new_values]
+
+
+def _contested(session: Session, state: VmState, take_gpu: bool) -> list[str]:
+    """GPUs another VM holds: an error, or (take_gpu) the ones to swap over."""
+    from provision.gpu.claim import check_free
+
+    contested = []
+    for gpu in state.gpu_attach:
+        try:
+            check_free(session, state.desired.name, state.vmid, [gpu])
+        except ConflictError:
+            if not take_gpu:
+                raise
+            contested.append(gpu)
+    return contested
 
 
 def _find_source(session: Session, desired: DesiredVm) -> VmInfo | None:
@@ -138,6 +167,8 @@ def _fill_plan(state: VmState) -> None:
                        if not (state.info is None and state.template is None)]
     if config_changes_:
         plan.actions.append(Action("configure", "set VM options", tuple(config_changes_)))
+    for gpu in state.contested:
+        plan.actions.append(Action("take-gpu", f"take GPU {gpu} from its holder (swap)"))
     if state.resize_to:
         plan.actions.append(Action("resize", f"grow {state.boot_disk} to {state.resize_to}"))
     running = state.info is not None and state.info.status == "running"

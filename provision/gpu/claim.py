@@ -1,0 +1,59 @@
+"""`vm up` attaching a GPU: only through the lease, and only when nobody else holds it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from provision.errors import ConflictError
+from provision.gpu.context import GpuContext, Holder
+from provision.gpu.swap import recover
+from provision.vmops.session import Session
+
+
+def other_holders(ctx: GpuContext, vm_name: str, vmid: int | None) -> list[Holder]:
+    """VMs other than this one whose config refers to the GPU."""
+    return [h for h in ctx.holders() if h.vmid != vmid and h.name != vm_name]
+
+
+def held_error(ctx: GpuContext, vm_name: str, holder: Holder) -> ConflictError:
+    """The exit-4 error naming the holder and the command that moves the GPU."""
+    return ConflictError(
+        f"GPU {ctx.name} is held by VM '{holder.name}' ({holder.vmid}, {holder.status})",
+        hint=f"move it with `aihost gpu swap {ctx.name} --to {vm_name}` or "
+        f"`aihost vm up {vm_name} --take-gpu`",
+    )
+
+
+def check_free(session: Session, vm_name: str, vmid: int | None, gpus: list[str]) -> None:
+    """Read-only pre-check before any write: each GPU is free or already this VM's."""
+    for gpu in gpus:
+        ctx = GpuContext(session, gpu)
+        record = ctx.lease.read()
+        if record.busy and not ctx.lease.abandoned(record):
+            raise ctx.lease.busy_error(record)
+        holders = other_holders(ctx, vm_name, vmid)
+        if holders:
+            raise held_error(ctx, vm_name, holders[0])
+
+
+@contextmanager
+def claim_gpus(session: Session, vm_name: str, vmid: int, gpus: list[str]) -> Iterator[None]:
+    """Hold each GPU's lease while the body attaches it; record vmid as the holder after."""
+    taken: list[tuple[GpuContext, str, int | None, str | None]] = []
+    try:
+        for gpu in gpus:
+            ctx = GpuContext(session, gpu)
+            recover(ctx)
+            record = ctx.lease.begin(phase="attaching", target=vmid, target_name=vm_name)
+            taken.append((ctx, str(record.op), record.holder, record.holder_name))
+            holders = other_holders(ctx, vm_name, vmid)
+            if holders:
+                raise held_error(ctx, vm_name, holders[0])
+        yield
+    except BaseException:
+        for ctx, op, holder, holder_name in taken:
+            ctx.lease.finish(op, holder, holder_name)
+        raise
+    for ctx, op, _, _ in taken:
+        ctx.lease.finish(op, vmid, vm_name)
