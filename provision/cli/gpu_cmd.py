@@ -1,0 +1,112 @@
+"""`aihost gpu list|map|swap|release|recover`."""
+
+from __future__ import annotations
+
+import click
+
+from provision.cli.context import CliContext
+
+
+def _session(obj: CliContext):  # type: ignore[no-untyped-def]
+    from provision.vmops.session import Session
+
+    return Session(obj.load_inventory(), progress=obj.progress)
+
+
+def _verifier(session, gpu_name: str, target: str, agent_timeout: float):  # type: ignore[no-untyped-def]
+    """nvidia-smi in the target guest through its agent."""
+    from provision.guest.agent import GuestAgent
+    from provision.guest.verify import verify_guest
+
+    inv = session.inv
+
+    def verify(vmid: int) -> None:
+        vm = inv.vm(target)
+        agent = GuestAgent(session.client(vm.host), inv.node_of(vm.host), vmid)
+        verify_guest(agent, expect_gpu=True, runtime="none", models=[],
+                     agent_timeout=agent_timeout,
+                     progress=lambda m: session.progress(f"{gpu_name}: {m}"))
+
+    return verify
+
+
+@click.group("gpu")
+def gpu() -> None:
+    """List, map, swap and release GPUs (one holder each)."""
+
+
+@gpu.command("list")
+@click.pass_obj
+def list_(obj: CliContext) -> None:
+    """Every GPU: node, device, VRAM, the VM holding it (from Proxmox), swaps under way."""
+    from provision.gpu.listing import format_rows, list_gpus
+
+    rows = list_gpus(_session(obj))
+    obj.emit([r.to_json() for r in rows], format_rows(rows))
+
+
+@gpu.command("map")
+@click.argument("name")
+@click.option("--pci", metavar="ADDRESS", help="The card's address, e.g. 0000:01:00.")
+@click.pass_obj
+def map_(obj: CliContext, name: str, pci: str | None) -> None:
+    """Create or update the cluster PCI mapping from the node's hardware listing."""
+    from provision.gpu.context import GpuContext
+    from provision.gpu.mapping import map_gpu
+
+    result = map_gpu(GpuContext(_session(obj), name), pci)
+    obj.emit(result, f"{name}: mapping {result['mapping']} {result['action']} ({result['map']})")
+
+
+def _swap(obj: CliContext, name: str, to: str | None, force: bool, timeout: float, wait: bool,
+          no_verify: bool, agent_timeout: float) -> None:
+    from provision.gpu.context import GpuContext
+    from provision.gpu.swap import SwapOptions, swap_gpu
+
+    session = _session(obj)
+    ctx = GpuContext(session, name)
+    verify = _verifier(session, name, to, agent_timeout) if to and not no_verify else None
+    result = swap_gpu(ctx, to, SwapOptions(force=force, shutdown_timeout=timeout, wait=wait,
+                                           verify=not no_verify, agent_timeout=agent_timeout),
+                      verify_gpu=verify)
+    timings = ", ".join(f"{k} {v:.2f}s" for k, v in result.timings.items())
+    text = f"{name}: {result.outcome} ({result.source or '-'} -> {result.target or '-'})"
+    obj.emit(result.to_json(), text + (f"; {timings}" if timings else ""))
+
+
+@gpu.command("swap")
+@click.argument("name")
+@click.option("--to", "to", required=True, metavar="VM", help="The VM that gets the GPU.")
+@click.option("--force", is_flag=True, help="Stop the holder hard if it does not shut down.")
+@click.option("--timeout", default=120.0, show_default=True, help="Shutdown timeout (s).")
+@click.option("--wait", is_flag=True, help="Wait for a swap in progress instead of failing.")
+@click.option("--no-verify", is_flag=True, help="Skip nvidia-smi in the target guest.")
+@click.option("--agent-timeout", default=600.0, show_default=True)
+@click.pass_obj
+def swap(obj: CliContext, name: str, to: str, force: bool, timeout: float, wait: bool,
+         no_verify: bool, agent_timeout: float) -> None:
+    """Move the GPU to VM: stop holder, detach, attach, start, verify; roll back on failure."""
+    _swap(obj, name, to, force, timeout, wait, no_verify, agent_timeout)
+
+
+@gpu.command("release")
+@click.argument("name")
+@click.option("--force", is_flag=True, help="Stop the holder hard if it does not shut down.")
+@click.option("--timeout", default=120.0, show_default=True, help="Shutdown timeout (s).")
+@click.option("--wait", is_flag=True, help="Wait for a swap in progress instead of failing.")
+@click.pass_obj
+def release(obj: CliContext, name: str, force: bool, timeout: float, wait: bool) -> None:
+    """Stop the holder and detach the GPU without attaching it elsewhere."""
+    _swap(obj, name, None, force, timeout, wait, True, 0)
+
+
+@gpu.command("recover")
+@click.argument("name")
+@click.pass_obj
+def recover(obj: CliContext, name: str) -> None:
+    """Finish or roll back a swap that was interrupted (crash, kill, lost connection)."""
+    from provision.gpu.context import GpuContext
+    from provision.gpu.swap import recover as recover_op
+
+    outcome = recover_op(GpuContext(_session(obj), name)) or "nothing to recover"
+    obj.emit({"gpu": name, "result": outcome}, f"{name}: {outcome}")

@@ -1,0 +1,41 @@
+"""`aihost host check [HOST]`."""
+
+from __future__ import annotations
+
+import click
+
+from provision.cli.context import CliContext
+
+
+@click.group("host")
+def host() -> None:
+    """Check a Proxmox host is ready for passthrough."""
+
+
+@host.command("check")
+@click.argument("name", required=False)
+@click.pass_obj
+def check(obj: CliContext, name: str | None) -> None:
+    """IOMMU, the GPU and its group, the mapping, host drivers; exit 2 if passthrough can't work."""
+    from provision.errors import PreflightError
+    from provision.gpu.preflight import check_host
+    from provision.vmops.session import Session
+
+    inv = obj.load_inventory()
+    names = [name] if name else sorted(inv.hosts)
+    if name:
+        inv.host(name)
+    session = Session(inv, progress=obj.progress)
+    reports = [check_host(session, host_name) for host_name in names]
+    lines = []
+    for report in reports:
+        lines.append(f"{report.host} (node {report.node}): {'OK' if report.ok else 'NOT READY'}")
+        for f in report.findings:
+            lines.append(f"  [{'ok' if f.ok else 'FAIL'}] {f.check}: {f.detail}")
+            if f.fix and not f.ok:
+                lines.append(f"         fix: {f.fix}")
+    obj.emit([r.to_json() for r in reports], "\n".join(lines))
+    failed = [r.host for r in reports if not r.ok]
+    if failed:
+        raise PreflightError(f"passthrough cannot work yet on {', '.join(failed)} "
+                             "(see the fixes above)")

@@ -1,0 +1,157 @@
+"""`aihost host check`: can passthrough work on this node? Each failure with its fix."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from provision.errors import ApiError
+from provision.gpu.context import GpuContext
+from provision.gpu.hardware import PciDevice, functions_of, read_pci
+from provision.gpu.mapping import map_entry
+from provision.vmops.session import Session
+
+
+@dataclass
+class Finding:
+    """One check: passed or not, what was seen, and how to fix it."""
+
+    check: str
+    ok: bool
+    detail: str
+    fix: str | None = None
+
+
+@dataclass
+class HostReport:
+    """All findings for one inventory host."""
+
+    host: str
+    node: str
+    findings: list[Finding] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        """True when nothing failed."""
+        return all(f.ok for f in self.findings)
+
+    def to_json(self) -> dict[str, Any]:
+        """Plain data for --output json."""
+        return {"host": self.host, "node": self.node, "ok": self.ok,
+                "findings": [asdict(f) for f in self.findings]}
+
+
+def check_host(session: Session, host_name: str) -> HostReport:
+    """Hardware, IOMMU and mapping checks through the API; kernel checks over SSH if set."""
+    inv = session.inv
+    node = inv.node_of(host_name)
+    report = HostReport(host_name, node)
+    client = session.client(host_name)
+    devices = read_pci(client, node)
+    for gpu_name, gpu in sorted(inv.gpus.items()):
+        if gpu.host != host_name:
+            continue
+        ctx = GpuContext(session, gpu_name)
+        report.findings.extend(_gpu_findings(ctx, devices))
+    report.findings.extend(_ssh_findings(session, host_name, devices))
+    return report
+
+
+def _gpu_findings(ctx: GpuContext, devices: list[PciDevice]) -> list[Finding]:
+    name = ctx.name
+    slot, mapping_entry = _slot_of(ctx)
+    if slot is None:
+        return [Finding(f"{name}: mapping", False,
+                        f"mapping '{ctx.gpu.mapping}' has no entry for node {ctx.node}",
+                        f"aihost gpu map {name}")]
+    funcs = functions_of(devices, slot)
+    gpu_funcs = [d for d in funcs if d.is_gpu]
+    if not gpu_funcs:
+        return [Finding(f"{name}: present", False, f"no GPU at {slot} on {ctx.node}",
+                        "check the address with `lspci -D | grep -i nvidia` on the node, then "
+                        "fix pci: or re-run `aihost gpu map`")]
+    card = gpu_funcs[0]
+    found = [Finding(f"{name}: present", True, f"{card.slot}: {card.name} ({card.vendor_device})")]
+    if card.vendor.lower() != "0x10de":
+        found.append(Finding(f"{name}: vendor", False, f"vendor {card.vendor} is not NVIDIA",
+                             "point the inventory at the NVIDIA card"))
+    if card.iommugroup < 0:
+        found.append(Finding(f"{name}: IOMMU", False, "IOMMU is off (IOMMU group -1)",
+                             "enable VT-d/AMD-Vi in the firmware, add intel_iommu=on iommu=pt to "
+                             "the kernel command line (/etc/kernel/cmdline or GRUB), "
+                             "update-initramfs -u, reboot"))
+        return found
+    found.append(Finding(f"{name}: IOMMU", True, f"IOMMU group {card.iommugroup}"))
+    group = [d for d in devices if d.iommugroup == card.iommugroup]
+    strangers = [d for d in group if d.slot != card.slot]
+    if strangers:
+        found.append(Finding(
+            f"{name}: IOMMU group", False,
+            "group also holds " + ", ".join(f"{d.id} ({d.name})" for d in strangers),
+            "move the card to a slot with its own group (CPU-attached), or accept the risk "
+            "with pcie_acs_override=downstream; everything in a group passes through together",
+        ))
+    else:
+        found.append(Finding(f"{name}: IOMMU group", True,
+                             f"only the card's {len(group)} function(s)"))
+    if mapping_entry is not None:
+        want = map_entry(ctx, card)
+        same = _entry_fields(mapping_entry) == _entry_fields(want)
+        found.append(Finding(f"{name}: mapping", same,
+                             "matches the hardware" if same else
+                             f"mapping says '{mapping_entry}', hardware is '{want}'",
+                             None if same else f"aihost gpu map {name}"))
+    return found
+
+
+def _slot_of(ctx: GpuContext) -> tuple[str | None, str | None]:
+    if ctx.gpu.pci:
+        return ctx.gpu.pci.split(".")[0], None
+    try:
+        mapping = ctx.client.get(f"/cluster/mapping/pci/{ctx.gpu.mapping}")
+    except ApiError:
+        return None, None
+    for entry in mapping.get("map") or []:
+        fields = _entry_fields(str(entry))
+        if fields.get("node") == ctx.node:
+            return fields.get("path", "").split(";")[0].split(".")[0], str(entry)
+    return None, None
+
+
+def _entry_fields(entry: str) -> dict[str, str]:
+    pairs = (p.partition("=") for p in entry.split(",") if p)
+    return {k: v for k, _, v in pairs if k != "description"}
+
+
+def _ssh_findings(session: Session, host_name: str, devices: list[PciDevice]) -> list[Finding]:
+    host = session.inv.hosts[host_name]
+    if host.api != "sim" and host.ssh is None:
+        return [Finding("kernel (ssh)", True, "skipped: no ssh settings for this host")]
+    from provision.ssh.transport import SshSession
+    from provision.vmops.userdata import ssh_target
+
+    findings = []
+    gpus = [d for d in devices if d.vendor.lower() == "0x10de"]
+    with SshSession(ssh_target(session.inv, host_name)) as ssh:
+        cmdline = ssh.run("cat /proc/cmdline").stdout
+        iommu = any(flag in cmdline for flag in ("intel_iommu=on", "amd_iommu=on", "iommu=pt"))
+        findings.append(Finding("kernel command line", iommu, cmdline.strip() or "(empty)",
+                                None if iommu else "add intel_iommu=on iommu=pt and reboot"))
+        modules = ssh.run("lsmod").stdout
+        loaded = [m for m in ("nouveau", "nvidia") if f"\n{m} " in f"\n{modules}"]
+        findings.append(Finding(
+            "host GPU drivers", not loaded,
+            f"loaded on the host: {', '.join(loaded)}" if loaded else "nouveau/nvidia not loaded",
+            None if not loaded else "blacklist nouveau and nvidia in /etc/modprobe.d, "
+            "update-initramfs -u, reboot",
+        ))
+        for dev in gpus:
+            driver = ssh.run(f"readlink /sys/bus/pci/devices/{dev.id}/driver").stdout.strip()
+            bound = driver.rsplit("/", 1)[-1] if driver else "none"
+            findings.append(Finding(
+                f"{dev.id} driver", bound == "vfio-pci", f"bound to {bound}",
+                None if bound == "vfio-pci" else
+                f"echo 'options vfio-pci ids={dev.vendor_device}' > /etc/modprobe.d/vfio.conf; "
+                "update-initramfs -u; reboot",
+            ))
+    return findings
