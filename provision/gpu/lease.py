@@ -135,12 +135,12 @@ class GpuLease:
             hint="wait for it with --wait, or try again when it is done",
         )
 
-    def advance(self, op: str, **fields: object) -> LeaseRecord:
-        """Record progress of op; ConflictError if op no longer owns the lease."""
+    def advance(self, op_id: str, **fields: object) -> LeaseRecord:
+        """Record progress of op_id; ConflictError if it no longer owns the lease."""
 
         def change(current: LeaseRecord) -> LeaseRecord:
-            if current.op != op:
-                raise ConflictError(f"GPU {self.gpu}: operation {op} lost its lease "
+            if current.op != op_id:
+                raise ConflictError(f"GPU {self.gpu}: operation {op_id} lost its lease "
                                     f"(now {current.op or 'none'})")
             return current.with_(**fields)
 
