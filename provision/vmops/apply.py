@@ -11,7 +11,7 @@ from provision.plan.desired import hostpci_value
 from provision.plan.model import Plan
 from provision.vmops.planner import VmState
 from provision.vmops.session import Session
-from provision.vmops.userdata import upload_snippets
+from provision.delivery.snippets import upload_snippets
 
 CLONE_TIMEOUT = 1800.0
 CONFIG_TIMEOUT = 600.0

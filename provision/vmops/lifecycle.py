@@ -74,7 +74,7 @@ def stop_vm(session: Session, name: str, *, force: bool, timeout: float) -> str:
 def destroy_vm(session: Session, name: str) -> dict[str, Any]:
     """Stop and remove a managed VM and its snippets; refuse VMs without the aihost tag."""
     from provision.pve.tasks import wait_task
-    from provision.vmops.userdata import remove_snippets
+    from provision.delivery.snippets import remove_snippets
 
     vm = session.inv.vm(name)
     info = locate_vm(session.snapshot(vm.host), name, vm.vmid)

@@ -12,7 +12,7 @@ from provision.plan.desired import DesiredVm, desired_vm, hostpci_value
 from provision.plan.model import Action, Change, Plan
 from provision.vmops.locate import locate_vm
 from provision.vmops.session import Session
-from provision.vmops.userdata import SnippetFile, instance_id, plan_snippets
+from provision.delivery.snippets import SnippetFile, instance_id, plan_snippets
 
 if TYPE_CHECKING:
     from provision.pve.cluster import VmInfo

@@ -1,0 +1,1 @@
+"""Getting cloud-init data to the node: snippets over SFTP, or a NoCloud ISO over the API."""

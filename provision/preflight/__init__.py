@@ -1,0 +1,1 @@
+"""Pre-flight before any write: permissions, storage content types, auth kind."""

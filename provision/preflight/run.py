@@ -1,0 +1,158 @@
+"""Run the pre-flight for planned VMs: every gap reported at once, before any write."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from provision.errors import PreflightError
+from provision.preflight.permissions import (
+    Requirement,
+    grant_commands,
+    missing,
+    requirement,
+)
+from provision.preflight.privileges import calls_for_key
+
+if TYPE_CHECKING:
+    from provision.vmops.planner import VmState
+    from provision.vmops.session import Session
+
+
+@dataclass
+class PreflightReport:
+    """What is missing for a host: privileges, storage content types, auth kind."""
+
+    host: str
+    auth_id: str
+    privileges: list[Requirement] = field(default_factory=list)
+    storage: list[str] = field(default_factory=list)
+    auth: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        """True when nothing is missing."""
+        return not (self.privileges or self.storage or self.auth)
+
+    def problems(self) -> list[str]:
+        """One line per gap."""
+        lines = [f"missing {' or '.join(r.any_of)} on {r.acl} ({r.why})" for r in self.privileges]
+        return lines + self.storage + self.auth
+
+    def to_json(self) -> dict[str, Any]:
+        """Plain data for --output json."""
+        return {"host": self.host, "auth_id": self.auth_id, "ok": self.ok,
+                "problems": self.problems(),
+                "fix": grant_commands(self.auth_id, self.privileges) if self.privileges else []}
+
+
+def requirements_for(session: Session, state: VmState, *, verify: bool) -> list[Requirement]:
+    """The privileges state's plan needs, with the reason for each."""
+    inv = session.inv
+    desired = state.desired
+    kinds = {a.kind for a in state.plan.actions}
+    vmid: object = state.vmid or ""
+    needs: list[Requirement] = []
+    storage = desired.disk_storage
+    if "clone" in kinds and state.template is not None:
+        needs.append(requirement("clone", "clone the template", vmid=state.template.vmid))
+        needs.append(requirement("clone-allocate", "create the VM", newid=vmid))
+        needs.append(requirement("disk-space", "the VM's disks", storage=storage))
+    if "create" in kinds:
+        needs.append(requirement("create", "create the VM", vmid=vmid))
+        needs.append(requirement("disk-space", "the VM's disks", storage=storage))
+    for change in state.changes:
+        needs.append(requirement(calls_for_key(change.key), f"set {change.key}", vmid=vmid))
+    for gpu_name in state.gpu_attach:
+        gpu = inv.gpus[gpu_name]
+        if gpu.mapping:
+            needs.append(requirement("mapping-use", f"attach GPU {gpu_name}", id=gpu.mapping))
+            needs.append(requirement("mapping-lease", f"the lease of GPU {gpu_name}",
+                                     id=gpu.mapping))
+        else:
+            needs.append(requirement("node-notes", f"the lease of GPU {gpu_name}"))
+    if "resize" in kinds:
+        needs.append(requirement("resize", "grow the disk", vmid=vmid))
+    if "start" in kinds or "take-gpu" in kinds:
+        needs.append(requirement("power", "start the VM", vmid=vmid))
+    if verify and "verify" in kinds:
+        needs.append(requirement("agent-exec", "verify the guest through its agent", vmid=vmid))
+    if any(a.kind == "upload-iso" for a in state.plan.actions):
+        iso_storage = inv.hosts[desired.host_name].storage.iso
+        needs.append(requirement("upload-iso", "upload the cloud-init ISO", storage=iso_storage))
+    return needs
+
+
+def storage_gaps(session: Session, host_name: str, wanted: dict[str, set[str]]) -> list[str]:
+    """Storages that lack a content type the plan needs (one request per node)."""
+    node = session.inv.node_of(host_name)
+    listed = session.client(host_name).get(f"/nodes/{node}/storage")
+    content = {str(s["storage"]): set(str(s.get("content", "")).split(",")) for s in listed}
+    gaps = []
+    for storage, types in sorted(wanted.items()):
+        if storage not in content:
+            gaps.append(f"storage '{storage}' does not exist on node {node} (or the token "
+                        "cannot see it)")
+            continue
+        for kind in sorted(types - content[storage]):
+            gaps.append(f"storage '{storage}' does not allow content '{kind}' (enable it: "
+                        f"pvesm set {storage} --content "
+                        f"{','.join(sorted((content[storage] - {''}) | {kind}))})")
+    return gaps
+
+
+def preflight(session: Session, states: list[VmState], *, verify: bool,
+              report: Callable[[str], None] | None = None) -> list[PreflightReport]:
+    """Check every host the plans write to; raise PreflightError listing all gaps."""
+    by_host: dict[str, list[VmState]] = {}
+    for state in states:
+        if state.plan.changes_anything:
+            by_host.setdefault(state.desired.host_name, []).append(state)
+    reports = []
+    for host_name, host_states in sorted(by_host.items()):
+        client = session.client(host_name)
+        result = PreflightReport(host_name, client.auth_id)
+        needs = [n for s in host_states for n in requirements_for(session, s, verify=verify)]
+        if not client.is_root_ticket:
+            permissions = client.get("/access/permissions")
+            result.privileges = missing(permissions, needs)
+        result.storage = storage_gaps(session, host_name, _content_needed(session, host_states))
+        for state in host_states:
+            for gpu_name in state.gpu_attach:
+                if session.inv.gpus[gpu_name].pci and not client.is_root_ticket:
+                    result.auth.append(
+                        f"GPU {gpu_name} is a raw PCI address: only root@pam with a password "
+                        f"login may attach it (fix: `aihost gpu map {gpu_name}` and mapping:)")
+        reports.append(result)
+    failed = [r for r in reports if not r.ok]
+    if failed:
+        say = report or (lambda _m: None)
+        for r in failed:
+            for line in r.problems():
+                say(f"pre-flight {r.host}: {line}")
+            if r.privileges:
+                say("grant with:")
+                for command in grant_commands(r.auth_id, r.privileges):
+                    say(f"  {command}")
+        count = sum(len(r.problems()) for r in failed)
+        first = failed[0].problems()[0]
+        raise PreflightError(f"pre-flight found {count} problem(s), nothing was changed: {first}"
+                             + (" (and more above)" if count > 1 else ""))
+    return reports
+
+
+def _content_needed(session: Session, states: list[VmState]) -> dict[str, set[str]]:
+    wanted: dict[str, set[str]] = {}
+    for state in states:
+        host = session.inv.hosts[state.desired.host_name]
+        kinds = {a.kind for a in state.plan.actions}
+        if kinds & {"clone", "create", "configure", "resize"}:
+            wanted.setdefault(state.desired.disk_storage, set()).add("images")
+        if "upload-user-data" in kinds:
+            wanted.setdefault(host.storage.snippets, set()).add("snippets")
+        if "upload-iso" in kinds:
+            wanted.setdefault(host.storage.iso, set()).add("iso")
+        if state.desired.image and "create" in kinds:
+            wanted.setdefault(state.desired.image.split(":", 1)[0], set()).add("import")
+    return wanted
