@@ -58,9 +58,11 @@ def plan(obj: CliContext, name: str | None, all_: bool) -> None:
 @click.option("--take-gpu", is_flag=True,
               help="If another VM holds the GPU, swap it over (stops that VM).")
 @click.option("--force", is_flag=True, help="With --take-gpu: stop the holder hard if needed.")
+@click.option("--reprovision", is_flag=True,
+              help="Make the guest redo its first boot with the current user-data.")
 @click.pass_obj
 def up(obj: CliContext, name: str | None, all_: bool, no_wait: bool,
-       agent_timeout: float, take_gpu: bool, force: bool) -> None:
+       agent_timeout: float, take_gpu: bool, force: bool, reprovision: bool) -> None:
     """Create or converge VMs, start them and verify GPU and runtime in the guest."""
     from provision.errors import AihostError
     from provision.vmops.apply import UpOptions
@@ -69,7 +71,8 @@ def up(obj: CliContext, name: str | None, all_: bool, no_wait: bool,
     names = _names(obj, name, all_)
     session = _session(obj)
     outcomes = up_many(session, names, UpOptions(
-        wait=not no_wait, agent_timeout=agent_timeout, take_gpu=take_gpu, force=force))
+        wait=not no_wait, agent_timeout=agent_timeout, take_gpu=take_gpu, force=force,
+        reprovision=reprovision))
     failed = [o for o in outcomes if o.error is not None]
     lines = []
     for outcome in outcomes:
@@ -161,3 +164,31 @@ def destroy(obj: CliContext, name: str, yes: bool) -> None:
         raise InputError(f"destroying '{name}' deletes its disks; add --yes to confirm")
     result = destroy_vm(_session(obj), name)
     obj.emit(result, f"{name}: destroyed VM {result['vmid']}")
+
+
+@vm.command("adopt")
+@click.argument("name")
+@click.option("--vmid", type=int, required=True, help="The existing VM to take over.")
+@click.option("--yes", is_flag=True, help="Tag it without asking.")
+@click.pass_obj
+def adopt(obj: CliContext, name: str, vmid: int, yes: bool) -> None:
+    """Take a hand-made VM under management: show the diff, tag it 'aihost' after confirming."""
+    from provision.vmops.adopt import adopt as adopt_vm
+
+    def confirm(diff: dict) -> bool:  # type: ignore[type-arg]
+        lines = [f"VM {vmid} ('{diff['current_name']}', {diff['status']}) vs inventory {name}:"]
+        lines += [f"  {d['key']}: {d['now']} -> {d['inventory']}" for d in diff["differences"]]
+        if not diff["differences"]:
+            lines.append("  no differences")
+        obj.progress("\n".join(lines))
+        if yes:
+            return True
+        return click.confirm("tag it 'aihost' so aihost manages it?", default=False,
+                             err=True)
+
+    result = adopt_vm(_session(obj), name, vmid, confirm)
+    result.pop("digest", None)
+    word = "adopted" if result["adopted"] else "not adopted"
+    obj.emit(result, f"{name}: VM {vmid} {word}"
+             + ("; run `aihost vm plan` to see the changes `vm up` will make"
+                if result["adopted"] else ""))

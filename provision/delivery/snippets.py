@@ -32,11 +32,6 @@ class SnippetFile:
         return hashlib.sha256(self.content).hexdigest()
 
 
-def instance_id(vm_name: str, generation: int) -> str:
-    """The NoCloud instance-id aihost pins, so only a re-provision makes a new first boot."""
-    return f"aihost-{vm_name}-g{generation}"
-
-
 def snippets_dir(inv: Inventory, host_name: str, client: PveClient) -> str:
     """The node directory holding the snippets storage's files."""
     host = inv.hosts[host_name]

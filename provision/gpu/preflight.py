@@ -127,8 +127,8 @@ def _ssh_findings(session: Session, host_name: str, devices: list[PciDevice]) ->
     host = session.inv.hosts[host_name]
     if host.api != "sim" and host.ssh is None:
         return [Finding("kernel (ssh)", True, "skipped: no ssh settings for this host")]
-    from provision.ssh.transport import SshSession
     from provision.delivery.snippets import ssh_target
+    from provision.ssh.transport import SshSession
 
     findings = []
     gpus = [d for d in devices if d.vendor.lower() == "0x10de"]

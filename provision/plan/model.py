@@ -6,7 +6,8 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 ActionKind = Literal[
-    "clone", "create", "upload-user-data", "configure", "resize", "take-gpu", "start", "verify"
+    "clone", "create", "upload-user-data", "upload-iso", "configure", "resize", "take-gpu",
+    "start", "restart", "verify",
 ]
 
 

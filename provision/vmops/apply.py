@@ -5,13 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from provision.delivery.iso import remove_volumes, upload_iso
+from provision.delivery.snippets import upload_snippets
 from provision.errors import AihostError, ApiError
 from provision.guest.verify import GuestReport, verify_guest
 from provision.plan.desired import hostpci_value
 from provision.plan.model import Plan
 from provision.vmops.planner import VmState
 from provision.vmops.session import Session
-from provision.delivery.snippets import upload_snippets
 
 CLONE_TIMEOUT = 1800.0
 CONFIG_TIMEOUT = 600.0
@@ -25,6 +26,8 @@ class UpOptions:
     agent_timeout: float = 900.0
     take_gpu: bool = False
     force: bool = False
+    reprovision: bool = False
+    preflight: bool = True
 
 
 @dataclass
@@ -77,8 +80,12 @@ def apply_plan(session: Session, state: VmState, options: UpOptions) -> UpResult
     try:
         if "upload-user-data" in kinds:
             say(f"{desired.name}: uploading cloud-init snippets")
-            upload_snippets(session.inv, desired.host_name, state.snippets)
+            upload_snippets(session.inv, desired.host_name, state.delivery.snippets)
             result.applied.append("upload-user-data")
+        if "upload-iso" in kinds and state.delivery.iso is not None:
+            say(f"{desired.name}: uploading {state.delivery.iso.volume}")
+            upload_iso(client, node, state.delivery.iso, wait_task)
+            result.applied.append("upload-iso")
         if "configure" in kinds:
             say(f"{desired.name}: configuring ({len(state.changes)} option(s))")
             _configure(session, state, vmid, digest)
@@ -96,6 +103,11 @@ def apply_plan(session: Session, state: VmState, options: UpOptions) -> UpResult
     if state.contested:
         _take_gpus(session, state, options)
         result.applied.append("take-gpu")
+    elif "restart" in kinds:
+        say(f"{desired.name}: restarting to apply pending changes")
+        upid = client.post(f"{base}/status/reboot", timeout=desired.start_timeout)
+        wait_task(client, upid, timeout=desired.start_timeout + 120, what="restart", progress=say)
+        result.applied.append("restart")
     elif "start" in kinds:
         say(f"{desired.name}: starting (timeout {desired.start_timeout} s)")
         upid = client.post(f"{base}/status/start", timeout=desired.start_timeout)
@@ -104,6 +116,11 @@ def apply_plan(session: Session, state: VmState, options: UpOptions) -> UpResult
         if task.warnings:
             result.warnings.append(f"start ended with {task.exitstatus}")
         result.applied.append("start")
+    if state.delivery.iso is not None and state.delivery.iso.stale and "upload-iso" in kinds:
+        try:
+            remove_volumes(client, node, state.delivery.iso.stale, wait_task)
+        except ApiError as exc:
+            result.warnings.append(f"old cloud-init ISOs left on the storage: {exc}")
     if options.wait and "verify" in kinds:
         result.report = _verify(session, state, vmid, options)
         result.endpoint = _endpoint(session, state, result.report)

@@ -29,8 +29,13 @@ def plan_vms(session: Session, names: list[str]) -> list[VmState]:
 
 def up_one(session: Session, name: str, options: UpOptions) -> UpResult:
     """Plan and apply one VM."""
-    state = read_state(session, name, take_gpu=options.take_gpu)
+    state = read_state(session, name, take_gpu=options.take_gpu,
+                       reprovision=options.reprovision)
     session.progress(state.plan.to_text())
+    if options.preflight and state.plan.changes_anything:
+        from provision.preflight.run import preflight
+
+        preflight(session, [state], verify=options.wait, report=session.progress)
     return apply_plan(session, state, options)
 
 

@@ -73,8 +73,10 @@ def stop_vm(session: Session, name: str, *, force: bool, timeout: float) -> str:
 
 def destroy_vm(session: Session, name: str) -> dict[str, Any]:
     """Stop and remove a managed VM and its snippets; refuse VMs without the aihost tag."""
-    from provision.pve.tasks import wait_task
+    from provision.delivery.iso import iso_prefix, remove_volumes
+    from provision.delivery.plan import delivery_mode
     from provision.delivery.snippets import remove_snippets
+    from provision.pve.tasks import wait_task
 
     vm = session.inv.vm(name)
     info = locate_vm(session.snapshot(vm.host), name, vm.vmid)
@@ -89,9 +91,14 @@ def destroy_vm(session: Session, name: str) -> dict[str, Any]:
         wait_task(client, upid, timeout=120, what="stop", progress=session.progress)
     upid = client.delete(base, purge=1, **{"destroy-unreferenced-disks": 1})
     wait_task(client, upid, timeout=600, what="destroy", progress=session.progress)
-    removed = 0
     host = session.inv.hosts[vm.host]
-    if host.api == "sim" or host.ssh is not None:
-        removed = remove_snippets(session.inv, vm.host, client, name)
-    return {"vm": name, "vmid": info.vmid, "destroyed": True, "snippets_removed": removed,
-            "snippets": list(snippet_names(name).values())}
+    removed: list[str] = []
+    if delivery_mode(host) == "iso":
+        listed = client.get(f"/nodes/{info.node}/storage/{host.storage.iso}/content",
+                            content="iso")
+        isos = [str(v["volid"]) for v in listed if iso_prefix(name) in str(v.get("volid"))]
+        remove_volumes(client, info.node, isos, wait_task)
+        removed = isos
+    elif remove_snippets(session.inv, vm.host, client, name):
+        removed = list(snippet_names(name).values())
+    return {"vm": name, "vmid": info.vmid, "destroyed": True, "removed": removed}

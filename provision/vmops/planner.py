@@ -6,20 +6,21 @@ import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from provision.delivery.generation import generation_of, meta_data, with_generation
+from provision.delivery.plan import DeliveryPlan, plan_delivery
 from provision.errors import ConflictError, InputError
 from provision.plan.compare import config_changes
 from provision.plan.desired import DesiredVm, desired_vm, hostpci_value
 from provision.plan.model import Action, Change, Plan
 from provision.vmops.locate import locate_vm
 from provision.vmops.session import Session
-from provision.delivery.snippets import SnippetFile, instance_id, plan_snippets
 
 if TYPE_CHECKING:
     from provision.pve.cluster import VmInfo
 
 BOOT_DISKS = ("scsi0", "virtio0", "sata0", "ide0")
 # Keys a running VM only picks up at its next start.
-COLD_KEYS = re.compile(r"^(hostpci\d+|machine|bios|cpu|memory|cores|efidisk0|cicustom|"
+COLD_KEYS = re.compile(r"^(hostpci\d+|machine|bios|cpu|memory|cores|efidisk0|cicustom|ide2|"
                        r"ipconfig\d+|ciuser|sshkeys|nameserver)$")
 
 
@@ -33,11 +34,12 @@ class VmState:
     digest: str | None
     template: VmInfo | None
     changes: list[Change]
-    snippets: list[SnippetFile]
+    delivery: DeliveryPlan
     resize_to: str | None
     boot_disk: str
     plan: Plan
-    user_data_secrets: list[str] = field(default_factory=list)
+    generation: int = 1
+    reprovision: bool = False
     gpu_attach: list[str] = field(default_factory=list)
     contested: list[str] = field(default_factory=list)
 
@@ -46,8 +48,14 @@ class VmState:
         """The VM's id once known."""
         return self.info.vmid if self.info else self.desired.vmid
 
+    @property
+    def running(self) -> bool:
+        """True when the VM exists and runs."""
+        return self.info is not None and self.info.status == "running"
 
-def read_state(session: Session, vm_name: str, *, take_gpu: bool = False) -> VmState:
+
+def read_state(session: Session, vm_name: str, *, take_gpu: bool = False,
+               reprovision: bool = False) -> VmState:
     """Read the actual VM (one config GET when it exists) and plan desired vs actual.
 
     When the plan attaches a GPU, its holders are checked before anything is written:
@@ -56,43 +64,93 @@ def read_state(session: Session, vm_name: str, *, take_gpu: bool = False) -> VmS
     inv = session.inv
     desired = desired_vm(inv, vm_name)
     client = session.client(desired.host_name)
-    snapshot = session.snapshot(desired.host_name)
-    info = locate_vm(snapshot, vm_name, desired.vmid)
+    info = locate_vm(session.snapshot(desired.host_name), vm_name, desired.vmid)
     template = None
     if info is not None:
-        if info.node != desired.node:
-            raise ConflictError(
-                f"VM '{vm_name}' runs on node '{info.node}', the inventory says '{desired.node}'",
-                hint=f"set host: to the entry for {info.node}, or migrate the VM back",
-            )
-        config = dict(client.get(f"/nodes/{info.node}/qemu/{info.vmid}/config"))
-        lock = config.get("lock") or info.lock
-        if lock:
-            raise ConflictError(f"VM {info.vmid} is locked ({lock})",
-                                hint="wait for the running task to end, then re-run")
+        config = _existing_config(client, info, desired)
     else:
         template = _find_source(session, desired)
         config = (dict(client.get(f"/nodes/{template.node}/qemu/{template.vmid}/config"))
                   if template else {})
     digest = config.pop("digest", None) if info is not None else None
-    gpu_values = {hostpci_value(g) for g in inv.gpus.values()}
+    recorded = generation_of(config.get("description")) if info is not None else None
+    generation = (recorded or 1) + (1 if reprovision and info is not None else 0)
+    delivery = plan_delivery(inv, vm_name, desired.host_name, client,
+                             _cloud_files(inv, vm_name, generation))
+    wanted = {k: v for k, v in desired.config.items() if k not in delivery.drop_keys}
+    wanted.update(delivery.config)
+    wanted["description"] = with_generation(config.get("description"), generation)
     from provision.pve.vmconfig import normalize_hostpci
 
-    changes = config_changes(desired.config, config,
-                             gpu_hostpci={normalize_hostpci(v) for v in gpu_values})
+    changes = config_changes(
+        wanted, config,
+        gpu_hostpci={normalize_hostpci(hostpci_value(g)) for g in inv.gpus.values()},
+    )
+    if recorded == generation:
+        changes = [c for c in changes if c.key != "description"]
     boot_disk = next((d for d in BOOT_DISKS if d in config), "scsi0")
-    resize_to = _resize(config.get(boot_disk), desired.disk_gb)
-    rendered, meta = _render(inv, vm_name)
-    snippets = plan_snippets(inv, vm_name, desired.host_name, client,
-                             rendered.text.encode(), meta.encode())
-    state = VmState(desired, info, config, digest, template, changes, snippets, resize_to,
-                    boot_disk, Plan(vm_name, desired.node, info.vmid if info else desired.vmid,
-                                    info is not None), rendered.secrets)
+    plan = Plan(vm_name, desired.node, info.vmid if info else desired.vmid, info is not None)
+    state = VmState(desired, info, config, digest, template, changes, delivery,
+                    _resize(config.get(boot_disk), desired.disk_gb), boot_disk, plan,
+                    generation, reprovision and info is not None)
     state.gpu_attach = _gpus_to_attach(session, desired, changes)
     if state.gpu_attach:
         state.contested = _contested(session, state, take_gpu)
     _fill_plan(state)
     return state
+
+
+def _existing_config(client: Any, info: VmInfo, desired: DesiredVm) -> dict[str, Any]:
+    if info.node != desired.node:
+        raise ConflictError(
+            f"VM '{desired.name}' runs on node '{info.node}', the inventory says "
+            f"'{desired.node}'", hint=f"set host: to the entry for {info.node}, or migrate it",
+        )
+    config = dict(client.get(f"/nodes/{info.node}/qemu/{info.vmid}/config"))
+    lock = config.get("lock") or info.lock
+    if lock:
+        raise ConflictError(f"VM {info.vmid} is locked ({lock})",
+                            hint="wait for the running task to end, then re-run")
+    return config
+
+
+def _cloud_files(inv: Any, vm_name: str, generation: int) -> dict[str, bytes]:
+    from provision.cloudinit.render import render_user_data
+    from provision.delivery.generation import instance_id
+    from provision.delivery.network import network_config
+
+    rendered = render_user_data(inv, vm_name, instance_id=instance_id(vm_name, generation))
+    files = {"user-data": rendered.text.encode(),
+             "meta-data": meta_data(vm_name, generation).encode()}
+    network = network_config(inv.vms[vm_name])
+    if network:
+        files["network-config"] = network.encode()
+    return files
+
+
+def _find_source(session: Session, desired: DesiredVm) -> VmInfo | None:
+    if desired.template is None:
+        return None
+    snapshot = session.snapshot(desired.host_name)
+    templates = [vm for vm in snapshot.by_name(desired.template) if vm.template]
+    if not templates:
+        known = sorted({vm.name for vm in snapshot.vms if vm.template})
+        raise InputError(f"no template named '{desired.template}' in the cluster",
+                         hint=f"templates there: {', '.join(known) or 'none'}")
+    same_node = [t for t in templates if t.node == desired.node]
+    return (same_node or templates)[0]
+
+
+def _resize(disk: str | None, want_gb: int) -> str | None:
+    """The size to grow the boot disk to, or None when it is big enough (never shrinks)."""
+    if disk is None:
+        return None
+    match = re.search(r"size=(\d+(?:\.\d+)?)([KMGT]?)", disk)
+    if not match:
+        return f"{want_gb}G"
+    scale = {"K": 1 / 1024**2, "M": 1 / 1024, "G": 1.0, "T": 1024.0, "": 1 / 1024**3}
+    have_gb = float(match.group(1)) * scale[match.group(2)]
+    return f"{want_gb}G" if have_gb + 1e-9 < want_gb else None
 
 
 def _gpus_to_attach(session: Session, desired: DesiredVm, changes: list[Change]) -> list[str]:
@@ -115,42 +173,9 @@ def _contested(session: Session, state: VmState, take_gpu: bool) -> list[str]:
     return contested
 
 
-def _find_source(session: Session, desired: DesiredVm) -> VmInfo | None:
-    if desired.template is None:
-        return None
-    snapshot = session.snapshot(desired.host_name)
-    templates = [vm for vm in snapshot.by_name(desired.template) if vm.template]
-    if not templates:
-        known = sorted({vm.name for vm in snapshot.vms if vm.template})
-        raise InputError(
-            f"no template named '{desired.template}' in the cluster",
-            hint=f"templates there: {', '.join(known) or 'none'}",
-        )
-    same_node = [t for t in templates if t.node == desired.node]
-    return (same_node or templates)[0]
-
-
-def _render(inv: Any, vm_name: str) -> tuple[Any, str]:
-    from provision.cloudinit.render import render_meta_data, render_user_data
-
-    pinned = instance_id(vm_name, 1)
-    return render_user_data(inv, vm_name, instance_id=pinned), render_meta_data(vm_name, pinned)
-
-
-def _resize(disk: str | None, want_gb: int) -> str | None:
-    """The size to grow the boot disk to, or None when it is big enough (never shrinks)."""
-    if disk is None:
-        return None
-    match = re.search(r"size=(\d+(?:\.\d+)?)([KMGT]?)", disk)
-    if not match:
-        return f"{want_gb}G"
-    scale = {"K": 1 / 1024**2, "M": 1 / 1024, "G": 1.0, "T": 1024.0, "": 1 / 1024**3}
-    have_gb = float(match.group(1)) * scale[match.group(2)]
-    return f"{want_gb}G" if have_gb + 1e-9 < want_gb else None
-
-
 def _fill_plan(state: VmState) -> None:
     plan, desired = state.plan, state.desired
+    fresh_import = state.info is None and state.template is None
     if state.info is None:
         if state.template is not None:
             plan.actions.append(Action("clone", f"clone template '{desired.template}' "
@@ -158,28 +183,26 @@ def _fill_plan(state: VmState) -> None:
                                        f"as '{desired.name}'"))
         else:
             plan.actions.append(Action("create", f"create '{desired.name}' importing "
-                                       f"{desired.image}"))
-    for snippet in state.snippets:
-        if not snippet.present:
-            plan.actions.append(Action("upload-user-data", f"upload {snippet.volume} "
-                                       f"(sha256 {snippet.sha256[:12]})"))
-    config_changes_ = [c for c in state.changes
-                       if not (state.info is None and state.template is None)]
-    if config_changes_:
-        plan.actions.append(Action("configure", "set VM options", tuple(config_changes_)))
+                                       f"{desired.image}", tuple(state.changes)))
+    plan.actions.extend(state.delivery.actions)
+    if state.changes and not fresh_import:
+        plan.actions.append(Action("configure", "set VM options", tuple(state.changes)))
     for gpu in state.contested:
         plan.actions.append(Action("take-gpu", f"take GPU {gpu} from its holder (swap)"))
     if state.resize_to:
         plan.actions.append(Action("resize", f"grow {state.boot_disk} to {state.resize_to}"))
-    running = state.info is not None and state.info.status == "running"
-    if running:
+    if state.info is not None and state.delivery.user_data_changes and not state.reprovision:
+        plan.notes.append("user-data changed: takes effect on re-provision "
+                          f"(`aihost vm up {desired.name} --reprovision`)")
+    if state.reprovision:
+        plan.notes.append(f"re-provision: generation {state.generation}; the guest redoes its "
+                          "first boot at the next start")
+    if state.running:
         cold = [c.key for c in state.changes if COLD_KEYS.match(c.key)]
-        if cold or any(not s.present for s in state.snippets):
-            plan.notes.append(
-                "the VM is running: changes to " + ", ".join(cold or ["user-data"])
-                + " take effect at its next start (`aihost vm down` then `vm up`)"
-            )
-    else:
+        if state.reprovision or (cold and not state.contested):
+            plan.actions.append(Action("restart", "restart to apply: "
+                                       + ", ".join(cold or ["re-provision"])))
+    elif not state.contested:
         plan.actions.append(Action("start", f"start (timeout {desired.start_timeout} s)"))
     if plan.changes_anything:
         plan.actions.append(Action("verify", "verify the guest: agent, nvidia-smi, runtime",

@@ -1,0 +1,52 @@
+"""`vm adopt`: take a hand-made VM under management, after showing what would change."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from provision.errors import ConflictError, InputError
+from provision.plan.desired import MANAGED_TAG, desired_vm, hostpci_value
+from provision.vmops.session import Session
+
+
+def adoption_diff(session: Session, name: str, vmid: int) -> dict[str, Any]:
+    """Read VM vmid and compare it with the inventory's entry `name` (reads only)."""
+    from provision.plan.compare import config_changes
+    from provision.pve.vmconfig import normalize_hostpci
+
+    inv = session.inv
+    desired = desired_vm(inv, name)
+    if desired.vmid is not None and desired.vmid != vmid:
+        raise InputError(f"the inventory gives {name} vmid {desired.vmid}, not {vmid}")
+    info = session.snapshot(desired.host_name).by_vmid(vmid)
+    if info is None:
+        raise InputError(f"no VM {vmid} in the cluster")
+    if info.template:
+        raise InputError(f"{vmid} is a template; adopt a VM")
+    if MANAGED_TAG in info.tags:
+        raise ConflictError(f"VM {vmid} is already managed by aihost (tag '{MANAGED_TAG}')")
+    client = session.client(desired.host_name)
+    config = dict(client.get(f"/nodes/{info.node}/qemu/{vmid}/config"))
+    digest = config.pop("digest", None)
+    gpu_values = {normalize_hostpci(hostpci_value(g)) for g in inv.gpus.values()}
+    wanted = {k: v for k, v in desired.config.items() if k not in ("tags", "efidisk0")}
+    changes = config_changes(wanted, config, gpu_hostpci=gpu_values)
+    return {"vm": name, "vmid": vmid, "node": info.node, "current_name": info.name,
+            "status": info.status, "tags": info.tags, "digest": digest,
+            "differences": [{"key": c.key, "now": c.old, "inventory": c.new} for c in changes]}
+
+
+def adopt(session: Session, name: str, vmid: int,
+          confirm: Callable[[dict[str, Any]], bool]) -> dict[str, Any]:
+    """Show the diff; only if confirm(diff) says yes, add the aihost tag (guarded by digest)."""
+    diff = adoption_diff(session, name, vmid)
+    if not confirm(diff):
+        return {**diff, "adopted": False}
+    tags = [t for t in diff["tags"] if t] + [MANAGED_TAG]
+    params: dict[str, Any] = {"tags": ";".join(tags)}
+    if diff["digest"]:
+        params["digest"] = diff["digest"]
+    client = session.client(session.inv.vms[name].host)
+    client.put(f"/nodes/{diff['node']}/qemu/{vmid}/config", **params)
+    return {**diff, "adopted": True}
