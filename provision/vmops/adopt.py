@@ -24,6 +24,9 @@ def adoption_diff(session: Session, name: str, vmid: int) -> dict[str, Any]:
         raise InputError(f"no VM {vmid} in the cluster")
     if info.template:
         raise InputError(f"{vmid} is a template; adopt a VM")
+    if desired.vmid is None and info.name != name:
+        raise InputError(f"VM {vmid} is named '{info.name}', not '{name}'",
+                         hint=f"add vmid: {vmid} to vms.{name} in the inventory first")
     if MANAGED_TAG in info.tags:
         raise ConflictError(f"VM {vmid} is already managed by aihost (tag '{MANAGED_TAG}')")
     client = session.client(desired.host_name)
