@@ -107,6 +107,7 @@ class Catalog(_Frozen):
         for entry in self.models:
             keys.append(entry.name)
             keys.extend(entry.ollama.tags)
+            keys.extend(t.split(":")[0] for t in entry.ollama.tags if t.endswith(":latest"))
         return keys
 
 
