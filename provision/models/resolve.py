@@ -155,10 +155,13 @@ def _resolve_ollama(text: str, cat: Catalog) -> ResolvedModel:
     size = SIZE_RE.match(tag)
     if size:
         value = float(size.group(1)) / (1000 if size.group(2).lower() == "m" else 1)
-        close = difflib.get_close_matches(text.lower(), cat.all_keys(), n=2, cutoff=0.75)
-        notes: tuple[str, ...] = (f"'{text}' is not in the catalog; sized from its tag",)
+        close = difflib.get_close_matches(text.lower(), cat.all_keys(), n=2, cutoff=0.85)
         if close:
-            notes += (f"did you mean {' or '.join(close)}?",)
+            raise InputError(
+                f"unknown model '{text}'",
+                hint=f"did you mean {' or '.join(close)}? (--params SIZE sizes any other model)",
+            )
+        notes: tuple[str, ...] = (f"'{text}' is not in the catalog; sized from its tag",)
         resolved = from_params(value, text, notes, cat)
         return replace(resolved, kind="ollama", quant=quant.name if quant else None)
     raise _unknown(text, cat, cat.all_keys())
