@@ -1,0 +1,432 @@
+"""A MODEL of a guest for the simulator: no VM runs, nothing is installed or booted.
+
+The simulator answers the guest agent endpoints from what a real guest would make of the
+VM's config and the cloud-init user-data it sees ("Guest model rules" in the sim contract):
+- the agent answers only with `agent: 1` (or `enabled=1`), a running VM past its boot
+  delay, and user-data that installs `qemu-guest-agent` through `packages`;
+- `nvidia-smi` works only with a GPU attached and an NVIDIA driver installed by the
+  user-data; under Secure Boot (OVMF with `pre-enrolled-keys=1`) only Canonical-signed
+  modules (`ubuntu-drivers install`) load, a DKMS-built one is rejected as on real guests;
+- `/usr/local/bin/aihost-health` exists only if the user-data writes it, and reports the
+  GPU and the runtime whose systemd unit the user-data writes.
+Only the commands handled in `exec_command` exist; failures use the real texts and exit
+codes (bash's "command not found" is 127). The nvidia-smi output lives in sim/guest_nvidia.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+import json
+import re
+import shlex
+from dataclasses import dataclass
+from typing import Any
+
+import yaml
+
+from provision.sim import guest_nvidia as nv
+from provision.sim.guest_userdata import (
+    CloudConfig,
+    driver_version,
+    parse_user_data,
+    runtime_of,
+    signed_driver,
+)
+
+AGENT_NOT_RUNNING = "QEMU guest agent is not running"
+HEALTH_PATH = "/usr/local/bin/aihost-health"
+_TRUE = {"1", "on", "yes", "true"}
+_MAC = re.compile(r"[0-9A-Fa-f]{2}(?::[0-9A-Fa-f]{2}){5}")
+_SHELLS = {"sh", "bash", "/bin/sh", "/bin/bash", "/usr/bin/bash"}
+CMDLINE = (
+    "BOOT_IMAGE=/boot/vmlinuz-6.8.0-49-generic root=LABEL=cloudimg-rootfs ro "
+    "console=tty1 console=ttyS0\n"
+)
+
+
+@dataclass
+class GuestView:
+    """What the simulator knows about one VM, as the guest model needs it.
+
+    config is the configuration the VM runs with (not pending changes). first_boots is the
+    number of first boots the simulator counted (see `first_boots_after`).
+    """
+
+    vmid: int
+    config: dict[str, str]
+    user_data: str | None
+    meta_data: str | None
+    gpus: list[dict[str, Any]]
+    seconds_since_start: float
+    boot_delay: float
+    ip: str | None
+    running: bool = True
+    network_config: str | None = None
+    first_boots: int = 1
+
+
+@dataclass(frozen=True)
+class ExecResult:
+    """A finished command in the guest, as agent/exec-status reports it."""
+
+    exitcode: int
+    out: str
+    err: str
+
+
+def property_flags(value: str | None, default_key: str) -> dict[str, str]:
+    """A Proxmox property string as a dict; a value without `key=` goes to default_key."""
+    result: dict[str, str] = {}
+    for part in (value or "").split(","):
+        if not part.strip():
+            continue
+        key, sep, val = part.partition("=")
+        if sep:
+            result[key.strip()] = val.strip()
+        else:
+            result[default_key] = key.strip()
+    return result
+
+
+def agent_enabled(config: dict[str, str]) -> bool:
+    """True when the config's `agent` option enables the guest agent device."""
+    flag = property_flags(config.get("agent"), "enabled").get("enabled", "0")
+    return flag.lower() in _TRUE
+
+
+def secure_boot(config: dict[str, str]) -> bool:
+    """True when the VM boots OVMF with pre-enrolled Secure Boot keys."""
+    if config.get("bios") != "ovmf":
+        return False
+    efi = property_flags(config.get("efidisk0"), "file")
+    return efi.get("pre-enrolled-keys", "0").lower() in _TRUE
+
+
+def agent_available(view: GuestView) -> bool:
+    """True when `agent/ping` succeeds; otherwise the API answers AGENT_NOT_RUNNING."""
+    if not (view.running and agent_enabled(view.config)):
+        return False
+    if view.seconds_since_start < view.boot_delay:
+        return False
+    cloud = parse_user_data(view.user_data)
+    return cloud.valid and cloud.installs("qemu-guest-agent")
+
+
+def instance_id(user_data: str | None, meta_data: str | None, network_config: str | None) -> str:
+    """The NoCloud instance-id the guest sees.
+
+    With a meta-data file, its `instance-id` (cloud-init's default "nocloud" when it has
+    none); without one, Proxmox writes SHA-1 hex of user-data + network-config.
+    """
+    if meta_data is not None:
+        try:
+            meta = yaml.safe_load(meta_data)
+        except yaml.YAMLError:
+            meta = None
+        if isinstance(meta, dict) and meta.get("instance-id") is not None:
+            return str(meta["instance-id"])
+        return "nocloud"
+    text = (user_data or "") + (network_config or "")
+    return hashlib.sha1(text.encode("utf-8")).hexdigest()
+
+
+def first_boots_after(recorded_id: str | None, first_boots: int, current_id: str) -> int:
+    """The first-boot count after a boot: cloud-init redoes its first boot when the
+    instance-id differs from the one it recorded (the simulator keeps both per VM)."""
+    return first_boots + 1 if recorded_id != current_id else first_boots
+
+
+@dataclass(frozen=True)
+class _Guest:
+    view: GuestView
+    cloud: CloudConfig
+    driver: str | None
+    gpu_ok: bool  # the driver is loaded and sees the attached GPU(s)
+
+
+def _guest(view: GuestView) -> _Guest:
+    cloud = parse_user_data(view.user_data)
+    driver = driver_version(cloud)
+    loads = driver is not None and (not secure_boot(view.config) or signed_driver(cloud))
+    return _Guest(view, cloud, driver, bool(loads and view.gpus))
+
+
+def exec_command(view: GuestView, command: list[str], input_data: str | None = None) -> ExecResult:
+    """Run a command in the modelled guest (as qemu-ga's guest-exec would)."""
+    if command and command[0] in _SHELLS and len(command) >= 3 and command[1] == "-c":
+        return _shell(_guest(view), command[2], input_data)
+    return _run(_guest(view), [str(a) for a in command], input_data)
+
+
+def _shell(guest: _Guest, script: str, input_data: str | None) -> ExecResult:
+    """`sh -c "A | grep [-i] X"`: one command, optionally filtered by grep."""
+    stages = [shlex.split(stage) for stage in script.split("|")]
+    result = _run(guest, stages[0], input_data)
+    for stage in stages[1:]:
+        if not stage or stage[0] != "grep":
+            return _not_found(stage[0] if stage else "")
+        flags = [a for a in stage[1:] if a.startswith("-")]
+        pattern = next((a for a in stage[1:] if not a.startswith("-")), "")
+        fold = "-i" in flags
+        lines = [
+            line
+            for line in result.out.splitlines(keepends=True)
+            if (pattern.lower() in line.lower() if fold else pattern in line)
+        ]
+        result = ExecResult(0 if lines else 1, "".join(lines), result.err)
+    return result
+
+
+def _not_found(program: str) -> ExecResult:
+    if "/" in program:
+        return ExecResult(127, "", f"bash: {program}: No such file or directory\n")
+    return ExecResult(127, "", f"bash: {program}: command not found\n")
+
+
+def _run(guest: _Guest, argv: list[str], input_data: str | None) -> ExecResult:
+    if not argv:
+        return _not_found("")
+    program, args = argv[0], argv[1:]
+    name = program.rsplit("/", 1)[-1] if program.startswith(("/usr/bin/", "/bin/")) else program
+    if name == "nvidia-smi":
+        if guest.driver is None:
+            return _not_found(program)
+        code, out, err = nv.nvidia_smi(
+            args, guest.driver, guest.view.gpus, guest.gpu_ok, guest.view.vmid
+        )
+        return ExecResult(code, out, err)
+    if program in (HEALTH_PATH, "aihost-health") and HEALTH_PATH in guest.cloud.files:
+        return _health(guest)
+    handlers = {
+        "cloud-init": _cloud_init,
+        "aihost-sim-first-boots": _first_boots,
+        "lspci": _lspci,
+        "cat": _cat,
+        "systemctl": _systemctl,
+        "hostname": _hostname,
+        "mokutil": _mokutil,
+        "echo": lambda _g, a, _i: ExecResult(0, " ".join(a) + "\n", ""),
+    }
+    handler = handlers.get(name)
+    if handler is None:
+        return _not_found(program)
+    return handler(guest, args, input_data)
+
+
+def _cloud_init(guest: _Guest, args: list[str], _input: str | None) -> ExecResult:
+    if args[:1] == ["status"]:
+        if not guest.cloud.valid:
+            return ExecResult(1, "status: error\n", "")
+        return ExecResult(0, "status: done\n", "")
+    if args[:1] == ["query"] and len(args) == 2:
+        key = args[1].replace("_", "-")
+        view = guest.view
+        if key in ("instance-id", "v1.instance-id"):
+            return ExecResult(
+                0, instance_id(view.user_data, view.meta_data, view.network_config) + "\n", ""
+            )
+        if key in ("local-hostname", "v1.local-hostname"):
+            return ExecResult(0, _name(guest) + "\n", "")
+        return ExecResult(1, "", f"ERROR: Undefined instance-data key {args[1]}\n")
+    return ExecResult(
+        2,
+        "",
+        "usage: /usr/bin/cloud-init [-h] [--version] [--debug] "
+        "[--force] {init,modules,single,query,...} ...\n",
+    )
+
+
+def _first_boots(guest: _Guest, _args: list[str], _input: str | None) -> ExecResult:
+    return ExecResult(0, f"{guest.view.first_boots}\n", "")
+
+
+def _lspci(guest: _Guest, _args: list[str], _input: str | None) -> ExecResult:
+    q35 = guest.view.config.get("machine", "").startswith(("q35", "pc-q35"))
+    return ExecResult(0, nv.lspci_lines(guest.view.gpus, q35), "")
+
+
+def _files(guest: _Guest) -> dict[str, str]:
+    view = guest.view
+    files = dict(guest.cloud.files)
+    files["/proc/cmdline"] = CMDLINE
+    files["/etc/hostname"] = _name(guest) + "\n"
+    files["/var/lib/cloud/data/instance-id"] = (
+        instance_id(view.user_data, view.meta_data, view.network_config) + "\n"
+    )
+    return files
+
+
+def _cat(guest: _Guest, args: list[str], input_data: str | None) -> ExecResult:
+    paths = [a for a in args if a != "-"]
+    if not paths:
+        return ExecResult(0, input_data or "", "")
+    files = _files(guest)
+    out, err = [], []
+    for path in paths:
+        if path in files:
+            out.append(files[path])
+        else:
+            err.append(f"cat: {path}: No such file or directory\n")
+    return ExecResult(1 if err else 0, "".join(out), "".join(err))
+
+
+def _unit_states(guest: _Guest) -> dict[str, str]:
+    states = {"qemu-guest-agent": "active", "ssh": "active", "cloud-init": "active"}
+    if guest.driver is not None:
+        states["nvidia-persistenced"] = "active" if guest.gpu_ok else "failed"
+    runtime = runtime_of(guest.cloud)
+    if runtime is not None:
+        states[runtime.unit.removesuffix(".service")] = (
+            "active" if _reachable(guest, runtime.name) else "failed"
+        )
+    return states
+
+
+def _systemctl(guest: _Guest, args: list[str], _input: str | None) -> ExecResult:
+    if not args or args[0] != "is-active":
+        verb = args[0] if args else ""
+        return ExecResult(1, "", f"Unknown command verb '{verb}'.\n")
+    units = [a.removesuffix(".service") for a in args[1:] if not a.startswith("-")]
+    states = _unit_states(guest)
+    lines = [states.get(unit, "inactive") for unit in units]
+    code = 0 if lines and all(s == "active" for s in lines) else 3
+    return ExecResult(code, "".join(f"{s}\n" for s in lines), "")
+
+
+def _name(guest: _Guest) -> str:
+    try:
+        meta = yaml.safe_load(guest.view.meta_data or "") or {}
+    except yaml.YAMLError:
+        meta = {}
+    name = meta.get("local-hostname") if isinstance(meta, dict) else None
+    return str(
+        name or guest.cloud.hostname or guest.view.config.get("name") or f"VM{guest.view.vmid}"
+    )
+
+
+def _hostname(guest: _Guest, _args: list[str], _input: str | None) -> ExecResult:
+    return ExecResult(0, _name(guest) + "\n", "")
+
+
+def _mokutil(guest: _Guest, args: list[str], _input: str | None) -> ExecResult:
+    if args != ["--sb-state"]:
+        return ExecResult(1, "", "Usage: mokutil [OPTIONS]\n")
+    state = "enabled" if secure_boot(guest.view.config) else "disabled"
+    return ExecResult(0, f"SecureBoot {state}\n", "")
+
+
+def _reachable(guest: _Guest, runtime: str) -> bool:
+    """Ollama and llama.cpp also serve on the CPU; vLLM needs a working CUDA GPU."""
+    return guest.gpu_ok if runtime == "vllm" else True
+
+
+def _health(guest: _Guest) -> ExecResult:
+    view, runtime = guest.view, runtime_of(guest.cloud)
+    first = view.gpus[0] if view.gpus and guest.gpu_ok else None
+    gpu = {
+        "visible": guest.gpu_ok,
+        "name": first.get("name") if first else None,
+        "memory_mib": int(first["memory_mib"]) if first and "memory_mib" in first else None,
+        "driver": guest.driver if guest.gpu_ok else None,
+    }
+    if runtime is None:
+        state: dict[str, Any] = {
+            "name": "none",
+            "reachable": False,
+            "url": None,
+            "models": [],
+            "on_gpu": False,
+        }
+    else:
+        reachable = _reachable(guest, runtime.name)
+        host = view.ip.split("/")[0] if runtime.host == "0.0.0.0" and view.ip else runtime.host
+        if host == "0.0.0.0":
+            host = "127.0.0.1"
+        state = {
+            "name": runtime.name,
+            "reachable": reachable,
+            "url": f"http://{host}:{runtime.port}",
+            "models": runtime.models if reachable else [],
+            "on_gpu": reachable and _on_gpu(guest, runtime.name),
+        }
+    expected = bool(view.gpus) or guest.driver is not None
+    healthy = (guest.gpu_ok or not expected) and (runtime is None or state["reachable"])
+    return ExecResult(0 if healthy else 1, json.dumps({"gpu": gpu, "runtime": state}) + "\n", "")
+
+
+def _on_gpu(guest: _Guest, runtime: str) -> bool:
+    """Current Ollama needs driver 550 or newer; with an older one it runs on the CPU."""
+    if not guest.gpu_ok or guest.driver is None:
+        return False
+    return runtime != "ollama" or int(guest.driver.split(".")[0]) >= 550
+
+
+def network_interfaces(view: GuestView) -> list[dict[str, Any]]:
+    """The result of qemu-ga's guest-network-get-interfaces (lo plus one ethN per netN)."""
+    ifaces: list[dict[str, Any]] = [
+        _iface("lo", "00:00:00:00:00:00", [("ipv4", "127.0.0.1", 8), ("ipv6", "::1", 128)])
+    ]
+    nets = sorted(
+        (int(k[3:]), v) for k, v in view.config.items() if k.startswith("net") and k[3:].isdigit()
+    )
+    for index, value in nets:
+        mac = _mac(value, view.vmid, index)
+        addrs: list[tuple[str, str, int]] = []
+        ip = _address(view, index)
+        if ip is not None:
+            addrs.append(("ipv4", str(ip.ip), ip.network.prefixlen))
+        addrs.append(("ipv6", _link_local(mac), 64))
+        ifaces.append(_iface(f"eth{index}", mac, addrs))
+    return ifaces
+
+
+def _iface(name: str, mac: str, addrs: list[tuple[str, str, int]]) -> dict[str, Any]:
+    return {
+        "name": name,
+        "hardware-address": mac,
+        "ip-addresses": [
+            {"ip-address-type": kind, "ip-address": addr, "prefix": prefix}
+            for kind, addr, prefix in addrs
+        ],
+        "statistics": {
+            "rx-bytes": 0,
+            "rx-packets": 0,
+            "rx-errs": 0,
+            "rx-dropped": 0,
+            "tx-bytes": 0,
+            "tx-packets": 0,
+            "tx-errs": 0,
+            "tx-dropped": 0,
+        },
+    }
+
+
+def _mac(net_value: str, vmid: int, index: int) -> str:
+    props = property_flags(net_value, "model")
+    mac = props.get("macaddr") or next((v for v in props.values() if _MAC.fullmatch(v)), None)
+    if mac is None:
+        mac = f"BC:24:11:{(vmid >> 8) & 0xFF:02X}:{vmid & 0xFF:02X}:{index:02X}"
+    return mac.lower()
+
+
+def _address(view: GuestView, index: int) -> ipaddress.IPv4Interface | None:
+    ipconf = property_flags(view.config.get(f"ipconfig{index}"), "ip").get("ip")
+    text = view.ip if index == 0 else ipconf
+    if not text or text in ("dhcp", "auto"):
+        return None
+    if "/" not in text:
+        prefix = ipconf.split("/")[1] if ipconf and "/" in ipconf else "24"
+        text = f"{text}/{prefix}"
+    try:
+        return ipaddress.IPv4Interface(text)
+    except ValueError:
+        return None
+
+
+def _link_local(mac: str) -> str:
+    octets = [int(x, 16) for x in mac.split(":")]
+    octets[0] ^= 0x02
+    eui = octets[:3] + [0xFF, 0xFE] + octets[3:]
+    groups = [f"{eui[i] << 8 | eui[i + 1]:x}" for i in range(0, 8, 2)]
+    return "fe80::" + ":".join(groups)
