@@ -10,15 +10,14 @@ VM's config and the cloud-init user-data it sees ("Guest model rules" in the sim
 - `/usr/local/bin/aihost-health` exists only if the user-data writes it, and reports the
   GPU and the runtime whose systemd unit the user-data writes.
 Only the commands handled in `exec_command` exist; failures use the real texts and exit
-codes (bash's "command not found" is 127). The nvidia-smi output lives in sim/guest_nvidia.
+codes (bash's "command not found" is 127). Helpers: guest_userdata (what the user-data
+installs), guest_nvidia (nvidia-smi, lspci), guest_net (qemu-ga's interface list).
 """
 
 from __future__ import annotations
 
 import hashlib
-import ipaddress
 import json
-import re
 import shlex
 from dataclasses import dataclass
 from typing import Any
@@ -26,6 +25,7 @@ from typing import Any
 import yaml
 
 from provision.sim import guest_nvidia as nv
+from provision.sim.guest_net import network_interfaces, property_flags
 from provision.sim.guest_userdata import (
     CloudConfig,
     driver_version,
@@ -34,10 +34,23 @@ from provision.sim.guest_userdata import (
     signed_driver,
 )
 
+__all__ = [
+    "AGENT_NOT_RUNNING",
+    "ExecResult",
+    "GuestView",
+    "agent_available",
+    "agent_enabled",
+    "exec_command",
+    "first_boots_after",
+    "instance_id",
+    "network_interfaces",
+    "property_flags",
+    "secure_boot",
+]
+
 AGENT_NOT_RUNNING = "QEMU guest agent is not running"
 HEALTH_PATH = "/usr/local/bin/aihost-health"
 _TRUE = {"1", "on", "yes", "true"}
-_MAC = re.compile(r"[0-9A-Fa-f]{2}(?::[0-9A-Fa-f]{2}){5}")
 _SHELLS = {"sh", "bash", "/bin/sh", "/bin/bash", "/usr/bin/bash"}
 CMDLINE = (
     "BOOT_IMAGE=/boot/vmlinuz-6.8.0-49-generic root=LABEL=cloudimg-rootfs ro "
@@ -73,20 +86,6 @@ class ExecResult:
     exitcode: int
     out: str
     err: str
-
-
-def property_flags(value: str | None, default_key: str) -> dict[str, str]:
-    """A Proxmox property string as a dict; a value without `key=` goes to default_key."""
-    result: dict[str, str] = {}
-    for part in (value or "").split(","):
-        if not part.strip():
-            continue
-        key, sep, val = part.partition("=")
-        if sep:
-            result[key.strip()] = val.strip()
-        else:
-            result[default_key] = key.strip()
-    return result
 
 
 def agent_enabled(config: dict[str, str]) -> bool:
@@ -360,73 +359,3 @@ def _on_gpu(guest: _Guest, runtime: str) -> bool:
     if not guest.gpu_ok or guest.driver is None:
         return False
     return runtime != "ollama" or int(guest.driver.split(".")[0]) >= 550
-
-
-def network_interfaces(view: GuestView) -> list[dict[str, Any]]:
-    """The result of qemu-ga's guest-network-get-interfaces (lo plus one ethN per netN)."""
-    ifaces: list[dict[str, Any]] = [
-        _iface("lo", "00:00:00:00:00:00", [("ipv4", "127.0.0.1", 8), ("ipv6", "::1", 128)])
-    ]
-    nets = sorted(
-        (int(k[3:]), v) for k, v in view.config.items() if k.startswith("net") and k[3:].isdigit()
-    )
-    for index, value in nets:
-        mac = _mac(value, view.vmid, index)
-        addrs: list[tuple[str, str, int]] = []
-        ip = _address(view, index)
-        if ip is not None:
-            addrs.append(("ipv4", str(ip.ip), ip.network.prefixlen))
-        addrs.append(("ipv6", _link_local(mac), 64))
-        ifaces.append(_iface(f"eth{index}", mac, addrs))
-    return ifaces
-
-
-def _iface(name: str, mac: str, addrs: list[tuple[str, str, int]]) -> dict[str, Any]:
-    return {
-        "name": name,
-        "hardware-address": mac,
-        "ip-addresses": [
-            {"ip-address-type": kind, "ip-address": addr, "prefix": prefix}
-            for kind, addr, prefix in addrs
-        ],
-        "statistics": {
-            "rx-bytes": 0,
-            "rx-packets": 0,
-            "rx-errs": 0,
-            "rx-dropped": 0,
-            "tx-bytes": 0,
-            "tx-packets": 0,
-            "tx-errs": 0,
-            "tx-dropped": 0,
-        },
-    }
-
-
-def _mac(net_value: str, vmid: int, index: int) -> str:
-    props = property_flags(net_value, "model")
-    mac = props.get("macaddr") or next((v for v in props.values() if _MAC.fullmatch(v)), None)
-    if mac is None:
-        mac = f"BC:24:11:{(vmid >> 8) & 0xFF:02X}:{vmid & 0xFF:02X}:{index:02X}"
-    return mac.lower()
-
-
-def _address(view: GuestView, index: int) -> ipaddress.IPv4Interface | None:
-    ipconf = property_flags(view.config.get(f"ipconfig{index}"), "ip").get("ip")
-    text = view.ip if index == 0 else ipconf
-    if not text or text in ("dhcp", "auto"):
-        return None
-    if "/" not in text:
-        prefix = ipconf.split("/")[1] if ipconf and "/" in ipconf else "24"
-        text = f"{text}/{prefix}"
-    try:
-        return ipaddress.IPv4Interface(text)
-    except ValueError:
-        return None
-
-
-def _link_local(mac: str) -> str:
-    octets = [int(x, 16) for x in mac.split(":")]
-    octets[0] ^= 0x02
-    eui = octets[:3] + [0xFF, 0xFE] + octets[3:]
-    groups = [f"{eui[i] << 8 | eui[i + 1]:x}" for i in range(0, 8, 2)]
-    return "fe80::" + ":".join(groups)
