@@ -1,0 +1,103 @@
+"""The values the templates see for one VM: checked, derived, never escaped here."""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Callable
+from pathlib import PurePosixPath
+from typing import Any
+from urllib.parse import urlsplit
+
+from provision.cloudinit.escape import one_line
+from provision.errors import InputError
+from provision.inventory.model import SecretRef, Vm
+
+MODELS_DIR = "/var/lib/aihost/models"
+NVIDIA_REPOS = {"ubuntu-24.04": "ubuntu2404", "ubuntu-22.04": "ubuntu2204", "debian-12": "debian12"}
+
+
+def local_url(listen: str, port: int) -> str:
+    """The URL the guest itself uses to reach a runtime bound to listen:port."""
+    address = ipaddress.ip_address(listen)
+    if address.is_unspecified:
+        address = ipaddress.ip_address("::1" if address.version == 6 else "127.0.0.1")
+    host = f"[{address}]" if address.version == 6 else str(address)
+    return f"http://{host}:{port}"
+
+
+def bind_address(listen: str, port: int) -> str:
+    """host:port as a runtime's bind option (IPv6 in brackets)."""
+    address = ipaddress.ip_address(listen)
+    return f"[{address}]:{port}" if address.version == 6 else f"{address}:{port}"
+
+
+def _gguf_target(vm: Vm) -> tuple[str, str | None]:
+    """(path of the GGUF in the guest, URL to download it from or None)."""
+    settings = vm.llamacpp
+    if settings.model_path:
+        return one_line(settings.model_path, "llamacpp.model_path"), None
+    if settings.model_url:
+        url = one_line(settings.model_url, "llamacpp.model_url")
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise InputError(f"llamacpp.model_url must be an http(s) URL, got {url!r}")
+        name = PurePosixPath(parts.path).name
+        safe = re.sub(r"[^A-Za-z0-9._-]", "_", name).lstrip(".") or "model.gguf"
+        return f"{MODELS_DIR}/{safe}", url
+    raise InputError(
+        "runtime llamacpp needs llamacpp.model_path (a GGUF in the guest) or "
+        "llamacpp.model_url (downloaded on first boot)"
+    )
+
+
+def build_context(
+    vm_name: str,
+    vm: Vm,
+    distro: str,
+    secret_reader: Callable[[SecretRef, str], str],
+    instance_id: str | None,
+) -> tuple[dict[str, Any], list[str]]:
+    """The template context for one VM and the secret values placed in it."""
+    models = [one_line(m, "a model name") for m in vm.models]
+    keys = [one_line(k, "an SSH key") for k in vm.user.ssh_keys]
+    secrets: list[str] = []
+    password = None
+    if vm.user.password is not None:
+        password = secret_reader(vm.user.password, f"the password of user {vm.user.name}")
+        secrets.append(password)
+    hf_token = None
+    if vm.hf_token is not None and vm.runtime == "vllm":
+        hf_token = one_line(secret_reader(vm.hf_token, "the Hugging Face token"), "hf_token")
+        secrets.append(hf_token)
+    if vm.runtime == "vllm" and not models:
+        raise InputError("runtime vllm serves the first of models:, and none is listed")
+    gguf_path, gguf_url = _gguf_target(vm) if vm.runtime == "llamacpp" else ("", None)
+    served = models[:1]
+    if vm.runtime == "llamacpp" and not served:
+        served = [PurePosixPath(gguf_path).name]
+    port = vm.runtime_port
+    gpu = bool(vm.gpu_names)
+    context: dict[str, Any] = {
+        "vm_name": vm_name,
+        "instance_id": instance_id or "",
+        "distro": distro,
+        "nvidia_repo": NVIDIA_REPOS[distro],
+        "gpu": gpu,
+        "cuda": vm.cuda,
+        "cuda_toolkit": vm.cuda or (gpu and vm.runtime == "llamacpp"),
+        "runtime": vm.runtime,
+        "models": models if vm.runtime == "ollama" else served,
+        "listen": vm.listen,
+        "port": port,
+        "bind": bind_address(vm.listen, port) if vm.runtime != "none" else "",
+        "url": local_url(vm.listen, port) if vm.runtime != "none" else "",
+        "user": {"name": vm.user.name, "ssh_keys": keys, "password": password},
+        "context_tokens": vm.context,
+        "vllm": {"gpu_memory_utilization": vm.vllm.gpu_memory_utilization,
+                 "max_model_len": vm.vllm.max_model_len},
+        "hf_token": hf_token,
+        "llamacpp": {"model_path": gguf_path, "model_url": gguf_url,
+                     "context": vm.llamacpp.context},
+    }
+    return context, secrets

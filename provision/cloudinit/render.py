@@ -1,0 +1,201 @@
+"""Render a VM's cloud-init user-data from the Jinja2 templates, as checked data.
+
+The entry template `user-data.yaml.j2` and the partials `distro/<distro>.yaml.j2` and
+`runtime/<runtime>.yaml.j2` each render to a YAML mapping that is parsed and checked on
+its own, then merged (lists appended in that order) and dumped once. Scripts and unit
+files are templates too, pulled into `write_files` through `file("scripts/...")`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import yaml
+
+from provision.cloudinit.context import build_context
+from provision.cloudinit.escape import env_file_quote, sh_quote, systemd_quote, yaml_quote
+from provision.errors import InputError
+from provision.inventory.model import SecretRef
+from provision.inventory.secrets import read_secret, redact
+from provision.paths import builtin_templates_dir
+
+if TYPE_CHECKING:
+    from jinja2 import Environment
+
+    from provision.inventory.model import Inventory
+
+ENTRY = "user-data.yaml.j2"
+LIST_KEYS = ("users", "packages", "write_files", "bootcmd", "runcmd")
+MAP_KEYS = ("apt", "power_state")
+SCALAR_KEYS = ("hostname", "ssh_pwauth", "package_update", "package_upgrade", "final_message")
+ALLOWED_KEYS = frozenset(LIST_KEYS + MAP_KEYS + SCALAR_KEYS)
+MASK = "***"
+
+
+@dataclass(frozen=True)
+class RenderedUserData:
+    """A rendered #cloud-config document and the secret values it holds."""
+
+    text: str = field(repr=False)
+    secrets: list[str] = field(default_factory=list, repr=False)
+    masked_text: str | None = field(default=None, repr=False, compare=False)
+
+    def masked(self) -> str:
+        """The document with every secret replaced by '***' (safe to print or log)."""
+        base = self.masked_text if self.masked_text is not None else self.text
+        return redact(base, self.secrets)
+
+    @property
+    def sha256(self) -> str:
+        """SHA-256 of the real document (what the guest receives)."""
+        return hashlib.sha256(self.text.encode()).hexdigest()
+
+
+def render_user_data(
+    inv: Inventory,
+    vm_name: str,
+    *,
+    distro: str | None = None,
+    secret_reader: Callable[[SecretRef, str], str] = read_secret,
+    instance_id: str | None = None,
+) -> RenderedUserData:
+    """Render the user-data of inv's VM vm_name; InputError on bad values or templates."""
+    vm = inv.vm(vm_name)
+    chosen = distro or vm.distro
+    if chosen not in ("ubuntu-24.04", "ubuntu-22.04", "debian-12"):
+        raise InputError(f"unknown distro {chosen!r}",
+                         hint="use ubuntu-24.04, ubuntu-22.04 or debian-12")
+    env = _environment(inv.templates_dir)
+    context, secrets = build_context(vm_name, vm, chosen, secret_reader, instance_id)
+    text = _render_document(env, context)
+    masked_context, _ = build_context(vm_name, vm, chosen, lambda _ref, _what: MASK, instance_id)
+    masked = _render_document(env, masked_context) if secrets else text
+    return RenderedUserData(text=text, secrets=secrets, masked_text=masked)
+
+
+def render_meta_data(vm_name: str, instance_id: str) -> str:
+    """NoCloud meta-data: the instance-id and the hostname."""
+    return f"instance-id: {yaml_quote(instance_id)}\nlocal-hostname: {yaml_quote(vm_name)}\n"
+
+
+def template_names(context: dict[str, Any]) -> list[str]:
+    """The mapping templates merged into the document, in order."""
+    return [ENTRY, f"distro/{context['distro']}.yaml.j2", f"runtime/{context['runtime']}.yaml.j2"]
+
+
+def _render_document(env: Environment, context: dict[str, Any]) -> str:
+    doc: dict[str, Any] = {}
+    for name in template_names(context):
+        _merge(doc, _render_mapping(env, name, context), name)
+    text = "#cloud-config\n" + yaml.dump(
+        doc, Dumper=_BlockDumper, sort_keys=False, allow_unicode=True, width=1_000_000
+    )
+    if yaml.safe_load(text) != doc:  # the final text must say exactly what was built
+        raise InputError("the rendered user-data does not read back as the document built")
+    return text
+
+
+def _render_mapping(env: Environment, name: str, context: dict[str, Any]) -> dict[str, Any]:
+    text = _render_text(env, name, context)
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" (line {mark.line + 1} of its output)" if mark is not None else ""
+        raise InputError(f"template {name} rendered invalid YAML{where}: {exc}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise InputError(f"template {name} must render a YAML mapping")
+    unknown = sorted(set(map(str, data)) - ALLOWED_KEYS)
+    if unknown:
+        raise InputError(f"template {name} rendered unexpected keys: {', '.join(unknown)}")
+    for key in LIST_KEYS:
+        if key in data and not isinstance(data[key], list):
+            raise InputError(f"template {name}: {key} must be a list")
+    for key in MAP_KEYS:
+        if key in data and not isinstance(data[key], dict):
+            raise InputError(f"template {name}: {key} must be a mapping")
+    return data
+
+
+def _merge(doc: dict[str, Any], part: dict[str, Any], name: str) -> None:
+    for key, value in part.items():
+        if key in LIST_KEYS:
+            have = doc.setdefault(key, [])
+            have.extend(v for v in value if key != "packages" or v not in have)
+        elif key in MAP_KEYS:
+            doc[key] = {**doc.get(key, {}), **value}
+        elif key in doc and doc[key] != value:
+            raise InputError(f"template {name} sets {key} again with another value")
+        else:
+            doc[key] = value
+
+
+def _render_text(env: Environment, name: str, context: dict[str, Any]) -> str:
+    import jinja2
+
+    try:
+        return env.get_template(name).render(context)
+    except jinja2.TemplateSyntaxError as exc:
+        raise InputError(
+            f"template {exc.filename or exc.name or name}, line {exc.lineno}: {exc.message}"
+        ) from None
+    except jinja2.TemplateNotFound as exc:
+        raise InputError(f"template {exc.name} not found (looked in the templates dir and "
+                         f"{builtin_templates_dir()})") from None
+    except jinja2.TemplateError as exc:
+        raise InputError(f"template {_template_frame(exc) or name}: {exc}") from None
+
+
+def _template_frame(exc: BaseException) -> str | None:
+    """'FILE, line N' of the innermost template frame in exc's traceback."""
+    found = None
+    tb = exc.__traceback__
+    while tb is not None:
+        filename = tb.tb_frame.f_code.co_filename
+        if filename.endswith(".j2"):
+            found = f"{filename}, line {tb.tb_lineno}"
+        tb = tb.tb_next
+    return found
+
+
+def _environment(override: Path | None) -> Environment:
+    import jinja2
+
+    loaders: list[jinja2.BaseLoader] = []
+    if override is not None:
+        loaders.append(jinja2.FileSystemLoader(str(Path(override).expanduser())))
+    loaders.append(jinja2.FileSystemLoader(str(builtin_templates_dir())))
+    env = jinja2.Environment(
+        loader=jinja2.ChoiceLoader(loaders),
+        undefined=jinja2.StrictUndefined,
+        autoescape=False,
+        keep_trailing_newline=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters.update(yaml=yaml_quote, sh=sh_quote, systemd=systemd_quote, envfile=env_file_quote)
+
+    @jinja2.pass_context
+    def file(ctx: jinja2.runtime.Context, name: str) -> str:
+        return env.get_template(name).render(ctx.get_all())
+
+    env.globals["file"] = file
+    return env
+
+
+class _BlockDumper(yaml.SafeDumper):
+    """SafeDumper writing multi-line strings as literal blocks (readable scripts)."""
+
+
+def _str_representer(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
+    style = "|" if "\n" in value else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+
+_BlockDumper.add_representer(str, _str_representer)
