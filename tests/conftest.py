@@ -1,54 +1,11 @@
-"""Shared test helpers: run the CLI in-process like a user would."""
+"""Fixtures for every test."""
 
 from __future__ import annotations
 
-import contextlib
-import io
 import os
-import sys
-from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
-
-REPO_ROOT = Path(__file__).resolve().parent.parent
-SHARED_DIR = Path(os.environ.get("AIHOST_SHARED_DIR", REPO_ROOT.parent / "shared"))
-INVENTORIES = REPO_ROOT / "inventories"
-
-
-@dataclass
-class Result:
-    """What a CLI run produced."""
-
-    exit_code: int
-    stdout: str
-    stderr: str
-
-    def json(self) -> object:
-        import json
-
-        return json.loads(self.stdout)
-
-
-def run_aihost(*args: str, env: dict[str, str] | None = None) -> Result:
-    """Run `aihost ARGS` in-process and capture exit code, stdout and stderr."""
-    from provision.cli.main import run
-
-    out, err = io.StringIO(), io.StringIO()
-    saved = {k: os.environ.get(k) for k in (env or {})}
-    os.environ.update(env or {})
-    try:
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-            old_out, old_err = sys.stdout, sys.stderr
-            code = run(list(args))
-            sys.stdout, sys.stderr = old_out, old_err
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-    return Result(code, out.getvalue(), err.getvalue())
+from aihost_testing import run_aihost
 
 
 @pytest.fixture

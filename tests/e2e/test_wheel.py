@@ -8,7 +8,7 @@ import venv
 from pathlib import Path
 
 import pytest
-from conftest import INVENTORIES, REPO_ROOT
+from aihost_testing import INVENTORIES, REPO_ROOT
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,7 @@ import subprocess
 import sys
 
 import pytest
-from conftest import run_aihost
+from aihost_testing import run_aihost
 
 HEAVY = ("proxmoxer", "paramiko", "jinja2", "requests", "pydantic")
 PROBE = """

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from urllib.parse import unquote
 
-from conftest import INVENTORIES
+from aihost_testing import INVENTORIES
 
 from provision.inventory import load_inventory, parse_inventory
 from provision.plan.desired import desired_vm, start_timeout_for

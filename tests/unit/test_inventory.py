@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import INVENTORIES, REPO_ROOT, run_aihost
+from aihost_testing import INVENTORIES, REPO_ROOT, run_aihost
 
 BROKEN = REPO_ROOT / "tests" / "inventories" / "broken"
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import textwrap
 
-from tests.conftest import INVENTORIES, run_aihost
+from aihost_testing import INVENTORIES, run_aihost
 
 
 def test_fit_prints_breakdown_verdict_and_largest_context():

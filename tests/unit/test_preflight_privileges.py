@@ -7,7 +7,7 @@ import os
 import re
 
 import pytest
-from conftest import SHARED_DIR
+from aihost_testing import SHARED_DIR
 
 from provision.preflight.permissions import Requirement, grant_commands, granted, missing
 from provision.preflight.privileges import CALLS, KEY_CALLS, calls_for_key
