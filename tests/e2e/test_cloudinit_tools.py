@@ -1,0 +1,146 @@
+"""Every template combination checked by the real tools: cloud-init's schema and shellcheck.
+
+3 distros x 4 runtimes x GPU/no GPU x CUDA on/off = 48 documents. `cloud-init schema`
+(Debian 12's 22.4) takes about 0.25 s a run, so the runs go in parallel; shellcheck gets
+every script of every document in one run. Absent tools skip the test, unless
+AIHOST_REQUIRE_TOOLS=1 (CI), where absence fails it.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import shutil
+import subprocess
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from provision.cloudinit import render_user_data
+from provision.inventory.model import Inventory
+
+DISTROS = ("ubuntu-24.04", "ubuntu-22.04", "debian-12")
+RUNTIMES = ("ollama", "vllm", "llamacpp", "none")
+COMBOS = list(itertools.product(DISTROS, RUNTIMES, (True, False), (True, False)))
+KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIG9vZ2xlZ29vZ2xlZ29vZ2xl me@laptop"
+
+
+def require_tool(name: str) -> str:
+    """The tool's path; skip (or fail with AIHOST_REQUIRE_TOOLS=1) when it is not installed."""
+    path = shutil.which(name)
+    if path is None:
+        message = f"{name} is not installed (apt-get install {name}); .ci/run installs it"
+        if os.environ.get("AIHOST_REQUIRE_TOOLS") == "1":
+            pytest.fail(message + " and AIHOST_REQUIRE_TOOLS=1")
+        pytest.skip(message)
+    return path
+
+
+def render_combo(distro: str, runtime: str, gpu: bool, cuda: bool) -> str:
+    """The user-data of one combination, with a password and a token so every part renders."""
+    vm: dict[str, Any] = {
+        "host": "pve", "template": "tpl", "distro": distro, "runtime": runtime, "cuda": cuda,
+        "models": [] if runtime == "none" else ["llama3.1:8b"],
+        "user": {"name": "alice", "ssh_keys": [KEY], "password": {"secret_env": "PW"}},
+        "hf_token": {"secret_env": "HF"}, "listen": "0.0.0.0",
+        "llamacpp": {"model_url": "https://example.org/m/Model-Q4_K_M.gguf"},
+    }
+    if gpu:
+        vm["gpu"] = "g1"
+    inv = Inventory.model_validate({
+        "hosts": {"pve": {"api": "sim"}},
+        "gpus": {"g1": {"host": "pve", "mapping": "rtx", "vram_gb": 24}},
+        "vms": {"box": vm},
+    })
+    values = {"PW": "pw-secret", "HF": "hf_secrettoken"}
+    return render_user_data(inv, "box", secret_reader=lambda ref, _w: values[ref.secret_env]).text
+
+
+def shell_scripts(doc: dict[str, Any]) -> dict[str, str]:
+    """Every shell text in a document: write_files with a shebang, and one script made of
+    the runcmd, bootcmd and power_state condition lines (cloud-init runs them with sh)."""
+    scripts = {item["path"]: item["content"] for item in doc.get("write_files", [])
+               if str(item.get("content", "")).startswith("#!")}
+    lines = [*doc.get("runcmd", []), *doc.get("bootcmd", [])]
+    if "power_state" in doc:
+        lines.append(doc["power_state"]["condition"])
+    assert all(isinstance(line, str) for line in lines)
+    scripts["runcmd"] = "#!/bin/sh\n" + "\n".join(lines) + "\n"
+    return scripts
+
+
+@pytest.fixture(scope="module")
+def rendered(tmp_path_factory: pytest.TempPathFactory) -> dict[tuple[Any, ...], Path]:
+    out = tmp_path_factory.mktemp("userdata")
+    paths = {}
+    for combo in COMBOS:
+        path = out / ("-".join(str(part) for part in combo) + ".yaml")
+        path.write_text(render_combo(*combo), encoding="utf-8")
+        paths[combo] = path
+    return paths
+
+
+UNITS = {"ollama": "ollama.service", "vllm": "vllm.service", "llamacpp": "llama-server.service"}
+
+
+def test_every_combination_has_its_parts(rendered: dict[tuple[Any, ...], Path]) -> None:
+    assert len(rendered) == 48
+    for (distro, runtime, gpu, cuda), path in rendered.items():
+        doc = yaml.safe_load(path.read_text())
+        paths = {item["path"] for item in doc["write_files"]}
+        assert ("/usr/local/sbin/aihost-install-driver" in paths) == gpu, path.name
+        assert ("power_state" in doc) == gpu, path.name
+        toolkit = cuda or (gpu and runtime == "llamacpp")
+        assert ("/usr/local/sbin/aihost-install-cuda" in paths) == toolkit, path.name
+        units = {p.rsplit("/", 1)[1] for p in paths if p.startswith("/etc/systemd/system/")}
+        want = {UNITS[runtime], "aihost-setup.service"} if runtime != "none" else set()
+        assert units == want, path.name
+        assert ("apt" in doc) == (distro == "debian-12" and (gpu or cuda)), path.name
+        assert "qemu-guest-agent" in doc["packages"] and "/usr/local/bin/aihost-health" in paths
+
+
+def test_cloud_init_schema_accepts_every_combination(
+    rendered: dict[tuple[Any, ...], Path],
+) -> None:
+    tool = require_tool("cloud-init")
+
+    def check(path: Path) -> tuple[Path, subprocess.CompletedProcess[str]]:
+        run = subprocess.run([tool, "schema", "--config-file", str(path)],
+                             capture_output=True, text=True, timeout=120)
+        return path, run
+
+    with ThreadPoolExecutor(max_workers=max(2, os.cpu_count() or 2)) as pool:
+        unique = {path.read_text(): path for path in rendered.values()}  # same text, one run
+        results = list(pool.map(check, unique.values()))
+    failed = [f"{p.name}: {r.stdout}{r.stderr}" for p, r in results
+              if r.returncode != 0 or "Valid cloud-config" not in r.stdout]
+    assert not failed, "\n".join(failed)
+
+
+def test_shellcheck_finds_nothing_in_any_script(
+    rendered: dict[tuple[Any, ...], Path], tmp_path: Path,
+) -> None:
+    tool = require_tool("shellcheck")
+    written = []
+    for combo, path in rendered.items():
+        for index, (name, text) in enumerate(shell_scripts(yaml.safe_load(path.read_text())).items()):
+            target = tmp_path / f"{path.stem}-{index}-{Path(name).name}.sh"
+            target.write_text(text, encoding="utf-8")
+            written.append(target)
+    assert len(written) >= 48 * 2
+    run = subprocess.run([tool, "-s", "sh", "-S", "style", *map(str, written)],
+                         capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stdout[:5000]
+
+
+def test_a_broken_document_is_refused_by_the_schema(tmp_path: Path) -> None:
+    """The schema check can fail: a wrong type for a known key exits non-zero."""
+    tool = require_tool("cloud-init")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("#cloud-config\npackages: qemu-guest-agent\npower_state: {mode: later}\n")
+    run = subprocess.run([tool, "schema", "--config-file", str(bad)], capture_output=True,
+                         text=True, timeout=60)
+    assert run.returncode != 0
