@@ -11,10 +11,17 @@ DISTROS = ("ubuntu-24.04", "ubuntu-22.04", "debian-12")
 
 @click.command("render")
 @click.argument("name")
-@click.option("--distro", type=click.Choice(DISTROS), default=None,
-              help="Render for this guest distro instead of the inventory's.")
-@click.option("--show-secrets", is_flag=True,
-              help="Print passwords and tokens as the guest gets them (default: '***').")
+@click.option(
+    "--distro",
+    type=click.Choice(DISTROS),
+    default=None,
+    help="Render for this guest distro instead of the inventory's.",
+)
+@click.option(
+    "--show-secrets",
+    is_flag=True,
+    help="Print passwords and tokens as the guest gets them (default: '***').",
+)
 @click.pass_obj
 def render(obj: CliContext, name: str, distro: str | None, show_secrets: bool) -> None:
     """Print the #cloud-config user-data that `vm up` would give VM NAME."""

@@ -94,10 +94,15 @@ def build_context(
         "url": local_url(vm.listen, port) if vm.runtime != "none" else "",
         "user": {"name": vm.user.name, "ssh_keys": keys, "password": password},
         "context_tokens": vm.context,
-        "vllm": {"gpu_memory_utilization": vm.vllm.gpu_memory_utilization,
-                 "max_model_len": vm.vllm.max_model_len},
+        "vllm": {
+            "gpu_memory_utilization": vm.vllm.gpu_memory_utilization,
+            "max_model_len": vm.vllm.max_model_len,
+        },
         "hf_token": hf_token,
-        "llamacpp": {"model_path": gguf_path, "model_url": gguf_url,
-                     "context": vm.llamacpp.context},
+        "llamacpp": {
+            "model_path": gguf_path,
+            "model_url": gguf_url,
+            "context": vm.llamacpp.context,
+        },
     }
     return context, secrets

@@ -67,8 +67,9 @@ def render_user_data(
     vm = inv.vm(vm_name)
     chosen = distro or vm.distro
     if chosen not in ("ubuntu-24.04", "ubuntu-22.04", "debian-12"):
-        raise InputError(f"unknown distro {chosen!r}",
-                         hint="use ubuntu-24.04, ubuntu-22.04 or debian-12")
+        raise InputError(
+            f"unknown distro {chosen!r}", hint="use ubuntu-24.04, ubuntu-22.04 or debian-12"
+        )
     env = _environment(inv.templates_dir)
     context, secrets = build_context(vm_name, vm, chosen, secret_reader, instance_id)
     text = _render_document(env, context)
@@ -146,8 +147,10 @@ def _render_text(env: Environment, name: str, context: dict[str, Any]) -> str:
             f"template {exc.filename or exc.name or name}, line {exc.lineno}: {exc.message}"
         ) from None
     except jinja2.TemplateNotFound as exc:
-        raise InputError(f"template {exc.name} not found (looked in the templates dir and "
-                         f"{builtin_templates_dir()})") from None
+        raise InputError(
+            f"template {exc.name} not found (looked in the templates dir and "
+            f"{builtin_templates_dir()})"
+        ) from None
     except jinja2.TemplateError as exc:
         raise InputError(f"template {_template_frame(exc) or name}: {exc}") from None
 

@@ -42,19 +42,26 @@ def require_tool(name: str) -> str:
 def render_combo(distro: str, runtime: str, gpu: bool, cuda: bool) -> str:
     """The user-data of one combination, with a password and a token so every part renders."""
     vm: dict[str, Any] = {
-        "host": "pve", "template": "tpl", "distro": distro, "runtime": runtime, "cuda": cuda,
+        "host": "pve",
+        "template": "tpl",
+        "distro": distro,
+        "runtime": runtime,
+        "cuda": cuda,
         "models": [] if runtime == "none" else ["llama3.1:8b"],
         "user": {"name": "alice", "ssh_keys": [KEY], "password": {"secret_env": "PW"}},
-        "hf_token": {"secret_env": "HF"}, "listen": "0.0.0.0",
+        "hf_token": {"secret_env": "HF"},
+        "listen": "0.0.0.0",
         "llamacpp": {"model_url": "https://example.org/m/Model-Q4_K_M.gguf"},
     }
     if gpu:
         vm["gpu"] = "g1"
-    inv = Inventory.model_validate({
-        "hosts": {"pve": {"api": "sim"}},
-        "gpus": {"g1": {"host": "pve", "mapping": "rtx", "vram_gb": 24}},
-        "vms": {"box": vm},
-    })
+    inv = Inventory.model_validate(
+        {
+            "hosts": {"pve": {"api": "sim"}},
+            "gpus": {"g1": {"host": "pve", "mapping": "rtx", "vram_gb": 24}},
+            "vms": {"box": vm},
+        }
+    )
     values = {"PW": "pw-secret", "HF": "hf_secrettoken"}
     return render_user_data(inv, "box", secret_reader=lambda ref, _w: values[ref.secret_env]).text
 
@@ -62,8 +69,11 @@ def render_combo(distro: str, runtime: str, gpu: bool, cuda: bool) -> str:
 def shell_scripts(doc: dict[str, Any]) -> dict[str, str]:
     """Every shell text in a document: write_files with a shebang, and one script made of
     the runcmd, bootcmd and power_state condition lines (cloud-init runs them with sh)."""
-    scripts = {item["path"]: item["content"] for item in doc.get("write_files", [])
-               if str(item.get("content", "")).startswith("#!")}
+    scripts = {
+        item["path"]: item["content"]
+        for item in doc.get("write_files", [])
+        if str(item.get("content", "")).startswith("#!")
+    }
     lines = [*doc.get("runcmd", []), *doc.get("bootcmd", [])]
     if "power_state" in doc:
         lines.append(doc["power_state"]["condition"])
@@ -108,31 +118,45 @@ def test_cloud_init_schema_accepts_every_combination(
     tool = require_tool("cloud-init")
 
     def check(path: Path) -> tuple[Path, subprocess.CompletedProcess[str]]:
-        run = subprocess.run([tool, "schema", "--config-file", str(path)],
-                             capture_output=True, text=True, timeout=120)
+        run = subprocess.run(
+            [tool, "schema", "--config-file", str(path)],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         return path, run
 
     with ThreadPoolExecutor(max_workers=max(2, os.cpu_count() or 2)) as pool:
         unique = {path.read_text(): path for path in rendered.values()}  # same text, one run
         results = list(pool.map(check, unique.values()))
-    failed = [f"{p.name}: {r.stdout}{r.stderr}" for p, r in results
-              if r.returncode != 0 or "Valid cloud-config" not in r.stdout]
+    failed = [
+        f"{p.name}: {r.stdout}{r.stderr}"
+        for p, r in results
+        if r.returncode != 0 or "Valid cloud-config" not in r.stdout
+    ]
     assert not failed, "\n".join(failed)
 
 
 def test_shellcheck_finds_nothing_in_any_script(
-    rendered: dict[tuple[Any, ...], Path], tmp_path: Path,
+    rendered: dict[tuple[Any, ...], Path],
+    tmp_path: Path,
 ) -> None:
     tool = require_tool("shellcheck")
     written = []
-    for combo, path in rendered.items():
-        for index, (name, text) in enumerate(shell_scripts(yaml.safe_load(path.read_text())).items()):
+    for path in rendered.values():
+        for index, (name, text) in enumerate(
+            shell_scripts(yaml.safe_load(path.read_text())).items()
+        ):
             target = tmp_path / f"{path.stem}-{index}-{Path(name).name}.sh"
             target.write_text(text, encoding="utf-8")
             written.append(target)
     assert len(written) >= 48 * 2
-    run = subprocess.run([tool, "-s", "sh", "-S", "style", *map(str, written)],
-                         capture_output=True, text=True, timeout=300)
+    run = subprocess.run(
+        [tool, "-s", "sh", "-S", "style", *map(str, written)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert run.returncode == 0, run.stdout[:5000]
 
 
@@ -141,6 +165,7 @@ def test_a_broken_document_is_refused_by_the_schema(tmp_path: Path) -> None:
     tool = require_tool("cloud-init")
     bad = tmp_path / "bad.yaml"
     bad.write_text("#cloud-config\npackages: qemu-guest-agent\npower_state: {mode: later}\n")
-    run = subprocess.run([tool, "schema", "--config-file", str(bad)], capture_output=True,
-                         text=True, timeout=60)
+    run = subprocess.run(
+        [tool, "schema", "--config-file", str(bad)], capture_output=True, text=True, timeout=60
+    )
     assert run.returncode != 0

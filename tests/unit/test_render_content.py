@@ -96,7 +96,8 @@ def test_gpu_vm_enables_setup_for_the_next_boot_only() -> None:
     assert "WantedBy=multi-user.target" in unit
     runcmd = doc["runcmd"]
     assert runcmd.index("/usr/local/sbin/aihost-install-driver") < runcmd.index(
-        "systemctl enable aihost-setup.service")
+        "systemctl enable aihost-setup.service"
+    )
 
 
 @pytest.mark.parametrize("cuda", [True, False])
@@ -126,11 +127,14 @@ def test_ollama_unit_binds_where_asked_and_pulls_models_over_the_api() -> None:
 
 
 def test_vllm_unit_serves_first_model_and_token_only_in_root_file() -> None:
-    token = "hf_SeCrEt$(x)`y`\"z"
+    token = 'hf_SeCrEt$(x)`y`"z'
     rendered = render(
-        {"runtime": "vllm", "models": ["Qwen/Qwen2.5-7B-Instruct", "other"],
-         "vllm": {"gpu_memory_utilization": 0.85, "max_model_len": 16384},
-         "hf_token": {"secret_env": "HF"}},
+        {
+            "runtime": "vllm",
+            "models": ["Qwen/Qwen2.5-7B-Instruct", "other"],
+            "vllm": {"gpu_memory_utilization": 0.85, "max_model_len": 16384},
+            "hf_token": {"secret_env": "HF"},
+        },
         secrets={"HF": token},
     )
     doc = parse(rendered.text)
@@ -138,7 +142,8 @@ def test_vllm_unit_serves_first_model_and_token_only_in_root_file() -> None:
     (exec_start,) = [line for line in unit.splitlines() if line.startswith("ExecStart=")]
     assert exec_start == (
         'ExecStart=/opt/vllm/bin/vllm serve "Qwen/Qwen2.5-7B-Instruct" --host 127.0.0.1 '
-        "--port 8000 --gpu-memory-utilization 0.85 --max-model-len 16384")
+        "--port 8000 --gpu-memory-utilization 0.85 --max-model-len 16384"
+    )
     assert "EnvironmentFile=-/etc/aihost/vllm.env" in unit.splitlines()
     env = files(doc)["/etc/aihost/vllm.env"]
     assert env["permissions"] == "0600" and env["owner"] == "root:root"
@@ -156,11 +161,21 @@ def test_vllm_without_model_is_refused() -> None:
 
 def test_llamacpp_downloads_the_gguf_and_offloads_all_layers() -> None:
     url = "https://huggingface.co/x/y/resolve/main/Model-Q4_K_M.gguf?download=true"
-    doc = parse(render({"runtime": "llamacpp", "models": [], "port": 9000,
-                        "llamacpp": {"model_url": url, "context": 4096}}).text)
+    doc = parse(
+        render(
+            {
+                "runtime": "llamacpp",
+                "models": [],
+                "port": 9000,
+                "llamacpp": {"model_url": url, "context": 4096},
+            }
+        ).text
+    )
     unit = files(doc)["/etc/systemd/system/llama-server.service"]["content"]
-    assert ('ExecStart=/usr/local/bin/llama-server -m "/var/lib/aihost/models/Model-Q4_K_M.gguf"'
-            " --host 127.0.0.1 --port 9000 -c 4096 -ngl 999") in unit.splitlines()
+    assert (
+        'ExecStart=/usr/local/bin/llama-server -m "/var/lib/aihost/models/Model-Q4_K_M.gguf"'
+        " --host 127.0.0.1 --port 9000 -c 4096 -ngl 999"
+    ) in unit.splitlines()
     setup = files(doc)["/usr/local/sbin/aihost-setup-runtime"]["content"]
     assert f"MODEL_URL='{url}'" in setup.splitlines() and "-DGGML_CUDA=ON" in setup
     assert files(doc)["/etc/aihost/models"]["content"] == "Model-Q4_K_M.gguf\n"
@@ -188,8 +203,9 @@ def test_ipv6_listen_is_bracketed() -> None:
 
 
 def test_password_is_a_secret_masked_in_output() -> None:
-    rendered = render({"user": {"name": "alice", "password": {"secret_env": "PW"}}},
-                      secrets={"PW": "pa: ss#word"})
+    rendered = render(
+        {"user": {"name": "alice", "password": {"secret_env": "PW"}}}, secrets={"PW": "pa: ss#word"}
+    )
     (user,) = parse(rendered.text)["users"]
     assert user["plain_text_passwd"] == "pa: ss#word" and user["lock_passwd"] is False
     (masked_user,) = parse(rendered.masked())["users"]
@@ -202,7 +218,9 @@ def test_render_is_deterministic_and_meta_data_is_yaml() -> None:
     import yaml
 
     assert yaml.safe_load(render_meta_data("box", "aihost-box-g2")) == {
-        "instance-id": "aihost-box-g2", "local-hostname": "box"}
+        "instance-id": "aihost-box-g2",
+        "local-hostname": "box",
+    }
 
 
 def test_unknown_distro_is_an_input_error() -> None:

@@ -15,7 +15,7 @@ from provision.inventory.model import Inventory
 
 KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIG9vZ2xlZ29vZ2xlZ29vZ2xl me@laptop"
 HOSTILE = [
-    "it's \"quoted\"",
+    'it\'s "quoted"',
     "$(reboot)",
     "`id`",
     "a # comment",
@@ -39,18 +39,22 @@ HOSTILE = [
 def inventory(vm: dict[str, Any] | None = None, *, gpu: bool = True, **extra: Any) -> Inventory:
     """An inventory with one VM 'box' (a GPU unless gpu=False) merged with vm's keys."""
     spec: dict[str, Any] = {
-        "host": "pve", "template": "tpl", "models": ["llama3.1:8b"],
+        "host": "pve",
+        "template": "tpl",
+        "models": ["llama3.1:8b"],
         "user": {"name": "alice", "ssh_keys": [KEY]},
     }
     if gpu:
         spec["gpu"] = "g1"
     spec.update(vm or {})
-    return Inventory.model_validate({
-        "hosts": {"pve": {"api": "sim"}},
-        "gpus": {"g1": {"host": "pve", "mapping": "rtx", "vram_gb": 24}},
-        "vms": {"box": spec},
-        **extra,
-    })
+    return Inventory.model_validate(
+        {
+            "hosts": {"pve": {"api": "sim"}},
+            "gpus": {"g1": {"host": "pve", "mapping": "rtx", "vram_gb": 24}},
+            "vms": {"box": spec},
+            **extra,
+        }
+    )
 
 
 def parse(text: str) -> dict[str, Any]:
@@ -73,13 +77,15 @@ def test_yaml_quote_reads_back_as_the_same_string(value: str) -> None:
 
 def test_yaml_quote_keeps_numbers_and_booleans_typed() -> None:
     assert yaml.safe_load(f"k: [{yaml_quote(1)}, {yaml_quote(0.5)}, {yaml_quote(True)}]") == {
-        "k": [1, 0.5, True]}
+        "k": [1, 0.5, True]
+    }
 
 
 @pytest.mark.parametrize("value", HOSTILE)
 def test_sh_quote_is_one_word_for_the_shell(value: str) -> None:
-    out = subprocess.run(["sh", "-c", f"printf '%s' {sh_quote(value)}"],
-                         capture_output=True, check=True).stdout.decode()
+    out = subprocess.run(
+        ["sh", "-c", f"printf '%s' {sh_quote(value)}"], capture_output=True, check=True
+    ).stdout.decode()
     assert out == value
     assert shlex.split(sh_quote(value)) == [value]
 
