@@ -174,7 +174,7 @@ def test_llamacpp_downloads_the_gguf_and_offloads_all_layers() -> None:
     unit = files(doc)["/etc/systemd/system/llama-server.service"]["content"]
     assert (
         'ExecStart=/usr/local/bin/llama-server -m "/var/lib/aihost/models/Model-Q4_K_M.gguf"'
-        ' --alias "Model-Q4_K_M.gguf" --host 127.0.0.1 --port 9000 -c 4096 -ngl 999"
+        ' --alias "Model-Q4_K_M.gguf" --host 127.0.0.1 --port 9000 -c 4096 -ngl 999'
     ) in unit.splitlines()
     setup = files(doc)["/usr/local/sbin/aihost-setup-runtime"]["content"]
     assert f"MODEL_URL='{url}'" in setup.splitlines() and "-DGGML_CUDA=ON" in setup
