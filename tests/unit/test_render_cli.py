@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 import yaml
-from conftest import run_aihost
+from aihost_testing import run_aihost
 
 INVENTORY = """\
 version: 1
