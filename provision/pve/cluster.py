@@ -1,0 +1,111 @@
+"""The cluster as one read: every VM from /cluster/resources?type=vm, then lookups in memory."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from provision.errors import ApiError
+from provision.pve.vmconfig import is_true
+
+
+@dataclass(frozen=True)
+class VmInfo:
+    """One guest as /cluster/resources lists it (type qemu or lxc)."""
+
+    vmid: int
+    name: str
+    node: str
+    status: str
+    template: bool = False
+    lock: str | None = None
+    tags: list[str] = field(default_factory=list)
+    maxmem: int = 0
+    type: str = "qemu"
+
+    @classmethod
+    def from_resource(cls, item: dict[str, Any]) -> VmInfo:
+        """Build from one /cluster/resources entry."""
+        return cls(
+            vmid=int(item["vmid"]),
+            name=str(item.get("name") or ""),
+            node=str(item.get("node") or ""),
+            status=str(item.get("status") or "unknown"),
+            template=is_true(item.get("template", 0)),
+            lock=str(item["lock"]) if item.get("lock") else None,
+            tags=split_tags(item.get("tags")),
+            maxmem=int(item.get("maxmem") or 0),
+            type=str(item.get("type") or "qemu"),
+        )
+
+
+def split_tags(value: object) -> list[str]:
+    """Proxmox tags ("a;b", also written with ',' or spaces) as a list."""
+    if not value:
+        return []
+    return [t for t in re.split(r"[;, ]+", str(value)) if t]
+
+
+class ClusterSnapshot:
+    """All guests of the cluster at one moment; read once per command."""
+
+    def __init__(self, guests: list[VmInfo]) -> None:
+        self.guests = guests
+        self.vms = [g for g in guests if g.type == "qemu"]
+
+    @classmethod
+    def read(cls, client: Any) -> ClusterSnapshot:
+        """One request: GET /cluster/resources?type=vm."""
+        items = client.get("/cluster/resources", type="vm") or []
+        guests = [
+            VmInfo.from_resource(i)
+            for i in items
+            if isinstance(i, dict)
+            and i.get("vmid") is not None
+            and i.get("type", "qemu") in ("qemu", "lxc")
+        ]
+        return cls(sorted(guests, key=lambda g: g.vmid))
+
+    def by_name(self, name: str) -> list[VmInfo]:
+        """The QEMU VMs (templates included) with this name; names are not unique."""
+        return [vm for vm in self.vms if vm.name == name]
+
+    def by_vmid(self, vmid: int) -> VmInfo | None:
+        """The guest (VM or container: they share the id space) with this id."""
+        return next((g for g in self.guests if g.vmid == int(vmid)), None)
+
+    def templates(self) -> list[VmInfo]:
+        """The QEMU templates."""
+        return [vm for vm in self.vms if vm.template]
+
+    def managed(self, tag: str = "aihost") -> list[VmInfo]:
+        """The QEMU VMs carrying the tag (aihost's own)."""
+        return [vm for vm in self.vms if tag in vm.tags]
+
+    def used_vmids(self) -> set[int]:
+        """Every id in use by a guest."""
+        return {g.vmid for g in self.guests}
+
+
+def next_vmid(client: Any, *, avoid: set[int] | None = None) -> int:
+    """A free VM id from /cluster/nextid (which may answer a string).
+
+    avoid: ids this process already handed out but not yet created (parallel creates);
+    when nextid returns one of them, the next higher id is checked with ?vmid=.
+    """
+    value = client.get("/cluster/nextid")
+    try:
+        vmid = int(value)
+    except (TypeError, ValueError):
+        raise ApiError(f"/cluster/nextid answered {value!r}, not a VM id") from None
+    taken = avoid or set()
+    while vmid in taken:
+        vmid += 1
+        try:
+            client.get("/cluster/nextid", vmid=vmid)
+        except ApiError as exc:
+            if exc.status == 400:  # "VM {vmid} already exists"
+                continue
+            raise
+    return vmid

@@ -1,0 +1,214 @@
+"""From an inventory host entry to a ready PveClient: credentials, TLS, the simulator.
+
+TLS verification is always on: a `tls.fingerprint` pins the exact certificate (SHA-256,
+no CA needed), a `tls.ca_file` names the CA bundle, otherwise the system's CAs apply.
+
+`api: sim` starts the built-in simulated Proxmox in this process (one per state
+directory, stopped at exit) and talks to it over real HTTPS like to any other host. The
+inventory's own settings win where given (a token, a password, a fingerprint, a CA
+file), so failures can be rehearsed; the rest come from the simulator: its admin token,
+its root@pam password, its certificate's fingerprint.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from provision.errors import InputError
+from provision.inventory.model import Host, Inventory, SecretRef
+from provision.inventory.secrets import read_secret
+
+if TYPE_CHECKING:
+    from provision.pve.client import PveClient
+
+_SIM_LOCK = threading.Lock()
+_SIM_SERVERS: dict[tuple[str, str], Any] = {}
+
+
+def connect(
+    inv: Inventory, host_name: str, *, progress: Callable[[str], None] | None = None
+) -> PveClient:
+    """The API client for inventory host host_name (no request is sent yet)."""
+    host = inv.host(host_name)
+    node = inv.node_of(host_name)
+    use_password = wants_password(inv, host_name)
+    if host.api == "sim":
+        return _connect_sim(host_name, host, node, use_password, inv.source, progress)
+    if use_password:
+        assert host.password is not None
+        secret = read_secret(host.password, f"password of {host.password.user}")
+        return _build(
+            host_name, host, node, url=host.api, token=None, password=(host.password.user, secret)
+        )
+    assert host.token is not None
+    secret = read_secret(host.token, f"secret of API token {host.token.id}")
+    return _build(host_name, host, node, url=host.api, token=(host.token.id, secret), password=None)
+
+
+def wants_password(inv: Inventory, host_name: str) -> bool:
+    """Log in with the password (ticket) rather than the token?
+
+    Yes when only a password is given, or when both are and a GPU on this host is a raw
+    `pci:` address (only root@pam's own login may set those).
+    """
+    host = inv.host(host_name)
+    if host.password is None:
+        return False
+    if host.token is None:
+        return True
+    return any(g.pci for g in inv.gpus.values() if g.host == host_name)
+
+
+def _build(
+    host_name: str,
+    host: Host,
+    node: str,
+    *,
+    url: str,
+    token: tuple[str, str] | None,
+    password: tuple[str, str] | None,
+    default_pin: str | None = None,
+    trust_env: bool = True,
+) -> PveClient:
+    import requests
+
+    from provision.pve.client import PveClient
+    from provision.pve.tls import PinnedAdapter
+
+    session = requests.Session()
+    session.trust_env = trust_env
+    pin = host.tls.fingerprint or (None if host.tls.ca_file else default_pin)
+    if pin:
+        session.mount(url.rstrip("/") + "/", PinnedAdapter(pin))
+    elif host.tls.ca_file is not None:
+        ca_file = host.tls.ca_file.expanduser()
+        if not ca_file.is_file():
+            raise InputError(f"hosts.{host_name}.tls.ca_file: {ca_file} does not exist")
+        session.verify = str(ca_file)
+    else:
+        session.verify = True
+    return PveClient(
+        url=url,
+        host_name=host_name,
+        node=node,
+        session=session,
+        token=token,
+        password=password,
+        secret_source=_secret_source(host, password is not None),
+        pinned=pin,
+    )
+
+
+def _secret_source(host: Host, password: bool) -> str:
+    ref: SecretRef | None = host.password if password else host.token
+    if ref is None:
+        return "the simulator's own credentials"
+    if ref.secret_env:
+        return f"environment variable {ref.secret_env}"
+    return f"file {ref.secret_file}"
+
+
+def _connect_sim(
+    host_name: str,
+    host: Host,
+    node: str,
+    use_password: bool,
+    inventory_file: Path | None,
+    progress: Callable[[str], None] | None,
+) -> PveClient:
+    server = sim_server(host, inventory_file, progress=progress)
+    token: tuple[str, str] | None = None
+    password: tuple[str, str] | None = None
+    if use_password and host.password is not None:
+        user = host.password.user
+        password = (user, _sim_secret(host.password, server.root_password, user == "root@pam"))
+    elif host.token is not None:
+        secret = _sim_secret(host.token, server.token_secret, host.token.id == server.token_id)
+        token = (host.token.id, secret)
+    else:
+        token = (server.token_id, server.token_secret)
+    return _build(
+        host_name,
+        host,
+        node,
+        url=server.url,
+        token=token,
+        password=password,
+        default_pin=server.fingerprint,
+        trust_env=False,
+    )
+
+
+def _sim_secret(ref: SecretRef, own: str, own_applies: bool) -> str:
+    """The inventory's secret when it is set, else the simulator's own (if it fits)."""
+    available = (ref.secret_env is not None and _env_set(ref.secret_env)) or (
+        ref.secret_file is not None and ref.secret_file.expanduser().is_file()
+    )
+    if available or not own_applies:
+        return read_secret(ref, "simulator credential")
+    return own
+
+
+def _env_set(name: str) -> bool:
+    import os
+
+    return bool(os.environ.get(name))
+
+
+def resolve_fixture(name: str | None, inventory_file: Path | None) -> Path | None:
+    """A sim_fixture: a path (relative to the inventory) or a shipped fixture's name."""
+    if not name:
+        return None
+    candidates = [Path(name).expanduser()]
+    if inventory_file is not None and not Path(name).is_absolute():
+        candidates.insert(0, inventory_file.parent / name)
+    shipped = Path(__file__).resolve().parent.parent / "sim" / "fixtures"
+    candidates += [shipped / name, shipped / f"{name}.yaml"]
+    for candidate in candidates:
+        if candidate.is_file():
+            return candidate
+    known = sorted(p.stem for p in shipped.glob("*.yaml")) if shipped.is_dir() else []
+    raise InputError(
+        f"sim_fixture '{name}' is neither a file nor a shipped fixture",
+        hint=f"shipped fixtures: {', '.join(known) or 'none'}",
+    )
+
+
+def sim_server(
+    host: Host, inventory_file: Path | None = None, *, progress: Callable[[str], None] | None = None
+) -> Any:
+    """The running simulator for this process's state directory (started on first use)."""
+    from provision.paths import sim_state_dir
+
+    state_dir = sim_state_dir()
+    fixture = resolve_fixture(host.sim_fixture, inventory_file)
+    key = (str(state_dir.resolve()), str(fixture or ""))
+    with _SIM_LOCK:
+        server = _SIM_SERVERS.get(key)
+        if server is None:
+            from provision.sim.server import SimServer
+
+            if progress:
+                progress(f"starting the built-in Proxmox simulator (state in {state_dir})")
+            state_dir.mkdir(parents=True, exist_ok=True)
+            server = SimServer(state_dir=state_dir, fixture=fixture).start()
+            _SIM_SERVERS[key] = server
+        return server
+
+
+def stop_sim_servers() -> None:
+    """Stop every simulator this process started (also run at exit)."""
+    with _SIM_LOCK:
+        servers = list(_SIM_SERVERS.values())
+        _SIM_SERVERS.clear()
+    for server in servers:
+        with contextlib.suppress(Exception):  # shutting down: nothing left to report to
+            server.stop()
+
+
+atexit.register(stop_sim_servers)
