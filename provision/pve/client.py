@@ -42,6 +42,7 @@ class PveClient:
         password: tuple[str, str] | None = None,
         secret_source: str = "",
         pinned: str | None = None,
+        verify: bool | str = True,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -53,6 +54,8 @@ class PveClient:
         self.node = node
         self.session = session
         self.pinned = pinned
+        # passed with every request: a session-level CA file would lose to REQUESTS_CA_BUNDLE
+        self.verify = verify
         self.timeout = (CONNECT_TIMEOUT, READ_TIMEOUT)
         self._sleep = sleep
         self._clock = clock
@@ -157,6 +160,7 @@ class PveClient:
                 files=files,
                 headers=headers,
                 timeout=self.timeout,
+                verify=self.verify,
             )
         except requests.exceptions.SSLError as exc:
             from provision.pve.tls import tls_failure
@@ -200,7 +204,10 @@ class PveClient:
             self._count += 1
         try:
             response = self.session.post(
-                url, data={"username": user, "password": password}, timeout=self.timeout
+                url,
+                data={"username": user, "password": password},
+                timeout=self.timeout,
+                verify=self.verify,
             )
         except requests.exceptions.SSLError as exc:
             from provision.pve.tls import tls_failure

@@ -83,15 +83,14 @@ def _build(
     session = requests.Session()
     session.trust_env = trust_env
     pin = host.tls.fingerprint or (None if host.tls.ca_file else default_pin)
+    verify: bool | str = True
     if pin:
         session.mount(url.rstrip("/") + "/", PinnedAdapter(pin))
     elif host.tls.ca_file is not None:
         ca_file = host.tls.ca_file.expanduser()
         if not ca_file.is_file():
             raise InputError(f"hosts.{host_name}.tls.ca_file: {ca_file} does not exist")
-        session.verify = str(ca_file)
-    else:
-        session.verify = True
+        verify = str(ca_file)
     return PveClient(
         url=url,
         host_name=host_name,
@@ -101,6 +100,7 @@ def _build(
         password=password,
         secret_source=_secret_source(host, password is not None),
         pinned=pin,
+        verify=verify,
     )
 
 
