@@ -1,0 +1,89 @@
+"""connect() to `api: sim`: the in-process simulator over real HTTPS, pinned, with its
+credentials, and failures rehearsed through the inventory's own settings."""
+
+from __future__ import annotations
+
+import pytest
+
+pytest.importorskip("provision.sim.server")
+
+from provision.errors import ApiError, AuthError  # noqa: E402
+from provision.inventory.model import Inventory  # noqa: E402
+from provision.pve.cluster import ClusterSnapshot, next_vmid  # noqa: E402
+from provision.pve.connect import connect, sim_server, stop_sim_servers  # noqa: E402
+from provision.pve.tasks import wait_task  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def _fresh_sim(tmp_path, monkeypatch):
+    """A state dir of its own, and no simulator left running after the test."""
+    monkeypatch.setenv("AIHOST_STATE_DIR", str(tmp_path / "state"))
+    stop_sim_servers()
+    yield
+    stop_sim_servers()
+
+
+def _inv(**host: object) -> Inventory:
+    return Inventory.model_validate({"hosts": {"pve1": {"api": "sim", **host}}})
+
+
+def test_sim_over_https_with_pin_and_admin_token(tmp_path):
+    messages: list[str] = []
+    inv = _inv()
+    client = connect(inv, "pve1", progress=messages.append)
+    server = sim_server(inv.hosts["pve1"])
+    assert client.url == server.url and client.url.startswith("https://127.0.0.1:")
+    assert client.pinned == server.fingerprint
+    assert client.auth_id == server.token_id
+    assert str(tmp_path / "state") in messages[0]
+    snapshot = ClusterSnapshot.read(client)
+    assert snapshot.vms, "the default fixture has VMs or templates"
+    assert client.request_count() == 1
+    assert connect(inv, "pve1").url == client.url  # one simulator per process and state dir
+    assert server.violations() == []
+
+
+def test_sim_clone_and_wait_task():
+    inv = _inv()
+    client = connect(inv, "pve1")
+    snapshot = ClusterSnapshot.read(client)
+    template = snapshot.templates()[0]
+    newid = next_vmid(client)
+    upid = client.post(
+        f"/nodes/{template.node}/qemu/{template.vmid}/clone",
+        newid=newid,
+        name="api-test",
+        full=1,
+    )
+    result = wait_task(client, upid, timeout=30, what="clone", sleep=lambda _s: None)
+    assert result.exitstatus == "OK"
+    after = ClusterSnapshot.read(client)
+    assert [vm.vmid for vm in after.by_name("api-test")] == [newid]
+    server = sim_server(inv.hosts["pve1"])
+    assert server.violations() == []
+
+
+def test_sim_root_ticket_when_password_is_set():
+    inv = _inv(password={"user": "root@pam", "secret_env": "AIHOST_SIM_PW_UNSET"})
+    client = connect(inv, "pve1")
+    assert client.is_root_ticket
+    ClusterSnapshot.read(client)
+    assert client.request_count() == 2  # login + one read
+    paths = [r.get("path", "") for r in sim_server(inv.hosts["pve1"]).request_log()]
+    assert any("/access/ticket" in p for p in paths)
+
+
+def test_sim_bad_token_is_refused(monkeypatch):
+    monkeypatch.setenv("AIHOST_SIM_TOKEN", "00000000-0000-0000-0000-000000000000")
+    inv = _inv(token={"id": "root@pam!aihost", "secret_env": "AIHOST_SIM_TOKEN"})
+    client = connect(inv, "pve1")
+    with pytest.raises(AuthError, match="authentication failure: the API token root@pam!aihost"):
+        client.get("/cluster/resources", type="vm")
+
+
+def test_sim_wrong_fingerprint_shows_the_real_one():
+    inv = _inv(tls={"fingerprint": ":".join(["AB"] * 32)})
+    client = connect(inv, "pve1")
+    with pytest.raises(ApiError) as caught:
+        client.get("/cluster/resources", type="vm")
+    assert sim_server(inv.hosts["pve1"]).fingerprint in str(caught.value)
