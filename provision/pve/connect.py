@@ -201,6 +201,38 @@ def sim_server(
         return server
 
 
+def sim_ssh_host(host: Host, inventory_file: Path | None = None) -> Host:
+    """A copy of a sim host entry whose ssh: settings point at the simulator's SFTP endpoint.
+
+    The endpoint's host key is written to a known_hosts file in the simulator's state
+    directory, so host key checking stays on for the simulator too.
+    """
+    from provision.inventory.model import SshSettings
+
+    server = sim_server(host, inventory_file)
+    if server.sftp_port is None:
+        raise InputError("the simulator runs without its SSH endpoint")
+    known_hosts = Path(server.client_key_path).parent / "known_hosts.aihost"
+    line = server.known_hosts_line("127.0.0.1") + "\n"
+    if not known_hosts.is_file() or known_hosts.read_text(encoding="utf-8") != line:
+        known_hosts.write_text(line, encoding="utf-8")
+    ssh = SshSettings(
+        user="root",
+        host="127.0.0.1",
+        port=server.sftp_port,
+        key=Path(server.client_key_path),
+        known_hosts=known_hosts,
+    )
+    return host.model_copy(update={"ssh": ssh})
+
+
+def sim_ssh_target(host: Host, inventory_file: Path | None = None) -> Any:
+    """The SSH target of the simulator (provision.ssh.transport.SshTarget.from_host)."""
+    from provision.ssh.transport import SshTarget
+
+    return SshTarget.from_host(sim_ssh_host(host, inventory_file))
+
+
 def stop_sim_servers() -> None:
     """Stop every simulator this process started (also run at exit)."""
     with _SIM_LOCK:
