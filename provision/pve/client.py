@@ -61,6 +61,7 @@ class PveClient:
         self._clock = clock
         self._count = 0
         self._lock = threading.Lock()
+        self._login_lock = threading.Lock()  # one login even when threads start together
         self._token = token
         self._password = password
         self._ticket: tuple[str, str, float] | None = None  # ticket, csrf, obtained at
@@ -169,7 +170,9 @@ class PveClient:
                 exc, host_name=self.host_name, url=self.url, pinned=self.pinned
             ) from None
         except requests.exceptions.ConnectTimeout:
-            raise self._unreachable(url, f"no connection within {CONNECT_TIMEOUT:.0f} s") from None
+            error = self._unreachable(url, f"no connection within {CONNECT_TIMEOUT:.0f} s")
+            error.status = None  # not repeated: a silent host would cost 10 s per attempt
+            raise error from None
         except requests.exceptions.ReadTimeout:
             raise ApiError(
                 f"host {self.host_name} did not answer {method} {path} within "
@@ -192,11 +195,13 @@ class PveClient:
     def _login(self) -> tuple[str, str]:
         """The ticket and CSRF token of the password login (obtained or renewed when due)."""
         assert self._password is not None
-        with self._lock:
+        with self._login_lock:
             current = self._ticket
-        if current is not None and self._clock() - current[2] < TICKET_RENEW_AFTER:
-            return current[0], current[1]
-        user, password = self._password
+            if current is not None and self._clock() - current[2] < TICKET_RENEW_AFTER:
+                return current[0], current[1]
+            return self._new_ticket(*self._password)
+
+    def _new_ticket(self, user: str, password: str) -> tuple[str, str]:
         import requests
 
         url = self.base + "/access/ticket"
@@ -229,7 +234,7 @@ class PveClient:
                 )
             )
         data = _data(response) or {}
-        if "ticket" not in data or "CSRFPreventionToken" not in data:
+        if data.get("NeedTFA") or "ticket" not in data or "CSRFPreventionToken" not in data:
             raise AuthError(
                 f"the login of {user} on host {self.host_name} needs a second factor (TFA), "
                 "which aihost does not support",

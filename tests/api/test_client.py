@@ -117,6 +117,47 @@ def test_expired_ticket_logs_in_again_once():
 
 
 @responses.activate
+def test_one_login_for_concurrent_threads_and_renewal_after_an_hour():
+    import threading
+
+    responses.post(
+        f"{API}/access/ticket",
+        json={"data": {"ticket": "T", "CSRFPreventionToken": "C", "username": "root@pam"}},
+    )
+    responses.get(f"{API}/version", json={"data": {}})
+    now = [0.0]
+    client = make_client(password=("root@pam", "pw"), clock=lambda: now[0])
+    threads = [threading.Thread(target=client.get, args=("/version",)) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    methods = [c.request.method for c in responses.calls]
+    assert methods.count("POST") == 1 and methods.count("GET") == 6
+    now[0] = 3601.0
+    client.get("/version")
+    assert [c.request.method for c in responses.calls][-2:] == ["POST", "GET"]
+    assert client.request_count() == 9
+
+
+@responses.activate
+def test_tfa_login_is_refused_clearly():
+    responses.post(
+        f"{API}/access/ticket",
+        json={
+            "data": {
+                "ticket": "PVE:partial",
+                "CSRFPreventionToken": "C",
+                "username": "root@pam",
+                "NeedTFA": 1,
+            }
+        },
+    )
+    with pytest.raises(AuthError, match="second factor"):
+        make_client(password=("root@pam", "pw")).get("/version")
+
+
+@responses.activate
 def test_wrong_password_is_auth_error_without_secret():
     responses.post(
         f"{API}/access/ticket",
