@@ -119,6 +119,25 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
+    def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+        """/access/ticket logs anyone in; other POSTs echo whether the CSRF header came."""
+        self.server.seen.append(self.path)  # type: ignore[attr-defined]
+        length = int(self.headers.get("Content-Length") or 0)
+        self.rfile.read(length)
+        if self.path.endswith("/access/ticket"):
+            data: Any = {"ticket": "PVE:root@pam:TICKET", "CSRFPreventionToken": "CSRF"}
+        else:
+            data = {
+                "csrf": self.headers.get("CSRFPreventionToken"),
+                "cookie": self.headers.get("Cookie"),
+            }
+        body = json.dumps({"data": data}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
     def log_message(self, *args: Any) -> None:
         return None
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+import responses
+from pve_testing import API, make_client, schema_violations
 
 from provision.errors import EXIT_TIMEOUT, ApiError, TaskFailed, WaitTimeout
 from provision.pve.tasks import TaskResult, parse_upid, task_log_tail, wait_task
@@ -168,3 +170,29 @@ def test_log_tail_survives_an_unreadable_log():
             raise ApiError("gone", status=500)
 
     assert task_log_tail(Broken(), "pve1", UPID) == []
+
+
+@responses.activate
+def test_request_shapes_through_a_real_client():
+    client = make_client()
+    status = f"{API}/nodes/pve2/tasks/{UPID}/status"
+    responses.get(status, json={"data": {"status": "running", "upid": UPID}})
+    responses.get(status, json={"data": {"status": "stopped", "exitstatus": "clone failed: x"}})
+    responses.get(
+        f"{API}/nodes/pve2/tasks/{UPID}/log",
+        json={
+            "data": [
+                {"n": 1, "t": "create full clone of drive scsi0"},
+                {"n": 2, "t": "TASK ERROR: clone failed: x"},
+            ]
+        },
+    )
+    with pytest.raises(TaskFailed) as caught:
+        wait_task(client, UPID, timeout=10, what="clone", sleep=lambda _s: None)
+    assert caught.value.log_tail == [
+        "create full clone of drive scsi0",
+        "TASK ERROR: clone failed: x",
+    ]
+    assert client.request_count() == 3
+    assert responses.calls[2].request.url.endswith("/log?start=0&limit=1000")
+    assert schema_violations(responses.calls) == []

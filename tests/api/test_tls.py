@@ -120,3 +120,25 @@ def test_ticket_login_goes_through_the_pin(self_signed_server, monkeypatch):
         client.get("/version")
     assert "root-password" not in str(caught.value)
     assert self_signed_server.seen == []
+
+
+def test_ticket_login_over_a_right_pin(self_signed_server, monkeypatch):
+    monkeypatch.setenv("AIHOST_TEST_PW", "root-password")
+    inv = Inventory.model_validate(
+        {
+            "hosts": {
+                "pve1": {
+                    "api": self_signed_server.url,
+                    "password": {"user": "root@pam", "secret_env": "AIHOST_TEST_PW"},
+                    "tls": {"fingerprint": pem_fingerprint(self_signed_server.cert)},
+                }
+            }
+        }
+    )
+    client = connect(inv, "pve1")
+    answer = client.post("/nodes/pve1/qemu/100/status/start")
+    assert answer == {"csrf": "CSRF", "cookie": "PVEAuthCookie=PVE:root@pam:TICKET"}
+    assert self_signed_server.seen == [
+        "/api2/json/access/ticket",
+        "/api2/json/nodes/pve1/qemu/100/status/start",
+    ]
