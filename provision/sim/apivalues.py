@@ -99,7 +99,9 @@ FORMAT_CHECKS: dict[str, Callable[[str], bool]] = {
     "disk-size": lambda v: re.fullmatch(r"\d+(?:\.\d+)?[KMGT]?", v) is not None,
     "pve-volume-id-or-qm-path": _volume_or_path,
     "pve-volume-id-or-absolute-path": _volume_or_path,
-    "pve-qm-bootdev-list": lambda v: all(re.fullmatch(r"[a-z]+\d+", d) for d in v.split(";")),
+    "pve-qm-bootdev-list": lambda v: all(
+        re.fullmatch(r"[a-z]+\d+", d) for d in v.rstrip(";").split(";")
+    ),
     "pve-phys-bits": _phys_bits,
     "pve-bridge-id": lambda v: re.fullmatch(r"[-_.\w]+", v) is not None,
     "pve-poolid": lambda v: re.fullmatch(r"[A-Za-z0-9_\-/]+", v) is not None,
