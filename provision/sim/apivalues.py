@@ -24,8 +24,8 @@ _BOOL_WORDS = {"1": True, "on": True, "yes": True, "true": True}
 _BOOL_WORDS.update({"0": False, "off": False, "no": False, "false": False})
 _INTEGER = re.compile(r"[+-]?\d+")
 _NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
-_TYPETEXT_KEY = re.compile(r"([A-Za-z0-9_.-]+)=\]?<")
-_TYPETEXT_DEFAULT = re.compile(r"^\[\[([A-Za-z0-9_.-]+)=\]")
+_TYPETEXT_KEY = re.compile(r"(?:^|[\[,])([A-Za-z0-9_.-]+)=")
+_TYPETEXT_DEFAULT = re.compile(r"\[([A-Za-z0-9_.-]+)=\]")
 _PERL_FLAGS = re.compile(r"\(\?\^([a-z]*):")
 _IPV4_OCTET = r"(?:25[0-5]|(?:2[0-4]|1[0-9]|[1-9])?[0-9])"
 _IPV4 = re.compile(rf"{_IPV4_OCTET}(?:\.{_IPV4_OCTET}){{3}}")
@@ -106,6 +106,7 @@ FORMAT_CHECKS: dict[str, Callable[[str], bool]] = {
     "pve-bridge-id": lambda v: re.fullmatch(r"[-_.\w]+", v) is not None,
     "pve-poolid": lambda v: re.fullmatch(r"[A-Za-z0-9_\-/]+", v) is not None,
     "pve-storage-content": lambda v: v in _CONTENT,
+    "pve-vmid": lambda v: re.fullmatch(r"[1-9][0-9]{2,8}", v) is not None,
 }
 
 
@@ -190,9 +191,9 @@ class ValueChecker:
         listed = set(_TYPETEXT_KEY.findall(typetext))
         known = self.hash_formats.get(fmt)
         if known is None:  # keys from the typetext only; values unchecked
-            default = _TYPETEXT_DEFAULT.match(typetext)
+            default = _TYPETEXT_DEFAULT.search(typetext)
             known = {k: {"type": "string", "optional": 1} for k in listed}
-            if default:
+            if default and default.group(1) in known:
                 known[default.group(1)]["default_key"] = 1
         elif listed:
             known = {k: v for k, v in known.items() if k in listed}

@@ -207,6 +207,7 @@ def test_missing_required(pve):
         ({"ipconfig0": "gw=10.0.0.1"}, "ipconfig0.ip: missing property"),
         ({"ipconfig0": "ip6=fe80::1/129"}, "ipconfig0.ip6"),
         ({"ipconfig32": "ip=dhcp"}, "ipconfig32"),
+        ({"watchdog": "modle=ib700"}, "invalid key in comma-separated list property: modle"),
     ],
 )
 def test_bad_values(pve, params, needle):
@@ -221,6 +222,7 @@ def test_good_values_that_look_odd(pve):
         "ipconfig2": "ip6=2001:db8::5/64,gw6=2001:db8::1",
         "cpu": "x86-64-v2-AES,flags=+aes;-pcid",
         "agent": "true",
+        "watchdog": "i6300esb,action=reset",
         "hotplug": "0",
         "delete": "",
         "machine": "pc-q35-9.2+pve1",
