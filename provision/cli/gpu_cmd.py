@@ -2,18 +2,25 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
 import click
 
 from provision.cli.context import CliContext
 
+if TYPE_CHECKING:
+    from provision.vmops.session import Session
 
-def _session(obj: CliContext):  # type: ignore[no-untyped-def]
+
+def _session(obj: CliContext) -> Session:
     from provision.vmops.session import Session
 
     return Session(obj.load_inventory(), progress=obj.progress)
 
 
-def _verifier(session, gpu_name: str, target: str, agent_timeout: float):  # type: ignore[no-untyped-def]
+def _verifier(session: Session, gpu_name: str, target: str,
+              agent_timeout: float) -> Callable[[int], None]:
     """nvidia-smi in the target guest through its agent."""
     from provision.guest.agent import GuestAgent
     from provision.guest.verify import verify_guest

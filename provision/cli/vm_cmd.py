@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 import click
 
 from provision.cli.context import CliContext
+
+if TYPE_CHECKING:
+    from provision.vmops.session import Session
 
 
 def _names(obj: CliContext, name: str | None, all_: bool) -> list[str]:
@@ -21,7 +26,7 @@ def _names(obj: CliContext, name: str | None, all_: bool) -> list[str]:
     return [name]
 
 
-def _session(obj: CliContext):  # type: ignore[no-untyped-def]
+def _session(obj: CliContext) -> Session:
     from provision.inventory.checks import check_inventory
     from provision.vmops.session import Session
 
@@ -175,7 +180,7 @@ def adopt(obj: CliContext, name: str, vmid: int, yes: bool) -> None:
     """Take a hand-made VM under management: show the diff, tag it 'aihost' after confirming."""
     from provision.vmops.adopt import adopt as adopt_vm
 
-    def confirm(diff: dict) -> bool:  # type: ignore[type-arg]
+    def confirm(diff: dict[str, Any]) -> bool:
         lines = [f"VM {vmid} ('{diff['current_name']}', {diff['status']}) vs inventory {name}:"]
         lines += [f"  {d['key']}: {d['now']} -> {d['inventory']}" for d in diff["differences"]]
         if not diff["differences"]:

@@ -36,7 +36,8 @@ def list_gpus(session: Session) -> list[GpuRow]:
         holders = ctx.holders()
         record = ctx.lease.read()
         running = [h for h in holders if h.status == "running"]
-        first = (running or holders or [None])[0]
+        candidates = running or holders
+        first = candidates[0] if candidates else None
         operation = None
         if record.busy:
             operation = {"op": record.op, "phase": record.phase, "owner": record.owner,

@@ -43,5 +43,5 @@ def _check_model_fit(inv: Inventory, allow_cpu_offload: bool) -> list[str]:
         except AihostError as exc:
             exc.message = f"{inv.source}: vms.{name}.models: {exc.message}"
             raise
-        warnings.extend(r.warning for r in results if getattr(r, "warning", None))
+        warnings.extend(r.warning for r in results if r.warning)
     return warnings

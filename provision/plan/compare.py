@@ -7,19 +7,19 @@ net0, key order in hostpci), so each managed key has its own notion of "same".
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Collection
+from typing import Any
 from urllib.parse import unquote
-
-from provision.pve.vmconfig import normalize_hostpci, parse_property_string
 
 from provision.plan.desired import MANAGED_TAG
 from provision.plan.model import Change
+from provision.pve.vmconfig import normalize_hostpci, parse_property_string
 
 TRUE = {"1", "on", "yes", "true"}
 
 
 def config_changes(
-    desired: dict[str, str], actual: dict[str, str], *, gpu_hostpci: set[str] = frozenset()
+    desired: dict[str, str], actual: dict[str, Any], *, gpu_hostpci: Collection[str] = ()
 ) -> list[Change]:
     """Changes that turn actual into desired; values are ready to send to Proxmox.
 
@@ -28,11 +28,13 @@ def config_changes(
     """
     changes: list[Change] = []
     for key, want in desired.items():
-        have = actual.get(key)
+        raw = actual.get(key)
+        have = None if raw is None else str(raw)
         new = _wanted_value(key, want, have)
         if new is not None:
             changes.append(Change(key, have, new))
     for key, have in sorted(actual.items()):
+        have = str(have)
         managed_gpu = re.fullmatch(r"hostpci\d+", key) and key not in desired
         if managed_gpu and normalize_hostpci(have) in gpu_hostpci:
             changes.append(Change(key, have, None))
