@@ -36,25 +36,22 @@ def make_client(**kwargs: Any) -> Any:
 
 
 # ---- schema validation of request shapes ------------------------------------------------
-def _load_schema() -> Any:
-    path = SHARED_DIR / "pve" / "apidoc.json"
+def _load_schemas() -> list[Any]:
     try:
-        from provision.sim.apischema import ApiSchema
+        from provision.sim.apischema import load_schemas_for_tests
     except ImportError:
-        return None
-    if not path.is_file():
-        return None
-    return ApiSchema.load(path)
+        return []
+    return list(load_schemas_for_tests(SHARED_DIR))
 
 
-_SCHEMA: list[Any] = []
+_SCHEMAS: list[list[Any]] = []
 
 
-def schema() -> Any:
-    """The API schema validator (provision.sim.apischema), or None while it does not exist."""
-    if not _SCHEMA:
-        _SCHEMA.append(_load_schema())
-    return _SCHEMA[0]
+def schemas() -> list[Any]:
+    """Validators for PVE 9.1 and 8.4 (provision.sim.apischema); [] while it does not exist."""
+    if not _SCHEMAS:
+        _SCHEMAS.append(_load_schemas())
+    return _SCHEMAS[0]
 
 
 def request_params(request: Any) -> dict[str, Any]:
@@ -64,7 +61,10 @@ def request_params(request: Any) -> dict[str, Any]:
     body = request.body
     if body and request.method not in ("GET", "DELETE"):
         text = body.decode() if isinstance(body, bytes) else str(body)
-        if "multipart/form-data" not in request.headers.get("Content-Type", ""):
+        content_type = request.headers.get("Content-Type", "")
+        if "multipart/form-data" in content_type:
+            pairs += _multipart_fields(content_type, body)
+        else:
             pairs += parse_qsl(text, keep_blank_values=True)
     for key, value in pairs:
         if key in params:
@@ -75,17 +75,32 @@ def request_params(request: Any) -> dict[str, Any]:
     return params
 
 
+def _multipart_fields(content_type: str, body: Any) -> list[tuple[str, str]]:
+    """(name, value) of each multipart part; a file part's value is its file name."""
+    from email.parser import BytesParser
+
+    raw = body if isinstance(body, bytes) else str(body).encode()
+    message = BytesParser().parsebytes(
+        b"Content-Type: " + content_type.encode() + b"\r\n\r\n" + raw
+    )
+    fields: list[tuple[str, str]] = []
+    for part in message.get_payload():  # type: ignore[union-attr]
+        name = part.get_param("name", header="content-disposition")
+        filename = part.get_filename()
+        payload = part.get_payload(decode=True) or b""
+        fields.append((str(name), filename if filename else payload.decode(errors="replace")))
+    return fields
+
+
 def schema_violations(calls: Any) -> list[str]:
-    """Schema problems of every request in a responses call list ([] without a schema)."""
-    validator = schema()
-    if validator is None:
-        return []
+    """Schema problems (PVE 9.1 and 8.4) of every request in a responses call list."""
     problems: list[str] = []
-    for call in calls:
-        request = call.request
-        path = urlsplit(request.url).path.removeprefix("/api2/json")
-        for problem in validator.validate(request.method, path, request_params(request)):
-            problems.append(f"{request.method} {path}: {problem}")
+    for validator in schemas():
+        for call in calls:
+            request = call.request
+            path = urlsplit(request.url).path.removeprefix("/api2/json")
+            for problem in validator.validate(request.method, path, request_params(request)):
+                problems.append(f"{request.method} {path}: {problem}")
     return problems
 
 

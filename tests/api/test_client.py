@@ -386,6 +386,25 @@ def test_upload_is_multipart_with_filename_part(client):
     body = request.body
     assert b'name="content"' in body and b"iso" in body
     assert b'name="filename"; filename="cidata.iso"' in body and b"ISO-BYTES" in body
+    assert schema_violations(responses.calls) == []
+
+
+def test_schema_check_is_live():
+    """The request-shape checks above compare against Proxmox's schema, when it is there."""
+    from pve_testing import schemas
+
+    if not schemas():
+        pytest.skip("provision.sim.apischema or ../shared/pve/apidoc.json is missing")
+
+    class Call:
+        class request:  # noqa: N801 - mimics responses' call.request
+            method = "POST"
+            url = f"{API}/nodes/pve1/qemu/100/config"
+            body = "memroy=1"
+            headers: dict[str, str] = {}
+
+    problems = schema_violations([Call])
+    assert problems and all("memroy" in p for p in problems)
 
 
 def test_url_is_base_plus_api2_json(client):
