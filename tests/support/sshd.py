@@ -136,10 +136,12 @@ def _wait_for_banner(proc: subprocess.Popen[bytes], port: int, log_file: Path) -
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             return False
-        with contextlib.suppress(OSError):
-            with socket.create_connection(("127.0.0.1", port), timeout=1) as sock:
-                if sock.recv(64).startswith(b"SSH-2.0-"):
-                    return True
+        with (
+            contextlib.suppress(OSError),
+            socket.create_connection(("127.0.0.1", port), timeout=1) as sock,
+        ):
+            if sock.recv(64).startswith(b"SSH-2.0-"):
+                return True
         time.sleep(0.02)
     raise RuntimeError(f"sshd did not answer on port {port}: {log_file.read_text()}")
 
