@@ -1,0 +1,101 @@
+"""Where each of issue #8's targets stands, from the measured results."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def _get(data: Any, *keys: str) -> Any:
+    for key in keys:
+        if not isinstance(data, dict) or key not in data:
+            return None
+        data = data[key]
+    return data
+
+
+def _verdict(ok: bool | None) -> str:
+    return "n/a" if ok is None else ("met" if ok else "NOT met")
+
+
+def evaluate(results: dict[str, Any]) -> list[dict[str, str]]:
+    """One row per target: the target, what was measured, met / NOT met / n/a."""
+    rows = []
+    fresh = _get(results, "scenarios", "fresh", "tools") or {}
+    ours = _get(fresh, "aihost", "zero", "median", "requests")
+    theirs = _get(fresh, "ansible", "zero", "median", "requests")
+    rows.append(
+        {
+            "target": "fresh vm up: fewer API requests than the Ansible playbook",
+            "measured": f"aihost {_n(ours)} vs Ansible {_n(theirs)} (0 s tasks)",
+            "status": _verdict(None if ours is None or theirs is None else ours < theirs),
+        }
+    )
+    ratio = _get(fresh, "aihost", "scaled", "median", "overhead_ratio")
+    seconds = _get(fresh, "aihost", "scaled", "median", "overhead")
+    task = _get(fresh, "aihost", "scaled", "median", "task_time")
+    rows.append(
+        {
+            "target": "fresh vm up: wall-time overhead < 10% of the task time",
+            "measured": f"{_pct(ratio)} ({_s(seconds)} over {_s(task)} of tasks)",
+            "status": _verdict(None if ratio is None else ratio < 0.10),
+        }
+    )
+    rerun = _get(fresh, "aihost", "rerun", "median") or {}
+    requests, writes = rerun.get("requests"), rerun.get("writes")
+    rows.append(
+        {
+            "target": "converged re-run: <= 3 requests, zero writes",
+            "measured": f"{_n(requests)} requests, {_n(writes)} writes",
+            "status": _verdict(None if requests is None else requests <= 3 and writes == 0),
+        }
+    )
+    fleet = _get(results, "scenarios", "fleet", "sizes") or {}
+    sizes = sorted(fleet, key=int)
+    big = fleet.get(sizes[-1]) if sizes else None
+    fleet_ratio = big.get("ratio_to_one") if big else None
+    rows.append(
+        {
+            "target": "fleet of 20: <= 1.5x the wall time of one VM",
+            "measured": f"{sizes[-1] if sizes else '?'} VMs: {_x(fleet_ratio)} of one VM",
+            "status": _verdict(
+                None
+                if fleet_ratio is None or not sizes or sizes[-1] != "20"
+                else fleet_ratio <= 1.5
+            ),
+        }
+    )
+    swap = _get(results, "scenarios", "swap", "tools", "aihost", "median") or {}
+    swap_ratio = swap.get("overhead_ratio")
+    rows.append(
+        {
+            "target": "gpu swap: downtime overhead < 10% over the task times",
+            "measured": f"{_pct(swap_ratio)} ({_s(swap.get('downtime'))} downtime, "
+            f"{_s(swap.get('task_time'))} of tasks)",
+            "status": _verdict(None if swap_ratio is None else swap_ratio < 0.10),
+        }
+    )
+    help_ratio = _get(results, "scenarios", "startup", "commands", "aihost --help", "ratio")
+    rows.append(
+        {
+            "target": "`aihost --help` < 2.5x `python -c pass`",
+            "measured": _x(help_ratio),
+            "status": _verdict(None if help_ratio is None else help_ratio < 2.5),
+        }
+    )
+    return rows
+
+
+def _n(value: Any) -> str:
+    return "?" if value is None else f"{value:g}"
+
+
+def _s(value: Any) -> str:
+    return "?" if value is None else f"{value:.2f} s"
+
+
+def _pct(value: Any) -> str:
+    return "?" if value is None else f"{value * 100:.0f}%"
+
+
+def _x(value: Any) -> str:
+    return "?" if value is None else f"{value:.2f}x"
