@@ -24,7 +24,8 @@ def _load_key(path: Path, encrypted: list[Path]) -> paramiko.PKey | None:
     """The private key at path, or None when it needs a passphrase (noted in encrypted)."""
     try:
         return paramiko.PKey.from_path(path)
-    except paramiko.PasswordRequiredException:
+    except (paramiko.PasswordRequiredException, TypeError):
+        # cryptography raises TypeError for a passphrase-protected key loaded without one
         encrypted.append(path)
         return None
     except FileNotFoundError:
