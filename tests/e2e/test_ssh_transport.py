@@ -277,3 +277,32 @@ def test_run_that_outlasts_its_timeout_raises(sshd: Sshd):
         ssh.run("sleep 20", timeout=0.3)
     assert time.monotonic() - started < 5
     assert "did not finish within 0.3s" in err.value.message
+
+
+def test_the_simulators_ssh_endpoint_takes_the_same_uploads(tmp_path: Path):
+    sim_sftp = pytest.importorskip("provision.sim.sftp")
+    local = tmp_path / "storage" / "local"
+    (local / "snippets").mkdir(parents=True)
+    client_key = tmp_path / "client_ed25519"
+    endpoint = sim_sftp.SshEndpoint(
+        host_key_path=tmp_path / "ssh_host_ed25519_key",
+        authorized_keys=[sim_sftp.generate_client_key(client_key)],
+        path_map={"/var/lib/vz": local},
+        host_facts={"cat /proc/cmdline": "quiet intel_iommu=on\n"},
+    )
+    known = tmp_path / "known_hosts"
+    with endpoint:
+        known.write_text(endpoint.known_hosts_line() + "\n")
+        sim_target = SshTarget("127.0.0.1", endpoint.port, "root", client_key, known)
+        remote = "/var/lib/vz/snippets/llm-box-user.yaml"
+        with SshSession(sim_target) as ssh:
+            assert ssh.upload_if_changed(remote, b"#cloud-config\n") is True
+            assert ssh.upload_if_changed(remote, b"#cloud-config\n") is False
+            assert ssh.upload_if_changed(remote, b"#cloud-config\nhostname: a\n") is True
+            assert ssh.read_file(remote) == b"#cloud-config\nhostname: a\n"
+            assert ssh.run("cat /proc/cmdline").stdout == "quiet intel_iommu=on\n"
+        assert (local / "snippets" / "llm-box-user.yaml").read_bytes().endswith(b"hostname: a\n")
+        assert leftovers(local / "snippets") == []
+        known.write_text("")
+        with pytest.raises(SSHError, match="is not known: ssh-ed25519 SHA256:"):
+            SshSession(sim_target).open()
