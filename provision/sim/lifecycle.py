@@ -1,0 +1,165 @@
+"""What VM tasks do when they end, and what a start checks when it is accepted."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from provision.sim import guest, pci
+from provision.sim.cidata import read_cidata_iso
+from provision.sim.fixture import DISK_KEY
+from provision.sim.state import World
+from provision.sim.storage import file_path, free_volume, storage_spec, supports
+from provision.sim.vmconfig import apply_pending
+
+
+def apply_task(world: World, task: dict[str, Any], at: float) -> None:
+    """Apply a finished task's effect (or undo its preparations when it failed)."""
+    effect, failed = task["effect"], bool(task["error"])
+    vmid = str(effect.get("target_vmid", task["id"]))
+    vm = world["vms"].get(vmid)
+    op = effect.get("op")
+    if vm is None or op is None:
+        return
+    if op in ("create", "clone"):
+        if failed:
+            for volid in effect.get("volumes", []):
+                free_volume(world, volid)
+            del world["vms"][vmid]
+            return
+        vm["config"].pop("lock", None)
+        if effect.get("start"):
+            devices, error = pci.start_devices(world, vm["node"], vmid, vm["config"])
+            if error is None:
+                _run(vm, devices, at, guest_facts(Path(effect["state_dir"]), world, vm))
+    elif op == "destroy" and not failed:
+        for key, value in vm["config"].items():
+            volid = value.split(",")[0]
+            if DISK_KEY.fullmatch(key) and (
+                "media=cdrom" not in value or volid.endswith("cloudinit")
+            ):  # noqa: E501
+                free_volume(world, volid)
+        del world["vms"][vmid]
+    elif op == "destroy":
+        vm["config"].pop("lock", None)
+    elif op in ("start", "reboot") and not failed:
+        _run(vm, effect.get("pci", []), at, effect.get("guest", {}))
+        pci.record_invariants(world, {})
+    elif op == "stop" and not failed:
+        vm.update(status="stopped", started_at=None, pci_in_use=[])
+        apply_pending(vm)
+
+
+def _run(vm: dict[str, Any], devices: list[str], at: float, facts: dict[str, Any]) -> None:
+    vm.update(status="running", started_at=at, pci_in_use=devices)
+    record = vm["guest"]
+    for key in ("user_data", "meta_data", "network_config"):
+        record[key] = facts.get(key)
+    current = guest.instance_id(record["user_data"], record["meta_data"], record["network_config"])
+    record["first_boots"] = guest.first_boots_after(
+        record["instance_id"], record["first_boots"], current
+    )  # noqa: E501
+    record["instance_id"] = current
+
+
+def generated_user_data(config: dict[str, str]) -> str:
+    """The user-data Proxmox generates from ciuser/cipassword/sshkeys (cloudinit/dump)."""
+    from urllib.parse import unquote
+
+    lines = [
+        "#cloud-config",
+        f"hostname: {config.get('name', 'vm')}",
+        "manage_etc_hosts: true",
+        "fqdn: " + config.get("name", "vm"),
+    ]
+    if config.get("ciuser"):
+        lines.append(f"user: {config['ciuser']}")
+    if config.get("cipassword"):
+        lines.append("password: " + config["cipassword"])
+    keys = [k for k in unquote(config.get("sshkeys", "")).splitlines() if k.strip()]
+    if keys:
+        lines.append("ssh_authorized_keys:")
+        lines += [f"  - {k}" for k in keys]
+    lines += ["chpasswd:", "  expire: False", "users:", "  - default", "package_upgrade: true"]
+    return "\n".join(lines) + "\n"
+
+
+def generated_network(config: dict[str, str]) -> str:
+    """A NoCloud network-config (version 1) from ipconfigN, as Proxmox writes it."""
+    lines = ["version: 1", "config:"]
+    for key in sorted(k for k in config if k.startswith("ipconfig")):
+        index = key.removeprefix("ipconfig")
+        opts = pci.parse_prop(config[key])
+        lines += ["    - type: physical", f"      name: eth{index}", "      subnets:"]
+        if opts.get("ip", "dhcp") == "dhcp":
+            lines.append("      - type: dhcp4")
+        else:
+            lines += ["      - type: static", f"        address: '{opts['ip']}'"]
+            if "gw" in opts:
+                lines.append(f"        gateway: '{opts['gw']}'")
+    return "\n".join(lines) + "\n"
+
+
+def _cicustom_check(
+    state_dir: Path, world: World, config: dict[str, str]
+) -> tuple[dict[str, str], str | None]:  # noqa: E501
+    texts: dict[str, str] = {}
+    for part, volid in pci.parse_prop(config.get("cicustom", "")).items():
+        sid = volid.partition(":")[0]
+        try:
+            spec = storage_spec(world, sid)
+        except Exception:  # noqa: BLE001 - the storage error text is the start error
+            return texts, f"storage '{sid}' does not exist"
+        if not supports(spec, "snippets"):
+            return texts, f"storage '{sid}' does not support content-type 'snippets'"
+        path = file_path(state_dir, world, volid)
+        if path is None or not path.is_file():
+            return texts, f"volume '{volid}' does not exist"
+        texts[part] = path.read_text(encoding="utf-8", errors="replace")
+    return texts, None
+
+
+def guest_facts(state_dir: Path, world: World, vm: dict[str, Any]) -> dict[str, Any]:
+    """What the guest will see at this boot: user-data, meta-data, network-config."""
+    config = vm["config"]
+    texts, _error = _cicustom_check(state_dir, world, config)
+    facts: dict[str, Any] = {"user_data": None, "meta_data": None, "network_config": None}
+    cloud_drive = any(v.split(",")[0].endswith("cloudinit") for v in config.values())
+    if cloud_drive:
+        facts.update(
+            user_data=generated_user_data(config), network_config=generated_network(config)
+        )  # noqa: E501
+    for key, value in config.items():
+        if DISK_KEY.fullmatch(key) and "media=cdrom" in value and ":iso/" in value:
+            path = file_path(state_dir, world, value.split(",")[0])
+            try:
+                files = read_cidata_iso(path) if path and path.is_file() else {}
+            except ValueError:
+                files = {}
+            if files:
+                facts.update(
+                    user_data=files.get("user-data"),
+                    meta_data=files.get("meta-data"),
+                    network_config=files.get("network-config"),
+                )
+    facts["user_data"] = texts.get("user", facts["user_data"])
+    facts["meta_data"] = texts.get("meta", facts["meta_data"])
+    facts["network_config"] = texts.get("network", facts["network_config"])
+    return facts
+
+
+def start_checks(state_dir: Path, world: World, vmid: str, vm: dict[str, Any]) -> dict[str, Any]:
+    """Accepting a start: the outcome to record in the task (error, warnings, devices)."""
+    config = vm["config"]
+    devices, error = pci.start_devices(world, vm["node"], vmid, config)
+    if error is None and config.get("cicustom"):
+        error = _cicustom_check(state_dir, world, config)[1]
+    warnings = []
+    if config.get("bios") == "ovmf" and "efidisk0" not in config:
+        warnings.append("no efidisk configured! Using temporary efivars disk.")
+    return {
+        "pci": devices,
+        "error": error,
+        "warnings": warnings,
+        "guest": guest_facts(state_dir, world, vm),
+    }

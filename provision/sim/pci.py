@@ -1,0 +1,191 @@
+"""PCI passthrough as qemu-server checks it: hostpci entries, mappings against hardware,
+devices in use, and the simulator's GPU invariant monitor (which only records)."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from provision.sim.state import World
+
+HOSTPCI = re.compile(r"hostpci\d+")
+TRUE = {"1", "on", "yes", "true"}
+
+
+def parse_prop(value: str, default_key: str | None = None) -> dict[str, str]:
+    """A property string "a=1,b=2" as a dict; a bare first item goes to default_key."""
+    out: dict[str, str] = {}
+    for item in (value or "").split(","):
+        if not item:
+            continue
+        key, sep, val = item.partition("=")
+        if not sep and default_key:
+            out[default_key] = key
+        else:
+            out[key] = val
+    return out
+
+
+def hostpci_entries(config: dict[str, str]) -> dict[str, dict[str, str]]:
+    """{hostpciN: parsed property string} of a config."""
+    return {k: parse_prop(v, "host") for k, v in config.items() if HOSTPCI.fullmatch(k)}
+
+
+def node_devices(world: World, node: str) -> dict[str, dict[str, Any]]:
+    """The node's PCI devices by full id (0000:01:00.0)."""
+    return {d["id"]: d for d in world["nodes"][node]["pci"]}
+
+
+def _functions(devices: dict[str, dict[str, Any]], host_id: str) -> list[str]:
+    full = host_id if host_id.count(":") == 2 else f"0000:{host_id}"
+    if "." in full:
+        return [full] if full in devices else []
+    return sorted(d for d in devices if d.startswith(full + "."))
+
+
+def mapping_paths(world: World, name: str, node: str) -> list[dict[str, str]]:
+    """The map entries of a PCI mapping for one node."""
+    mapping = world["mappings"]["pci"].get(name)
+    if mapping is None:
+        return []
+    entries = [parse_prop(e) for e in mapping["map"]]
+    return [e for e in entries if e.get("node") == node]
+
+
+def check_map_entry(world: World, node: str, entry: dict[str, str]) -> str | None:
+    """What is wrong with a mapping entry against the node's hardware (None if valid)."""
+    devices = node_devices(world, node)
+    for path in entry.get("path", "").split(";"):
+        funcs = _functions(devices, path)
+        if not funcs:
+            return f"pci device '{path}' not found"
+        dev = devices[funcs[0]]
+        correct = {
+            "id": f"{dev['vendor']}:{dev['device']}",
+            "iommugroup": str(dev.get("iommugroup", -1)),
+            "subsystem-id": (
+                f"{dev['subsystem_vendor']}:{dev['subsystem_device']}"
+                if dev.get("subsystem_vendor")
+                else None
+            ),
+        }
+        for prop, right in correct.items():
+            given = entry.get(prop)
+            if right is None and given is None:
+                continue
+            if given is None:
+                return f"no '{prop}' for device '{path}'"
+            if right is None:
+                return f"'{prop}' configured but should not be"
+            if right.replace("0x", "") != given.replace("0x", ""):
+                return (
+                    f"'{prop}' does not match for '{path}' ({right.replace('0x', '')} != {given})"  # noqa: E501
+                )
+    return None
+
+
+def resolve(
+    world: World, node: str, entry: dict[str, str], busy: set[str] | None = None
+) -> list[str]:  # noqa: E501
+    """The device ids (every function) a hostpci entry passes through on node.
+
+    For a mapping with several paths on the node, the first one not in busy is taken.
+    """
+    devices = node_devices(world, node)
+    if "mapping" in entry:
+        paths = [e.get("path", "") for e in mapping_paths(world, entry["mapping"], node)]
+        for path in paths:
+            funcs = [f for p in path.split(";") for f in _functions(devices, p)]
+            if not busy or not set(funcs) & busy:
+                return funcs
+        return [f for p in (paths[:1] or [""])[0].split(";") if p for f in _functions(devices, p)]
+    return [
+        f for host in entry.get("host", "").split(";") if host for f in _functions(devices, host)
+    ]  # noqa: E501
+
+
+def used_by_running(world: World, node: str, exclude: str) -> dict[str, str]:
+    """{device id: vmid} of devices held by running VMs on node."""
+    held: dict[str, str] = {}
+    for vmid, vm in world["vms"].items():
+        if vmid != exclude and vm["node"] == node and vm["status"] == "running":
+            for dev in vm.get("pci_in_use", []):
+                held[dev] = vmid
+    return held
+
+
+def reserved_by_starting(world: World, node: str, exclude: str) -> dict[str, str]:
+    """{device id: vmid} of devices reserved by start tasks still running on node."""
+    held: dict[str, str] = {}
+    for task in world["tasks"].values():
+        starting = task["status"] == "running" and task["type"] == "qmstart"
+        if starting and task["node"] == node and task["id"] != exclude and not task["error"]:
+            for dev in task["effect"].get("pci", []):
+                held[dev] = task["id"]
+    return held
+
+
+def start_devices(
+    world: World, node: str, vmid: str, config: dict[str, str]
+) -> tuple[list[str], str | None]:  # noqa: E501
+    """(devices to pass through, start error or None) for starting vmid with config."""
+    entries = hostpci_entries(config)
+    if not entries:
+        return [], None
+    devices = node_devices(world, node)
+    if any(int(d.get("iommugroup", -1)) < 0 for d in devices.values()):
+        return [], "cannot prepare PCI pass-through, IOMMU not present"
+    running = used_by_running(world, node, vmid)
+    reserved = reserved_by_starting(world, node, vmid)
+    chosen: list[str] = []
+    for _key, entry in sorted(entries.items()):
+        if entry.get("pcie", "0").lower() in TRUE and "q35" not in config.get("machine", ""):
+            return [], "q35 machine model is not enabled"
+        if "mapping" in entry:
+            paths = mapping_paths(world, entry["mapping"], node)
+            if not paths:
+                return [], f"PCI device mapping not found for '{entry['mapping']}'"
+            for map_entry in paths:
+                problem = check_map_entry(world, node, map_entry)
+                if problem:
+                    return [], f"PCI device mapping invalid (hardware probably changed): {problem}"  # noqa: E501
+        funcs = resolve(world, node, entry, set(running) | set(reserved))
+        if not funcs:
+            return [], f"no PCI device found for '{entry.get('host', entry.get('mapping'))}'"
+        for dev in funcs:
+            if dev in running:
+                return [], f"PCI device '{dev}' already in use by VMID '{running[dev]}'"
+            if dev in reserved:
+                return (
+                    [],
+                    f"PCI device '{dev}' is currently reserved for use by VMID '{reserved[dev]}'",
+                )  # noqa: E501
+        chosen += funcs
+    return chosen, None
+
+
+def record_invariants(world: World, effective: dict[str, dict[str, str]]) -> None:
+    """GPU invariant monitor: every physical device in at most one VM config and at most
+    one running VM. Violations are recorded in world["violations"], never refused."""
+    referenced: dict[tuple[str, str], set[str]] = {}
+    for vmid, vm in world["vms"].items():
+        for entry in hostpci_entries(effective.get(vmid, vm["config"])).values():
+            for dev in resolve(world, vm["node"], entry):
+                referenced.setdefault((vm["node"], dev), set()).add(vmid)
+    running: dict[tuple[str, str], set[str]] = {}
+    for vmid, vm in world["vms"].items():
+        if vm["status"] == "running":
+            for dev in vm.get("pci_in_use", []):
+                running.setdefault((vm["node"], dev), set()).add(vmid)
+    found = [
+        f"GPU invariant: PCI device {dev} on {node} is {what} VMs {', '.join(sorted(ids))}"
+        for what, table in (
+            ("referenced by the configs of", referenced),
+            ("used by running", running),
+        )  # noqa: E501
+        for (node, dev), ids in sorted(table.items())
+        if len(ids) > 1
+    ]
+    for text in found:
+        if text not in world["violations"]:
+            world["violations"].append(text)

@@ -1,0 +1,121 @@
+"""Guest agent endpoints (answered by the guest MODEL in provision.sim.guest) and
+cloudinit/dump."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from provision.sim import guest
+from provision.sim import vmconfig as vc
+from provision.sim.context import Ctx, Route
+from provision.sim.http import fail, param_fail
+from provision.sim.lifecycle import generated_network, generated_user_data
+from provision.sim.pci import parse_prop
+
+
+def _ip(vmid: str, config: dict[str, str]) -> str:
+    ip = parse_prop(config.get("ipconfig0", "")).get("ip", "dhcp")
+    if ip != "dhcp" and "/" in ip:
+        return ip.split("/")[0]
+    number = int(vmid)
+    return f"10.10.{(number // 250) % 250}.{number % 250 + 2}"
+
+
+def view(ctx: Ctx) -> tuple[str, dict[str, Any], guest.GuestView]:
+    """The guest model's view of the request's VM; refused unless the agent answers."""
+    vmid = str(ctx.params["vmid"])
+    vm = vc.vm_record(ctx.world, ctx.node(), vmid)
+    if vm["status"] != "running":
+        raise fail(f"VM {vmid} is not running")
+    if not guest.agent_enabled(vm["config"]):
+        raise fail("No QEMU guest agent configured")
+    devices = {d["id"]: d for d in ctx.world["nodes"][vm["node"]]["pci"]}
+    gpus = [
+        {"name": devices[d]["gpu"]["name"], "memory_mib": devices[d]["gpu"]["memory_mib"], "pci": d}  # noqa: E501
+        for d in vm.get("pci_in_use", [])
+        if d in devices and devices[d].get("gpu")
+    ]
+    record = vm["guest"]
+    gview = guest.GuestView(
+        vmid=int(vmid),
+        config=dict(vm["config"]),
+        user_data=record["user_data"],
+        meta_data=record["meta_data"],
+        gpus=gpus,
+        seconds_since_start=ctx.now - float(vm["started_at"] or ctx.now),
+        boot_delay=float(ctx.durations.get("boot", 0.0)),
+        ip=_ip(vmid, vm["config"]),
+        running=True,
+        network_config=record["network_config"],
+        first_boots=int(record["first_boots"]),
+    )
+    if not guest.agent_available(gview):
+        raise fail(guest.AGENT_NOT_RUNNING)
+    return vmid, vm, gview
+
+
+def ping(ctx: Ctx) -> Any:
+    """POST .../agent/ping."""
+    view(ctx)
+    return {"result": {}}
+
+
+def agent_exec(ctx: Ctx) -> Any:
+    """POST .../agent/exec: runs in the model at once; the result waits for exec-status."""
+    _vmid, vm, gview = view(ctx)
+    command = ctx.params.get("command")
+    argv = command if isinstance(command, list) else [command] if command else []
+    if not argv:
+        raise param_fail({"command": "property is missing and it is not optional"})
+    result = guest.exec_command(gview, [str(a) for a in argv], ctx.params.get("input-data"))
+    ctx.world["counters"]["exec"] += 1
+    pid = ctx.world["counters"]["exec"]
+    execs = vm["guest"]["exec"]
+    execs[str(pid)] = {"exitcode": result.exitcode, "out": result.out, "err": result.err}
+    for old in sorted(execs, key=int)[:-50]:
+        del execs[old]
+    return {"pid": pid}
+
+
+def exec_status(ctx: Ctx) -> Any:
+    """GET .../agent/exec-status?pid=N."""
+    _vmid, vm, _gview = view(ctx)
+    found = vm["guest"]["exec"].get(str(ctx.params.get("pid")))
+    if found is None:
+        raise fail(f"Agent error: Invalid parameter 'pid' ({ctx.params.get('pid')})")
+    out: dict[str, Any] = {"exited": 1, "exitcode": found["exitcode"]}
+    if found["out"]:
+        out["out-data"] = found["out"]
+    if found["err"]:
+        out["err-data"] = found["err"]
+    return out
+
+
+def interfaces(ctx: Ctx) -> Any:
+    """GET .../agent/network-get-interfaces."""
+    _vmid, _vm, gview = view(ctx)
+    return {"result": guest.network_interfaces(gview)}
+
+
+def cloudinit_dump(ctx: Ctx) -> Any:
+    """GET .../cloudinit/dump?type=user|network|meta: the generated part only."""
+    vmid = str(ctx.params["vmid"])
+    vm = vc.vm_record(ctx.world, ctx.node(), vmid)
+    config = vc.effective(vm)
+    kind = ctx.params.get("type")
+    if kind == "user":
+        return generated_user_data(config)
+    if kind == "network":
+        return generated_network(config)
+    user, network = generated_user_data(config), generated_network(config)
+    return f"instance-id: {guest.instance_id(user, None, network)}\n"
+
+
+_Q = "/nodes/{node}/qemu/{vmid}"
+ROUTES: list[Route] = [
+    ("POST", f"{_Q}/agent/ping", ping),
+    ("POST", f"{_Q}/agent/exec", agent_exec),
+    ("GET", f"{_Q}/agent/exec-status", exec_status),
+    ("GET", f"{_Q}/agent/network-get-interfaces", interfaces),
+    ("GET", f"{_Q}/cloudinit/dump", cloudinit_dump),
+]

@@ -1,0 +1,235 @@
+"""Cluster-wide and node endpoints: version, nodes, resources, nextid, status, node
+config (a compare-and-set register), PCI hardware, and the access endpoints."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+from provision.sim import faults
+from provision.sim.context import Ctx, Route
+from provision.sim.http import fail, param_fail
+from provision.sim.vmconfig import memory_mib
+
+VERSION = {"version": "9.1.3", "release": "9.1", "repoid": "e5010dcea566"}
+
+
+def version(ctx: Ctx) -> Any:
+    """GET /version."""
+    return dict(VERSION)
+
+
+def _node_row(ctx: Ctx, name: str) -> dict[str, Any]:
+    spec = ctx.world["nodes"][name]
+    online = name not in faults.offline_nodes(ctx.world)
+    row: dict[str, Any] = {
+        "node": name,
+        "id": f"node/{name}",
+        "type": "node",
+        "level": "",
+        "status": "online" if online else "offline",
+    }
+    if online:
+        used = sum(
+            _vm_mem(vm)
+            for vm in ctx.world["vms"].values()
+            if vm["node"] == name and vm["status"] == "running"
+        )
+        row.update(
+            maxcpu=spec["cpus"],
+            maxmem=spec["memory"],
+            mem=used + 4 * 1024**3,
+            cpu=0.02,
+            uptime=int(ctx.now - ctx.world["created"]) + 86400,
+        )
+    return row
+
+
+def _vm_mem(vm: dict[str, Any]) -> int:
+    return memory_mib(vm["config"]) * 1024**2
+
+
+def nodes(ctx: Ctx) -> Any:
+    """GET /nodes."""
+    return [_node_row(ctx, n) for n in sorted(ctx.world["nodes"])]
+
+
+def node_status(ctx: Ctx) -> Any:
+    """GET /nodes/{node}/status."""
+    node = ctx.node()
+    row = _node_row(ctx, node)
+    return {
+        "uptime": row["uptime"],
+        "cpu": row["cpu"],
+        "kversion": "Linux 6.8.12-4-pve",
+        "pveversion": f"pve-manager/{VERSION['version']}/{VERSION['repoid']}",
+        "cpuinfo": {"cpus": row["maxcpu"], "sockets": 1, "model": "Simulated CPU"},
+        "memory": {"total": row["maxmem"], "used": row["mem"], "free": row["maxmem"] - row["mem"]},  # noqa: E501
+        "boot-info": {"mode": "efi", "secureboot": 0},
+    }
+
+
+def vm_row(ctx: Ctx, vmid: str, vm: dict[str, Any]) -> dict[str, Any]:
+    """One VM as /cluster/resources and /nodes/{node}/qemu list it."""
+    config = vm["config"]
+    offline = vm["node"] in faults.offline_nodes(ctx.world)
+    row: dict[str, Any] = {
+        "id": f"qemu/{vmid}",
+        "type": "qemu",
+        "vmid": int(vmid),
+        "node": vm["node"],
+        "name": config.get("name", f"VM {vmid}"),
+        "template": int(config.get("template", 0)),
+        "status": "unknown" if offline else vm["status"],
+        "maxmem": _vm_mem(vm),
+        "maxcpu": int(config.get("cores", 1)) * int(config.get("sockets", 1)),
+        "cpus": int(config.get("cores", 1)) * int(config.get("sockets", 1)),
+        "maxdisk": 0,
+        "disk": 0,
+        "cpu": 0,
+        "netin": 0,
+        "netout": 0,
+        "mem": _vm_mem(vm) // 2 if vm["status"] == "running" else 0,
+        "uptime": int(ctx.now - vm["started_at"]) if vm["status"] == "running" else 0,
+    }
+    for key in ("lock", "tags"):
+        if key in config:
+            row[key] = config[key]
+    return row
+
+
+def resources(ctx: Ctx) -> Any:
+    """GET /cluster/resources (type=vm|node|storage; VMs filtered by VM.Audit)."""
+    from provision.sim.storage import storage_status
+
+    kind = ctx.params.get("type")
+    out: list[dict[str, Any]] = []
+    if kind in (None, "vm"):
+        for vmid, vm in sorted(ctx.world["vms"].items(), key=lambda kv: int(kv[0])):
+            if "VM.Audit" in ctx.identity.privileges(f"/vms/{vmid}"):
+                out.append(vm_row(ctx, vmid, vm))
+    if kind in (None, "node"):
+        out += [_node_row(ctx, n) for n in sorted(ctx.world["nodes"])]
+    if kind in (None, "storage"):
+        for node in sorted(ctx.world["nodes"]):
+            for sid, spec in sorted(ctx.world["storages"].items()):
+                if spec.get("nodes") and node not in spec["nodes"]:
+                    continue
+                st = storage_status(ctx.state_dir, ctx.world, sid)
+                out.append(
+                    {
+                        "id": f"storage/{node}/{sid}",
+                        "type": "storage",
+                        "storage": sid,
+                        "node": node,
+                        "content": spec["content"],
+                        "plugintype": spec["type"],
+                        "shared": spec["shared"],
+                        "status": "available",
+                        "maxdisk": st["total"],
+                        "disk": st["used"],
+                    }
+                )
+    return out
+
+
+def nextid(ctx: Ctx) -> Any:
+    """GET /cluster/nextid: the id as a string, as Proxmox returns it."""
+    used = {int(v) for v in ctx.world["vms"]}
+    if "vmid" in ctx.params:
+        if int(ctx.params["vmid"]) in used:
+            raise param_fail({"vmid": f"VM {ctx.params['vmid']} already exists"})
+        return str(ctx.params["vmid"])
+    candidate = 100
+    while candidate in used:
+        candidate += 1
+    return str(candidate)
+
+
+def cluster_status(ctx: Ctx) -> Any:
+    """GET /cluster/status."""
+    names = sorted(ctx.world["nodes"])
+    offline = faults.offline_nodes(ctx.world)
+    out: list[dict[str, Any]] = []
+    cluster = ctx.world.get("cluster") or {}
+    if cluster.get("name"):
+        out.append(
+            {
+                "type": "cluster",
+                "id": "cluster",
+                "name": cluster["name"],
+                "nodes": len(names),
+                "quorate": 1,
+                "version": len(names),
+            }
+        )
+    for index, name in enumerate(names):
+        out.append(
+            {
+                "type": "node",
+                "id": f"node/{name}",
+                "name": name,
+                "nodeid": index + 1,
+                "online": int(name not in offline),
+                "local": int(index == 0),
+                "ip": f"192.168.1.{10 + index}",
+                "level": "",
+            }
+        )
+    return out
+
+
+def _node_digest(config: dict[str, Any]) -> str:
+    return hashlib.sha1(json.dumps(config, sort_keys=True).encode()).hexdigest()
+
+
+def node_config_get(ctx: Ctx) -> Any:
+    """GET /nodes/{node}/config (with digest)."""
+    config = dict(ctx.world["nodes"][ctx.node()]["config"])
+    out = {k: v for k, v in config.items() if v != ""}
+    out["digest"] = _node_digest(config)
+    prop = ctx.params.get("property")
+    return {prop: out[prop]} if prop and prop in out else out if not prop else {}
+
+
+def node_config_put(ctx: Ctx) -> Any:
+    """PUT /nodes/{node}/config: description (and delete) with an optional digest."""
+    config = ctx.world["nodes"][ctx.node()]["config"]
+    given = ctx.params.get("digest")
+    if given and given != _node_digest(config):
+        raise fail("detected modified configuration - file changed by other user? Try again.")
+    for key in str(ctx.params.get("delete", "")).split(","):
+        if key:
+            config[key] = ""
+    if "description" in ctx.params:
+        config["description"] = str(ctx.params["description"])
+    return None
+
+
+def hardware_pci(ctx: Ctx) -> Any:
+    """GET /nodes/{node}/hardware/pci."""
+    out = []
+    for dev in ctx.world["nodes"][ctx.node()]["pci"]:
+        row = {k: v for k, v in dev.items() if k != "gpu"}
+        row.setdefault("iommugroup", -1)
+        row.setdefault("subsystem_vendor", "0x0000")
+        row.setdefault("subsystem_device", "0x0000")
+        row["mdev"] = bool(dev.get("mdev", False)) if dev.get("mdev") else None
+        if row["mdev"] is None:
+            del row["mdev"]
+        out.append(row)
+    return out
+
+
+ROUTES: list[Route] = [
+    ("GET", "/version", version),
+    ("GET", "/nodes", nodes),
+    ("GET", "/nodes/{node}/status", node_status),
+    ("GET", "/cluster/resources", resources),
+    ("GET", "/cluster/nextid", nextid),
+    ("GET", "/cluster/status", cluster_status),
+    ("GET", "/nodes/{node}/config", node_config_get),
+    ("PUT", "/nodes/{node}/config", node_config_put),
+    ("GET", "/nodes/{node}/hardware/pci", hardware_pci),
+]

@@ -1,0 +1,209 @@
+"""QEMU VM endpoints: list, create, destroy, clone, template, config and pending."""
+
+from __future__ import annotations
+
+import random
+import re
+from typing import Any
+
+from provision.sim import storage as st
+from provision.sim import vmconfig as vc
+from provision.sim.context import Ctx, Route
+from provision.sim.fixture import DISK_KEY, new_vm
+from provision.sim.http import fail
+from provision.sim.pci import record_invariants
+from provision.sim.routes_cluster import vm_row
+from provision.sim.vmwrite import check_options, materialize, unuse_disks
+
+
+def invariants(ctx: Ctx) -> None:
+    """Run the GPU invariant monitor over every VM's config as it now reads."""
+    record_invariants(ctx.world, {vmid: vc.effective(vm) for vmid, vm in ctx.world["vms"].items()})
+
+
+def vm_list(ctx: Ctx) -> Any:
+    """GET /nodes/{node}/qemu (VMs the caller may audit)."""
+    node = ctx.node()
+    return [
+        vm_row(ctx, vmid, vm)
+        for vmid, vm in sorted(ctx.world["vms"].items())
+        if vm["node"] == node and "VM.Audit" in ctx.identity.privileges(f"/vms/{vmid}")
+    ]
+
+
+def _exists(ctx: Ctx, vmid: str) -> None:
+    if vmid in ctx.world["vms"]:
+        raise fail(f"unable to create VM {vmid}: config file already exists")
+
+
+def create(ctx: Ctx) -> Any:
+    """POST /nodes/{node}/qemu: a qmcreate task; the VM carries lock "create" meanwhile."""
+    node, vmid = ctx.node(), str(ctx.params["vmid"])
+    ctx.require(f"/vms/{vmid}", ["VM.Allocate"])
+    _exists(ctx, vmid)
+    options = vc.option_values(ctx.params)
+    check_options(ctx, vmid, node, {}, options, [])
+    options, volumes = materialize(ctx, vmid, options)
+    options.setdefault("vmgenid", _uuid())
+    options.setdefault("smbios1", f"uuid={_uuid()}")
+    options["meta"] = f"creation-qemu=9.2.0,ctime={int(ctx.now)}"
+    options["lock"] = "create"
+    vm = new_vm(node, options)
+    ctx.world["vms"][vmid] = vm
+    invariants(ctx)
+    effect = {
+        "op": "create",
+        "volumes": volumes,
+        "start": ctx.flag("start"),
+        "state_dir": str(ctx.state_dir),
+    }
+    return ctx.task("qmcreate", vmid, effect)
+
+
+def _uuid() -> str:
+    h = f"{random.getrandbits(128):032x}"
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
+def destroy(ctx: Ctx) -> Any:
+    """DELETE /nodes/{node}/qemu/{vmid}."""
+    node, vmid = ctx.node(), str(ctx.params["vmid"])
+    vm = vc.vm_record(ctx.world, node, vmid)
+    vc.check_lock(vm, ctx.flag("skiplock") and ctx.identity.is_root_ticket)
+    if vm["status"] == "running":
+        raise fail(f"VM {vmid} is running - destroy failed")
+    if vm["config"].get("protection") == "1":
+        raise fail("can't remove VM - protection mode enabled")
+    vm["config"]["lock"] = "destroyed"
+    return ctx.task("qmdestroy", vmid, {"op": "destroy"})
+
+
+def clone(ctx: Ctx) -> Any:
+    """POST /nodes/{node}/qemu/{vmid}/clone: the new VM carries lock "clone" until done."""
+    node, vmid, newid = ctx.node(), str(ctx.params["vmid"]), str(ctx.params["newid"])
+    vm = vc.vm_record(ctx.world, node, vmid)
+    target = ctx.node(str(ctx.params.get("target") or node))
+    _exists(ctx, newid)
+    vc.check_lock(vm)
+    template = vm["config"].get("template") == "1"
+    full = ctx.flag("full", default=not template)
+    if not full and not template:
+        raise fail("Linked clone feature is not available for a VM that is not a template")
+    if not full and ctx.params.get("storage"):
+        raise fail("parameter 'storage' not allowed for linked clones")
+    config = {k: v for k, v in vc.effective(vm).items() if k not in ("template", "lock")}
+    volumes = []
+    for key, value in sorted(config.items()):
+        if not DISK_KEY.fullmatch(key) or value.startswith("none"):
+            continue
+        volid, _, rest = value.partition(",")
+        if "media=cdrom" in value and not volid.endswith("cloudinit"):
+            continue
+        sid = volid.partition(":")[0]
+        dest = str(ctx.params.get("storage") or sid) if full else sid
+        if target != node and not ctx.world["storages"].get(dest, {}).get("shared"):
+            raise fail(f"can't clone VM to node '{target}' (VM uses local storage)")
+        ctx.require(f"/storage/{dest}", ["Datastore.AllocateSpace"])
+        if volid.endswith("cloudinit"):
+            new = st.allocate(ctx.world, dest, newid, 4 * 1024**2, kind="cloudinit")
+        else:
+            size = st.volume_size(ctx.state_dir, ctx.world, volid)
+            base = None if full else volid.partition(":")[2]
+            new = st.allocate(ctx.world, dest, newid, size, base=base)
+        volumes.append(new)
+        config[key] = f"{new},{rest}" if rest else new
+    for key, value in list(config.items()):
+        if key.startswith("net"):
+            config[key] = re.sub(r"([0-9A-F]{2}:){5}[0-9A-F]{2}", _mac(), value, count=1)
+    config.update(
+        name=str(ctx.params.get("name") or f"Copy-of-VM-{config.get('name', vmid)}"),
+        vmgenid=_uuid(),
+        lock="clone",
+    )
+    if ctx.params.get("description") is not None:
+        config["description"] = str(ctx.params["description"])
+    ctx.world["vms"][newid] = new_vm(target, config)
+    invariants(ctx)
+    effect = {"op": "clone", "volumes": volumes, "target_vmid": newid}
+    return ctx.task("qmclone", vmid, effect, node=node)
+
+
+def _mac() -> str:
+    return "BC:24:11:" + ":".join(f"{random.randrange(256):02X}" for _ in range(3))
+
+
+def template(ctx: Ctx) -> Any:
+    """POST /nodes/{node}/qemu/{vmid}/template."""
+    node, vmid = ctx.node(), str(ctx.params["vmid"])
+    vm = vc.vm_record(ctx.world, node, vmid)
+    vc.check_lock(vm)
+    if vm["config"].get("template") == "1":
+        raise fail("you can't convert a template to a template")
+    if vm["status"] == "running":
+        raise fail("you can't convert a running VM to a template")
+    for key, value in list(vm["config"].items()):
+        volid = value.split(",")[0]
+        if DISK_KEY.fullmatch(key) and "-disk-" in volid and "base-" not in volid:
+            sid, _, name = volid.partition(":")
+            base = name.replace(f"vm-{vmid}-disk-", f"base-{vmid}-disk-")
+            vols = ctx.world["volumes"].get(sid, {})
+            vols[base] = vols.pop(name, {"size": 0, "vmid": int(vmid), "format": "raw"})
+            vm["config"][key] = value.replace(volid, f"{sid}:{base}", 1)
+    vm["config"]["template"] = "1"
+    return ctx.task("qmtemplate", vmid, {})
+
+
+def config_get(ctx: Ctx) -> Any:
+    """GET .../config: pending values shown unless current=1; with digest."""
+    vm = vc.vm_record(ctx.world, ctx.node(), ctx.params["vmid"])
+    shown = vm["config"] if ctx.flag("current") else vc.effective(vm)
+    return {**vc.typed(shown), "digest": vc.digest(vm)}
+
+
+def pending(ctx: Ctx) -> Any:
+    """GET .../pending."""
+    return vc.pending_list(vc.vm_record(ctx.world, ctx.node(), ctx.params["vmid"]))
+
+
+def _config_write(ctx: Ctx) -> None:
+    node, vmid = ctx.node(), str(ctx.params["vmid"])
+    vm = vc.vm_record(ctx.world, node, vmid)
+    changes = vc.option_values(ctx.params)
+    deletes = vc.split_delete(ctx.params.get("delete"))
+    both = set(changes) & set(deletes)
+    if both:
+        raise fail(f"you can't change and delete the same option '{sorted(both)[0]}'")
+    check_options(ctx, vmid, node, vc.effective(vm), changes, deletes)
+    vc.check_digest(vm, ctx.params.get("digest"))
+    vc.check_lock(vm, ctx.flag("skiplock") and ctx.identity.is_root_ticket)
+    changes, _volumes = materialize(ctx, vmid, changes)
+    if vm["status"] != "running":
+        unuse_disks(vm, deletes)
+    vc.write(vm, changes, deletes)
+    invariants(ctx)
+
+
+def config_put(ctx: Ctx) -> Any:
+    """PUT .../config: synchronous."""
+    _config_write(ctx)
+    return None
+
+
+def config_post(ctx: Ctx) -> Any:
+    """POST .../config: the same change, answered with a qmconfig task."""
+    _config_write(ctx)
+    return ctx.task("qmconfig", str(ctx.params["vmid"]), {})
+
+
+_Q = "/nodes/{node}/qemu/{vmid}"
+ROUTES: list[Route] = [
+    ("GET", "/nodes/{node}/qemu", vm_list),
+    ("POST", "/nodes/{node}/qemu", create),
+    ("DELETE", _Q, destroy),
+    ("POST", f"{_Q}/clone", clone),
+    ("POST", f"{_Q}/template", template),
+    ("GET", f"{_Q}/config", config_get),
+    ("PUT", f"{_Q}/config", config_put),
+    ("POST", f"{_Q}/config", config_post),
+    ("GET", f"{_Q}/pending", pending),
+]

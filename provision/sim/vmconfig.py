@@ -1,0 +1,179 @@
+"""VM configs as qemu-server keeps them: current values, pending changes, digest, lock."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+from provision.sim.http import fail
+from provision.sim.state import World
+
+# Options a running VM takes at once; everything else waits in [PENDING] until next start.
+FAST_PLUG = {
+    "name",
+    "description",
+    "tags",
+    "onboot",
+    "protection",
+    "startup",
+    "hotplug",
+    "shares",
+    "vmstatestorage",
+    "lock",
+}
+INT_KEYS = {
+    "cores",
+    "sockets",
+    "template",
+    "balloon",
+    "vcpus",
+    "onboot",
+    "numa",
+    "protection",
+    "cpuunits",
+    "kvm",
+    "acpi",
+    "tablet",
+    "reboot",
+    "localtime",
+    "shares",
+    "vmid",
+}
+META_PARAMS = {
+    "node",
+    "vmid",
+    "digest",
+    "delete",
+    "skiplock",
+    "background_delay",
+    "revert",
+    "force",
+    "start",
+    "pool",
+    "unique",
+    "archive",
+    "storage",
+    "live-restore",
+    "bwlimit",
+}
+
+
+def vm_record(world: World, node: str, vmid: Any) -> dict[str, Any]:
+    """The VM on node, or the error a real node gives for a config it does not have."""
+    vm = world["vms"].get(str(vmid))
+    if vm is None or vm["node"] != node:
+        raise fail(f"Configuration file 'nodes/{node}/qemu-server/{vmid}.conf' does not exist")
+    return vm
+
+
+def memory_mib(config: dict[str, str]) -> int:
+    """The VM's memory in MiB ("2048" or "current=2048"; 512 when unset)."""
+    text = config.get("memory", "512")
+    for item in text.split(","):
+        value = item.partition("=")[2] if "=" in item else item
+        if (item.startswith("current=") or "=" not in item) and value.isdigit():
+            return int(value)
+    return 512
+
+
+def digest(vm: dict[str, Any]) -> str:
+    """SHA-1 over the whole config file (current section plus [PENDING])."""
+    text = json.dumps([vm["config"], vm["pending"], vm["pending_delete"]], sort_keys=True)
+    return hashlib.sha1(text.encode("utf-8")).hexdigest()
+
+
+def effective(vm: dict[str, Any]) -> dict[str, str]:
+    """The config with pending changes applied (what GET config shows by default)."""
+    merged = {k: v for k, v in vm["config"].items() if k not in vm["pending_delete"]}
+    merged.update(vm["pending"])
+    return merged
+
+
+def typed(config: dict[str, str]) -> dict[str, Any]:
+    """A config as the API returns it: integers where the schema says integer."""
+    out: dict[str, Any] = {}
+    for key, value in config.items():
+        if key in INT_KEYS and value.lstrip("-").isdigit():
+            out[key] = int(value)
+        elif key == "cipassword":
+            out[key] = "**********"
+        else:
+            out[key] = value
+    return out
+
+
+def check_lock(vm: dict[str, Any], skiplock: bool = False) -> None:
+    """Refuse changes to a locked VM: "VM is locked (clone)"."""
+    lock = vm["config"].get("lock")
+    if lock and not skiplock:
+        raise fail(f"VM is locked ({lock})")
+
+
+def check_digest(vm: dict[str, Any], given: str | None) -> None:
+    """Refuse a write made against an older version of the config."""
+    if given and given != digest(vm):
+        raise fail("checksum mismatch (file change by other user?)")
+
+
+def apply_pending(vm: dict[str, Any]) -> None:
+    """Make pending changes current (qemu-server does this on start and API stop)."""
+    for key in vm["pending_delete"]:
+        vm["config"].pop(key, None)
+    vm["config"].update(vm["pending"])
+    vm["pending"], vm["pending_delete"] = {}, []
+
+
+def write(vm: dict[str, Any], changes: dict[str, str], deletes: list[str]) -> None:
+    """Apply a config write: at once when stopped or fast-pluggable, else as pending."""
+    running = vm["status"] == "running"
+    for key, value in changes.items():
+        if running and key not in FAST_PLUG:
+            vm["pending"][key] = value
+            if key in vm["pending_delete"]:
+                vm["pending_delete"].remove(key)
+        else:
+            vm["config"][key] = value
+            vm["pending"].pop(key, None)
+    for key in deletes:
+        if running and key not in FAST_PLUG:
+            vm["pending"].pop(key, None)
+            if key in vm["config"] and key not in vm["pending_delete"]:
+                vm["pending_delete"].append(key)
+        else:
+            vm["config"].pop(key, None)
+            vm["pending"].pop(key, None)
+
+
+def pending_list(vm: dict[str, Any]) -> list[dict[str, Any]]:
+    """GET .../pending: every key with its current value and pending value or deletion."""
+    keys = sorted(set(vm["config"]) | set(vm["pending"]) | set(vm["pending_delete"]))
+    out = []
+    for key in keys:
+        item: dict[str, Any] = {"key": key}
+        if key in vm["config"]:
+            item["value"] = typed({key: vm["config"][key]})[key]
+        if key in vm["pending"]:
+            item["pending"] = typed({key: vm["pending"][key]})[key]
+        if key in vm["pending_delete"]:
+            item["delete"] = 1
+        out.append(item)
+    return out
+
+
+def split_delete(value: Any) -> list[str]:
+    """The `delete` parameter (comma/space/semicolon list) as keys."""
+    text = ",".join(value) if isinstance(value, list) else str(value or "")
+    return [k for k in text.replace(";", ",").replace(" ", ",").split(",") if k]
+
+
+def option_values(params: dict[str, Any]) -> dict[str, str]:
+    """The VM options in a create/config request (everything but the meta parameters)."""
+    out = {}
+    for key, value in params.items():
+        if key in META_PARAMS:
+            continue
+        if isinstance(value, bool):
+            value = int(value)
+        out[key] = str(value)
+    return out
