@@ -218,5 +218,11 @@ class SimApp:
         errors = {}
         for problem in problems:
             key, sep, msg = problem.partition(": ")
-            errors[key if sep else ""] = msg if sep else problem
+            if not sep:
+                errors[""] = problem
+            elif "." in key:  # a property-string sub-key, reported as Proxmox does
+                top = key.partition(".")[0]
+                errors[top] = errors.get(top, "invalid format - format error\n") + f"{problem}\n"
+            else:
+                errors[key] = msg
         raise param_fail(errors)
