@@ -127,6 +127,11 @@ class SimApp:
         with self._mem:
             return [dict(e) for e in self._log[since:]]
 
+    def schema_violations(self) -> list[str]:
+        """Requests the schema validator refused (this process only)."""
+        with self._mem:
+            return list(self._schema_violations)
+
     def violations(self) -> list[str]:
         """Schema violations seen plus the world's GPU-invariant violations."""
         with self.store.locked():

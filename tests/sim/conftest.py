@@ -52,6 +52,7 @@ class Sim:
 
     server: SimServer
     state_dir: Path
+    allow_violations: bool = False  # set by tests that send invalid requests on purpose
 
     def api(self, token: str | None = None, **kw: Any) -> ProxmoxAPI:
         """A plain proxmoxer client with an API token (default: the admin token)."""
@@ -81,10 +82,13 @@ def _make(tmp_path_factory: pytest.TempPathFactory, fixture: str | None = None,
     kw.setdefault("durations", {})
     server = SimServer(state, path, sftp_port=None, validator=schema_validator(),
                        auth_delay=0.0, **kw).start()
+    made = Sim(server, state)
     try:
-        yield Sim(server, state)
+        yield made
     finally:
+        schema = server.app.schema_violations()
         server.stop()
+    assert made.allow_violations or not schema, f"invalid requests: {schema}"
 
 
 @pytest.fixture
