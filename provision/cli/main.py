@@ -54,6 +54,18 @@ def cli(ctx: click.Context, inventory_path: str | None, output: str, verbose: in
     built-in simulated Proxmox).
     """
     ctx.obj = CliContext(inventory_path=inventory_path, output=output, verbose=verbose)
+    _quiet_libraries()
+
+
+def _quiet_libraries() -> None:
+    """Libraries must not print to the terminal: paramiko reports expected socket
+    closes as errors, and proxmoxer logs request bodies (passwords, keys) at INFO."""
+    import logging
+
+    for name in ("paramiko", "proxmoxer", "urllib3"):
+        logger = logging.getLogger(name)
+        logger.addHandler(logging.NullHandler())
+        logger.propagate = False
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -102,6 +102,8 @@ def up(obj: CliContext, name: str | None, all_: bool, no_wait: bool,
         {"vm": o.vm, "error": str(o.error), "exit_code": o.error.exit_code if o.error else 1}
         for o in outcomes
     ]
+    if failed and len(outcomes) == 1 and failed[0].error is not None:
+        raise failed[0].error
     obj.emit(data if all_ else data[0], "\n".join(lines))
     if failed:
         first = failed[0].error

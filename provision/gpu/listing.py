@@ -6,6 +6,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from provision.gpu.context import GpuContext
+from provision.gpu.mapping import mapping_exists
 from provision.vmops.session import Session
 
 
@@ -33,6 +34,13 @@ def list_gpus(session: Session) -> list[GpuRow]:
     rows = []
     for name in sorted(session.inv.gpus):
         ctx = GpuContext(session, name)
+        if ctx.gpu.mapping and not mapping_exists(ctx.client, ctx.gpu.mapping):
+            rows.append(GpuRow(
+                gpu=name, node=ctx.node, device=f"mapping {ctx.gpu.mapping} (not created yet)",
+                vram_gb=ctx.gpu.vram_gb, holder=None, holder_vmid=None, holder_running=False,
+                also_named_by=[], operation=None,
+            ))
+            continue
         holders = ctx.holders()
         record = ctx.lease.read()
         running = [h for h in holders if h.status == "running"]
@@ -59,6 +67,8 @@ def list_gpus(session: Session) -> list[GpuRow]:
 def format_rows(rows: list[GpuRow]) -> str:
     """A table for the terminal."""
     lines = [f"{'GPU':<10} {'NODE':<8} {'DEVICE':<22} {'VRAM':>6}  {'HOLDER':<20} STATE"]
+    width = max([22, *(len(r.device) for r in rows)])
+    lines[0] = f"{'GPU':<10} {'NODE':<8} {'DEVICE':<{width}} {'VRAM':>6}  {'HOLDER':<20} STATE"
     for r in rows:
         holder = f"{r.holder} ({r.holder_vmid})" if r.holder else "-"
         state = "running" if r.holder_running else ("stopped" if r.holder else "free")
@@ -68,6 +78,6 @@ def format_rows(rows: list[GpuRow]) -> str:
                 state += " (abandoned: run `aihost gpu recover`)"
         if r.also_named_by:
             state += f"; ALSO named by {', '.join(r.also_named_by)}"
-        lines.append(f"{r.gpu:<10} {r.node:<8} {r.device:<22} {r.vram_gb:>5g}G  {holder:<20} "
+        lines.append(f"{r.gpu:<10} {r.node:<8} {r.device:<{width}} {r.vram_gb:>5g}G  {holder:<20} "
                      f"{state}")
     return "\n".join(lines)

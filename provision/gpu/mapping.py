@@ -21,15 +21,21 @@ def find_card(ctx: GpuContext, pci: str | None) -> PciDevice:
                              hint=_candidates(nvidia_gpus(devices)))
         return found[0]
     cards = nvidia_gpus(devices)
-    if ctx.gpu.model:
-        named = [d for d in cards if ctx.gpu.model.lower() in d.name.lower()]
-        cards = named or cards
+    for hint in (ctx.gpu.model, ctx.name):
+        named = [d for d in cards if hint and _squash(hint) in _squash(d.name)]
+        if len(named) == 1:
+            return named[0]
     if len(cards) != 1:
         raise InputError(
             f"cannot tell which card is GPU {ctx.name} on node {ctx.node}",
             hint="pass --pci ADDRESS; " + _candidates(nvidia_gpus(devices)),
         )
     return cards[0]
+
+
+def _squash(text: str) -> str:
+    """Lower-case letters and digits only: 'GeForce RTX 4090' ~ 'rtx4090'."""
+    return "".join(ch for ch in text.lower() if ch.isalnum())
 
 
 def _candidates(cards: list[PciDevice]) -> str:
@@ -48,6 +54,17 @@ def map_entry(ctx: GpuContext, card: PciDevice) -> str:
     return entry
 
 
+def mapping_exists(client: Any, mapping_id: str) -> bool:
+    """True when the cluster has a PCI mapping of that name."""
+    try:
+        client.get(f"/cluster/mapping/pci/{mapping_id}")
+    except ApiError as exc:
+        if exc.status in (404, 500) and "not found" in exc.message.lower():
+            return False
+        raise
+    return True
+
+
 def map_gpu(ctx: GpuContext, pci: str | None = None) -> dict[str, Any]:
     """Create or update the mapping of a mapped GPU so API tokens can attach it."""
     if not ctx.gpu.mapping:
@@ -58,12 +75,7 @@ def map_gpu(ctx: GpuContext, pci: str | None = None) -> dict[str, Any]:
     card = find_card(ctx, pci)
     entry = map_entry(ctx, card)
     path = f"/cluster/mapping/pci/{ctx.gpu.mapping}"
-    try:
-        current = ctx.client.get(path)
-    except ApiError as exc:
-        if exc.status not in (404, 500):
-            raise
-        current = None
+    current = ctx.client.get(path) if mapping_exists(ctx.client, ctx.gpu.mapping) else None
     if current is None:
         ctx.client.post("/cluster/mapping/pci", id=ctx.gpu.mapping, map=[entry])
         return {"gpu": ctx.name, "mapping": ctx.gpu.mapping, "action": "created", "map": entry}

@@ -6,8 +6,8 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 ActionKind = Literal[
-    "clone", "create", "upload-user-data", "upload-iso", "configure", "resize", "take-gpu",
-    "start", "restart", "verify",
+    "clone", "create", "map-gpu", "upload-user-data", "upload-iso", "configure", "resize",
+    "take-gpu", "start", "restart", "verify",
 ]
 
 
@@ -83,5 +83,5 @@ class Plan:
 
 
 def _short(value: str | None, limit: int = 70) -> str:
-    text = "" if value is None else str(value)
+    text = "" if value is None else str(value).strip().replace("\n", "\\n")
     return text if len(text) <= limit else text[: limit - 3] + "..."

@@ -58,6 +58,8 @@ CALLS: dict[str, CallNeed] = {
                            ("Datastore.AllocateTemplate",)),
     "mapping-read": CallNeed("GET", "/cluster/mapping/pci/{id}", "/mapping/pci/{id}",
                              ("Mapping.Use", "Mapping.Modify", "Mapping.Audit")),
+    "mapping-create": CallNeed("POST", "/cluster/mapping/pci", "/mapping/pci",
+                               ("Mapping.Modify",)),
     "mapping-lease": CallNeed("PUT", "/cluster/mapping/pci/{id}", "/mapping/pci/{id}",
                               ("Mapping.Modify",)),
     "node-notes": CallNeed("PUT", "/nodes/{node}/config", "/", ("Sys.Modify",)),

@@ -64,6 +64,8 @@ def requirements_for(session: Session, state: VmState, *, verify: bool) -> list[
         needs.append(requirement("disk-space", "the VM's disks", storage=storage))
     for change in state.changes:
         needs.append(requirement(calls_for_key(change.key), f"set {change.key}", vmid=vmid))
+    for gpu_name in state.unmapped:
+        needs.append(requirement("mapping-create", f"create the PCI mapping of {gpu_name}"))
     for gpu_name in state.gpu_attach:
         gpu = inv.gpus[gpu_name]
         if gpu.mapping:

@@ -78,6 +78,13 @@ def apply_plan(session: Session, state: VmState, options: UpOptions) -> UpResult
     vmid = int(result.vmid or 0)
     base = f"/nodes/{node}/qemu/{vmid}"
     try:
+        for gpu in state.unmapped:
+            from provision.gpu.context import GpuContext
+            from provision.gpu.mapping import map_gpu
+
+            say(f"{desired.name}: creating the PCI mapping of GPU {gpu}")
+            map_gpu(GpuContext(session, gpu))
+            result.applied.append("map-gpu")
         if "upload-user-data" in kinds:
             say(f"{desired.name}: uploading cloud-init snippets")
             upload_snippets(session.inv, desired.host_name, state.delivery.snippets)
@@ -155,6 +162,7 @@ def _take_gpus(session: Session, state: VmState, options: UpOptions) -> None:
     from provision.gpu.context import GpuContext
     from provision.gpu.swap import SwapOptions, swap_gpu
 
+    session.snapshot(state.desired.host_name, refresh=True)  # the VM may be new
     for gpu in state.contested:
         ctx = GpuContext(session, gpu)
         swap_gpu(ctx, state.desired.name, SwapOptions(force=options.force, verify=False))

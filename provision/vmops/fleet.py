@@ -47,7 +47,8 @@ def up_many(session: Session, names: list[str], options: UpOptions,
         try:
             return Outcome(name, result=up_one(session, name, options))
         except AihostError as exc:
-            session.progress(f"{name}: failed: {exc}")
+            if len(names) > 1:
+                session.progress(f"{name}: failed: {exc}")
             return Outcome(name, error=exc)
 
     if len(names) == 1:

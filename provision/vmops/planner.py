@@ -42,6 +42,7 @@ class VmState:
     reprovision: bool = False
     gpu_attach: list[str] = field(default_factory=list)
     contested: list[str] = field(default_factory=list)
+    unmapped: list[str] = field(default_factory=list)
 
     @property
     def vmid(self) -> int | None:
@@ -94,6 +95,7 @@ def read_state(session: Session, vm_name: str, *, take_gpu: bool = False,
                     _resize(config.get(boot_disk), desired.disk_gb), boot_disk, plan,
                     generation, reprovision and info is not None)
     state.gpu_attach = _gpus_to_attach(session, desired, changes)
+    state.unmapped = _unmapped(session, state.gpu_attach)
     if state.gpu_attach:
         state.contested = _contested(session, state, take_gpu)
     _fill_plan(state)
@@ -158,12 +160,28 @@ def _gpus_to_attach(session: Session, desired: DesiredVm, changes: list[Change])
     return [g for g in desired.gpu_names if hostpci_value(session.inv.gpus[g]) in new_values]
 
 
+def _unmapped(session: Session, gpus: list[str]) -> list[str]:
+    """Mapped GPUs whose cluster PCI mapping does not exist yet (aihost creates it)."""
+    from provision.gpu.context import GpuContext
+    from provision.gpu.mapping import find_card, mapping_exists
+
+    missing = []
+    for name in gpus:
+        gpu = session.inv.gpus[name]
+        if gpu.mapping and not mapping_exists(session.client(gpu.host), gpu.mapping):
+            find_card(GpuContext(session, name), None)  # fails here, before any write
+            missing.append(name)
+    return missing
+
+
 def _contested(session: Session, state: VmState, take_gpu: bool) -> list[str]:
     """GPUs another VM holds: an error, or (take_gpu) the ones to swap over."""
     from provision.gpu.claim import check_free
 
     contested = []
     for gpu in state.gpu_attach:
+        if gpu in state.unmapped:
+            continue  # no mapping yet, so no VM can name it
         try:
             check_free(session, state.desired.name, state.vmid, [gpu])
         except ConflictError:
@@ -184,6 +202,9 @@ def _fill_plan(state: VmState) -> None:
         else:
             plan.actions.append(Action("create", f"create '{desired.name}' importing "
                                        f"{desired.image}", tuple(state.changes)))
+    for gpu in state.unmapped:
+        plan.actions.append(Action("map-gpu", f"create PCI mapping for GPU {gpu} from the "
+                                   "node's hardware listing"))
     plan.actions.extend(state.delivery.actions)
     if state.changes and not fresh_import:
         plan.actions.append(Action("configure", "set VM options", tuple(state.changes)))

@@ -1,0 +1,90 @@
+"""End-to-end fixtures: a simulated Proxmox over real HTTPS + SFTP, and inventories for it."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from aihost_testing import SHARED_DIR
+
+SCHEMA = SHARED_DIR / "pve" / "apidoc.json"
+
+
+def schema_validator() -> Any:
+    """Validate each request against Proxmox's schema; None (skip) when the file is absent."""
+    if not SCHEMA.exists():
+        if os.environ.get("AIHOST_REQUIRE_SCHEMA") == "1":
+            pytest.fail(f"{SCHEMA} is missing and AIHOST_REQUIRE_SCHEMA=1")
+        return None
+    from provision.sim.apischema import ApiSchema
+
+    return ApiSchema.load(SCHEMA).validate
+
+
+@dataclass
+class Sim:
+    """A running simulator and what a client needs to reach it."""
+
+    server: Any
+    state_dir: Path
+    known_hosts: Path
+    token_file: Path
+
+    def requests(self, since: int = 0) -> list[dict[str, Any]]:
+        """The request log (optionally only entries after index since)."""
+        return self.server.request_log()[since:]
+
+    def writes(self, since: int = 0) -> list[dict[str, Any]]:
+        """Requests other than GET in the log."""
+        return [r for r in self.requests(since) if r["method"] != "GET"
+                and "/agent/" not in r["path"]]
+
+    def inventory(self, path: Path, vms: dict[str, Any], *, gpus: dict[str, Any] | None = None,
+                  host: dict[str, Any] | None = None) -> Path:
+        """Write an inventory that talks to this simulator over HTTPS + SFTP."""
+        server = self.server
+        entry: dict[str, Any] = {
+            "api": server.url,
+            "token": {"id": server.token_id, "secret_file": str(self.token_file)},
+            "tls": {"fingerprint": server.fingerprint},
+            "ssh": {"user": "root", "host": "127.0.0.1", "port": server.sftp_port,
+                    "key": str(server.client_key_path), "known_hosts": str(self.known_hosts)},
+        }
+        entry.update(host or {})
+        entry = {k: v for k, v in entry.items() if v is not None}
+        data = {
+            "hosts": {"pve1": entry},
+            "gpus": gpus if gpus is not None else {
+                "rtx4090": {"host": "pve1", "mapping": "rtx4090", "vram_gb": 24},
+                "rtx3060": {"host": "pve1", "mapping": "rtx3060", "vram_gb": 12},
+            },
+            "defaults": {"vm": {"host": "pve1", "template": "ubuntu-2404-cloud", "cores": 4,
+                                "memory_gb": 16, "disk_gb": 40}},
+            "vms": vms,
+        }
+        path.write_text(yaml.safe_dump(data, sort_keys=False))
+        return path
+
+
+@pytest.fixture
+def sim(tmp_path_factory) -> Iterator[Sim]:
+    """A fresh simulated Proxmox (default fixture, zero task durations, schema-checked)."""
+    from provision.sim.server import SimServer
+
+    state = tmp_path_factory.mktemp("sim")
+    server = SimServer(state, durations={}, validator=schema_validator()).start()
+    known_hosts = state / "known_hosts"
+    known_hosts.write_text(server.known_hosts_line() + "\n")
+    token_file = state / "token"
+    token_file.write_text(server.token_secret + "\n")
+    try:
+        yield Sim(server, state, known_hosts, token_file)
+    finally:
+        violations = server.violations()
+        server.stop()
+        assert not violations, f"the simulator saw invalid requests: {violations}"

@@ -1,0 +1,99 @@
+"""`aihost vm up` end to end against the simulated Proxmox over HTTPS and SFTP."""
+
+from __future__ import annotations
+
+from aihost_testing import run_aihost
+
+LLM = {"gpu": "rtx4090", "runtime": "ollama", "models": ["llama3.1:8b"]}
+
+
+def _up(inventory, *args: str):
+    return run_aihost("-i", str(inventory), "vm", "up", *args)
+
+
+def _config(sim, name: str) -> dict:
+    from proxmoxer import ProxmoxAPI
+
+    server = sim.server
+
+    host, port = server.url.removeprefix("https://").split(":")
+    user, token = server.token_id.split("!")
+    api = ProxmoxAPI(host, port=int(port), user=user, token_name=token,
+                     token_value=server.token_secret, verify_ssl=str(server.cert_path))
+    for vm in api.cluster.resources.get(type="vm"):
+        if vm.get("name") == name and not vm.get("template"):
+            return {"_vm": vm, **api.nodes(vm["node"]).qemu(vm["vmid"]).config.get()}
+    raise AssertionError(f"no VM {name}")
+
+
+def test_fresh_clone_gets_passthrough_config_starts_and_proves_the_gpu(sim, tmp_path):
+    inventory = sim.inventory(tmp_path / "inv.yaml", {"llm-box": LLM})
+    result = _up(inventory, "llm-box")
+    assert result.exit_code == 0, result.stderr
+    assert "GPU: NVIDIA GeForce RTX 4090" in result.stdout
+    assert "LLM endpoint: http://127.0.0.1:11434" in result.stdout
+    config = _config(sim, "llm-box")
+    assert config["_vm"]["status"] == "running"
+    assert "aihost" in config["tags"]
+    assert sorted(config["hostpci0"].split(",")) == ["mapping=rtx4090", "pcie=1"]
+    assert config["machine"].endswith("q35") and config["bios"] == "ovmf"
+    assert "pre-enrolled-keys=0" in config["efidisk0"]
+    assert config["cicustom"].startswith("user=local:snippets/aihost-llm-box-user.yaml")
+    snippet = sim.state_dir / "storage" / "local" / "snippets" / "aihost-llm-box-user.yaml"
+    assert snippet.read_text().startswith("#cloud-config")
+
+
+def test_rerun_on_a_converged_vm_writes_nothing(sim, tmp_path):
+    inventory = sim.inventory(tmp_path / "inv.yaml", {"llm-box": LLM})
+    assert _up(inventory, "llm-box").exit_code == 0
+    before = len(sim.requests())
+    again = _up(inventory, "llm-box")
+    assert again.exit_code == 0, again.stderr
+    assert "no changes" in again.stdout
+    log = sim.requests(before)
+    assert [r for r in log if r["method"] != "GET"] == []
+    assert len(log) <= 3, [r["path"] for r in log]
+
+
+def test_a_changed_value_plans_exactly_that_change(sim, tmp_path):
+    inventory = sim.inventory(tmp_path / "inv.yaml", {"llm-box": LLM})
+    assert _up(inventory, "llm-box").exit_code == 0
+    sim.inventory(inventory, {"llm-box": {**LLM, "cores": 6}})
+    plan = run_aihost("-i", str(inventory), "-o", "json", "vm", "plan", "llm-box")
+    assert plan.exit_code == 0, plan.stderr
+    actions = plan.json()[0]["actions"]
+    configure = [a for a in actions if a["kind"] == "configure"]
+    assert len(configure) == 1
+    assert configure[0]["changes"] == [{"key": "cores", "old": "4", "new": "6"}]
+
+
+def test_gpu_held_by_another_vm_is_refused_with_the_holder_and_nothing_written(sim, tmp_path):
+    inventory = sim.inventory(tmp_path / "inv.yaml", {
+        "llm-box": LLM,
+        "image-box": {"gpu": "rtx4090", "runtime": "none"},
+    })
+    assert _up(inventory, "llm-box").exit_code == 0
+    before = len(sim.requests())
+    result = _up(inventory, "image-box")
+    assert result.exit_code == 4
+    assert "held by VM 'llm-box'" in result.stderr
+    assert "aihost gpu swap rtx4090 --to image-box" in result.stderr
+    assert sim.writes(before) == []
+
+
+def test_no_wait_skips_the_guest_checks(sim, tmp_path):
+    inventory = sim.inventory(tmp_path / "inv.yaml", {"llm-box": LLM})
+    result = _up(inventory, "llm-box", "--no-wait")
+    assert result.exit_code == 0, result.stderr
+    assert not [r for r in sim.requests() if "/agent/" in r["path"]]
+
+
+def test_create_by_importing_a_cloud_image(sim, tmp_path):
+    vm = {"template": None, "image": "local:import/noble-server-cloudimg-amd64.qcow2",
+          "runtime": "none"}
+    inventory = sim.inventory(tmp_path / "inv.yaml", {"img-box": vm})
+    result = _up(inventory, "img-box")
+    assert result.exit_code == 0, result.stderr
+    config = _config(sim, "img-box")
+    assert "import" not in config["scsi0"] and config["scsi0"].startswith("local-lvm:")
+    assert config["_vm"]["status"] == "running"
