@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.procs import Proc, aihost_argv, child_env, run
-from bench.simctl import BenchSim, durations_for
+from bench.simctl import GPU_PCI, BenchSim, durations_for
 
 # The GPU VM of scenarios 1, 2 and 4 (fixed vmids keep disk names equal across tools and
 # make Ansible's clone task idempotent: without newid it clones again on every run).
@@ -37,6 +37,7 @@ class Bench:
     fleet_sizes: tuple[int, ...] = (1, 5, 20)
     quiet: bool = False
     notes: list[str] = field(default_factory=list)
+    _seed: Path | None = None
 
     @property
     def durations(self) -> dict[str, float]:
@@ -54,8 +55,26 @@ class Bench:
             print(f"bench: {message}", file=sys.stderr, flush=True)
 
     def sim(self, durations: dict[str, float]) -> BenchSim:
-        """A fresh simulator (a reset world) with these durations."""
-        return BenchSim(durations, root=self.workdir, validate=self.validate)
+        """A fresh simulator (a reset world: a copy of the seed) with these durations."""
+        return BenchSim(durations, root=self.workdir, validate=self.validate, seed=self.seed())
+
+    def seed(self) -> Path:
+        """The world every run starts from: the default fixture with both GPUs mapped.
+
+        Made once with `aihost gpu map` (as a user sets a node up), then copied per run.
+        """
+        if self._seed is None:
+            sim = BenchSim(self.zero, root=self.workdir)
+            try:
+                inventory = sim.inventory(sim.root / "inventory.yaml", {})
+                for gpu, pci in GPU_PCI.items():
+                    self.aihost(sim, "-i", str(inventory), "gpu", "map", gpu, "--pci", pci).check(
+                        f"aihost gpu map {gpu} (set-up)"
+                    )
+            finally:
+                sim.stop()
+            self._seed = sim.state_dir
+        return self._seed
 
     def aihost(self, sim: BenchSim, *args: str) -> Proc:
         """Run `aihost ARGS` as a user would, with its state kept in the run's folder."""

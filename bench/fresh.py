@@ -115,7 +115,10 @@ def scenario(bench: Bench, ref: Reference) -> dict[str, Any]:
     out: dict[str, Any] = {"tools": {}}
     for tool in tools(bench):
         entry: dict[str, Any] = {}
-        for label, durations in (("zero", bench.zero), ("scaled", bench.durations)):
+        labels = [("zero", bench.zero)]
+        if bench.scale > 0:
+            labels.append(("scaled", bench.durations))
+        for label, durations in labels:
             runs, failures = [], []
             for rep in range(bench.reps):
                 bench.say(f"fresh vm up: {tool}, {label} durations, run {rep + 1}/{bench.reps}")
@@ -141,5 +144,6 @@ def scenario(bench: Bench, ref: Reference) -> dict[str, Any]:
                     "runs": reruns,
                     "median": medians(reruns, ("wall", "requests", "writes")),
                 }
+        entry.setdefault("scaled", entry["zero"])  # scale 0: the same runs
         out["tools"][tool] = entry
     return out

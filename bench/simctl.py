@@ -7,6 +7,8 @@ threads); the tools under test are separate processes talking HTTPS + SFTP to it
 
 from __future__ import annotations
 
+import logging
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -19,6 +21,8 @@ REALISTIC = {"qmclone": 5.0, "qmstart": 3.0, "qmshutdown": 4.0}
 INSTANT = ("qmconfig", "qmresize", "qmstop", "qmcreate", "qmdestroy", "qmtemplate", "boot")
 TEMPLATE = "ubuntu-2404-cloud"
 NODE = "pve1"
+# Where the default fixture's cards sit (for `aihost gpu map NAME --pci ADDRESS`).
+GPU_PCI = {"rtx4090": "0000:01:00", "rtx3060": "0000:02:00"}
 GPUS = {
     "rtx4090": {"host": "pve1", "mapping": "rtx4090", "vram_gb": 24},
     "rtx3060": {"host": "pve1", "mapping": "rtx3060", "vram_gb": 12},
@@ -42,8 +46,12 @@ class BenchSim:
         root: Path | None = None,
         validate: bool = False,
         share: BenchSim | None = None,
+        seed: Path | None = None,
     ) -> None:
         from provision.sim.server import SimServer
+
+        # paramiko logs every client hang-up of the SFTP endpoint; not a benchmark result.
+        logging.getLogger("paramiko").setLevel(logging.CRITICAL)
 
         self.root: Path
         self.state_dir: Path
@@ -54,7 +62,10 @@ class BenchSim:
         else:
             self.root = Path(tempfile.mkdtemp(prefix="aihost-bench-", dir=root))
             self.state_dir = self.root / "sim"
-            self.state_dir.mkdir()
+            if seed is not None:  # a copy of a prepared world (e.g. GPUs already mapped)
+                shutil.copytree(seed, self.state_dir)
+            else:
+                self.state_dir.mkdir()
         self.durations = dict(durations)
         validator = _schema_validator() if validate else None
         self.server: Any = SimServer(

@@ -1,0 +1,90 @@
+"""Smoke run of the benchmark (0 s tasks, one repetition): every scenario yields numbers and
+each peer ends with the VM config aihost ends with. No wall-clock assertions."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+pytest.importorskip("provision.sim.server")
+
+
+def _run(tmp_path, *args: str) -> dict:
+    from bench.main import run
+
+    out = tmp_path / "out"
+    results = run(
+        [
+            "--scale",
+            "0",
+            "--reps",
+            "1",
+            "--startup-reps",
+            "1",
+            "--validate",
+            "--out",
+            str(out),
+            "--quiet",
+            *args,
+        ]
+    )
+    assert (out / "RESULTS.md").read_text().startswith("# aihost benchmarks")
+    assert json.loads((out / "results.json").read_text())["meta"]["scale"] == 0
+    for name, data in results["scenarios"].items():
+        assert "error" not in data, f"{name}: {data.get('error')}"
+    return results
+
+
+def _number(value) -> bool:
+    return isinstance(value, int | float)
+
+
+def _assert_fresh(results: dict, peer: str) -> None:
+    tools = results["scenarios"]["fresh"]["tools"]
+    for tool in ("aihost", "aihost --no-wait", peer):
+        entry = tools[tool]["zero"]
+        assert entry["failures"] == [], entry["failures"]
+        run = entry["runs"][0]
+        assert run["config_diff"] == [], f"{tool} left another config: {run['config_diff']}"
+        assert run["violations"] == []
+        assert all(_number(run[k]) for k in ("wall", "requests", "writes", "task_polls"))
+        assert run["requests"] > 0 and run["writes"] > 0
+        assert all(p["polls"] >= 1 for p in run["polls"])
+    rerun = tools["aihost"]["rerun"]["runs"][0]
+    assert _number(rerun["requests"]) and rerun["write_paths"] == []
+
+
+def _assert_swap(results: dict, peer: str) -> None:
+    tools = results["scenarios"]["swap"]["tools"]
+    for tool in ("aihost", peer):
+        entry = tools[tool]
+        assert entry["failures"] == [], entry["failures"]
+        run = entry["runs"][0]
+        assert run["config_diff"] == [], f"{tool} left other configs: {run['config_diff']}"
+        assert _number(run["downtime"]) and _number(run["requests"])
+
+
+def test_smoke_with_the_proxmoxer_peer(tmp_path):
+    results = _run(tmp_path, "--peers", "proxmoxer", "--fleet", "1,3")
+    _assert_fresh(results, "proxmoxer")
+    _assert_swap(results, "proxmoxer")
+    sizes = results["scenarios"]["fleet"]["sizes"]
+    assert set(sizes) == {"1", "3"}
+    assert all(s["all_running"] and _number(s["ratio_to_one"]) for s in sizes.values())
+    commands = results["scenarios"]["startup"]["commands"]
+    assert _number(commands["aihost --help"]["ratio"])
+    assert {t["status"] for t in results["targets"]} <= {"met", "NOT met", "n/a"}
+
+
+@pytest.mark.slow
+def test_smoke_with_the_ansible_peer(tmp_path):
+    from bench.ansible_peer import available
+
+    if not available():
+        pytest.skip("ansible is not installed (pip install '.[bench]')")
+    results = _run(tmp_path, "--peers", "ansible", "--only", "fresh,swap")
+    _assert_fresh(results, "ansible")
+    _assert_swap(results, "ansible")
+    rerun = results["scenarios"]["fresh"]["tools"]["ansible"]["rerun"]["runs"][0]
+    assert _number(rerun["requests"])
