@@ -59,14 +59,25 @@ class Sim:
         token = token or self.server.token_id
         user, name = token.split("!")
         secret = kw.pop("secret", None) or self.server.secret_for(token)
-        return ProxmoxAPI("127.0.0.1", port=self.server.port, user=user, token_name=name,
-                          token_value=secret, verify_ssl=str(self.server.cert_path), **kw)
+        return ProxmoxAPI(
+            "127.0.0.1",
+            port=self.server.port,
+            user=user,
+            token_name=name,
+            token_value=secret,
+            verify_ssl=str(self.server.cert_path),
+            **kw,
+        )
 
     def root(self) -> ProxmoxAPI:
         """A plain proxmoxer client logged in as root@pam with its password (ticket)."""
-        return ProxmoxAPI("127.0.0.1", port=self.server.port, user="root@pam",
-                          password=self.server.root_password,
-                          verify_ssl=str(self.server.cert_path))
+        return ProxmoxAPI(
+            "127.0.0.1",
+            port=self.server.port,
+            user="root@pam",
+            password=self.server.root_password,
+            verify_ssl=str(self.server.cert_path),
+        )
 
     def wait(self, api: ProxmoxAPI, upid: str) -> dict[str, Any]:
         """The status of a task (durations are 0: finished by the next request)."""
@@ -75,13 +86,15 @@ class Sim:
         return status
 
 
-def _make(tmp_path_factory: pytest.TempPathFactory, fixture: str | None = None,
-          **kw: Any) -> Iterator[Sim]:
+def _make(
+    tmp_path_factory: pytest.TempPathFactory, fixture: str | None = None, **kw: Any
+) -> Iterator[Sim]:
     state = tmp_path_factory.mktemp("sim")
     path = FIXTURES / f"{fixture}.yaml" if fixture else None
     kw.setdefault("durations", {})
-    server = SimServer(state, path, sftp_port=None, validator=schema_validator(),
-                       auth_delay=0.0, **kw).start()
+    server = SimServer(
+        state, path, sftp_port=None, validator=schema_validator(), auth_delay=0.0, **kw
+    ).start()
     made = Sim(server, state)
     try:
         yield made
@@ -119,8 +132,9 @@ def make_sim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[...,
     def start(fixture: Path | None = None, state: Path | None = None, **kw: Any) -> Sim:
         state = state or tmp_path_factory.mktemp("sim")
         kw.setdefault("durations", {})
-        server = SimServer(state, fixture, sftp_port=None, validator=schema_validator(),
-                           auth_delay=0.0, **kw).start()
+        server = SimServer(
+            state, fixture, sftp_port=None, validator=schema_validator(), auth_delay=0.0, **kw
+        ).start()
         started.append(server)
         return Sim(server, state)
 

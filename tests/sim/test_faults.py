@@ -11,16 +11,26 @@ from provision.sim.fixture import DEFAULT_FIXTURE
 
 
 def _control(sim, method: str, path: str, **kw):
-    resp = requests.request(method, f"{sim.server.url}/_sim/{path}",
-                            verify=str(sim.server.cert_path), **kw)
+    resp = requests.request(
+        method, f"{sim.server.url}/_sim/{path}", verify=str(sim.server.cert_path), **kw
+    )
     assert resp.status_code == 200, resp.text
     return resp.json()["data"]
 
 
 def test_nth_matching_request_fails_with_500(sim):
-    _control(sim, "POST", "faults", json={"kind": "http500", "method": "GET",
-                                          "path": "/cluster/resources", "nth": 2,
-                                          "message": "got timeout"})
+    _control(
+        sim,
+        "POST",
+        "faults",
+        json={
+            "kind": "http500",
+            "method": "GET",
+            "path": "/cluster/resources",
+            "nth": 2,
+            "message": "got timeout",
+        },
+    )
     api = sim.api()
     api.cluster.resources.get(type="vm")
     with pytest.raises(ResourceException) as caught:
@@ -32,17 +42,29 @@ def test_nth_matching_request_fails_with_500(sim):
 
 
 def test_dropped_connection_and_hang(sim):
-    _control(sim, "POST", "faults", json=[
-        {"kind": "drop", "path": "/version"},
-        {"kind": "hang", "path": "/cluster/nextid", "seconds": 0.5},
-    ])
+    _control(
+        sim,
+        "POST",
+        "faults",
+        json=[
+            {"kind": "drop", "path": "/version"},
+            {"kind": "hang", "path": "/cluster/nextid", "seconds": 0.5},
+        ],
+    )
     with pytest.raises(requests.ConnectionError):
-        requests.get(f"{sim.server.url}/api2/json/version", verify=str(sim.server.cert_path),
-                     headers={"Authorization": f"PVEAPIToken={sim.server.token_id}="
-                                               f"{sim.server.token_secret}"})
+        requests.get(
+            f"{sim.server.url}/api2/json/version",
+            verify=str(sim.server.cert_path),
+            headers={
+                "Authorization": f"PVEAPIToken={sim.server.token_id}={sim.server.token_secret}"
+            },
+        )
     with pytest.raises(requests.exceptions.ReadTimeout):
-        requests.get(f"{sim.server.url}/api2/json/cluster/nextid",
-                     verify=str(sim.server.cert_path), timeout=0.2)
+        requests.get(
+            f"{sim.server.url}/api2/json/cluster/nextid",
+            verify=str(sim.server.cert_path),
+            timeout=0.2,
+        )
     assert sim.api().version.get()["release"] == "9.1"
     _control(sim, "DELETE", "faults")
     assert _control(sim, "GET", "faults") == []
@@ -50,10 +72,17 @@ def test_dropped_connection_and_hang(sim):
 
 def test_task_error_and_latency(clocked):
     sim, clock = clocked
-    _control(sim, "POST", "faults", json={"faults": [
-        {"kind": "task_error", "task": "qmclone", "message": "clone failed: out of space"},
-        {"kind": "latency", "task": "qmclone", "seconds": 100},
-    ]})
+    _control(
+        sim,
+        "POST",
+        "faults",
+        json={
+            "faults": [
+                {"kind": "task_error", "task": "qmclone", "message": "clone failed: out of space"},
+                {"kind": "latency", "task": "qmclone", "seconds": 100},
+            ]
+        },
+    )
     api = sim.api()
     upid = api.nodes("pve1").qemu(9000).clone.post(newid=100, name="x", full=1)
     clock.advance(50)
@@ -79,8 +108,14 @@ def test_node_offline(two_node):
 
 def test_faults_from_the_fixture_yaml(make_sim, tmp_path):
     fixture = yaml.safe_load(DEFAULT_FIXTURE.read_text())
-    fixture["faults"] = [{"kind": "task_error", "task": "qmstart", "nth": 1,
-                          "message": "start failed: QEMU exited with code 1"}]
+    fixture["faults"] = [
+        {
+            "kind": "task_error",
+            "task": "qmstart",
+            "nth": 1,
+            "message": "start failed: QEMU exited with code 1",
+        }
+    ]
     path = tmp_path / "faulty.yaml"
     path.write_text(yaml.safe_dump(fixture))
     sim = make_sim(path)

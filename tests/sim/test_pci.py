@@ -46,10 +46,13 @@ def test_mapping_must_exist_and_needs_mapping_use(sim):
     api = sim.api()
     (vm,) = _vms(sim, api, 100)
     assert _fail(vm.config.put, hostpci0="mapping=rtx4090").content == (
-        "PCI device mapping not found for 'rtx4090'")
+        "PCI device mapping not found for 'rtx4090'"
+    )
     api.cluster.mapping.pci.post(id="rtx4090", map=[GPU_4090], description="4090")
-    err = _fail(sim.api("aihost@pve!nomapping").nodes("pve1").qemu(100).config.put,
-                hostpci0="mapping=rtx4090,pcie=1")
+    err = _fail(
+        sim.api("aihost@pve!nomapping").nodes("pve1").qemu(100).config.put,
+        hostpci0="mapping=rtx4090,pcie=1",
+    )
     assert err.status_code == 403
     assert err.content == "Permission check failed (/mapping/pci/rtx4090, Mapping.Use)"
     vm.config.put(hostpci0="mapping=rtx4090,pcie=1")
@@ -79,8 +82,9 @@ def test_device_in_use_by_a_running_vm_fails_the_second_start(sim):
     assert sim.wait(api, a.status.start.post())["exitstatus"] == "OK"
     status = sim.wait(api, b.status.start.post())
     assert status["exitstatus"] == "PCI device '0000:01:00.0' already in use by VMID '100'"
-    violations = requests.get(f"{sim.server.url}/_sim/violations",
-                              verify=str(sim.server.cert_path)).json()["data"]
+    violations = requests.get(
+        f"{sim.server.url}/_sim/violations", verify=str(sim.server.cert_path)
+    ).json()["data"]
     assert violations == [
         "GPU invariant: PCI device 0000:01:00.0 on pve1 is referenced by the configs of VMs 100, 101",  # noqa: E501
         "GPU invariant: PCI device 0000:01:00.1 on pve1 is referenced by the configs of VMs 100, 101",  # noqa: E501
@@ -101,7 +105,8 @@ def test_device_reserved_by_a_starting_vm(clocked):
     clock.advance(30)
     assert api.nodes("pve1").tasks(first).status.get()["exitstatus"] == "OK"
     assert api.nodes("pve1").tasks(second).status.get()["exitstatus"] == (
-        "PCI device '0000:02:00.0' is currently reserved for use by VMID '100'")
+        "PCI device '0000:02:00.0' is currently reserved for use by VMID '100'"
+    )
 
 
 def test_hostpci_change_on_running_vm_waits_for_the_next_start(sim):
@@ -130,8 +135,8 @@ def test_node_without_iommu_cannot_pass_through(two_node):
     hw = api.nodes("pve3").hardware.pci.get()
     assert {d["iommugroup"] for d in hw} == {-1}
     api.nodes("pve3").qemu.post(vmid=300, name="noiommu", memory="2048", machine="q35")
-    api.cluster.mapping.pci.post(
-        id="gtx", map=["node=pve3,path=0000:01:00,id=10de:1b80,subsystem-id=10de:119e,iommugroup=-1"])
+    entry = "node=pve3,path=0000:01:00,id=10de:1b80,subsystem-id=10de:119e,iommugroup=-1"
+    api.cluster.mapping.pci.post(id="gtx", map=[entry])
     api.nodes("pve3").qemu(300).config.put(hostpci0="mapping=gtx")
     status = sim.wait(api, api.nodes("pve3").qemu(300).status.start.post())
     assert status["exitstatus"] == "cannot prepare PCI pass-through, IOMMU not present"
@@ -148,8 +153,9 @@ def test_mapping_crud_with_digest(sim):
     api.cluster.mapping.pci.post(id="rtx4090", map=[GPU_4090], description="free")
     entry = api.cluster.mapping.pci("rtx4090").get()
     assert entry["map"] == [GPU_4090] and entry["description"] == "free"
-    api.cluster.mapping.pci("rtx4090").put(description="leased by 100", digest=entry["digest"],
-                                           map=[GPU_4090])
+    api.cluster.mapping.pci("rtx4090").put(
+        description="leased by 100", digest=entry["digest"], map=[GPU_4090]
+    )
     err = _fail(api.cluster.mapping.pci("rtx4090").put, description="x", digest=entry["digest"])
     assert err.content == "detected modified configuration - file changed by other user? Try again."  # noqa: E501
     assert api.cluster.mapping.pci("rtx4090").get()["description"] == "leased by 100"

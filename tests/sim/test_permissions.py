@@ -62,8 +62,9 @@ def test_token_without_allocate_template_cannot_upload(sim, tmp_path):
     limited = sim.api("aihost@pve!notemplate")
     (tmp_path / "x.iso").write_bytes(b"x")
     with (tmp_path / "x.iso").open("rb") as handle:
-        err = _fail(limited.nodes("pve1").storage("local").upload.post, content="iso",
-                    filename=handle)
+        err = _fail(
+            limited.nodes("pve1").storage("local").upload.post, content="iso", filename=handle
+        )
     assert err.status_code == 403
     assert err.content == "Permission check failed (/storage/local, Datastore.AllocateTemplate)"
 

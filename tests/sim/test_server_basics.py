@@ -35,9 +35,14 @@ def test_bad_token_secret_is_401_after_the_configured_delay(tmp_path):
     server = SimServer(tmp_path, sftp_port=None, durations={}, auth_delay=0.3).start()
     try:
         user, name = server.token_id.split("!")
-        api = ProxmoxAPI("127.0.0.1", port=server.port, user=user, token_name=name,
-                         token_value="00000000-0000-0000-0000-000000000000",
-                         verify_ssl=str(server.cert_path))
+        api = ProxmoxAPI(
+            "127.0.0.1",
+            port=server.port,
+            user=user,
+            token_name=name,
+            token_value="00000000-0000-0000-0000-000000000000",
+            verify_ssl=str(server.cert_path),
+        )
         started = time.monotonic()
         with pytest.raises(ResourceException) as caught:
             api.cluster.resources.get(type="vm")
@@ -52,23 +57,34 @@ def test_ticket_login_needs_csrf_token_for_writes(sim):
     root = sim.root()
     assert root.nodes("pve1").config.get()["digest"]
     session = requests.Session()
-    login = session.post(f"{sim.server.url}/api2/json/access/ticket",
-                         data={"username": "root@pam", "password": sim.server.root_password},
-                         verify=str(sim.server.cert_path)).json()["data"]
+    login = session.post(
+        f"{sim.server.url}/api2/json/access/ticket",
+        data={"username": "root@pam", "password": sim.server.root_password},
+        verify=str(sim.server.cert_path),
+    ).json()["data"]
     session.cookies.set("PVEAuthCookie", login["ticket"])
     url = f"{sim.server.url}/api2/json/nodes/pve1/config"
     refused = session.put(url, data={"description": "x"}, verify=str(sim.server.cert_path))
     assert refused.status_code == 401
     assert refused.reason == "Permission denied - invalid csrf token"
-    ok = session.put(url, data={"description": "x"}, verify=str(sim.server.cert_path),
-                     headers={"CSRFPreventionToken": login["CSRFPreventionToken"]})
+    ok = session.put(
+        url,
+        data={"description": "x"},
+        verify=str(sim.server.cert_path),
+        headers={"CSRFPreventionToken": login["CSRFPreventionToken"]},
+    )
     assert ok.status_code == 200 and ok.json() == {"data": None}
 
 
 def test_wrong_password_is_refused(sim):
     with pytest.raises(Exception, match="authentication failure|401"):
-        ProxmoxAPI("127.0.0.1", port=sim.server.port, user="root@pam", password="wrong",
-                   verify_ssl=str(sim.server.cert_path))
+        ProxmoxAPI(
+            "127.0.0.1",
+            port=sim.server.port,
+            user="root@pam",
+            password="wrong",
+            verify_ssl=str(sim.server.cert_path),
+        )
 
 
 def test_nextid_is_a_string_and_resources_list_templates(sim):
@@ -105,21 +121,29 @@ def test_unknown_path_is_501(sim):
 def test_request_log_redacts_secrets_and_names_the_caller(sim):
     sim.root().version.get()
     sim.api().cluster.nextid.get()
-    log = requests.get(f"{sim.server.url}/_sim/requests?since=0",
-                       verify=str(sim.server.cert_path)).json()["data"]
+    log = requests.get(
+        f"{sim.server.url}/_sim/requests?since=0", verify=str(sim.server.cert_path)
+    ).json()["data"]
     login = next(e for e in log if e["path"].endswith("/access/ticket"))
     assert login["params"]["password"] == "<redacted>"
     assert sim.server.root_password not in str(log)
     assert log[-1]["auth"] == "root@pam!aihost" and log[-1]["status"] == 200
     assert log[-1]["duration"] >= 0
-    assert requests.get(f"{sim.server.url}/_sim/requests?since={len(log)}",
-                        verify=str(sim.server.cert_path)).json()["data"] == []
+    assert (
+        requests.get(
+            f"{sim.server.url}/_sim/requests?since={len(log)}", verify=str(sim.server.cert_path)
+        ).json()["data"]
+        == []
+    )
 
 
 def test_error_message_is_reason_phrase_and_body(sim):
     headers = {"Authorization": f"PVEAPIToken={sim.server.token_id}={sim.server.token_secret}"}
-    resp = requests.get(f"{sim.server.url}/api2/json/nodes/pve1/qemu/555/config",
-                        headers=headers, verify=str(sim.server.cert_path))
+    resp = requests.get(
+        f"{sim.server.url}/api2/json/nodes/pve1/qemu/555/config",
+        headers=headers,
+        verify=str(sim.server.cert_path),
+    )
     text = "Configuration file 'nodes/pve1/qemu-server/555.conf' does not exist"
     assert resp.status_code == 500 and resp.reason == text
     assert resp.json() == {"data": None, "message": text + "\n"}

@@ -24,7 +24,10 @@ def test_storages_and_their_content(sim):
     imports = api.nodes("pve1").storage("local").content.get(content="import")
     assert [c["volid"] for c in imports] == ["local:import/noble-server-cloudimg-amd64.qcow2"]
     images = api.nodes("pve1").storage("local-lvm").content.get(content="images")
-    assert {c["volid"] for c in images} == {"local-lvm:base-9000-disk-0", "local-lvm:base-9001-disk-0"}  # noqa: E501
+    assert {c["volid"] for c in images} == {
+        "local-lvm:base-9000-disk-0",
+        "local-lvm:base-9001-disk-0",
+    }  # noqa: E501
 
 
 def _file(tmp_path, name: str, data: bytes):
@@ -53,8 +56,11 @@ def test_upload_iso_and_import_then_delete(sim, tmp_path):
 def test_upload_of_snippets_is_refused_as_proxmox_does(sim, tmp_path):
     sim.allow_violations = True  # the schema refuses it too, which is the point
     with _file(tmp_path, "user.yaml", b"#cloud-config\n") as handle:
-        err = _fail(sim.api().nodes("pve1").storage("local").upload.post, content="snippets",
-                    filename=handle)
+        err = _fail(
+            sim.api().nodes("pve1").storage("local").upload.post,
+            content="snippets",
+            filename=handle,
+        )
     assert err.status_code == 400 and err.content == "Parameter verification failed."
     assert "content" in err.errors
     assert not (sim.state_dir / "storage" / "local" / "snippets" / "user.yaml").exists()

@@ -92,9 +92,15 @@ def test_change_on_running_vm_stays_pending_until_stop(sim):
 def test_create_imports_the_cloud_image_and_warns_without_efidisk(sim):
     api = sim.api()
     upid = api.nodes("pve1").qemu.post(
-        vmid=120, name="img", memory="4096", bios="ovmf", machine="q35",
+        vmid=120,
+        name="img",
+        memory="4096",
+        bios="ovmf",
+        machine="q35",
         scsi0="local-lvm:0,import-from=local:import/noble-server-cloudimg-amd64.qcow2",
-        ide2="local-lvm:cloudinit", net0="virtio,bridge=vmbr0")
+        ide2="local-lvm:cloudinit",
+        net0="virtio,bridge=vmbr0",
+    )
     assert sim.wait(api, upid)["exitstatus"] == "OK"
     config = api.nodes("pve1").qemu(120).config.get()
     assert config["scsi0"] == "local-lvm:vm-120-disk-0,size=3584M"
@@ -111,8 +117,11 @@ def test_create_imports_the_cloud_image_and_warns_without_efidisk(sim):
 
 
 def test_create_with_a_missing_import_source_is_refused(sim):
-    err = _fail(sim.api().nodes("pve1").qemu.post, vmid=121,
-                scsi0="local-lvm:0,import-from=local:import/nope.qcow2")
+    err = _fail(
+        sim.api().nodes("pve1").qemu.post,
+        vmid=121,
+        scsi0="local-lvm:0,import-from=local:import/nope.qcow2",
+    )
     assert err.content == "volume 'local:import/nope.qcow2' does not exist"
 
 
@@ -124,7 +133,9 @@ def test_resize_grows_and_refuses_shrinking(sim):
     assert vm.config.get()["scsi0"].endswith("size=13824M")
     assert sim.wait(api, vm.resize.put(disk="scsi0", size="40G"))["exitstatus"] == "OK"
     assert vm.config.get()["scsi0"].endswith("size=40G")
-    assert _fail(vm.resize.put, disk="scsi0", size="1G").content == "shrinking disks is not supported"  # noqa: E501
+    assert (
+        _fail(vm.resize.put, disk="scsi0", size="1G").content == "shrinking disks is not supported"
+    )  # noqa: E501
 
 
 def test_template_then_linked_clone_and_destroy(sim):
@@ -134,8 +145,12 @@ def test_template_then_linked_clone_and_destroy(sim):
     assert api.nodes("pve1").qemu(100).config.get()["scsi0"].startswith("local-lvm:base-100-disk-0")
     upid = api.nodes("pve1").qemu(100).clone.post(newid=102, name="linked")
     assert sim.wait(api, upid)["exitstatus"] == "OK"
-    assert api.nodes("pve1").qemu(102).config.get()["scsi0"].startswith(
-        "local-lvm:base-100-disk-0/vm-102-disk-0")
+    assert (
+        api.nodes("pve1")
+        .qemu(102)
+        .config.get()["scsi0"]
+        .startswith("local-lvm:base-100-disk-0/vm-102-disk-0")
+    )
     err = _fail(api.nodes("pve1").qemu(100).status.start.post)
     assert err.content == "you can't start a vm if it's a template"
     assert sim.wait(api, api.nodes("pve1").qemu(102).delete(purge=1))["exitstatus"] == "OK"
@@ -159,8 +174,11 @@ def test_start_timeout_and_shutdown_timeout(clocked):
     requests_durations = {"qmstart": 40, "qmshutdown": 100}
     import requests
 
-    requests.post(f"{sim.server.url}/_sim/durations", json=requests_durations,
-                  verify=str(sim.server.cert_path))
+    requests.post(
+        f"{sim.server.url}/_sim/durations",
+        json=requests_durations,
+        verify=str(sim.server.cert_path),
+    )
     vm = api.nodes("pve1").qemu(100)
     upid = vm.status.start.post(timeout=10)
     clock.advance(11)
@@ -173,7 +191,8 @@ def test_start_timeout_and_shutdown_timeout(clocked):
     upid = vm.status.shutdown.post(timeout=5)
     clock.advance(6)
     assert api.nodes("pve1").tasks(upid).status.get()["exitstatus"] == (
-        "VM quit/powerdown failed - got timeout")
+        "VM quit/powerdown failed - got timeout"
+    )
     assert vm.status.current.get()["status"] == "running"
     upid = vm.status.shutdown.post(timeout=5, forceStop=1)
     clock.advance(6)

@@ -1,0 +1,92 @@
+"""Guest agent endpoints wired to the guest MODEL: the agent answers only after the boot
+delay when the config enables it and the user-data installs it; exec and exec-status;
+nvidia-smi sees a passed-through GPU."""
+
+from __future__ import annotations
+
+import pytest
+from proxmoxer.core import ResourceException
+
+USER_DATA = """#cloud-config
+packages: [qemu-guest-agent, nvidia-driver-550]
+"""
+GPU_4090 = "node=pve1,path=0000:01:00,id=10de:2684,subsystem-id=1043:889d,iommugroup=12"
+
+
+def _vm(sim, api, user_data: str = USER_DATA, *, gpu: bool = False, clock=None):
+    upid = api.nodes("pve1").qemu(9000).clone.post(newid=100, name="llm", full=1)
+    if clock is not None:
+        clock.advance(30)
+    assert sim.wait(api, upid)["exitstatus"] == "OK"
+    (sim.state_dir / "storage" / "local" / "snippets" / "u.yaml").write_text(user_data)
+    vm = api.nodes("pve1").qemu(100)
+    vm.config.put(
+        cicustom="user=local:snippets/u.yaml", ipconfig0="ip=192.168.1.50/24,gw=192.168.1.1"
+    )  # noqa: E501
+    if gpu:
+        api.cluster.mapping.pci.post(id="rtx4090", map=[GPU_4090])
+        vm.config.put(machine="q35", hostpci0="mapping=rtx4090,pcie=1")
+    return vm
+
+
+def _exec(sim, vm, *command: str) -> dict:
+    pid = vm.agent.exec.post(command=list(command))["pid"]
+    return vm.agent("exec-status").get(pid=pid)
+
+
+def test_agent_answers_after_the_boot_delay(clocked):
+    sim, clock = clocked
+    api = sim.api()
+    vm = _vm(sim, api, clock=clock)
+    with pytest.raises(ResourceException) as caught:
+        vm.agent.ping.post()
+    assert caught.value.content == "VM 100 is not running"
+    vm.status.start.post()
+    clock.advance(2)  # start (1.5 s) done, guest still booting (boot delay 3 s)
+    with pytest.raises(ResourceException) as caught:
+        vm.agent.ping.post()
+    assert caught.value.content == "QEMU guest agent is not running"
+    clock.advance(5)
+    assert vm.agent.ping.post() == {"result": {}}
+    ifaces = vm.agent("network-get-interfaces").get()["result"]
+    addresses = [a["ip-address"] for i in ifaces for a in i.get("ip-addresses", [])]
+    assert "192.168.1.50" in addresses
+
+
+def test_agent_not_installed_by_user_data(sim):
+    api = sim.api()
+    vm = _vm(sim, api, "#cloud-config\npackages: [curl]\n")
+    sim.wait(api, vm.status.start.post())
+    with pytest.raises(ResourceException) as caught:
+        vm.agent.ping.post()
+    assert caught.value.status_code == 500
+    assert caught.value.content == "QEMU guest agent is not running"
+
+
+def test_nvidia_smi_sees_the_passed_through_gpu(sim):
+    api = sim.api()
+    vm = _vm(sim, api, gpu=True)
+    assert sim.wait(api, vm.status.start.post())["exitstatus"] == "OK"
+    result = _exec(sim, vm, "nvidia-smi", "--query-gpu=name,memory.total", "--format=csv,noheader")
+    assert result["exited"] == 1 and result["exitcode"] == 0
+    assert result["out-data"].startswith("NVIDIA GeForce RTX 4090, 24564 MiB")
+
+
+def test_nvidia_smi_without_a_gpu_fails_like_a_real_guest(sim):
+    api = sim.api()
+    vm = _vm(sim, api)
+    sim.wait(api, vm.status.start.post())
+    result = _exec(sim, vm, "nvidia-smi")
+    assert result["exitcode"] == 9
+    assert "couldn't communicate with the NVIDIA driver" in result["out-data"] + result.get(
+        "err-data", ""
+    )  # noqa: E501
+
+
+def test_cloudinit_dump_shows_only_the_generated_part(sim):
+    api = sim.api()
+    vm = _vm(sim, api)
+    vm.config.put(ciuser="ubuntu")
+    user = vm.cloudinit.dump.get(type="user")
+    assert user.startswith("#cloud-config") and "user: ubuntu" in user
+    assert "qemu-guest-agent" not in user  # cicustom is ignored by the dump
