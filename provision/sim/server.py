@@ -145,7 +145,7 @@ class SimServer:
         )  # noqa: E501
         self._thread = threading.Thread(
             target=self._http.serve_forever,
-            kwargs={"poll_interval": 0.1},  # noqa: E501
+            kwargs={"poll_interval": 0.02},  # noqa: E501
             daemon=True,
             name=f"sim-https-{self.port}",
         )

@@ -4,6 +4,7 @@ plain proxmoxer clients for its tokens and for a root@pam password login."""
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -20,6 +21,13 @@ SCHEMA = SHARED_DIR / "pve" / "apidoc.json"
 FIXTURES = Path(__file__).resolve().parents[2] / "provision" / "sim" / "fixtures"
 
 
+@functools.cache
+def _schema() -> Any:
+    from provision.sim.apischema import ApiSchema
+
+    return ApiSchema.load(SCHEMA)
+
+
 def schema_validator() -> Any:
     """apischema's validator over the real schema; None when the file is absent (unless
     AIHOST_REQUIRE_SCHEMA=1, where its absence fails the test)."""
@@ -27,9 +35,7 @@ def schema_validator() -> Any:
         if os.environ.get("AIHOST_REQUIRE_SCHEMA") == "1":
             pytest.fail(f"{SCHEMA} is missing and AIHOST_REQUIRE_SCHEMA=1")
         return None
-    from provision.sim.apischema import ApiSchema
-
-    return ApiSchema.load(SCHEMA).validate
+    return _schema().validate
 
 
 class FakeClock:
