@@ -40,6 +40,12 @@ def locate_vm(snapshot: ClusterSnapshot, name: str, vmid: int | None) -> VmInfo 
     if managed:
         return managed[0]
     if candidates:
+        if candidates[0].lock:
+            raise ConflictError(
+                f"VM '{name}' ({candidates[0].vmid}) is locked ({candidates[0].lock}): another "
+                "operation is still creating or changing it",
+                hint="wait for it to finish, then re-run",
+            )
         _require_managed(candidates[0], name)
     return None
 

@@ -44,6 +44,15 @@ class Sim:
         return [r for r in self.requests(since) if r["method"] != "GET"
                 and "/agent/" not in r["path"]]
 
+    def control(self, what: str, payload: Any = None) -> Any:
+        """POST to the simulator's control API (faults, durations)."""
+        import requests
+
+        response = requests.post(f"{self.server.url}/_sim/{what}", json=payload,
+                                 verify=str(self.server.cert_path), timeout=10)
+        response.raise_for_status()
+        return response.json() if response.content else None
+
     def inventory(self, path: Path, vms: dict[str, Any], *, gpus: dict[str, Any] | None = None,
                   host: dict[str, Any] | None = None) -> Path:
         """Write an inventory that talks to this simulator over HTTPS + SFTP."""
