@@ -82,9 +82,13 @@ def http_error(
             if caller.is_token
             else f"check the user name and the password ({caller.secret_source})"
         )
+        said = (
+            ""
+            if message.lower() in ("", "authentication failure", "no ticket")
+            else (f" ({message})")
+        )
         return AuthError(
-            f"authentication failure: the {credential} for host {host} was refused "
-            f"({message or 'HTTP 401'})",
+            f"authentication failure: the {credential} for host {host} was refused{said}",
             status=401,
             hint=hint,
         )
