@@ -52,35 +52,30 @@ def mapping_paths(world: World, name: str, node: str) -> list[dict[str, str]]:
     return [e for e in entries if e.get("node") == node]
 
 
-def check_map_entry(world: World, node: str, entry: dict[str, str]) -> str | None:
-    """What is wrong with a mapping entry against the node's hardware (None if valid)."""
+def check_map_entry(world: World, node: str, entry: dict[str, str], name: str) -> str | None:
+    """What PVE::Mapping::PCI::assert_valid finds wrong with a map entry on node's hardware
+    (None when it matches): id, subsystem-id and, for the first path, iommugroup."""
     devices = node_devices(world, node)
-    for path in entry.get("path", "").split(";"):
-        funcs = _functions(devices, path)
-        if not funcs:
-            return f"pci device '{path}' not found"
-        dev = devices[funcs[0]]
-        correct = {
-            "id": f"{dev['vendor']}:{dev['device']}",
-            "iommugroup": str(dev.get("iommugroup", -1)),
-            "subsystem-id": (
-                f"{dev['subsystem_vendor']}:{dev['subsystem_device']}"
-                if dev.get("subsystem_vendor")
-                else None
-            ),
-        }
-        for prop, right in correct.items():
+    for index, path in enumerate(entry.get("path", "").split(";")):
+        full = path if "." in path else f"{path}.0"
+        full = full if full.count(":") == 2 else f"0000:{full}"
+        dev = devices.get(full)
+        if dev is None:
+            return f"pci device '{full}' not found"
+        correct = {"id": f"{dev['vendor']}:{dev['device']}"}
+        if index == 0:
+            correct["iommugroup"] = str(dev.get("iommugroup", -1))
+        if dev.get("subsystem_vendor") and dev.get("subsystem_device"):
+            correct["subsystem-id"] = f"{dev['subsystem_vendor']}:{dev['subsystem_device']}"
+        for prop in sorted(correct):
             given = entry.get(prop)
-            if right is None and given is None:
-                continue
             if given is None:
-                return f"no '{prop}' for device '{path}'"
-            if right is None:
-                return f"'{prop}' configured but should not be"
-            if right.replace("0x", "") != given.replace("0x", ""):
-                return (
-                    f"'{prop}' does not match for '{path}' ({right.replace('0x', '')} != {given})"  # noqa: E501
-                )
+                return f"missing expected property '{prop}' for device '{full}'"
+            right = correct[prop].replace("0x", "")
+            if right != given.replace("0x", ""):
+                return f"'{prop}' does not match for '{name}' ({right} != {given})"
+        if entry.get("subsystem-id") and "subsystem-id" not in correct:
+            return "'subsystem-id' configured but should not be"
     return None
 
 
@@ -138,28 +133,30 @@ def start_devices(
     running = used_by_running(world, node, vmid)
     reserved = reserved_by_starting(world, node, vmid)
     chosen: list[str] = []
-    for _key, entry in sorted(entries.items()):
-        if entry.get("pcie", "0").lower() in TRUE and "q35" not in config.get("machine", ""):
-            return [], "q35 machine model is not enabled"
+    for key, entry in sorted(entries.items()):
+        alternatives = 1
         if "mapping" in entry:
             paths = mapping_paths(world, entry["mapping"], node)
             if not paths:
                 return [], f"PCI device mapping not found for '{entry['mapping']}'"
             for map_entry in paths:
-                problem = check_map_entry(world, node, map_entry)
+                problem = check_map_entry(world, node, map_entry, entry["mapping"])
                 if problem:
-                    return [], f"PCI device mapping invalid (hardware probably changed): {problem}"  # noqa: E501
-        funcs = resolve(world, node, entry, set(running) | set(reserved))
+                    return [], f"PCI device mapping invalid (hardware probably changed): {problem}"
+            alternatives = len(paths)
+        if entry.get("pcie", "0").lower() in TRUE and "q35" not in config.get("machine", ""):
+            return [], "q35 machine model is not enabled"
+        funcs = resolve(world, node, entry, set(running) | set(reserved) | set(chosen))
         if not funcs:
             return [], f"no PCI device found for '{entry.get('host', entry.get('mapping'))}'"
-        for dev in funcs:
-            if dev in running:
-                return [], f"PCI device '{dev}' already in use by VMID '{running[dev]}'"
-            if dev in reserved:
-                return (
-                    [],
-                    f"PCI device '{dev}' is currently reserved for use by VMID '{reserved[dev]}'",
-                )  # noqa: E501
+        busy = [d for d in funcs if d in running or d in reserved]
+        if busy and alternatives > 1:
+            return [], f"could not find a free device for '{key}'"
+        if busy and busy[0] in running:
+            return [], f"PCI device '{busy[0]}' already in use by VMID '{running[busy[0]]}'"
+        if busy:
+            holder = reserved[busy[0]]
+            return [], f"PCI device '{busy[0]}' is currently reserved for use by VMID '{holder}'"
         chosen += funcs
     return chosen, None
 

@@ -55,7 +55,7 @@ def mapping_list(ctx: Ctx) -> Any:
                     {"severity": "warning", "message": f"No mapping for node '{check_node}'."}
                 )
             for map_entry in mine:
-                problem = check_map_entry(ctx.world, str(check_node), map_entry)
+                problem = check_map_entry(ctx.world, str(check_node), map_entry, name)
                 if problem:
                     checks.append({"severity": "error", "message": problem})
             row["checks"] = checks

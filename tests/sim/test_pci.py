@@ -161,3 +161,27 @@ def test_mapping_crud_with_digest(sim):
     assert api.cluster.mapping.pci("rtx4090").get()["description"] == "leased by 100"
     api.cluster.mapping.pci("rtx4090").delete()
     assert api.cluster.mapping.pci.get() == []
+
+
+def test_mapping_with_several_devices_takes_the_first_free_one(sim):
+    api = sim.api()
+    vms = _vms(sim, api, 100, 101, 102)
+    api.cluster.mapping.pci.post(id="anygpu", map=[GPU_4090, GPU_3060])
+    for vm in vms:
+        vm.config.put(hostpci0="mapping=anygpu,pcie=1")
+    assert sim.wait(api, vms[0].status.start.post())["exitstatus"] == "OK"
+    assert sim.wait(api, vms[1].status.start.post())["exitstatus"] == "OK"
+    third = sim.wait(api, vms[2].status.start.post())
+    assert third["exitstatus"] == "could not find a free device for 'hostpci0'"
+
+
+def test_mapping_without_iommugroup_fails_the_start_one_property_at_a_time(sim):
+    api = sim.api()
+    (vm,) = _vms(sim, api, 100)
+    api.cluster.mapping.pci.post(id="bare", map=["node=pve1,path=0000:02:00,id=10de:2503"])
+    vm.config.put(hostpci0="mapping=bare")
+    status = sim.wait(api, vm.status.start.post())
+    assert status["exitstatus"] == (
+        "PCI device mapping invalid (hardware probably changed): "
+        "missing expected property 'iommugroup' for device '0000:02:00.0'"
+    )
