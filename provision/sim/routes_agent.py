@@ -25,10 +25,10 @@ def view(ctx: Ctx) -> tuple[str, dict[str, Any], guest.GuestView]:
     """The guest model's view of the request's VM; refused unless the agent answers."""
     vmid = str(ctx.params["vmid"])
     vm = vc.vm_record(ctx.world, ctx.node(), vmid)
+    if "agent" not in vm["config"]:  # qemu-server's agent_available, in its order
+        raise fail("No QEMU guest agent configured")
     if vm["status"] != "running":
         raise fail(f"VM {vmid} is not running")
-    if not guest.agent_enabled(vm["config"]):
-        raise fail("No QEMU guest agent configured")
     devices = {d["id"]: d for d in ctx.world["nodes"][vm["node"]]["pci"]}
     gpus = [
         {"name": devices[d]["gpu"]["name"], "memory_mib": devices[d]["gpu"]["memory_mib"], "pci": d}  # noqa: E501
@@ -82,7 +82,7 @@ def exec_status(ctx: Ctx) -> Any:
     _vmid, vm, _gview = view(ctx)
     found = vm["guest"]["exec"].get(str(ctx.params.get("pid")))
     if found is None:
-        raise fail(f"Agent error: Invalid parameter 'pid' ({ctx.params.get('pid')})")
+        raise fail("Agent error: Invalid parameter 'pid'")
     out: dict[str, Any] = {"exited": 1, "exitcode": found["exitcode"]}
     if found["out"]:
         out["out-data"] = found["out"]

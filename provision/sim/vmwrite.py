@@ -54,6 +54,10 @@ def check_options(
             continue
         if (_raw(changes.get(key)) or _raw(old.get(key))) and not ctx.identity.is_root_ticket:
             raise fail(f"only root can set '{key}' config for non-mapped devices")
+        if key in deletes and not _raw(old.get(key)):
+            gone = parse_prop(old.get(key, ""), "host").get("mapping")
+            if gone:
+                ctx.require(f"/mapping/pci/{gone}", ["Mapping.Use"])
         mapping = parse_prop(changes.get(key, ""), "host").get("mapping")
         if mapping:
             ctx.require(f"/mapping/pci/{mapping}", ["Mapping.Use"])
