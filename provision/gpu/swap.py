@@ -9,7 +9,8 @@ to the lease before it is carried out, so a crash at any point is either rolled 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -65,24 +66,34 @@ def swap_gpu(
     verify_gpu: Callable[[int], None] | None = None,
 ) -> SwapResult:
     """Give the GPU to target_name (None: release it from its holder)."""
+    started_at = clock()
     recover(ctx)
     target = ctx.vm_by_name(target_name) if target_name else None
     record = _begin(ctx, target, options, clock, sleep)
     op = str(record.op)
     timings: dict[str, float] = {}
-    phase_start = clock()
     phase = "planning"
 
-    def enter(name: str, **fields: Any) -> None:
-        nonlocal phase, phase_start
-        now = clock()
-        timings[phase] = round(now - phase_start, 4)
-        phase, phase_start = name, now
-        ctx.lease.advance(op, phase=name, **fields)
+    @contextmanager
+    def step(name: str) -> Iterator[None]:
+        """Add the seconds the body takes to timings[name]."""
+        begun = clock()
+        try:
+            yield
+        finally:
+            timings[name] = round(timings.get(name, 0.0) + clock() - begun, 4)
 
+    def enter(name: str, **fields: Any) -> None:
+        nonlocal phase
+        phase = name
+        with step("lease"):
+            ctx.lease.advance(op, phase=name, **fields)
+
+    timings["plan"] = round(clock() - started_at, 4)
     source: Holder | None = None
     try:
-        holders = ctx.holders()
+        with step("plan"):
+            holders = ctx.holders()
         others = [h for h in holders if target is None or h.vmid != target.vmid]
         if len(others) > 1:
             names = ", ".join(f"{h.name} ({h.vmid})" for h in others)
@@ -95,27 +106,36 @@ def swap_gpu(
             return SwapResult(ctx.name, None, target.name, "already held")
         enter("stopping", source=source.vmid if source else None,
               source_was_running=bool(source and source.status == "running"),
-              holder=source.vmid if source else None)
-        if source is not None:
-            ctx.steps.stop(source.vmid, timeout=options.shutdown_timeout, force=options.force)
-        if target is not None:
-            ctx.steps.stop(target.vmid, timeout=options.shutdown_timeout, force=options.force)
+              holder=source.vmid if source else None,
+              holder_name=source.name if source else None)
+        with step("stop"):
+            if source is not None:
+                ctx.steps.stop(source.vmid, timeout=options.shutdown_timeout,
+                               force=options.force)
+            if target is not None:
+                ctx.steps.stop(target.vmid, timeout=options.shutdown_timeout,
+                               force=options.force)
         enter("detached")
-        if source is not None:
-            ctx.steps.detach(source.vmid, ctx.gpu)
+        with step("config"):
+            if source is not None:
+                ctx.steps.detach(source.vmid, ctx.gpu)
         if target is None:
-            timings[phase] = round(clock() - phase_start, 4)
-            ctx.lease.finish(op, None, None)
+            with step("lease"):
+                ctx.lease.finish(op, None, None)
+            timings["total"] = round(clock() - started_at, 4)
             return SwapResult(ctx.name, source.name if source else None, None, "released",
                               timings)
         enter("attached")
-        ctx.steps.attach(target.vmid, ctx.gpu)
-        ctx.steps.start(target.vmid, timeout=_start_timeout(ctx, target.name))
+        with step("config"):
+            ctx.steps.attach(target.vmid, ctx.gpu)
+        with step("start"):
+            ctx.steps.start(target.vmid, timeout=_start_timeout(ctx, target.name))
         enter("started")
         if options.verify and verify_gpu is not None:
-            verify_gpu(target.vmid)
-        timings[phase] = round(clock() - phase_start, 4)
-        ctx.lease.finish(op, target.vmid, target.name)
+            with step("verify"):
+                verify_gpu(target.vmid)
+        with step("lease"):
+            ctx.lease.finish(op, target.vmid, target.name)
     except AihostError as failure:
         if phase == "planning":
             ctx.lease.finish(op, record.holder, record.holder_name)
@@ -125,6 +145,7 @@ def swap_gpu(
             f"swap of {ctx.name} to {target.name if target else '-'} failed while {phase}: "
             f"{failure}; rolled back: {rolled}", failure.exit_code,
         ) from failure
+    timings["total"] = round(clock() - started_at, 4)
     return SwapResult(ctx.name, source.name if source else None, target.name, "swapped", timings)
 
 
@@ -172,7 +193,8 @@ def rollback(ctx: GpuContext, record: LeaseRecord) -> str:
             ctx.steps.start(record.source, timeout=300)
             done.append(f"started VM {record.source} again")
     if record.op:
-        ctx.lease.finish(record.op, record.source, None)
+        name = record.holder_name if record.holder == record.source else None
+        ctx.lease.finish(record.op, record.source, name)
     return ", ".join(done) or "nothing had changed"
 
 
