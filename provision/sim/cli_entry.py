@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -24,13 +25,17 @@ def resolve_fixture(name: str | None) -> Path | None:
     raise SystemExit(f"fixture '{name}' is neither a file nor a shipped fixture ({known})")
 
 
+def _echo(line: str) -> None:
+    print(line, flush=True)
+
+
 def serve(
     *,
     port: int = 8006,
     fixture: Path | None = None,
     state_dir: Path | None = None,
     sftp_port: int | None = 0,
-    echo: Callable[[str], None] = print,
+    echo: Callable[[str], None] | None = None,
     stop: threading.Event | None = None,
 ) -> int:
     """Start a SimServer, print how to reach it, serve until stop is set (or Ctrl-C)."""
@@ -40,6 +45,8 @@ def serve(
         from provision.paths import sim_state_dir
 
         state_dir = sim_state_dir()
+    if echo is None:
+        echo = _echo
     server = SimServer(Path(state_dir), fixture, port=port, sftp_port=sftp_port).start()
     echo(f"Proxmox VE simulator on {server.url} (state in {state_dir})")
     echo(f"  TLS fingerprint (SHA-256): {server.fingerprint}")
@@ -69,7 +76,11 @@ def serve_forever(argv: list[str] | None = None) -> int:
     parser.add_argument("--sftp-port", type=int, default=0, help="SFTP port (0: any free one)")
     parser.add_argument("--no-sftp", action="store_true", help="run without the SFTP endpoint")
     args = parser.parse_args(argv)
+    stop = threading.Event()
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, lambda _sig, _frame: stop.set())
     return serve(
+        stop=stop,
         port=args.port,
         fixture=resolve_fixture(args.fixture),
         state_dir=args.state,

@@ -91,3 +91,14 @@ def test_token_limited_to_one_vm_lists_only_that_vm(sim):
 def test_admin_token_has_every_privilege(sim):
     perms = sim.api().access.permissions.get(path="/vms/100")
     assert {"VM.PowerMgmt", "Mapping.Use", "VM.GuestAgent.Unrestricted"} <= set(perms["/vms/100"])
+
+
+def test_mapping_list_shows_only_mappings_the_caller_may_see(sim):
+    entry = "node=pve1,path=0000:02:00,id=10de:2503,subsystem-id=1462:397d,iommugroup=13"
+    sim.api().cluster.mapping.pci.post(id="rtx3060", map=[entry])
+    assert [m["id"] for m in sim.api("aihost@pve!readonly").cluster.mapping.pci.get()] == [
+        "rtx3060"
+    ]
+    assert sim.api("aihost@pve!vm100").cluster.mapping.pci.get() == []
+    err = _fail(sim.api("aihost@pve!vm100").cluster.mapping.pci("rtx3060").get)
+    assert err.status_code == 403 and err.content == "Permission check failed"
