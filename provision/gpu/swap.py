@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -67,7 +67,6 @@ def swap_gpu(
 ) -> SwapResult:
     """Give the GPU to target_name (None: release it from its holder)."""
     started_at = clock()
-    recover(ctx)
     target = ctx.vm_by_name(target_name) if target_name else None
     record = _begin(ctx, target, options, clock, sleep)
     op = str(record.op)
@@ -97,24 +96,27 @@ def swap_gpu(
         others = [h for h in holders if target is None or h.vmid != target.vmid]
         if len(others) > 1:
             names = ", ".join(f"{h.name} ({h.vmid})" for h in others)
-            raise ConflictError(f"GPU {ctx.name} is named by several VMs: {names}",
-                                hint=f"release it from all but one with `aihost gpu release "
-                                f"{ctx.name}` after stopping them")
+            raise ConflictError(
+                f"GPU {ctx.name} is named by several VMs: {names}",
+                hint=f"release it from all but one with `aihost gpu release "
+                f"{ctx.name}` after stopping them",
+            )
         source = others[0] if others else None
         if target is not None and source is None and len(holders) == 1:
             ctx.lease.finish(op, target.vmid, target.name)
             return SwapResult(ctx.name, None, target.name, "already held")
-        enter("stopping", source=source.vmid if source else None,
-              source_was_running=bool(source and source.status == "running"),
-              holder=source.vmid if source else None,
-              holder_name=source.name if source else None)
+        enter(
+            "stopping",
+            source=source.vmid if source else None,
+            source_was_running=bool(source and source.status == "running"),
+            holder=source.vmid if source else None,
+            holder_name=source.name if source else None,
+        )
         with step("stop"):
             if source is not None:
-                ctx.steps.stop(source.vmid, timeout=options.shutdown_timeout,
-                               force=options.force)
+                ctx.steps.stop(source.vmid, timeout=options.shutdown_timeout, force=options.force)
             if target is not None:
-                ctx.steps.stop(target.vmid, timeout=options.shutdown_timeout,
-                               force=options.force)
+                ctx.steps.stop(target.vmid, timeout=options.shutdown_timeout, force=options.force)
         enter("detached")
         with step("config"):
             if source is not None:
@@ -123,8 +125,7 @@ def swap_gpu(
             with step("lease"):
                 ctx.lease.finish(op, None, None)
             timings["total"] = round(clock() - started_at, 4)
-            return SwapResult(ctx.name, source.name if source else None, None, "released",
-                              timings)
+            return SwapResult(ctx.name, source.name if source else None, None, "released", timings)
         enter("attached")
         with step("config"):
             ctx.steps.attach(target.vmid, ctx.gpu)
@@ -143,14 +144,22 @@ def swap_gpu(
         rolled = rollback(ctx, ctx.lease.read())
         raise SwapFailed(
             f"swap of {ctx.name} to {target.name if target else '-'} failed while {phase}: "
-            f"{failure}; rolled back: {rolled}", failure.exit_code,
+            f"{failure}; rolled back: {rolled}",
+            failure.exit_code,
         ) from failure
     timings["total"] = round(clock() - started_at, 4)
     return SwapResult(ctx.name, source.name if source else None, target.name, "swapped", timings)
 
 
-def _begin(ctx: GpuContext, target: Any, options: SwapOptions,
-           clock: Callable[[], float], sleep: Callable[[float], None]) -> LeaseRecord:
+def _begin(
+    ctx: GpuContext,
+    target: Any,
+    options: SwapOptions,
+    clock: Callable[[], float],
+    sleep: Callable[[float], None],
+) -> LeaseRecord:
+    """Take the GPU's lease: recover an abandoned operation first; wait for a live one
+    with options.wait, else fail fast (exit 4) naming it."""
     deadline = clock() + options.wait_timeout
     delay = 0.2
     while True:
@@ -161,12 +170,15 @@ def _begin(ctx: GpuContext, target: Any, options: SwapOptions,
                 target_name=target.name if target else None,
             )
         except LeaseBusy as busy:
+            if ctx.lease.abandoned(busy.record):
+                with suppress(LeaseBusy):  # another process may be recovering it right now
+                    recover(ctx)
+                continue
             if not options.wait or clock() >= deadline:
                 raise
             ctx.say(f"waiting for operation {busy.record.op} ({busy.record.phase})")
             sleep(delay)
-            delay = min(delay * 2, 2.0)
-            recover(ctx)
+            delay = min(delay * 2, 1.0)
 
 
 def _start_timeout(ctx: GpuContext, vm_name: str) -> int:

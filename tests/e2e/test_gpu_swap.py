@@ -25,8 +25,11 @@ def api(sim: Any, method: str, path: str, **params: Any) -> Any:
     """One request to the simulator's API with its admin token; the data part."""
     server = sim.server
     reply = requests.request(
-        method, f"{server.url}/api2/json{path}", params=params if method == "GET" else None,
-        data=None if method == "GET" else params, verify=str(server.cert_path),
+        method,
+        f"{server.url}/api2/json{path}",
+        params=params if method == "GET" else None,
+        data=None if method == "GET" else params,
+        verify=str(server.cert_path),
         headers={"Authorization": f"PVEAPIToken={server.token_id}={server.token_secret}"},
         timeout=10,
     )
@@ -37,8 +40,9 @@ def api(sim: Any, method: str, path: str, **params: Any) -> Any:
 def control(sim: Any, method: str, what: str, payload: Any = None) -> Any:
     """The simulator's control API (/_sim/faults, /_sim/durations, ...)."""
     server = sim.server
-    reply = requests.request(method, f"{server.url}/_sim/{what}", json=payload,
-                             verify=str(server.cert_path), timeout=10)
+    reply = requests.request(
+        method, f"{server.url}/_sim/{what}", json=payload, verify=str(server.cert_path), timeout=10
+    )
     assert reply.status_code == 200, reply.text
     return reply.json()["data"]
 
@@ -51,7 +55,9 @@ def vms(sim: Any) -> dict[str, dict[str, Any]]:
             continue
         config = api(sim, "GET", f"/nodes/{row['node']}/qemu/{row['vmid']}/config")
         found[row["name"]] = {
-            "vmid": row["vmid"], "status": row["status"], "node": row["node"],
+            "vmid": row["vmid"],
+            "status": row["status"],
+            "node": row["node"],
             "hostpci": sorted(v for k, v in config.items() if k.startswith("hostpci")),
         }
     return found
@@ -67,9 +73,16 @@ def lease_text(sim: Any, gpu: str = GPU) -> str:
     return str(api(sim, "GET", f"/cluster/mapping/pci/{gpu}").get("description") or "")
 
 
-def world(sim: Any, tmp_path: Path, others: tuple[str, ...] = ("image-box",),
-          gpus: dict[str, Any] | None = None, host: dict[str, Any] | None = None,
-          gpu: str = GPU, env: dict[str, str] | None = None, driver: bool = True) -> Path:
+def world(
+    sim: Any,
+    tmp_path: Path,
+    others: tuple[str, ...] = ("image-box",),
+    gpus: dict[str, Any] | None = None,
+    host: dict[str, Any] | None = None,
+    gpu: str = GPU,
+    env: dict[str, str] | None = None,
+    driver: bool = True,
+) -> Path:
     """llm-box running with the GPU; each of others created and running without it.
 
     Each of others is provisioned for the GPU (driver in its user-data) and then released,
@@ -78,8 +91,12 @@ def world(sim: Any, tmp_path: Path, others: tuple[str, ...] = ("image-box",),
     """
     path = tmp_path / "inv.yaml"
     with_gpu = {n: {**PLAIN, "gpu": gpu} for n in others}
-    sim.inventory(path, {**(with_gpu if driver else dict.fromkeys(others, PLAIN)),
-                         "llm-box": {**LLM, "gpu": gpu}}, gpus=gpus, host=host)
+    sim.inventory(
+        path,
+        {**(with_gpu if driver else dict.fromkeys(others, PLAIN)), "llm-box": {**LLM, "gpu": gpu}},
+        gpus=gpus,
+        host=host,
+    )
     for name in others:
         up = run_aihost("-i", str(path), "vm", "up", name, "--no-wait", env=env)
         assert up.exit_code == 0, up.stderr
@@ -105,7 +122,11 @@ def test_swap_moves_the_gpu_and_proves_it_in_the_target(sim, tmp_path):
     assert result.exit_code == 0, result.stderr
     out = result.json()
     assert (out["gpu"], out["source"], out["target"], out["outcome"]) == (
-        GPU, "llm-box", "image-box", "swapped")
+        GPU,
+        "llm-box",
+        "image-box",
+        "swapped",
+    )
     assert {"stop", "config", "start", "verify", "lease", "total"} <= set(out["timings"])
     assert "verify: nvidia-smi" in result.stderr
     state = vms(sim)
@@ -117,8 +138,14 @@ def test_swap_moves_the_gpu_and_proves_it_in_the_target(sim, tmp_path):
 
     after = aihost(inventory, "-o", "json", "gpu", "list")
     row = {r["gpu"]: r for r in after.json()}[GPU]
-    assert row == {**row, "holder": "image-box", "holder_vmid": state["image-box"]["vmid"],
-                   "holder_running": True, "also_named_by": [], "operation": None}
+    assert row == {
+        **row,
+        "holder": "image-box",
+        "holder_vmid": state["image-box"]["vmid"],
+        "holder_running": True,
+        "also_named_by": [],
+        "operation": None,
+    }
     text = aihost(inventory, "gpu", "list")
     assert "image-box" in text.stdout and "running" in text.stdout
 
@@ -144,8 +171,16 @@ def _rolled_back(sim: Any, result: Result) -> None:
 def test_target_failing_to_start_rolls_back_to_the_former_holder(sim, tmp_path):
     inventory = world(sim, tmp_path)
     target = vms(sim)["image-box"]["vmid"]
-    control(sim, "POST", "faults", {"kind": "task_error", "task": "qmstart",
-                                     "message": "start failed: QEMU exited with code 1"})
+    control(
+        sim,
+        "POST",
+        "faults",
+        {
+            "kind": "task_error",
+            "task": "qmstart",
+            "message": "start failed: QEMU exited with code 1",
+        },
+    )
     result = aihost(inventory, "gpu", "swap", GPU, "--to", "image-box")
     assert result.exit_code == 3, result.stderr
     assert "QEMU exited with code 1" in result.stderr
