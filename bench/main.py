@@ -79,6 +79,7 @@ def run(argv: list[str] | None = None) -> dict[str, Any]:
     if "ansible" in peers and not ansible_peer.available():
         peers = tuple(p for p in peers if p != "ansible")
         notes.append("Ansible is not installed (pip install '.[bench]'): no Ansible rows.")
+    load_before = _load()
     with tempfile.TemporaryDirectory(prefix="aihost-bench-") as tmp:
         bench = Bench(
             scale=args.scale,
@@ -111,6 +112,7 @@ def run(argv: list[str] | None = None) -> dict[str, Any]:
                 bench.say(f"{name} failed: {exc}")
                 scenarios[name] = {"error": f"{exc}\n{traceback.format_exc()}"}
     results = {"meta": meta(args, bench, argv), "scenarios": scenarios}
+    results["meta"]["load"] = f"{load_before} before, {_load()} after (1/5/15-minute averages)"
     from bench.report import write
 
     md, js = write(results, args.out)
@@ -173,6 +175,13 @@ def versions() -> str:
     except (ImportError, OSError, KeyError, ValueError):
         pass
     return ", ".join(found)
+
+
+def _load() -> str:
+    try:
+        return " ".join(f"{v:.2f}" for v in os.getloadavg())
+    except OSError:
+        return "?"
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -184,7 +184,7 @@ def markdown(results: dict[str, Any]) -> str:
         "# aihost benchmarks against Ansible's proxmox_kvm and a proxmoxer script",
         "",
         f"- Date: {meta['date']}",
-        f"- Machine: {meta['machine']}",
+        f"- Machine: {meta['machine']}; load {meta.get('load', '?')}",
         f"- Versions: {meta['versions']}",
         f"- Task durations (realistic x scale {meta['scale']}): {meta['durations']}",
         f"- Repetitions: {meta['reps']} (medians); start-up: {meta['startup_reps']}",

@@ -7,6 +7,7 @@ threads); the tools under test are separate processes talking HTTPS + SFTP to it
 
 from __future__ import annotations
 
+import functools
 import logging
 import shutil
 import tempfile
@@ -198,6 +199,7 @@ class BenchSim:
         }
 
 
+@functools.cache
 def _schema_validator() -> Any:
     """Proxmox's schema check for each request, when ../shared/pve/apidoc.json is there."""
     schema = Path(__file__).resolve().parent.parent.parent / "shared" / "pve" / "apidoc.json"

@@ -44,7 +44,7 @@ def scenario(bench: Bench) -> dict[str, Any]:
         )
         todo = commands(bench, inventory, sim.root)
         for argv, env in todo.values():
-            for _ in range(WARMUP):
+            for _ in range(min(WARMUP, bench.startup_reps)):
                 run(argv, env=env, cwd=sim.root).check(" ".join(argv))
         times: dict[str, list[float]] = {label: [] for label in todo}
         bench.say(f"start-up: {len(todo)} commands x {bench.startup_reps}")
