@@ -178,6 +178,10 @@ def _config_write(ctx: Ctx) -> None:
     vc.check_lock(vm, ctx.flag("skiplock") and ctx.identity.is_root_ticket)
     changes, _volumes = materialize(ctx, vmid, changes)
     if vm["status"] != "running":
+        for key in set(changes) | set(deletes):  # a replaced cloud-init drive is removed
+            old = vm["config"].get(key, "").split(",")[0]
+            if old.endswith("cloudinit") and changes.get(key, "").split(",")[0] != old:
+                st.free_volume(ctx.world, old)
         unuse_disks(vm, deletes)
     vc.write(vm, changes, deletes)
     invariants(ctx)

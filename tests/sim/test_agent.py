@@ -90,3 +90,23 @@ def test_cloudinit_dump_shows_only_the_generated_part(sim):
     user = vm.cloudinit.dump.get(type="user")
     assert user.startswith("#cloud-config") and "user: ubuntu" in user
     assert "qemu-guest-agent" not in user  # cicustom is ignored by the dump
+
+
+def test_cidata_iso_attached_as_cdrom_is_what_the_guest_reads(sim, tmp_path):
+    from provision.delivery.iso import build_cidata_iso
+
+    api = sim.api()
+    sim.wait(api, api.nodes("pve1").qemu(9000).clone.post(newid=100, name="iso", full=1))
+    image = build_cidata_iso({"user-data": USER_DATA.encode(), "meta-data": b"instance-id: a\n"})
+    (tmp_path / "seed.iso").write_bytes(image)
+    with (tmp_path / "seed.iso").open("rb") as handle:
+        sim.wait(
+            api, api.nodes("pve1").storage("local").upload.post(content="iso", filename=handle)
+        )
+    vm = api.nodes("pve1").qemu(100)
+    vm.config.put(ide2="local:iso/seed.iso,media=cdrom")
+    volids = [c["volid"] for c in api.nodes("pve1").storage("local-lvm").content.get()]
+    assert "local-lvm:vm-100-cloudinit" not in volids  # the replaced drive is gone
+    assert sim.wait(api, vm.status.start.post())["exitstatus"] == "OK"
+    assert vm.agent.ping.post() == {"result": {}}
+    assert _exec(sim, vm, "cloud-init", "query", "instance-id")["out-data"].strip() == "a"
