@@ -28,10 +28,10 @@ def apply_task(world: World, task: dict[str, Any], at: float) -> None:
             del world["vms"][vmid]
             return
         vm["config"].pop("lock", None)
-        if effect.get("start"):
-            devices, error = pci.start_devices(world, vm["node"], vmid, vm["config"])
-            if error is None:
-                _run(vm, devices, at, guest_facts(Path(effect["state_dir"]), world, vm))
+        if effect.get("start"):  # create with start=1: a failed start stays hidden
+            outcome = start_checks(Path(effect["state_dir"]), world, vmid, vm)
+            if outcome["error"] is None:
+                _run(vm, outcome["pci"], at, outcome["guest"])
     elif op == "destroy" and not failed:
         for key, value in vm["config"].items():
             volid = value.split(",")[0]

@@ -198,3 +198,30 @@ def test_start_timeout_and_shutdown_timeout(clocked):
     clock.advance(6)
     assert api.nodes("pve1").tasks(upid).status.get()["exitstatus"] == "OK"
     assert vm.status.current.get()["status"] == "stopped"
+
+
+def test_create_with_start_hides_a_failed_start(sim):
+    api = sim.api()
+    upid = api.nodes("pve1").qemu.post(
+        vmid=130,
+        name="hidden",
+        memory="2048",
+        start=1,
+        ide2="local-lvm:cloudinit",
+        cicustom="user=local:snippets/absent.yaml",
+    )
+    assert sim.wait(api, upid)["exitstatus"] == "OK"
+    assert api.nodes("pve1").qemu(130).status.current.get()["status"] == "stopped"
+    start = sim.wait(api, api.nodes("pve1").qemu(130).status.start.post())
+    assert start["exitstatus"] == "volume 'local:snippets/absent.yaml' does not exist"
+
+
+def test_deleted_disk_of_a_stopped_vm_becomes_unused(sim):
+    api = sim.api()
+    _clone(sim, api)
+    vm = api.nodes("pve1").qemu(100)
+    vm.config.put(scsi1="local-lvm:8")
+    assert vm.config.get()["scsi1"] == "local-lvm:vm-100-disk-1,size=8G"
+    vm.config.put(delete="scsi1")
+    config = vm.config.get()
+    assert "scsi1" not in config and config["unused0"] == "local-lvm:vm-100-disk-1"
