@@ -128,7 +128,7 @@ class SimApp:
             return [dict(e) for e in self._log[since:]]
 
     def schema_violations(self) -> list[str]:
-        """Requests the schema validator refused (this process only)."""
+        """Requests the schema validator refused, and internal errors (this process only)."""
         with self._mem:
             return list(self._schema_violations)
 
@@ -160,7 +160,12 @@ class SimApp:
         except (ValueError, UnicodeDecodeError) as exc:
             reply = Reply(
                 400, failure_payload(param_fail({"": str(exc)})), "Parameter verification failed."
-            )  # noqa: E501
+            )
+        except Exception as exc:  # noqa: BLE001 - a simulator bug answers 500 and is recorded
+            text = f"internal simulator error: {type(exc).__name__}: {exc}"
+            with self._mem:
+                self._schema_violations.append(f"{method} {path}: {text}")
+            reply = Reply(500, {"data": None, "message": text + "\n"}, text)
         with self._mem:
             self._log.append(
                 {

@@ -150,7 +150,12 @@ class Authenticator:
             username += "@pam"
         known = username == "root@pam" or username in access.get("users", {})
         expected = self.secrets.get(username)
-        if not known or expected is None or not hmac.compare_digest(expected, password):
+        renewal = self.ticket_user(password) == username  # a valid ticket renews itself
+        if (
+            not known
+            or expected is None
+            or not (renewal or hmac.compare_digest(expected, password))
+        ):
             raise ApiFailure(401, "authentication failure")
         stamp = f"{int(self.clock()):08X}"
         plain = f"PVE:{username}:{stamp}"
@@ -161,6 +166,20 @@ class Authenticator:
             "CSRFPreventionToken": f"{stamp}:{_sign(key, 'csrf' + username + stamp)}",
             "cap": {},
         }
+
+    def ticket_user(self, ticket: str) -> str | None:
+        """The user of a valid, unexpired ticket "PVE:user@realm:HEXTIME::SIGNATURE"."""
+        plain, _, sig = ticket.partition("::")
+        fields = plain.split(":")
+        if len(fields) != 3 or fields[0] != "PVE":
+            return None
+        if not hmac.compare_digest(_sign(self.secrets["ticket-key"], plain), sig):
+            return None
+        try:
+            issued = int(fields[2], 16)
+        except ValueError:
+            return None
+        return fields[1] if self.clock() - issued <= TICKET_LIFETIME else None
 
     def authenticate(
         self, access: dict[str, Any], method: str, headers: dict[str, str]
@@ -177,14 +196,9 @@ class Authenticator:
         ticket = _cookie(headers.get("cookie", ""), "PVEAuthCookie")
         if ticket is None:
             raise ApiFailure(401, "No ticket")
-        plain, _, sig = ticket.partition("::")
-        fields = plain.split(":")
-        valid = len(fields) == 3 and hmac.compare_digest(
-            _sign(self.secrets["ticket-key"], plain), sig
-        )
-        if not valid or self.clock() - int(fields[2], 16) > TICKET_LIFETIME:
+        userid = self.ticket_user(ticket)
+        if userid is None:
             raise ApiFailure(401, "authentication failure")
-        userid = fields[1]
         if method in ("POST", "PUT", "DELETE"):
             csrf = headers.get("csrfpreventiontoken", "")
             stamp = csrf.partition(":")[0]

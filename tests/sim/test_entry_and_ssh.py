@@ -101,3 +101,12 @@ def test_ticket_expires_after_two_hours(clocked):
     with pytest.raises(ResourceException) as caught:
         root.version.get()
     assert caught.value.status_code == 401
+
+
+def test_a_valid_ticket_renews_itself_as_proxmoxer_does(clocked):
+    sim, clock = clocked
+    root = sim.root()
+    clock.advance(3700)
+    root._store["session"].auth._get_new_tokens()  # proxmoxer's renewal: ticket as password
+    clock.advance(3700)
+    assert root.version.get()["release"] == "9.1"  # the renewed ticket is still valid
