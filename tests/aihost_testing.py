@@ -9,7 +9,6 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SHARED_DIR = Path(os.environ.get("AIHOST_SHARED_DIR", REPO_ROOT.parent / "shared"))
 INVENTORIES = REPO_ROOT / "inventories"
@@ -48,3 +47,17 @@ def run_aihost(*args: str, env: dict[str, str] | None = None) -> Result:
             else:
                 os.environ[key] = value
     return Result(code, out.getvalue(), err.getvalue())
+
+
+def schema_validator():  # type: ignore[no-untyped-def]
+    """Validate each request against Proxmox's schema; None (skip) when the file is absent."""
+    import pytest
+
+    schema = SHARED_DIR / "pve" / "apidoc.json"
+    if not schema.exists():
+        if os.environ.get("AIHOST_REQUIRE_SCHEMA") == "1":
+            pytest.fail(f"{schema} is missing and AIHOST_REQUIRE_SCHEMA=1")
+        return None
+    from provision.sim.apischema import ApiSchema
+
+    return ApiSchema.load(schema).validate

@@ -7,13 +7,18 @@ from contextlib import contextmanager
 
 from provision.errors import ConflictError
 from provision.gpu.context import GpuContext, Holder
+from provision.gpu.lease import LeaseBusy
 from provision.gpu.swap import recover
 from provision.vmops.session import Session
 
 
 def other_holders(ctx: GpuContext, vm_name: str, vmid: int | None) -> list[Holder]:
-    """VMs other than this one whose config refers to the GPU."""
-    return [h for h in ctx.holders() if h.vmid != vmid and h.name != vm_name]
+    """VMs other than this one whose config refers to the GPU.
+
+    The cluster list read at the start of the command is enough here: any VM made since
+    by aihost took the GPU's lease, which the caller holds or has just checked.
+    """
+    return [h for h in ctx.holders(refresh=False, skip=vmid) if h.name != vm_name]
 
 
 def held_error(ctx: GpuContext, vm_name: str, holder: Holder) -> ConflictError:
@@ -44,8 +49,13 @@ def claim_gpus(session: Session, vm_name: str, vmid: int, gpus: list[str]) -> It
     try:
         for gpu in gpus:
             ctx = GpuContext(session, gpu)
-            recover(ctx)
-            record = ctx.lease.begin(phase="attaching", target=vmid, target_name=vm_name)
+            try:
+                record = ctx.lease.begin(phase="attaching", target=vmid, target_name=vm_name)
+            except LeaseBusy as busy:
+                if not ctx.lease.abandoned(busy.record):
+                    raise
+                recover(ctx)
+                record = ctx.lease.begin(phase="attaching", target=vmid, target_name=vm_name)
             taken.append((ctx, str(record.op), record.holder, record.holder_name))
             holders = other_holders(ctx, vm_name, vmid)
             if holders:

@@ -44,12 +44,16 @@ class GpuContext:
         """Progress line prefixed with the GPU's name."""
         self.session.progress(f"{self.name}: {message}")
 
-    def holders(self) -> list[Holder]:
-        """VMs on the GPU's node whose config refers to it (read from Proxmox, not a file)."""
-        snapshot = self.session.snapshot(self.host_name, refresh=True)
+    def holders(self, *, refresh: bool = True, skip: int | None = None) -> list[Holder]:
+        """VMs on the GPU's node whose config refers to it (read from Proxmox, not a file).
+
+        refresh re-reads the cluster list (a swap must see VMs made since the command
+        began); skip leaves out a VM the caller already knows about.
+        """
+        snapshot = self.session.snapshot(self.host_name, refresh=refresh)
         found = []
         for vm in snapshot.vms:
-            if vm.node != self.node or vm.template:
+            if vm.node != self.node or vm.template or vm.vmid == skip:
                 continue
             config = self.client.get(f"/nodes/{self.node}/qemu/{vm.vmid}/config")
             keys = gpu_keys(config, self.gpu)

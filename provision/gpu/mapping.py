@@ -65,17 +65,24 @@ def mapping_exists(client: Any, mapping_id: str) -> bool:
     return True
 
 
-def map_gpu(ctx: GpuContext, pci: str | None = None) -> dict[str, Any]:
-    """Create or update the mapping of a mapped GPU so API tokens can attach it."""
+def map_gpu(ctx: GpuContext, pci: str | None = None, *, card: PciDevice | None = None,
+            missing: bool = False) -> dict[str, Any]:
+    """Create or update the mapping of a mapped GPU so API tokens can attach it.
+
+    card and missing let a caller that already read the hardware and the mapping
+    (vm up's planning) skip reading them again.
+    """
     if not ctx.gpu.mapping:
         raise InputError(
             f"GPU {ctx.name} is configured by raw pci: address; give it mapping: NAME in the "
             "inventory first (then tokens can attach it; raw addresses need root@pam)",
         )
-    card = find_card(ctx, pci)
+    card = card or find_card(ctx, pci)
     entry = map_entry(ctx, card)
     path = f"/cluster/mapping/pci/{ctx.gpu.mapping}"
-    current = ctx.client.get(path) if mapping_exists(ctx.client, ctx.gpu.mapping) else None
+    current = None
+    if not missing and mapping_exists(ctx.client, ctx.gpu.mapping):
+        current = ctx.client.get(path)
     if current is None:
         ctx.client.post("/cluster/mapping/pci", id=ctx.gpu.mapping, map=[entry])
         return {"gpu": ctx.name, "mapping": ctx.gpu.mapping, "action": "created", "map": entry}

@@ -87,9 +87,11 @@ def _props(want: str, have: str) -> bool:
 
 
 def _ide2(want: str, have: str) -> bool:
-    return "cloudinit" in have and "media=cdrom" in have or have.split(",")[0].endswith(
-        "cloudinit"
-    )
+    """Proxmox's cloud-init drive (any storage) or, for ISO delivery, the same ISO volume."""
+    have_volume = have.split(",")[0]
+    if want.split(",")[0].endswith(":cloudinit"):
+        return "cloudinit" in have_volume
+    return have_volume == want.split(",")[0] and "media=cdrom" in have
 
 
 def _sshkeys(want: str, have: str) -> bool:

@@ -16,7 +16,7 @@ from typing import Any
 from provision.errors import ApiError, TaskFailed, WaitTimeout
 
 FIRST_DELAY = 0.05
-MAX_DELAY = 1.0
+MAX_DELAY = 0.5
 LOG_LINES = 10
 LOG_LIMIT = 1000
 WARNINGS_RE = re.compile(r"^WARNINGS: (\d+)$")

@@ -83,7 +83,7 @@ def apply_plan(session: Session, state: VmState, options: UpOptions) -> UpResult
             from provision.gpu.mapping import map_gpu
 
             say(f"{desired.name}: creating the PCI mapping of GPU {gpu}")
-            map_gpu(GpuContext(session, gpu))
+            map_gpu(GpuContext(session, gpu), card=state.cards[gpu], missing=True)
             result.applied.append("map-gpu")
         if "upload-user-data" in kinds:
             say(f"{desired.name}: uploading cloud-init snippets")

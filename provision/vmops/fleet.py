@@ -10,7 +10,7 @@ from provision.vmops.apply import UpOptions, UpResult, apply_plan
 from provision.vmops.planner import VmState, read_state
 from provision.vmops.session import Session
 
-MAX_WORKERS = 8
+MAX_WORKERS = 20
 
 
 @dataclass

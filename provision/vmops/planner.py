@@ -43,6 +43,7 @@ class VmState:
     gpu_attach: list[str] = field(default_factory=list)
     contested: list[str] = field(default_factory=list)
     unmapped: list[str] = field(default_factory=list)
+    cards: dict[str, Any] = field(default_factory=dict)
 
     @property
     def vmid(self) -> int | None:
@@ -95,7 +96,8 @@ def read_state(session: Session, vm_name: str, *, take_gpu: bool = False,
                     _resize(config.get(boot_disk), desired.disk_gb), boot_disk, plan,
                     generation, reprovision and info is not None)
     state.gpu_attach = _gpus_to_attach(session, desired, changes)
-    state.unmapped = _unmapped(session, state.gpu_attach)
+    state.cards = _unmapped(session, state.gpu_attach)
+    state.unmapped = list(state.cards)
     if state.gpu_attach:
         state.contested = _contested(session, state, take_gpu)
     _fill_plan(state)
@@ -160,17 +162,17 @@ def _gpus_to_attach(session: Session, desired: DesiredVm, changes: list[Change])
     return [g for g in desired.gpu_names if hostpci_value(session.inv.gpus[g]) in new_values]
 
 
-def _unmapped(session: Session, gpus: list[str]) -> list[str]:
-    """Mapped GPUs whose cluster PCI mapping does not exist yet (aihost creates it)."""
+def _unmapped(session: Session, gpus: list[str]) -> dict[str, Any]:
+    """Mapped GPUs whose cluster PCI mapping does not exist yet (aihost creates it),
+    with the card found for each in the node's hardware listing."""
     from provision.gpu.context import GpuContext
     from provision.gpu.mapping import find_card, mapping_exists
 
-    missing = []
+    missing = {}
     for name in gpus:
         gpu = session.inv.gpus[name]
         if gpu.mapping and not mapping_exists(session.client(gpu.host), gpu.mapping):
-            find_card(GpuContext(session, name), None)  # fails here, before any write
-            missing.append(name)
+            missing[name] = find_card(GpuContext(session, name), None)  # fails before writes
     return missing
 
 

@@ -74,7 +74,7 @@ def test_finished_task_costs_one_poll_on_the_node_of_the_upid():
     assert clock.sleeps == []
 
 
-def test_backoff_doubles_from_50ms_and_caps_at_1s():
+def test_backoff_doubles_from_50ms_and_caps_at_half_a_second():
     clock = FakeClock()
     api = FakeTaskApi(clock, finish_at=clock.now + 5.0)
     messages: list[str] = []
@@ -87,10 +87,10 @@ def test_backoff_doubles_from_50ms_and_caps_at_1s():
         clock=clock.clock,
         sleep=clock.sleep,
     )
-    assert clock.sleeps[:6] == pytest.approx([0.05, 0.1, 0.2, 0.4, 0.8, 1.0])
-    assert max(clock.sleeps) == 1.0
-    # 5 doubling sleeps (1.55 s), then 1 s steps until past 5 s (4 more): 10 polls
-    assert len(api.calls) == len(clock.sleeps) + 1 == 10
+    assert clock.sleeps[:6] == pytest.approx([0.05, 0.1, 0.2, 0.4, 0.5, 0.5])
+    assert max(clock.sleeps) == 0.5
+    # 4 doubling sleeps (0.75 s), then 0.5 s steps until past 5 s (9 more): 14 polls
+    assert len(api.calls) == len(clock.sleeps) + 1 == 14
     assert result.duration == pytest.approx(sum(clock.sleeps))
     assert result.duration >= 5.0
     assert messages == ["waiting for clone of ubuntu-2404-cloud (task qmclone on pve2)"]

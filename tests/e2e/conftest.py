@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -10,20 +9,7 @@ from typing import Any
 
 import pytest
 import yaml
-from aihost_testing import SHARED_DIR
-
-SCHEMA = SHARED_DIR / "pve" / "apidoc.json"
-
-
-def schema_validator() -> Any:
-    """Validate each request against Proxmox's schema; None (skip) when the file is absent."""
-    if not SCHEMA.exists():
-        if os.environ.get("AIHOST_REQUIRE_SCHEMA") == "1":
-            pytest.fail(f"{SCHEMA} is missing and AIHOST_REQUIRE_SCHEMA=1")
-        return None
-    from provision.sim.apischema import ApiSchema
-
-    return ApiSchema.load(SCHEMA).validate
+from aihost_testing import schema_validator
 
 
 @dataclass

@@ -9,8 +9,7 @@ from typing import Any
 
 import pytest
 import yaml
-from aihost_testing import run_aihost
-from conftest import schema_validator
+from aihost_testing import run_aihost, schema_validator
 
 TWO_NODE = Path(__file__).resolve().parents[2] / "provision" / "sim" / "fixtures" / "two-node.yaml"
 
