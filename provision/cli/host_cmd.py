@@ -34,8 +34,15 @@ def check(obj: CliContext, name: str | None) -> None:
             lines.append(f"  [{'ok' if f.ok else 'FAIL'}] {f.check}: {f.detail}")
             if f.fix and not f.ok:
                 lines.append(f"         fix: {f.fix}")
-    obj.emit([r.to_json() for r in reports], "\n".join(lines))
+    from provision.preflight.run import host_preflight
+
+    gaps = host_preflight(session, names)
+    lines += gaps
+    obj.emit([{**r.to_json(), "preflight": gaps} for r in reports], "\n".join(lines))
     failed = [r.host for r in reports if not r.ok]
+    if gaps and not failed:
+        raise PreflightError("the inventory's VMs cannot be applied yet (see the pre-flight "
+                             "problems above)")
     if failed:
         raise PreflightError(f"passthrough cannot work yet on {', '.join(failed)} "
                              "(see the fixes above)")

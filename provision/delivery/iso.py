@@ -60,22 +60,26 @@ def iso_prefix(vm_name: str) -> str:
     return f"aihost-{vm_name}-cidata-"
 
 
-def plan_iso(client: Any, node: str, storage: str, vm_name: str,
-             files: dict[str, bytes]) -> IsoPlan:
+def plan_iso(
+    client: Any, node: str, storage: str, vm_name: str, files: dict[str, bytes]
+) -> IsoPlan:
     """Name the ISO by its content hash and look it up in the storage (one request)."""
     filename = f"{iso_prefix(vm_name)}{content_digest(files)[:16]}.iso"
     listed = client.get(f"/nodes/{node}/storage/{storage}/content", content="iso")
     ours = [str(v["volid"]) for v in listed if iso_prefix(vm_name) in str(v.get("volid", ""))]
     wanted = f"{storage}:iso/{filename}"
-    return IsoPlan(storage, filename, files, wanted in ours,
-                   [v for v in ours if v != wanted])
+    return IsoPlan(storage, filename, files, wanted in ours, [v for v in ours if v != wanted])
 
 
 def upload_iso(client: Any, node: str, plan: IsoPlan, wait: Any) -> None:
     """Upload the ISO (multipart, content iso) and wait for Proxmox's copy task."""
     image = build_cidata_iso(plan.files)
-    upid = client.upload(f"/nodes/{node}/storage/{plan.storage}/upload", content="iso",
-                         filename=plan.filename, data=image)
+    upid = client.upload(
+        f"/nodes/{node}/storage/{plan.storage}/upload",
+        content="iso",
+        filename=plan.filename,
+        data=image,
+    )
     if upid:
         wait(client, upid, timeout=300, what="upload the cloud-init ISO")
 

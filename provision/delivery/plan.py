@@ -39,16 +39,21 @@ class DeliveryPlan:
         return any(not s.present for s in self.snippets if s.volume.endswith("-user.yaml"))
 
 
-def plan_delivery(inv: Inventory, vm_name: str, host_name: str, client: Any,
-                  files: dict[str, bytes]) -> DeliveryPlan:
+def plan_delivery(
+    inv: Inventory, vm_name: str, host_name: str, client: Any, files: dict[str, bytes]
+) -> DeliveryPlan:
     """Plan snippet upload over SFTP, or an ISO on the iso storage attached as ide2."""
     host = inv.hosts[host_name]
     mode = delivery_mode(host)
     if mode == "snippet":
-        snippets = plan_snippets(inv, vm_name, host_name, client, files["user-data"],
-                                 files["meta-data"])
-        actions = [Action("upload-user-data", f"upload {s.volume} (sha256 {s.sha256[:12]})")
-                   for s in snippets if not s.present]
+        snippets = plan_snippets(
+            inv, vm_name, host_name, client, files["user-data"], files["meta-data"]
+        )
+        actions = [
+            Action("upload-user-data", f"upload {s.volume} (sha256 {s.sha256[:12]})")
+            for s in snippets
+            if not s.present
+        ]
         return DeliveryPlan(mode, {}, (), actions, snippets=snippets)
     node = inv.node_of(host_name)
     iso = plan_iso(client, node, host.storage.iso, vm_name, files)

@@ -50,6 +50,15 @@ def snippets_dir(inv: Inventory, host_name: str, client: PveClient) -> str:
     return f"{root.rstrip('/')}/snippets"
 
 
+def storage_allows(client: PveClient, node: str, storage: str, content: str) -> bool:
+    """True when the node lists storage (visible to the caller) with content among its types."""
+    listed = client.get(f"/nodes/{node}/storage", storage=storage)
+    return any(
+        str(entry.get("storage")) == storage and content in str(entry.get("content", "")).split(",")
+        for entry in listed
+    )
+
+
 def ssh_target(inv: Inventory, host_name: str) -> SshTarget:
     """Where to SFTP the snippets: the inventory's ssh settings, or the simulator's endpoint."""
     host = inv.hosts[host_name]
@@ -69,24 +78,38 @@ def ssh_target(inv: Inventory, host_name: str) -> SshTarget:
 
 
 def plan_snippets(
-    inv: Inventory, vm_name: str, host_name: str, client: PveClient, user_data: bytes,
+    inv: Inventory,
+    vm_name: str,
+    host_name: str,
+    client: PveClient,
+    user_data: bytes,
     meta_data: bytes,
 ) -> list[SnippetFile]:
-    """Which snippet files the VM needs and whether each is already on the node (by hash)."""
+    """Which snippet files the VM needs and whether each is already on the node (by hash).
+
+    When the storage does not allow `snippets` content, nothing is read over SSH: every file
+    is planned as missing (with no node path), and the pre-flight reports the storage.
+    """
     from provision.ssh.transport import SshSession
 
-    directory = snippets_dir(inv, host_name, client)
     storage = inv.hosts[host_name].storage.snippets
     names = snippet_names(vm_name)
     wanted = {"user": user_data, "meta": meta_data}
+    if not storage_allows(client, inv.node_of(host_name), storage, "snippets"):
+        return [
+            SnippetFile(f"{storage}:snippets/{name}", "", wanted[kind], present=False)
+            for kind, name in names.items()
+        ]
+    directory = snippets_dir(inv, host_name, client)
     files = []
     with SshSession(ssh_target(inv, host_name)) as ssh:
         for kind, name in names.items():
             path = f"{directory}/{name}"
             current = ssh.read_file(path)
             content = wanted[kind]
-            files.append(SnippetFile(f"{storage}:snippets/{name}", path, content,
-                                     present=current == content))
+            files.append(
+                SnippetFile(f"{storage}:snippets/{name}", path, content, present=current == content)
+            )
     return files
 
 
@@ -97,6 +120,12 @@ def upload_snippets(inv: Inventory, host_name: str, files: list[SnippetFile]) ->
     todo = [f for f in files if not f.present]
     if not todo:
         return 0
+    if any(not f.remote_path for f in todo):
+        storage = todo[0].volume.split(":", 1)[0]
+        raise InputError(
+            f"storage '{storage}' does not allow content 'snippets'",
+            hint=f"enable it with `pvesm set {storage} --content ...,snippets`",
+        )
     written = 0
     with SshSession(ssh_target(inv, host_name)) as ssh:
         for item in todo:
@@ -110,5 +139,6 @@ def remove_snippets(inv: Inventory, host_name: str, client: PveClient, vm_name: 
 
     directory = snippets_dir(inv, host_name, client)
     with SshSession(ssh_target(inv, host_name)) as ssh:
-        return sum(int(ssh.remove(f"{directory}/{name}"))
-                   for name in snippet_names(vm_name).values())
+        return sum(
+            int(ssh.remove(f"{directory}/{name}")) for name in snippet_names(vm_name).values()
+        )

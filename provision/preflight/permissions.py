@@ -18,9 +18,14 @@ class Requirement:
 
 
 def requirement(call: str, why: str, **params: object) -> Requirement:
-    """The Requirement for a CALLS entry with its path parameters filled in."""
+    """The Requirement for a CALLS entry with its path parameters filled in.
+
+    An empty parameter (a VM whose id Proxmox has not given yet) leaves the parent path,
+    e.g. /vms, where a propagating grant covers whichever id the VM gets.
+    """
     need = CALLS[call]
-    return Requirement(need.acl.format(**params), need.any_of, why)
+    acl = need.acl.format(**params).rstrip("/") or "/"  # a VM without an id yet: /vms
+    return Requirement(acl, need.any_of, why)
 
 
 def granted(permissions: dict[str, dict[str, Any]], acl: str, privilege: str) -> bool:
@@ -40,8 +45,7 @@ def _propagates(flag: Any) -> bool:
     return flag in (1, "1", True)
 
 
-def missing(permissions: dict[str, dict[str, Any]],
-            needs: list[Requirement]) -> list[Requirement]:
+def missing(permissions: dict[str, dict[str, Any]], needs: list[Requirement]) -> list[Requirement]:
     """The requirements not met, each once."""
     seen: set[tuple[str, tuple[str, ...]]] = set()
     result = []
@@ -66,10 +70,12 @@ def grant_commands(auth_id: str, gaps: list[Requirement]) -> list[str]:
     commands = []
     for index, (path, privs) in enumerate(sorted(by_path.items())):
         role = f"AihostNeeds{index + 1}"
-        commands.append(f"pveum role add {role} --privs \"{' '.join(privs)}\"")
+        commands.append(f'pveum role add {role} --privs "{" ".join(privs)}"')
         commands.append(f"pveum acl modify {path} {target} --roles {role}")
     if "!" in auth_id:
         user = auth_id.split("!", 1)[0]
-        commands.append(f"(a token with privilege separation also needs these on its user "
-                        f"{user}: repeat the acl commands with --users '{user}')")
+        commands.append(
+            f"(a token with privilege separation also needs these on its user "
+            f"{user}: repeat the acl commands with --users '{user}')"
+        )
     return commands

@@ -42,9 +42,13 @@ class PreflightReport:
 
     def to_json(self) -> dict[str, Any]:
         """Plain data for --output json."""
-        return {"host": self.host, "auth_id": self.auth_id, "ok": self.ok,
-                "problems": self.problems(),
-                "fix": grant_commands(self.auth_id, self.privileges) if self.privileges else []}
+        return {
+            "host": self.host,
+            "auth_id": self.auth_id,
+            "ok": self.ok,
+            "problems": self.problems(),
+            "fix": grant_commands(self.auth_id, self.privileges) if self.privileges else [],
+        }
 
 
 def requirements_for(session: Session, state: VmState, *, verify: bool) -> list[Requirement]:
@@ -70,8 +74,9 @@ def requirements_for(session: Session, state: VmState, *, verify: bool) -> list[
         gpu = inv.gpus[gpu_name]
         if gpu.mapping:
             needs.append(requirement("mapping-use", f"attach GPU {gpu_name}", id=gpu.mapping))
-            needs.append(requirement("mapping-lease", f"the lease of GPU {gpu_name}",
-                                     id=gpu.mapping))
+            needs.append(
+                requirement("mapping-lease", f"the lease of GPU {gpu_name}", id=gpu.mapping)
+            )
         else:
             needs.append(requirement("node-notes", f"the lease of GPU {gpu_name}"))
     if "resize" in kinds:
@@ -94,19 +99,21 @@ def storage_gaps(session: Session, host_name: str, wanted: dict[str, set[str]]) 
     gaps = []
     for storage, types in sorted(wanted.items()):
         if storage not in content:
-            gaps.append(f"storage '{storage}' does not exist on node {node} (or the token "
-                        "cannot see it)")
+            gaps.append(
+                f"storage '{storage}' does not exist on node {node} (or the token cannot see it)"
+            )
             continue
         for kind in sorted(types - content[storage]):
-            gaps.append(f"storage '{storage}' does not allow content '{kind}' (enable it: "
-                        f"pvesm set {storage} --content "
-                        f"{','.join(sorted((content[storage] - {''}) | {kind}))})")
+            gaps.append(
+                f"storage '{storage}' does not allow content '{kind}' (enable it: "
+                f"pvesm set {storage} --content "
+                f"{','.join(sorted((content[storage] - {''}) | {kind}))})"
+            )
     return gaps
 
 
-def preflight(session: Session, states: list[VmState], *, verify: bool,
-              report: Callable[[str], None] | None = None) -> list[PreflightReport]:
-    """Check every host the plans write to; raise PreflightError listing all gaps."""
+def collect(session: Session, states: list[VmState], *, verify: bool) -> list[PreflightReport]:
+    """One report per host the plans write to (reads only; raises nothing for gaps)."""
     by_host: dict[str, list[VmState]] = {}
     for state in states:
         if state.plan.changes_anything:
@@ -123,24 +130,52 @@ def preflight(session: Session, states: list[VmState], *, verify: bool,
         for state in host_states:
             for gpu_name in state.gpu_attach:
                 if session.inv.gpus[gpu_name].pci and not client.is_root_ticket:
-                    result.auth.append(
-                        f"GPU {gpu_name} is a raw PCI address: only root@pam with a password "
-                        f"login may attach it (fix: `aihost gpu map {gpu_name}` and mapping:)")
+                    result.auth.append(raw_pci_problem(gpu_name))
         reports.append(result)
+    return reports
+
+
+def raw_pci_problem(gpu_name: str) -> str:
+    """Why a raw-PCI GPU cannot be attached with a token or a non-root login."""
+    return (
+        f"GPU {gpu_name} is a raw PCI address: only root@pam with a password "
+        f"login may attach it (fix: `aihost gpu map {gpu_name}` and mapping:)"
+    )
+
+
+def report_lines(reports: list[PreflightReport]) -> list[str]:
+    """Every problem of the failed reports, then the pveum commands that fix privileges."""
+    lines = []
+    for r in reports:
+        if r.ok:
+            continue
+        lines += [f"pre-flight {r.host}: {line}" for line in r.problems()]
+        if r.privileges:
+            lines.append("grant with:")
+            lines += [f"  {command}" for command in grant_commands(r.auth_id, r.privileges)]
+    return lines
+
+
+def preflight(
+    session: Session,
+    states: list[VmState],
+    *,
+    verify: bool,
+    report: Callable[[str], None] | None = None,
+) -> list[PreflightReport]:
+    """Check every host the plans write to; raise PreflightError listing all gaps."""
+    reports = collect(session, states, verify=verify)
     failed = [r for r in reports if not r.ok]
     if failed:
         say = report or (lambda _m: None)
-        for r in failed:
-            for line in r.problems():
-                say(f"pre-flight {r.host}: {line}")
-            if r.privileges:
-                say("grant with:")
-                for command in grant_commands(r.auth_id, r.privileges):
-                    say(f"  {command}")
+        for line in report_lines(failed):
+            say(line)
         count = sum(len(r.problems()) for r in failed)
         first = failed[0].problems()[0]
-        raise PreflightError(f"pre-flight found {count} problem(s), nothing was changed: {first}"
-                             + (" (and more above)" if count > 1 else ""))
+        raise PreflightError(
+            f"pre-flight found {count} problem(s), nothing was changed: {first}"
+            + (" (and more above)" if count > 1 else "")
+        )
     return reports
 
 
@@ -158,3 +193,19 @@ def _content_needed(session: Session, states: list[VmState]) -> dict[str, set[st
         if state.desired.image and "create" in kinds:
             wanted.setdefault(state.desired.image.split(":", 1)[0], set()).add("import")
     return wanted
+
+
+def host_preflight(session: Session, host_names: list[str]) -> list[str]:
+    """`host check`'s part: plan each inventory VM on these hosts, report what is missing."""
+    from provision.errors import AihostError
+    from provision.vmops.planner import read_state
+
+    states, lines = [], []
+    for name in sorted(session.inv.vms):
+        if session.inv.vms[name].host not in host_names:
+            continue
+        try:
+            states.append(read_state(session, name))
+        except AihostError as exc:
+            lines.append(f"pre-flight: cannot plan VM {name}: {exc}")
+    return lines + report_lines(collect(session, states, verify=True))

@@ -25,8 +25,10 @@ def adoption_diff(session: Session, name: str, vmid: int) -> dict[str, Any]:
     if info.template:
         raise InputError(f"{vmid} is a template; adopt a VM")
     if desired.vmid is None and info.name != name:
-        raise InputError(f"VM {vmid} is named '{info.name}', not '{name}'",
-                         hint=f"add vmid: {vmid} to vms.{name} in the inventory first")
+        raise InputError(
+            f"VM {vmid} is named '{info.name}', not '{name}'",
+            hint=f"add vmid: {vmid} to vms.{name} in the inventory first",
+        )
     if MANAGED_TAG in info.tags:
         raise ConflictError(f"VM {vmid} is already managed by aihost (tag '{MANAGED_TAG}')")
     client = session.client(desired.host_name)
@@ -35,13 +37,21 @@ def adoption_diff(session: Session, name: str, vmid: int) -> dict[str, Any]:
     gpu_values = {normalize_hostpci(hostpci_value(g)) for g in inv.gpus.values()}
     wanted = {k: v for k, v in desired.config.items() if k not in ("tags", "efidisk0")}
     changes = config_changes(wanted, config, gpu_hostpci=gpu_values)
-    return {"vm": name, "vmid": vmid, "node": info.node, "current_name": info.name,
-            "status": info.status, "tags": info.tags, "digest": digest,
-            "differences": [{"key": c.key, "now": c.old, "inventory": c.new} for c in changes]}
+    return {
+        "vm": name,
+        "vmid": vmid,
+        "node": info.node,
+        "current_name": info.name,
+        "status": info.status,
+        "tags": info.tags,
+        "digest": digest,
+        "differences": [{"key": c.key, "now": c.old, "inventory": c.new} for c in changes],
+    }
 
 
-def adopt(session: Session, name: str, vmid: int,
-          confirm: Callable[[dict[str, Any]], bool]) -> dict[str, Any]:
+def adopt(
+    session: Session, name: str, vmid: int, confirm: Callable[[dict[str, Any]], bool]
+) -> dict[str, Any]:
     """Show the diff; only if confirm(diff) says yes, add the aihost tag (guarded by digest)."""
     diff = adoption_diff(session, name, vmid)
     if not confirm(diff):

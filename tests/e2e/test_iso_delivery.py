@@ -29,8 +29,12 @@ def _isoinfo() -> str:
 
 
 def _read_with_isoinfo(iso, name: str) -> str:
-    out = subprocess.run([_isoinfo(), "-i", str(iso), "-R", "-x", f"/{name}"],
-                         capture_output=True, check=True, timeout=30)
+    out = subprocess.run(
+        [_isoinfo(), "-i", str(iso), "-R", "-x", f"/{name}"],
+        capture_output=True,
+        check=True,
+        timeout=30,
+    )
     return out.stdout.decode()
 
 
@@ -42,10 +46,16 @@ def _agent(sim, vmid: int, *argv: str) -> str:
     headers = {"Authorization": f"PVEAPIToken={server.token_id}={server.token_secret}"}
     base = f"{server.url}/api2/json/nodes/pve1/qemu/{vmid}/agent"
     data = [("command", a) for a in argv]
-    pid = requests.post(f"{base}/exec", data=data, headers=headers,
-                        verify=str(server.cert_path), timeout=10).json()["data"]["pid"]
-    status = requests.get(f"{base}/exec-status", params={"pid": pid}, headers=headers,
-                          verify=str(server.cert_path), timeout=10).json()["data"]
+    pid = requests.post(
+        f"{base}/exec", data=data, headers=headers, verify=str(server.cert_path), timeout=10
+    ).json()["data"]["pid"]
+    status = requests.get(
+        f"{base}/exec-status",
+        params={"pid": pid},
+        headers=headers,
+        verify=str(server.cert_path),
+        timeout=10,
+    ).json()["data"]
     return str(status.get("out-data", ""))
 
 
@@ -62,10 +72,10 @@ def test_vm_up_with_a_token_and_no_ssh_delivers_cloud_init_as_an_iso(sim, tmp_pa
     isos = _iso_files(sim, "llm-box")
     assert len(isos) == 1
     # no snippets and no cicustom: the guest saw the ISO's files
-    assert not (sim.state_dir / "storage" / "local" / "snippets" /
-                "aihost-llm-box-user.yaml").exists()
-    configs = [r for r in sim.requests() if r["path"].endswith("/config")
-               and r["method"] == "POST"]
+    assert not (
+        sim.state_dir / "storage" / "local" / "snippets" / "aihost-llm-box-user.yaml"
+    ).exists()
+    configs = [r for r in sim.requests() if r["path"].endswith("/config") and r["method"] == "POST"]
     assert configs and all("cicustom" not in r.get("params", {}) for r in configs)
     vmid = out["vmid"]
     assert _agent(sim, vmid, "cloud-init", "query", "instance-id").strip() == "aihost-llm-box-g1"
@@ -76,11 +86,17 @@ def test_the_uploaded_iso_reads_back_with_isoinfo(sim, tmp_path):
     inventory = sim.inventory(tmp_path / "inv.yaml", {"llm-box": LLM}, host=NO_SSH)
     assert run_aihost("-i", str(inventory), "vm", "up", "llm-box", "--no-wait").exit_code == 0
     (iso,) = _iso_files(sim, "llm-box")
-    header = subprocess.run([isoinfo, "-d", "-i", str(iso)], capture_output=True, text=True,
-                            check=True, timeout=30).stdout
+    header = subprocess.run(
+        [isoinfo, "-d", "-i", str(iso)], capture_output=True, text=True, check=True, timeout=30
+    ).stdout
     assert "Volume id: cidata" in header
-    listing = subprocess.run([isoinfo, "-R", "-f", "-i", str(iso)], capture_output=True,
-                             text=True, check=True, timeout=30).stdout.split()
+    listing = subprocess.run(
+        [isoinfo, "-R", "-f", "-i", str(iso)],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=30,
+    ).stdout.split()
     assert {"/user-data", "/meta-data"} <= set(listing)
     user_data = _read_with_isoinfo(iso, "user-data")
     assert user_data.startswith("#cloud-config\n")
