@@ -224,3 +224,15 @@ def test_vm_up_take_gpu_swaps_it_over(sim, tmp_path):
     assert result.exit_code == 0, result.stderr
     assert holders(sim) == {"image-box": "running"}
     assert vms(sim)["llm-box"]["status"] == "stopped"
+
+
+def test_downtime_measurement_reports_every_step_and_the_swap_order():
+    from provision.gpu.downtime import measure, to_markdown
+
+    data = measure({})
+    assert data["violations"] == []
+    assert {"plan", "stop", "config", "start", "verify", "lease", "total"} <= set(data["timings"])
+    posts = [p for m, p in data["requests"] if m == "POST" and "/agent/" not in p]
+    kinds = [p.rsplit("/", 1)[-1] for p in posts]
+    assert kinds == ["shutdown", "shutdown", "config", "config", "start"], posts
+    assert "| stop |" in to_markdown({}, data)
