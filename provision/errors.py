@@ -20,6 +20,9 @@ class AihostError(Exception):
     """Base of every error aihost reports to the user as one line."""
 
     exit_code = EXIT_BUG
+    # True when the command already printed its result as JSON (e.g. a failed check's
+    # report): the CLI then prints no second JSON document for the error.
+    reported = False
 
     def __init__(self, message: str, *, hint: str | None = None) -> None:
         super().__init__(message)

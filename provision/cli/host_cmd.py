@@ -40,9 +40,13 @@ def check(obj: CliContext, name: str | None) -> None:
     lines += gaps
     obj.emit([{**r.to_json(), "preflight": gaps} for r in reports], "\n".join(lines))
     failed = [r.host for r in reports if not r.ok]
-    if gaps and not failed:
-        raise PreflightError("the inventory's VMs cannot be applied yet (see the pre-flight "
-                             "problems above)")
+    error = None
     if failed:
-        raise PreflightError(f"passthrough cannot work yet on {', '.join(failed)} "
-                             "(see the fixes above)")
+        error = PreflightError(f"passthrough cannot work yet on {', '.join(failed)} "
+                               "(see the fixes above)")
+    elif gaps:
+        error = PreflightError("the inventory's VMs cannot be applied yet (see the pre-flight "
+                               "problems above)")
+    if error is not None:
+        error.reported = obj.json  # the report above is the JSON result
+        raise error

@@ -81,12 +81,14 @@ def run(argv: list[str] | None = None) -> int:
     verbose = any(arg in ("-v", "--verbose") or arg.startswith("-vv") for arg in args)
     as_json = _wants_json(args)
     try:
-        cli.main(args=argv, prog_name="aihost", standalone_mode=False)
+        code = cli.main(args=argv, prog_name="aihost", standalone_mode=False)
+        if isinstance(code, int) and code:
+            return code
     except AihostError as exc:
         if verbose:
             traceback.print_exc()
         print(f"aihost: error: {exc}", file=sys.stderr)
-        if as_json:
+        if as_json and not getattr(exc, "reported", False):
             print(json.dumps({"error": str(exc), "kind": type(exc).__name__,
                               "exit_code": exc.exit_code}))
         return exc.exit_code

@@ -138,3 +138,14 @@ def test_node_without_iommu_and_gpu_sharing_its_group(two_node):
     assert one.exit_code == 0, one.stdout
     text = run_aihost("-i", str(inventory), "host", "check", "pve3")
     assert "NOT READY" in text.stdout and "fix: enable VT-d/AMD-Vi" in text.stdout
+
+
+
+def test_failed_check_prints_exactly_one_json_document():
+    from aihost_testing import INVENTORIES
+
+    # A fresh simulated world has no PCI mappings yet, so the check fails.
+    result = run_aihost("-i", str(INVENTORIES / "demo.yaml"), "-o", "json", "host", "check")
+    assert result.exit_code == 2
+    reports = json.loads(result.stdout)  # one document, not a report then an error object
+    assert reports[0]["ok"] is False
