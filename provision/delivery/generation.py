@@ -3,13 +3,18 @@
 Without a meta-data file Proxmox derives the instance-id from the user-data, so any
 edit re-runs first boot at the next start. aihost writes its own meta-data whose
 instance-id changes only when the generation does (`vm up --reprovision`).
+
+The description also records a digest of the user-data the generation was provisioned
+with, so a later edit is known to be pending (not yet run by the guest) on every run
+until the next re-provision, not only on the run that uploads it.
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
 
-LINE = re.compile(r"^aihost-generation:\s*(\d+)\s*$", re.M)
+LINE = re.compile(r"^aihost-generation:\s*(\d+)(?:\s+user-data=([0-9a-f]+))?\s*$", re.M)
 
 
 def generation_of(description: str | None) -> int | None:
@@ -18,10 +23,21 @@ def generation_of(description: str | None) -> int | None:
     return int(match.group(1)) if match else None
 
 
-def with_generation(description: str | None, generation: int) -> str:
+def provisioned_digest(description: str | None) -> str | None:
+    """The digest of the user-data the recorded generation was provisioned with, if any."""
+    match = LINE.search(description or "")
+    return match.group(2) if match else None
+
+
+def user_data_digest(user_data: bytes) -> str:
+    """Short SHA-256 of a user-data document, as recorded in the description."""
+    return hashlib.sha256(user_data).hexdigest()[:16]
+
+
+def with_generation(description: str | None, generation: int, digest: str | None = None) -> str:
     """description with its generation line set (the user's own text is kept)."""
     text = LINE.sub("", description or "").rstrip("\n")
-    line = f"aihost-generation: {generation}"
+    line = f"aihost-generation: {generation}" + (f" user-data={digest}" if digest else "")
     return f"{text}\n{line}\n" if text.strip() else f"{line}\n"
 
 

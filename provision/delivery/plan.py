@@ -33,18 +33,34 @@ class DeliveryPlan:
 
     @property
     def user_data_changes(self) -> bool:
-        """True when the user-data on the node differs from the rendered one."""
+        """True when the user-data on the node differs from the rendered one (an upload)."""
         if self.iso is not None:
             return not self.iso.present
         return any(not s.present for s in self.snippets if s.volume.endswith("-user.yaml"))
 
 
+ISO_DROP = ("cicustom", "ipconfig0", "ciuser", "sshkeys", "nameserver")
+
+
 def plan_delivery(
-    inv: Inventory, vm_name: str, host_name: str, client: Any, files: dict[str, bytes]
+    inv: Inventory,
+    vm_name: str,
+    host_name: str,
+    client: Any,
+    files: dict[str, bytes],
+    *,
+    hold_iso: str | None = None,
 ) -> DeliveryPlan:
-    """Plan snippet upload over SFTP, or an ISO on the iso storage attached as ide2."""
+    """Plan snippet upload over SFTP, or an ISO on the iso storage attached as ide2.
+
+    hold_iso is the VM's attached cidata ide2 value when its user-data edit waits for a
+    re-provision: the guest would not run the new ISO anyway, so it is kept (no upload,
+    no config change, no restart).
+    """
     host = inv.hosts[host_name]
     mode = delivery_mode(host)
+    if mode == "iso" and hold_iso:
+        return DeliveryPlan(mode, {"ide2": hold_iso}, ISO_DROP)
     if mode == "snippet":
         snippets = plan_snippets(
             inv, vm_name, host_name, client, files["user-data"], files["meta-data"]
@@ -60,5 +76,4 @@ def plan_delivery(
     actions = [] if iso.present else [Action("upload-iso", f"upload {iso.volume}")]
     config = {"ide2": f"{iso.volume},media=cdrom"}
     # Proxmox's own cloud-init drive would be a second `cidata` volume: leave it out.
-    drop = ("cicustom", "ipconfig0", "ciuser", "sshkeys", "nameserver")
-    return DeliveryPlan(mode, config, drop, actions, iso=iso)
+    return DeliveryPlan(mode, config, ISO_DROP, actions, iso=iso)

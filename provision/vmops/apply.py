@@ -216,8 +216,10 @@ def _verify(session: Session, state: VmState, vmid: int, options: UpOptions) -> 
     desired = state.desired
     vm = session.inv.vms[desired.name]
     agent = GuestAgent(session.client(desired.host_name), desired.node, vmid)
+    # an edited user-data the guest has not run yet cannot have pulled the new models
+    models = [] if state.user_data_pending else vm.models
     return verify_guest(
-        agent, expect_gpu=bool(desired.gpu_names), runtime=vm.runtime, models=vm.models,
+        agent, expect_gpu=bool(desired.gpu_names), runtime=vm.runtime, models=models,
         agent_timeout=options.agent_timeout,
         progress=lambda msg: session.progress(f"{desired.name}: {msg}"),
     )

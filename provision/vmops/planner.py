@@ -6,7 +6,14 @@ import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from provision.delivery.generation import generation_of, meta_data, with_generation
+from provision.delivery.generation import (
+    generation_of,
+    meta_data,
+    provisioned_digest,
+    user_data_digest,
+    with_generation,
+)
+from provision.delivery.iso import iso_prefix
 from provision.delivery.plan import DeliveryPlan, plan_delivery
 from provision.errors import ConflictError, InputError
 from provision.plan.compare import config_changes
@@ -40,6 +47,7 @@ class VmState:
     plan: Plan
     generation: int = 1
     reprovision: bool = False
+    user_data_pending: bool = False  # edited since the guest's last (re-)provision
     gpu_attach: list[str] = field(default_factory=list)
     contested: list[str] = field(default_factory=list)
     unmapped: list[str] = field(default_factory=list)
@@ -77,24 +85,31 @@ def read_state(session: Session, vm_name: str, *, take_gpu: bool = False,
     digest = config.pop("digest", None) if info is not None else None
     recorded = generation_of(config.get("description")) if info is not None else None
     generation = (recorded or 1) + (1 if reprovision and info is not None else 0)
-    delivery = plan_delivery(inv, vm_name, desired.host_name, client,
-                             _cloud_files(inv, vm_name, generation))
+    files = _cloud_files(inv, vm_name, generation)
+    # the user-data the guest was provisioned with stays recorded until a re-provision
+    current = user_data_digest(files["user-data"])
+    kept = provisioned_digest(config.get("description")) if recorded == generation else None
+    pending = kept is not None and kept != current
+    attached = str(config.get("ide2", ""))
+    hold = attached if pending and f":iso/{iso_prefix(vm_name)}" in attached else None
+    delivery = plan_delivery(inv, vm_name, desired.host_name, client, files, hold_iso=hold)
     wanted = {k: v for k, v in desired.config.items() if k not in delivery.drop_keys}
     wanted.update(delivery.config)
-    wanted["description"] = with_generation(config.get("description"), generation)
+    wanted["description"] = with_generation(config.get("description"), generation,
+                                            kept or current)
     from provision.pve.vmconfig import normalize_hostpci
 
     changes = config_changes(
         wanted, config,
         gpu_hostpci={normalize_hostpci(hostpci_value(g)) for g in inv.gpus.values()},
     )
-    if recorded == generation:
+    if recorded == generation and kept is not None:
         changes = [c for c in changes if c.key != "description"]
     boot_disk = next((d for d in BOOT_DISKS if d in config), "scsi0")
     plan = Plan(vm_name, desired.node, info.vmid if info else desired.vmid, info is not None)
     state = VmState(desired, info, config, digest, template, changes, delivery,
                     _resize(config.get(boot_disk), desired.disk_gb), boot_disk, plan,
-                    generation, reprovision and info is not None)
+                    generation, reprovision and info is not None, user_data_pending=pending)
     state.gpu_attach = _gpus_to_attach(session, desired, changes)
     state.cards = _unmapped(session, state.gpu_attach)
     state.unmapped = list(state.cards)
@@ -214,7 +229,7 @@ def _fill_plan(state: VmState) -> None:
         plan.actions.append(Action("take-gpu", f"take GPU {gpu} from its holder (swap)"))
     if state.resize_to:
         plan.actions.append(Action("resize", f"grow {state.boot_disk} to {state.resize_to}"))
-    if state.info is not None and state.delivery.user_data_changes and not state.reprovision:
+    if state.user_data_pending:
         plan.notes.append("user-data changed: takes effect on re-provision "
                           f"(`aihost vm up {desired.name} --reprovision`)")
     if state.reprovision:

@@ -117,16 +117,22 @@ def test_rerun_uploads_nothing_and_writes_nothing(sim, tmp_path):
     assert len(_iso_files(sim, "llm-box")) == 1
 
 
-def test_a_changed_user_data_uploads_a_new_iso_and_removes_the_old_one(sim, tmp_path):
+def test_an_edit_keeps_the_attached_iso_until_reprovision_which_replaces_it(sim, tmp_path):
     inventory = sim.inventory(tmp_path / "inv.yaml", {"llm-box": LLM}, host=NO_SSH)
     assert run_aihost("-i", str(inventory), "vm", "up", "llm-box").exit_code == 0
     (first,) = _iso_files(sim, "llm-box")
     models = ["llama3.1:8b", "qwen2.5:7b"]
     sim.inventory(inventory, {"llm-box": {**LLM, "models": models}}, host=NO_SSH)
-    result = run_aihost("-i", str(inventory), "vm", "up", "llm-box", "--no-wait")
+    before = len(sim.requests())
+    held = run_aihost("-i", str(inventory), "vm", "up", "llm-box")
+    assert held.exit_code == 0, held.stderr
+    assert "user-data changed: takes effect on re-provision" in held.stderr
+    assert sim.writes(before) == []  # no upload, no config write, no restart
+    assert _iso_files(sim, "llm-box") == [first]
+    result = run_aihost("-i", str(inventory), "vm", "up", "llm-box", "--reprovision")
     assert result.exit_code == 0, result.stderr
     (second,) = _iso_files(sim, "llm-box")
-    assert second.name != first.name
+    assert second.name != first.name  # the old ISO was removed after the restart
 
 
 def test_destroy_removes_the_iso(sim, tmp_path):
