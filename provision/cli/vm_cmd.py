@@ -180,6 +180,9 @@ def destroy(obj: CliContext, name: str, yes: bool) -> None:
 @click.pass_obj
 def adopt(obj: CliContext, name: str, vmid: int, yes: bool) -> None:
     """Take a hand-made VM under management: show the diff, tag it 'aihost' after confirming."""
+    import sys
+
+    from provision.errors import InputError
     from provision.vmops.adopt import adopt as adopt_vm
 
     def confirm(diff: dict[str, Any]) -> bool:
@@ -190,10 +193,16 @@ def adopt(obj: CliContext, name: str, vmid: int, yes: bool) -> None:
         obj.progress("\n".join(lines))
         if yes:
             return True
+        if not sys.stdin.isatty():
+            return False  # nobody to ask: tagging needs --yes
         return click.confirm("tag it 'aihost' so aihost manages it?", default=False,
                              err=True)
 
     result = adopt_vm(_session(obj), name, vmid, confirm)
+    if not result["adopted"] and not sys.stdin.isatty():
+        raise InputError(f"VM {vmid} not adopted: nothing was changed",
+                         hint=f"review the differences above, then `aihost vm adopt {name} "
+                         f"--vmid {vmid} --yes`")
     result.pop("digest", None)
     word = "adopted" if result["adopted"] else "not adopted"
     obj.emit(result, f"{name}: VM {vmid} {word}"

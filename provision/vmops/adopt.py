@@ -12,6 +12,7 @@ from provision.vmops.session import Session
 
 def adoption_diff(session: Session, name: str, vmid: int) -> dict[str, Any]:
     """Read VM vmid and compare it with the inventory's entry `name` (reads only)."""
+    from provision.delivery.plan import ISO_DROP, delivery_mode
     from provision.plan.compare import config_changes
     from provision.pve.vmconfig import normalize_hostpci
 
@@ -35,7 +36,10 @@ def adoption_diff(session: Session, name: str, vmid: int) -> dict[str, Any]:
     config = dict(client.get(f"/nodes/{info.node}/qemu/{vmid}/config"))
     digest = config.pop("digest", None)
     gpu_values = {normalize_hostpci(hostpci_value(g)) for g in inv.gpus.values()}
-    wanted = {k: v for k, v in desired.config.items() if k not in ("tags", "efidisk0")}
+    skip = {"tags", "efidisk0"}
+    if delivery_mode(inv.hosts[desired.host_name]) == "iso":
+        skip |= {"ide2", *ISO_DROP}  # the cidata ISO is planned by `vm up`, with its upload
+    wanted = {k: v for k, v in desired.config.items() if k not in skip}
     changes = config_changes(wanted, config, gpu_hostpci=gpu_values)
     return {
         "vm": name,
