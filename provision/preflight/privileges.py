@@ -82,6 +82,13 @@ CALLS: dict[str, CallNeed] = {
         "/storage/{storage}",
         ("Datastore.AllocateTemplate",),
     ),
+    "remove-volume": CallNeed(
+        "DELETE",
+        "/nodes/{node}/storage/{storage}/content/{volume}",
+        "/storage/{storage}",
+        ("Datastore.Allocate",),
+        "description",
+    ),
     "mapping-read": CallNeed(
         "GET",
         "/cluster/mapping/pci/{id}",

@@ -88,6 +88,10 @@ def requirements_for(session: Session, state: VmState, *, verify: bool) -> list[
     if any(a.kind == "upload-iso" for a in state.plan.actions):
         iso_storage = inv.hosts[desired.host_name].storage.iso
         needs.append(requirement("upload-iso", "upload the cloud-init ISO", storage=iso_storage))
+        if state.delivery.iso is not None and state.delivery.iso.stale:
+            needs.append(
+                requirement("remove-volume", "remove the old cloud-init ISO", storage=iso_storage)
+            )
     return needs
 
 
