@@ -59,10 +59,10 @@ def cli(ctx: click.Context, inventory_path: str | None, output: str, verbose: in
 
 def _quiet_libraries() -> None:
     """Libraries must not print to the terminal: paramiko reports expected socket
-    closes as errors, and proxmoxer logs request bodies (passwords, keys) at INFO."""
+    closes as errors, and urllib3 would log connection details."""
     import logging
 
-    for name in ("paramiko", "proxmoxer", "urllib3"):
+    for name in ("paramiko", "urllib3"):
         logger = logging.getLogger(name)
         logger.addHandler(logging.NullHandler())
         logger.propagate = False

@@ -47,5 +47,7 @@ def instance_id(vm_name: str, generation: int) -> str:
 
 
 def meta_data(vm_name: str, generation: int) -> str:
-    """NoCloud meta-data pinning the instance-id and hostname."""
-    return f"instance-id: {instance_id(vm_name, generation)}\nlocal-hostname: {vm_name}\n"
+    """NoCloud meta-data pinning the instance-id and hostname (written by the renderer)."""
+    from provision.cloudinit.render import render_meta_data
+
+    return render_meta_data(vm_name, instance_id(vm_name, generation))

@@ -57,6 +57,8 @@ class UpResult:
 
 def apply_plan(session: Session, state: VmState, options: UpOptions) -> UpResult:
     """Apply state.plan; a fresh VM is removed again if configuring it fails."""
+    from provision.gpu.context import GpuContext
+    from provision.gpu.mapping import map_gpu
     from provision.pve.tasks import wait_task
 
     desired, plan = state.desired, state.plan
@@ -79,9 +81,6 @@ def apply_plan(session: Session, state: VmState, options: UpOptions) -> UpResult
     base = f"/nodes/{node}/qemu/{vmid}"
     try:
         for gpu in state.unmapped:
-            from provision.gpu.context import GpuContext
-            from provision.gpu.mapping import map_gpu
-
             say(f"{desired.name}: creating the PCI mapping of GPU {gpu}")
             map_gpu(GpuContext(session, gpu), card=state.cards[gpu], missing=True)
             result.applied.append("map-gpu")
