@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from provision.cli.complete import complete_host
 from provision.cli.context import CliContext
 
 
@@ -13,7 +14,7 @@ def host() -> None:
 
 
 @host.command("check")
-@click.argument("name", required=False)
+@click.argument("name", required=False, shell_complete=complete_host)
 @click.pass_obj
 def check(obj: CliContext, name: str | None) -> None:
     """IOMMU, the GPU and its group, the mapping, host drivers; exit 2 if passthrough can't work."""

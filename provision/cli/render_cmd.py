@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import click
 
+from provision.cli.complete import complete_vm
 from provision.cli.context import CliContext
 
 DISTROS = ("ubuntu-24.04", "ubuntu-22.04", "debian-12")
 
 
 @click.command("render")
-@click.argument("name")
+@click.argument("name", shell_complete=complete_vm)
 @click.option(
     "--distro",
     type=click.Choice(DISTROS),
