@@ -11,6 +11,7 @@ from provision.sim import vmconfig as vc
 from provision.sim.context import Ctx, Route
 from provision.sim.fixture import DISK_KEY, new_vm
 from provision.sim.http import fail
+from provision.sim.netnorm import normalise_options
 from provision.sim.pci import record_invariants
 from provision.sim.routes_cluster import vm_row
 from provision.sim.vmwrite import check_options, materialize, unuse_disks
@@ -43,6 +44,7 @@ def create(ctx: Ctx) -> Any:
     _exists(ctx, vmid)
     options = vc.option_values(ctx.params)
     check_options(ctx, vmid, node, {}, options, [])
+    options = normalise_options(options)  # qemu-server add_random_macs
     options, volumes = materialize(ctx, vmid, options)
     options.setdefault("vmgenid", _uuid())
     options.setdefault("smbios1", f"uuid={_uuid()}")
@@ -176,6 +178,7 @@ def _config_write(ctx: Ctx) -> None:
     check_options(ctx, vmid, node, vc.effective(vm), changes, deletes)
     vc.check_digest(vm, ctx.params.get("digest"))
     vc.check_lock(vm, ctx.flag("skiplock") and ctx.identity.is_root_ticket)
+    changes = normalise_options(changes)  # qemu-server $update_vm_api: parse_net/print_net
     changes, _volumes = materialize(ctx, vmid, changes)
     if vm["status"] != "running":
         for key in set(changes) | set(deletes):  # a replaced cloud-init drive is removed
