@@ -69,24 +69,36 @@ def _volid(sid: str, volume: str) -> str:
 
 
 def content_delete(ctx: Ctx) -> Any:
-    """DELETE /nodes/{node}/storage/{storage}/content/{volume} (a task, as in PVE)."""
+    """DELETE /nodes/{node}/storage/{storage}/content/{volume}: pve-storage
+    PVE/API2/Storage/Content.pm `delete`. Datastore.Allocate on the storage, then an
+    `imgdel` worker (id "VMID@STORAGE" for a VM's volume) running PVE/Storage.pm
+    vdisk_free: nothing checks whether a VM config still names the volume; a base volume
+    a linked clone uses is refused; a missing file is only a warning line
+    (Plugin.pm free_image)."""
     sid = str(ctx.params["storage"])
     st.storage_spec(ctx.world, sid, ctx.node())
-    ctx.require(f"/storage/{sid}", ["Datastore.Allocate"])
     volid = _volid(sid, str(ctx.params["volume"]))
-    if not st.volume_exists(ctx.state_dir, ctx.world, volid):
-        raise fail(f"volume '{volid}' does not exist")
+    ctx.require(f"/storage/{sid}", ["Datastore.Allocate"])
     name = volid.partition(":")[2]
+    owner = ctx.world["volumes"].get(sid, {}).get(name, {}).get("vmid")
+    log, error = [], None
     if name in ctx.world["volumes"].get(sid, {}):
-        for vmid, vm in ctx.world["vms"].items():
-            if any(v.split(",")[0] == volid for v in vm["config"].values()):
-                raise fail(f"unable to delete volume '{volid}' - referenced by VM {vmid}")
-        st.free_volume(ctx.world, volid)
+        if any(f"{volid}/" in v for vm in ctx.world["vms"].values() for v in vm["config"].values()):
+            error = f"base volume '{name}' is still in use by linked clones"
+        else:
+            st.free_volume(ctx.world, volid)
     else:
         path = st.file_path(ctx.state_dir, ctx.world, volid)
-        if path is not None:
+        if path is None:
+            raise fail(f"unable to parse directory volume name '{name}'")
+        if path.is_file():
             path.unlink()
-    return ctx.task("imgdel", "", {}, duration=0.0)
+        else:
+            log.append(f"disk image '{path}' does not exist")
+    if error is None:
+        log.append(f"Removed volume '{volid}'")
+    task_id = f"{owner}@{sid}" if owner is not None else sid
+    return ctx.task("imgdel", task_id, {}, duration=0.0, log=log, error=error)
 
 
 def upload(ctx: Ctx) -> Any:

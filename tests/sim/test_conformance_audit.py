@@ -109,3 +109,54 @@ def test_content_listing_formats_follow_get_subdir_files(sim: Any) -> None:
     assert listed["local:vztmpl/ct.tar.zst"] == "tzst"
     assert listed["local:import/noble.qcow2"] == "qcow2"
     assert "local:iso/notes.txt" not in listed and "local:import/readme.md" not in listed
+
+
+def _clone(sim: Any, api: Any, newid: int, **kw: Any) -> None:
+    upid = api.nodes(NODE).qemu(9000).clone.post(newid=newid, name=f"vm{newid}", **kw)
+    assert sim.wait(api, upid)["exitstatus"] == "OK"
+
+
+def test_destroy_refusals_follow_destroy_vm(sim: Any) -> None:
+    """qemu-server PVE/API2/Qemu.pm destroy_vm: skiplock from a token is a 400, protection
+    says "can't remove VM N - protection mode enabled"; the lock check runs in the worker
+    (PVE/QemuServer.pm destroy_vm), so a locked VM answers a UPID whose task fails."""
+    sim.allow_violations = True
+    api = sim.api()
+    _clone(sim, api, 130, full=1)
+    vm = api.nodes(NODE).qemu(130)
+    skip = _refusal(lambda: vm.delete(skiplock=1))
+    assert skip.status_code == 400 and "Only root may use this option." in str(skip.errors)
+    vm.config.put(protection=1)
+    assert _refusal(vm.delete).content == "can't remove VM 130 - protection mode enabled"
+    vm.config.put(protection=0)
+    with sim.server.app.store.transaction() as world:  # as a running backup leaves it
+        world["vms"]["130"]["config"]["lock"] = "backup"
+    status = sim.wait(api, vm.delete())
+    assert status["exitstatus"] == "VM is locked (backup)"
+    assert vm.config.get()["lock"] == "backup"
+
+
+def test_destroy_frees_unused_and_unreferenced_disks_and_keeps_linked_bases(sim: Any) -> None:
+    """qemu-server PVE/QemuServer.pm destroy_vm: owned volumes of the config, `unusedN`
+    and pending are freed; with destroy-unreferenced-disks also every image of the VM; a
+    template whose base volume a linked clone uses fails in the worker."""
+    api = sim.api()
+    _clone(sim, api, 131, full=1)
+    vm = api.nodes(NODE).qemu(131)
+    vm.config.put(scsi1="local-lvm:1")
+    vm.config.put(delete="scsi1")  # becomes unused0
+    assert "unused0" in vm.config.get()
+    with sim.server.app.store.transaction() as world:  # an orphan, as a failed import leaves
+        world["volumes"]["local-lvm"]["vm-131-disk-7"] = {"size": 1, "vmid": 131, "format": "raw"}
+    assert sim.wait(api, vm.delete(**{"destroy-unreferenced-disks": 1}))["exitstatus"] == "OK"
+    left = [c["volid"] for c in api.nodes(NODE).storage("local-lvm").content.get()]
+    assert not [v for v in left if "vm-131-" in v]
+    _clone(sim, api, 132, full=1)
+    assert sim.wait(api, api.nodes(NODE).qemu(132).template.post())["exitstatus"] == "OK"
+    _clone_from = api.nodes(NODE).qemu(132).clone.post(newid=133, name="linked")
+    assert sim.wait(api, _clone_from)["exitstatus"] == "OK"
+    status = sim.wait(api, api.nodes(NODE).qemu(132).delete())
+    assert status["exitstatus"] == (
+        "base volume 'local-lvm:base-132-disk-0' is still in use by linked cloned"
+    )
+    assert "lock" not in api.nodes(NODE).qemu(132).config.get()
