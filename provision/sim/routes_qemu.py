@@ -79,7 +79,8 @@ def destroy(ctx: Ctx) -> Any:
     if skiplock and ctx.identity.auth_id != "root@pam":
         raise param_fail({"skiplock": "Only root may use this option."})
     vm = vc.vm_record(ctx.world, node, vmid)
-    if str(vm["config"].get("protection", "0")).lower() in ("1", "on", "yes", "true"):  # QemuConfig check_protection
+    protected = str(vm["config"].get("protection", "0")).lower() in ("1", "on", "yes", "true")
+    if protected:  # qemu-server PVE/QemuConfig.pm check_protection
         raise fail(f"can't remove VM {vmid} - protection mode enabled")
     if vm["status"] == "running":
         raise fail(f"VM {vmid} is running - destroy failed")
@@ -99,7 +100,8 @@ def _base_in_use(ctx: Ctx, vmid: str, vm: dict[str, Any]) -> str | None:
     """qemu-server destroy_vm: a template's base volume still used by a linked clone."""
     for key, value in vm["config"].items():
         volid = value.split(",")[0]
-        if not (DISK_KEY.fullmatch(key) and volid.partition(":")[2].rsplit("/", 1)[-1].startswith("base-")):
+        leaf = volid.partition(":")[2].rsplit("/", 1)[-1]
+        if not (DISK_KEY.fullmatch(key) and leaf.startswith("base-")):
             continue
         for other, ovm in ctx.world["vms"].items():
             if other != vmid and any(f"{volid}/" in v for v in ovm["config"].values()):
