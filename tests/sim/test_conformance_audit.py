@@ -160,3 +160,26 @@ def test_destroy_frees_unused_and_unreferenced_disks_and_keeps_linked_bases(sim:
         "base volume 'local-lvm:base-132-disk-0' is still in use by linked cloned"
     )
     assert "lock" not in api.nodes(NODE).qemu(132).config.get()
+
+
+def test_hardware_pci_leaves_out_bridges_and_honours_verbose(sim: Any) -> None:
+    """pve-manager PVE/API2/Hardware/PCI.pm pci_scan: pci-class-blacklist defaults to
+    "05;06;0b" (the host bridge 0x060000 is not listed); verbose=0 gives ids only."""
+    hw = sim.api().nodes(NODE).hardware.pci
+    listed = hw.get()
+    assert "0000:00:00.0" not in [d["id"] for d in listed]
+    assert [d["id"] for d in listed] == sorted(d["id"] for d in listed)
+    everything = hw.get(**{"pci-class-blacklist": ""})
+    assert "0000:00:00.0" in [d["id"] for d in everything]
+    terse = hw.get(verbose=0)
+    assert all(set(d) <= {"id", "vendor", "device", "class", "iommugroup", "mdev"} for d in terse)
+
+
+def test_node_notes_read_back_as_node_config_parses_them(sim: Any) -> None:
+    """pve-manager PVE/NodeConfig.pm write_node_config + PVE::JSONSchema::parse_config:
+    the description comes back with a newline after each line, trailing spaces and
+    trailing empty lines gone; other characters (':', '%', '{') survive."""
+    node = sim.api().nodes(NODE)
+    node.config.put(description='aihost-lease gpu0: {"holder":101}  \nsecond 100%41\n\n')
+    got = node.config.get()["description"]
+    assert got == 'aihost-lease gpu0: {"holder":101}\nsecond 100%41\n'
