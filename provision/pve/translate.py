@@ -84,7 +84,7 @@ def http_error(
         )
         said = (
             ""
-            if message.lower() in ("", "authentication failure", "no ticket")
+            if message.lower() in ("", "authentication failure", "authentication failed!", "no ticket")
             else (f" ({message})")
         )
         return AuthError(

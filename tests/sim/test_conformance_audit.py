@@ -52,8 +52,7 @@ def _upload(sim: Any, content: str, name: str, data: bytes = b"x" * 64) -> Any:
         f"https://127.0.0.1:{sim.server.port}/api2/json/nodes/{NODE}/storage/local/upload",
         data={"content": content},
         files={"filename": (name, data)},
-        headers={"Authorization": f"PVEAPIToken={sim.server.token_id}="
-                 f"{sim.server.secret_for(sim.server.token_id)}"},
+        headers=_token_header(sim),
         verify=str(sim.server.cert_path),
         timeout=10,
     )
@@ -183,3 +182,79 @@ def test_node_notes_read_back_as_node_config_parses_them(sim: Any) -> None:
     node.config.put(description='aihost-lease gpu0: {"holder":101}  \nsecond 100%41\n\n')
     got = node.config.get()["description"]
     assert got == 'aihost-lease gpu0: {"holder":101}\nsecond 100%41\n'
+
+
+def _raw(sim: Any, method: str, path: str, **kw: Any) -> Any:
+    import requests
+
+    return requests.request(
+        method, f"{sim.server.url}/api2/json{path}", verify=str(sim.server.cert_path),
+        timeout=10, **kw,
+    )
+
+
+def test_auth_handler_refusals_have_no_body_and_close_the_connection(sim: Any) -> None:
+    """pve-manager PVE/HTTPServer.pm auth_handler dies "No ticket" / "Authentication
+    failed!"; pve-http-server AnyEvent.pm answers a plain die with the reason phrase and no
+    body, and closes the connection on every answer >= 400."""
+    bad = _raw(sim, "GET", "/version", headers={"Authorization": "PVEAPIToken=x@pve!y=z"})
+    assert (bad.status_code, bad.reason, bad.content) == (401, "Authentication failed!", b"")
+    assert bad.headers["Connection"] == "close"
+    none = _raw(sim, "GET", "/version")
+    assert (none.status_code, none.reason, none.content) == (401, "No ticket", b"")
+
+
+def test_login_needs_a_realm_and_takes_the_realm_parameter(sim: Any) -> None:
+    """pve-access-control PVE/API2/AccessControl.pm create_ticket: `realm` is appended to
+    the user name; without a realm the name fails verify_username: 401 "authentication
+    failure" (JSON body: it is the handler's exception)."""
+    password = sim.server.root_password
+    bare = _raw(sim, "POST", "/access/ticket", data={"username": "root", "password": password})
+    assert bare.status_code == 401 and bare.json()["message"] == "authentication failure\n"
+    ok = _raw(sim, "POST", "/access/ticket",
+              data={"username": "root", "realm": "pam", "password": password})
+    assert ok.status_code == 200 and ok.json()["data"]["username"] == "root@pam"
+
+
+def test_unknown_method_names_the_relative_uri(sim: Any) -> None:
+    """pve-manager PVE/HTTPServer.pm rest_handler: "Method 'GET /nodes/pve1/nope' not
+    implemented" (501), the URI below /api2/json."""
+    sim.allow_violations = True
+    answer = _raw(sim, "GET", "/nodes/pve1/nope", headers=_token_header(sim))
+    assert answer.status_code == 501
+    assert answer.json()["message"] == "Method 'GET /nodes/pve1/nope' not implemented\n"
+
+
+def test_permission_is_checked_before_parameters(sim: Any) -> None:
+    """pve-manager PVE/HTTPServer.pm rest_handler: check_api2_permissions runs before
+    PVE::RESTHandler::handle validates the parameters, so a caller without the privilege
+    gets 403 even for a malformed request."""
+    sim.allow_violations = True
+    api = sim.api("aihost@pve!readonly")
+    refused = _refusal(lambda: api.nodes(NODE).qemu(9000).config.put(cores="many"))
+    assert refused.status_code == 403
+
+
+def test_upload_with_a_ticket_needs_no_csrf_token(sim: Any) -> None:
+    """pve-manager PVE/HTTPServer.pm auth_handler: an upload checks Datastore.AllocateTemplate
+    itself and skips the CSRF check."""
+    import requests
+
+    session = requests.Session()
+    login = session.post(
+        f"{sim.server.url}/api2/json/access/ticket",
+        data={"username": "root@pam", "password": sim.server.root_password},
+        verify=str(sim.server.cert_path),
+    ).json()["data"]
+    session.cookies.set("PVEAuthCookie", login["ticket"])
+    answer = session.post(
+        f"{sim.server.url}/api2/json/nodes/{NODE}/storage/local/upload",
+        data={"content": "iso"}, files={"filename": ("seed.iso", b"x" * 64)},
+        verify=str(sim.server.cert_path),
+    )
+    assert answer.status_code == 200, answer.text
+
+
+def _token_header(sim: Any) -> dict[str, str]:
+    token = sim.server.token_id
+    return {"Authorization": f"PVEAPIToken={token}={sim.server.secret_for(token)}"}
