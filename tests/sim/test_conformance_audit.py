@@ -258,3 +258,22 @@ def test_upload_with_a_ticket_needs_no_csrf_token(sim: Any) -> None:
 def _token_header(sim: Any) -> dict[str, str]:
     token = sim.server.token_id
     return {"Authorization": f"PVEAPIToken={token}={sim.server.secret_for(token)}"}
+
+
+def test_stop_and_shutdown_follow_vm_stop(sim: Any) -> None:
+    """qemu-server PVE/API2/Qemu.pm vm_stop/vm_shutdown + PVE/QemuServer.pm _do_vm_stop:
+    stopping a stopped VM is a task that ends OK; the lock check runs in the worker (a
+    locked running VM's task fails); skiplock from a token is a 400."""
+    sim.allow_violations = True
+    api = sim.api()
+    _clone(sim, api, 140, full=1)
+    vm = api.nodes(NODE).qemu(140)
+    assert sim.wait(api, vm.status.shutdown.post())["exitstatus"] == "OK"
+    assert sim.wait(api, vm.status.stop.post())["exitstatus"] == "OK"
+    assert sim.wait(api, vm.status.start.post())["exitstatus"] == "OK"
+    with sim.server.app.store.transaction() as world:  # as a running backup leaves it
+        world["vms"]["140"]["config"]["lock"] = "backup"
+    assert sim.wait(api, vm.status.stop.post())["exitstatus"] == "VM is locked (backup)"
+    assert vm.status.current.get()["status"] == "running"
+    skip = _refusal(lambda: vm.status.stop.post(skiplock=1))
+    assert skip.status_code == 400 and "Only root may use this option." in str(skip.errors)
