@@ -277,3 +277,16 @@ def test_stop_and_shutdown_follow_vm_stop(sim: Any) -> None:
     assert vm.status.current.get()["status"] == "running"
     skip = _refusal(lambda: vm.status.stop.post(skiplock=1))
     assert skip.status_code == 400 and "Only root may use this option." in str(skip.errors)
+
+
+def test_pending_lists_the_digest_and_masks_a_pending_password(sim: Any) -> None:
+    """qemu-server PVE/API2/Qemu.pm vm_pending + pve-guest-common config_with_pending_array:
+    the config's digest is one of the keys; a pending cipassword is "********** "."""
+    api = sim.api()
+    _clone(sim, api, 141, full=1)
+    vm = api.nodes(NODE).qemu(141)
+    assert sim.wait(api, vm.status.start.post())["exitstatus"] == "OK"
+    vm.config.put(cipassword="s3cret")
+    rows = {row["key"]: row for row in vm.pending.get()}
+    assert rows["digest"]["value"] == vm.config.get()["digest"]
+    assert rows["cipassword"]["pending"] == "********** "
