@@ -33,9 +33,14 @@ def normalize_content_filename(filename: str) -> str:
 
 
 def storage_list(ctx: Ctx) -> Any:
-    """GET /nodes/{node}/storage (entries the caller may audit; content= filters)."""
+    """GET /nodes/{node}/storage: pve-storage PVE/API2/Storage/Status.pm index with
+    PVE/Storage.pm storage_info: `content=a,b` keeps storages with ANY of the types, an
+    unknown `storage=` is a 400 "No such storage.", entries the caller may not audit
+    (Datastore.Audit or Datastore.AllocateSpace) are left out."""
     node = ctx.node()
     wanted = ctx.params.get("content")
+    if ctx.params.get("storage") and ctx.params["storage"] not in ctx.world["storages"]:
+        raise param_fail({"storage": "No such storage."})
     out = []
     for sid, spec in sorted(ctx.world["storages"].items()):
         if spec.get("nodes") and node not in spec["nodes"]:
@@ -43,7 +48,7 @@ def storage_list(ctx: Ctx) -> Any:
         held = ctx.identity.privileges(f"/storage/{sid}")
         if not held & {"Datastore.Audit", "Datastore.AllocateSpace"}:
             continue
-        if wanted and not all(st.supports(spec, c) for c in str(wanted).split(",")):
+        if wanted and not any(st.supports(spec, c) for c in re.split(r"[;,\s]+", str(wanted))):
             continue
         if ctx.params.get("storage") and ctx.params["storage"] != sid:
             continue

@@ -290,3 +290,14 @@ def test_pending_lists_the_digest_and_masks_a_pending_password(sim: Any) -> None
     rows = {row["key"]: row for row in vm.pending.get()}
     assert rows["digest"]["value"] == vm.config.get()["digest"]
     assert rows["cipassword"]["pending"] == "********** "
+
+
+def test_storage_list_content_filter_is_any_and_unknown_storage_is_refused(sim: Any) -> None:
+    """pve-storage PVE/API2/Storage/Status.pm index + PVE/Storage.pm storage_info:
+    content=a,b keeps a storage with any of them; storage=unknown is a 400."""
+    sim.allow_violations = True
+    storages = sim.api().nodes(NODE).storage
+    either = {s["storage"] for s in storages.get(content="iso,images")}
+    assert {"local", "local-lvm"} <= either
+    refused = _refusal(lambda: storages.get(storage="nosuch"))
+    assert refused.status_code == 400 and "No such storage." in str(refused.errors)
