@@ -301,3 +301,13 @@ def test_storage_list_content_filter_is_any_and_unknown_storage_is_refused(sim: 
     assert {"local", "local-lvm"} <= either
     refused = _refusal(lambda: storages.get(storage="nosuch"))
     assert refused.status_code == 400 and "No such storage." in str(refused.errors)
+
+
+def test_nextid_with_a_taken_vmid_is_a_parameter_error(sim: Any) -> None:
+    """pve-manager PVE/API2/Cluster.pm nextid: a free `vmid` comes back as given (a
+    string), a taken one is raise_param_exc "VM N already exists" (400)."""
+    sim.allow_violations = True
+    api = sim.api()
+    assert api.cluster.nextid.get(vmid=555) == "555"
+    taken = _refusal(lambda: api.cluster.nextid.get(vmid=9000))
+    assert taken.status_code == 400 and "VM 9000 already exists" in str(taken.errors)
