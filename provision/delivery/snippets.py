@@ -51,8 +51,16 @@ def snippets_dir(inv: Inventory, host_name: str, client: PveClient) -> str:
 
 
 def storage_allows(client: PveClient, node: str, storage: str, content: str) -> bool:
-    """True when the node lists storage (visible to the caller) with content among its types."""
-    listed = client.get(f"/nodes/{node}/storage", storage=storage)
+    """True when the node lists storage (visible to the caller) with content among its types.
+
+    An unknown storage is a 400 "No such storage." (pve-storage Status.pm index): False too,
+    so the pre-flight names it."""
+    try:
+        listed = client.get(f"/nodes/{node}/storage", storage=storage)
+    except ApiError as exc:
+        if exc.status == 400 and "storage" in (exc.errors or {}):
+            return False
+        raise
     return any(
         str(entry.get("storage")) == storage and content in str(entry.get("content", "")).split(",")
         for entry in listed

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -33,14 +34,9 @@ def apply_task(world: World, task: dict[str, Any], at: float) -> None:
             if outcome["error"] is None:
                 _run(vm, outcome["pci"], at, outcome["guest"])
     elif op == "destroy" and not failed:
-        for key, value in vm["config"].items():
-            volid = value.split(",")[0]
-            if DISK_KEY.fullmatch(key) and (
-                "media=cdrom" not in value or volid.endswith("cloudinit")
-            ):  # noqa: E501
-                free_volume(world, volid)
+        _free_owned(world, vmid, vm, bool(effect.get("unreferenced")))
         del world["vms"][vmid]
-    elif op == "destroy":
+    elif op == "destroy" and vm["config"].get("lock") == "destroyed":
         vm["config"].pop("lock", None)
     elif op in ("start", "reboot") and not failed:
         _run(vm, effect.get("pci", []), at, effect.get("guest", {}))
@@ -48,6 +44,36 @@ def apply_task(world: World, task: dict[str, Any], at: float) -> None:
     elif op == "stop" and not failed:
         vm.update(status="stopped", started_at=None, pci_in_use=[])
         apply_pending(vm)
+
+
+_VOLUME_KEY = re.compile(rf"{DISK_KEY.pattern}|unused\\d+|vmstate")
+
+
+def _free_owned(world: World, vmid: str, vm: dict[str, Any], unreferenced: bool) -> None:
+    """qemu-server PVE/QemuServer.pm destroy_vm: free the volumes this VM owns that its
+    config, unused entries and pending changes name (CD-ROMs other than the cloud-init
+    drive and other VMs' volumes stay); with destroy-unreferenced-disks also every image
+    of the VM on every storage."""
+    values = list(vm["config"].items()) + list((vm.get("pending") or {}).items())
+    for key, value in values:
+        volid = str(value).split(",")[0]
+        if not _VOLUME_KEY.fullmatch(key) or ":" not in volid:
+            continue
+        if "media=cdrom" in str(value) and not volid.endswith("cloudinit"):
+            continue
+        if _owner(volid) == vmid:
+            free_volume(world, volid)
+    if unreferenced:
+        for sid, vols in world["volumes"].items():
+            for name, vol in list(vols.items()):
+                if str(vol.get("vmid")) == vmid:
+                    free_volume(world, f"{sid}:{name}")
+
+
+def _owner(volid: str) -> str | None:
+    """The VM id a volume name belongs to (pve-storage parse_volname's owner)."""
+    match = re.search(r"(?:^|[:/])(?:vm|base)-(\d+)-(?:disk-\d+|cloudinit)[^/]*$", volid)
+    return match.group(1) if match else None
 
 
 def _run(vm: dict[str, Any], devices: list[str], at: float, facts: dict[str, Any]) -> None:

@@ -9,7 +9,7 @@ from provision.sim import vmconfig as vc
 from provision.sim.context import Ctx, Route
 from provision.sim.fixture import DISK_KEY, format_size, parse_size
 from provision.sim.guest import agent_enabled
-from provision.sim.http import fail
+from provision.sim.http import fail, param_fail
 from provision.sim.lifecycle import start_checks
 from provision.sim.routes_cluster import vm_row
 from provision.sim.routes_qemu import invariants
@@ -21,9 +21,25 @@ def _vm(ctx: Ctx) -> tuple[str, dict[str, Any]]:
 
 
 def _skiplock(ctx: Ctx) -> bool:
+    """qemu-server PVE/API2/Qemu.pm (vm_start, vm_stop, vm_shutdown, …): skiplock from
+    anyone but root@pam is raise_param_exc (HTTP 400)."""
     if ctx.flag("skiplock") and not ctx.identity.is_root_ticket:
-        raise fail("Only root may use this option.")
+        raise param_fail({"skiplock": "Only root may use this option."})
     return ctx.flag("skiplock")
+
+
+def _stop_like(ctx: Ctx, kind: str, duration: float | None = None, error: str | None = None) -> Any:
+    """qemu-server PVE/QemuServer.pm vm_stop/_do_vm_stop, run in the qmstop/qmshutdown
+    worker: a VM that is not running ends the task OK at once (nothing is checked); the
+    lock check happens in the worker, so a locked VM's task fails."""
+    vmid, vm = _vm(ctx)
+    skiplock = _skiplock(ctx)
+    if vm["status"] != "running":
+        return ctx.task(kind, vmid, {}, duration=0.0)
+    lock = vm["config"].get("lock")
+    if lock and not skiplock:
+        return ctx.task(kind, vmid, {}, error=f"VM is locked ({lock})", duration=0.0)
+    return ctx.task(kind, vmid, {"op": "stop"}, error=error, duration=duration)
 
 
 def current(ctx: Ctx) -> Any:
@@ -94,17 +110,11 @@ def start(ctx: Ctx) -> Any:
 
 def stop(ctx: Ctx) -> Any:
     """POST .../status/stop: hard stop; pending changes become current."""
-    vmid, vm = _vm(ctx)
-    vc.check_lock(vm, _skiplock(ctx))
-    return ctx.task("qmstop", vmid, {"op": "stop"})
+    return _stop_like(ctx, "qmstop")
 
 
 def shutdown(ctx: Ctx) -> Any:
     """POST .../status/shutdown (timeout, forceStop)."""
-    vmid, vm = _vm(ctx)
-    vc.check_lock(vm, _skiplock(ctx))
-    if vm["status"] != "running":
-        return ctx.task("qmshutdown", vmid, {}, error=f"VM {vmid} not running", duration=0.0)
     duration = ctx.durations.get("qmshutdown", 0.0)
     timeout = float(ctx.params.get("timeout") or 180)
     error = None
@@ -112,7 +122,7 @@ def shutdown(ctx: Ctx) -> Any:
         duration = timeout
         if not ctx.flag("forceStop"):
             error = "VM quit/powerdown failed - got timeout"
-    return ctx.task("qmshutdown", vmid, {"op": "stop"}, error=error, duration=duration)
+    return _stop_like(ctx, "qmshutdown", duration, error)
 
 
 def reboot(ctx: Ctx) -> Any:

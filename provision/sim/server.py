@@ -61,7 +61,8 @@ class _Handler(BaseHTTPRequestHandler):
             return
         if reply.delay:
             time.sleep(reply.delay)
-        keep = headers.get("connection", "").lower() != "close"
+        # pve-http-server AnyEvent.pm response: every answer >= 400 closes the connection
+        keep = headers.get("connection", "").lower() != "close" and reply.status < 400
         self.close_connection = not keep
         self.wfile.write(render(reply.status, reply.payload, reply.reason, reply.headers, keep))
 

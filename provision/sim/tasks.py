@@ -110,6 +110,8 @@ def advance(world: World, now: float, apply: Apply) -> None:
         for warning in task["warnings"]:
             task["log"].append(f"WARN: {warning}")
         if task["error"]:
+            # pve-common RESTEnvironment fork_worker: chomp, newlines become spaces
+            task["error"] = " ".join(str(task["error"]).rstrip("\n").split("\n"))
             task["log"].append(f"TASK ERROR: {task['error']}")
             task["exitstatus"] = task["error"]
         elif task["warnings"]:
@@ -155,5 +157,7 @@ def task_status(upid: str, task: dict[str, Any]) -> dict[str, Any]:
 def task_log(task: dict[str, Any], start: int = 0, limit: int = 50) -> list[dict[str, Any]]:
     """GET /nodes/{node}/tasks/{upid}/log: numbered lines {n, t}."""
     lines = task["log"]
+    if not lines:  # pve-common dump_logfile_by_filehandle: an empty log reads "no content"
+        return [{"n": 1, "t": "no content"}]
     chosen = lines[start : start + limit] if limit else lines[start:]
     return [{"n": start + i + 1, "t": line} for i, line in enumerate(chosen)]

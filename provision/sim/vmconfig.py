@@ -146,15 +146,19 @@ def write(vm: dict[str, Any], changes: dict[str, str], deletes: list[str]) -> No
 
 
 def pending_list(vm: dict[str, Any]) -> list[dict[str, Any]]:
-    """GET .../pending: every key with its current value and pending value or deletion."""
+    """GET .../pending: every key with its current value and pending value or deletion
+    (pve-guest-common GuestHelpers.pm config_with_pending_array over qemu-server
+    vm_pending's config, which carries the config's `digest` as a key; a pending
+    cipassword reads "********** ", with a trailing space)."""
     keys = sorted(set(vm["config"]) | set(vm["pending"]) | set(vm["pending_delete"]))
-    out = []
+    out: list[dict[str, Any]] = [{"key": "digest", "value": digest(vm)}]
     for key in keys:
         item: dict[str, Any] = {"key": key}
         if key in vm["config"]:
             item["value"] = typed({key: vm["config"][key]})[key]
         if key in vm["pending"]:
-            item["pending"] = typed({key: vm["pending"][key]})[key]
+            shown = typed({key: vm["pending"][key]})[key]
+            item["pending"] = "********** " if key == "cipassword" else shown
         if key in vm["pending_delete"]:
             item["delete"] = 1
         out.append(item)
