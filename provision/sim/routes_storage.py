@@ -10,7 +10,7 @@ from provision.sim.context import Ctx, Route
 from provision.sim.fixture import CONTENT_DIRS, storage_root
 from provision.sim.http import fail, param_fail
 from provision.sim.state import write_atomic
-from provision.sim.tasks import task_log, task_status
+from provision.sim.tasks import task_list, task_log, task_status
 
 UPLOAD_CONTENT = ("iso", "vztmpl", "import")
 _EXTENSIONS = {
@@ -134,12 +134,21 @@ def get_task_log(ctx: Ctx) -> Any:
     return task_log(task, int(ctx.params.get("start", 0)), int(ctx.params.get("limit", 50)))
 
 
+def list_tasks(ctx: Ctx) -> Any:
+    """GET /nodes/{node}/tasks: the tasks the caller may see (its own; every task with
+    Sys.Audit on /nodes/{node}), as pve-manager PVE/API2/Tasks.pm `node_tasks` lists them."""
+    node = ctx.node()
+    auditor = "Sys.Audit" in ctx.identity.privileges(f"/nodes/{node}")
+    return task_list(ctx.world, node, ctx.identity.auth_id, auditor, ctx.params)
+
+
 ROUTES: list[Route] = [
     ("GET", "/nodes/{node}/storage", storage_list),
     ("GET", "/nodes/{node}/storage/{storage}/status", storage_status),
     ("GET", "/nodes/{node}/storage/{storage}/content", content),
     ("DELETE", "/nodes/{node}/storage/{storage}/content/{volume}", content_delete),
     ("POST", "/nodes/{node}/storage/{storage}/upload", upload),
+    ("GET", "/nodes/{node}/tasks", list_tasks),
     ("GET", "/nodes/{node}/tasks/{upid}/status", get_task_status),
     ("GET", "/nodes/{node}/tasks/{upid}/log", get_task_log),
 ]
