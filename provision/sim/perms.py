@@ -72,6 +72,9 @@ PERMISSIONS: dict[tuple[str, str], dict[str, Any]] = {
     ("GET", "/nodes/{node}/hardware/pci"): {
         "check": ["perm", "/", ["Sys.Audit", "Sys.Modify"], "any", 1]
     },  # noqa: E501
+    ("GET", "/storage/{storage}"): {
+        "check": ["perm", "/storage/{storage}", ["Datastore.Allocate"]]
+    },
     ("GET", "/nodes/{node}/storage"): _ALL,
     ("GET", f"{_STORAGE}/status"): _STORAGE_READ,
     ("GET", f"{_STORAGE}/content"): _STORAGE_READ,

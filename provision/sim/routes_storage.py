@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 from typing import Any
 
@@ -36,6 +38,26 @@ def storage_list(ctx: Ctx) -> Any:
         if ctx.params.get("storage") and ctx.params["storage"] != sid:
             continue
         out.append(st.storage_status(ctx.state_dir, ctx.world, sid))
+    return out
+
+
+def storage_config(ctx: Ctx) -> Any:
+    """GET /storage/{storage}: the storage's storage.cfg section (pve-storage
+    PVE/API2/Storage/Config.pm `read`, after its Datastore.Allocate check; the shape of
+    `$api_storage_config`: the section's keys, `storage`, and the whole file's `digest`)."""
+    sid = str(ctx.params["storage"])
+    spec = ctx.world["storages"].get(sid)
+    if spec is None:
+        raise fail(f"storage '{sid}' does not exist")
+    out: dict[str, Any] = {"storage": sid, "type": spec["type"], "content": spec["content"]}
+    if spec.get("path"):
+        out["path"] = spec["path"]
+    if spec.get("shared"):
+        out["shared"] = 1
+    if spec.get("nodes"):
+        out["nodes"] = ",".join(spec["nodes"])
+    text = json.dumps(ctx.world["storages"], sort_keys=True)
+    out["digest"] = hashlib.sha1(text.encode(), usedforsecurity=False).hexdigest()
     return out
 
 
@@ -143,6 +165,7 @@ def list_tasks(ctx: Ctx) -> Any:
 
 
 ROUTES: list[Route] = [
+    ("GET", "/storage/{storage}", storage_config),
     ("GET", "/nodes/{node}/storage", storage_list),
     ("GET", "/nodes/{node}/storage/{storage}/status", storage_status),
     ("GET", "/nodes/{node}/storage/{storage}/content", content),
