@@ -4,13 +4,12 @@ Datastore.Allocate (which GET /storage/{id} needs) provisions, verifies and dest
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
-from aihost_testing import run_aihost, schema_validator
-from conftest import Sim
+from aihost_testing import run_aihost
 
 FIXTURES = Path(__file__).resolve().parents[2] / "provision" / "sim" / "fixtures"
 TOKEN = "aihost@pve!prov"
@@ -18,12 +17,9 @@ LLM = {"gpu": "rtx4090", "runtime": "ollama", "models": ["llama3.1:8b"]}
 
 
 @pytest.fixture
-def nas_sim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sim]:
+def nas_sim(sim_from: Any, tmp_path: Path) -> Any:
     """The default world plus an NFS storage `nas` (the only one with snippets) and a token
     with every privilege but Datastore.Allocate."""
-    from provision.sim.server import SimServer
-
-    state = tmp_path_factory.mktemp("nas-sim")
     fixture = yaml.safe_load((FIXTURES / "default.yaml").read_text(encoding="utf-8"))
     fixture["storages"]["local"]["content"].remove("snippets")
     fixture["storages"]["nas"] = {"type": "nfs", "path": "/mnt/pve/nas", "content": ["snippets"],
@@ -31,22 +27,12 @@ def nas_sim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sim]:
     fixture["access"]["tokens"][TOKEN] = {
         "privsep": 1, "acl": [{"path": "/", "privs": {"all_but": ["Datastore.Allocate"]}}],
     }
-    path = state / "fixture.yaml"
+    path = tmp_path / "fixture.yaml"
     path.write_text(yaml.safe_dump(fixture), encoding="utf-8")
-    server = SimServer(state, path, durations={}, validator=schema_validator()).start()
-    known_hosts = state / "known_hosts"
-    known_hosts.write_text(server.known_hosts_line() + "\n")
-    token_file = state / "token"
-    token_file.write_text(server.secret_for(TOKEN) + "\n")
-    try:
-        yield Sim(server, state, known_hosts, token_file)
-    finally:
-        violations = server.violations()
-        server.stop()
-        assert not violations, violations
+    return sim_from(path, TOKEN)
 
 
-def test_vm_up_and_destroy_with_snippets_on_nas(nas_sim: Sim, tmp_path: Path) -> None:
+def test_vm_up_and_destroy_with_snippets_on_nas(nas_sim: Any, tmp_path: Path) -> None:
     host = {"token": {"id": TOKEN, "secret_file": str(nas_sim.token_file)},
             "storage": {"snippets": "nas"}}
     inventory = nas_sim.inventory(tmp_path / "inv.yaml", {"llm-box": LLM}, host=host)
