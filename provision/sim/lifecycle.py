@@ -6,12 +6,13 @@ import re
 from pathlib import Path
 from typing import Any
 
-from provision.sim import guest, pci
+from provision.sim import faults, guest, pci
 from provision.sim.cidata import read_cidata_iso
 from provision.sim.fixture import DISK_KEY
 from provision.sim.state import World
 from provision.sim.storage import file_path, free_volume, storage_spec, supports
-from provision.sim.vmconfig import apply_pending
+from provision.sim.tasks import new_task
+from provision.sim.vmconfig import apply_pending, config_aware_timeout
 
 
 def apply_task(world: World, task: dict[str, Any], at: float) -> None:
@@ -38,12 +39,50 @@ def apply_task(world: World, task: dict[str, Any], at: float) -> None:
         del world["vms"][vmid]
     elif op == "destroy" and vm["config"].get("lock") == "destroyed":
         vm["config"].pop("lock", None)
-    elif op in ("start", "reboot") and not failed:
+    elif op == "start" and not failed:
         _run(vm, effect.get("pci", []), at, effect.get("guest", {}))
         pci.record_invariants(world, {})
-    elif op == "stop" and not failed:
+    elif op in ("stop", "reboot") and not failed:
         vm.update(status="stopped", started_at=None, pci_in_use=[])
         apply_pending(vm)
+        if op == "reboot":
+            _restart(world, vmid, vm, effect, at)
+
+
+def start_task(
+    state_dir: Path, world: World, vmid: str, vm: dict[str, Any], duration: float, timeout: float
+) -> dict[str, Any]:
+    """The qmstart task a start makes (qemu-server PVE/QemuServer.pm `vm_start`): its effect
+    (devices, guest facts), error, warnings, log and duration. The start gives up after
+    timeout seconds ("got timeout"), which defaults to `config_aware_timeout`."""
+    outcome = start_checks(state_dir, world, vmid, vm)
+    outcome["op"] = "start"
+    error = outcome.pop("error")
+    if error is None and duration > timeout:
+        error = f"start failed: command '/usr/bin/kvm -id {vmid} ...' failed: got timeout"
+        duration = timeout
+    log = ["generating cloud-init ISO"] if "cloudinit" in str(vm["config"]) else []
+    return {"effect": outcome, "error": error, "warnings": outcome.pop("warnings"),
+            "log": log, "duration": duration}
+
+
+def _restart(
+    world: World, vmid: str, vm: dict[str, Any], effect: dict[str, Any], at: float
+) -> None:
+    """The restart after a reboot's shutdown, which the reboot task knows nothing of.
+
+    qmeventd sees QEMU exit and runs `qm cleanup` (qemu-server PVE/CLI/qm.pm `cleanup`),
+    which finds /run/qemu-server/VMID.reboot (written by PVE/QemuServer.pm `vm_reboot`)
+    and calls PVE::API2::Qemu->vm_start as root@pam with no timeout: a qmstart task of its
+    own that may fail (PCI device in use, missing snippet) after the reboot ended OK.
+    """
+    extra, injected = faults.task_fault(world, "qmstart", vm["node"])
+    timeout = config_aware_timeout(vm["config"])
+    made = start_task(Path(effect["state_dir"]), world, vmid, vm,
+                      float(effect.get("restart_duration", 0.0)), timeout)
+    new_task(world, at, node=vm["node"], kind="qmstart", vmid=vmid, user="root@pam",
+             duration=made["duration"] + extra, effect=made["effect"],
+             error=made["error"] or injected, warnings=made["warnings"], log=made["log"])
 
 
 _VOLUME_KEY = re.compile(rf"{DISK_KEY.pattern}|unused\\d+|vmstate")

@@ -9,8 +9,13 @@ from provision.sim import vmconfig as vc
 from provision.sim.context import Ctx, Route
 from provision.sim.fixture import DISK_KEY, format_size, parse_size
 from provision.sim.guest import agent_enabled
+<<<<<<< HEAD
 from provision.sim.http import fail, param_fail
 from provision.sim.lifecycle import start_checks
+=======
+from provision.sim.http import fail
+from provision.sim.lifecycle import start_task
+>>>>>>> small
 from provision.sim.routes_cluster import vm_row
 from provision.sim.routes_qemu import invariants
 
@@ -77,35 +82,23 @@ def current(ctx: Ctx) -> Any:
     return out
 
 
-def _start_like(ctx: Ctx, vmid: str, vm: dict[str, Any], op: str) -> dict[str, Any]:
-    vc.apply_pending(vm)
-    outcome = start_checks(ctx.state_dir, ctx.world, vmid, vm)
-    outcome["op"] = op
-    invariants(ctx)
-    return outcome
-
-
 def start(ctx: Ctx) -> Any:
-    """POST .../status/start: checks made now, their outcome recorded in the task."""
+    """POST .../status/start: checks made now, their outcome recorded in the task. The
+    default timeout is qemu-server's `config_aware_timeout` of the config being started."""
     vmid, vm = _vm(ctx)
     vc.check_lock(vm, _skiplock(ctx))
     if vm["config"].get("template") == "1":
         raise fail("you can't start a vm if it's a template")
-    memory_gib = vc.memory_mib(vm["config"]) / 1024
-    timeout = float(ctx.params.get("timeout") or max(30.0, memory_gib))
     if vm["status"] == "running":
         return ctx.task("qmstart", vmid, {}, error=f"VM {vmid} already running", duration=0.0)
-    outcome = _start_like(ctx, vmid, vm, "start")
+    vc.apply_pending(vm)
+    given = ctx.params.get("timeout")
+    timeout = float(given) if given is not None else vc.config_aware_timeout(vm["config"])
     duration = ctx.durations.get("qmstart", 0.0)
-    error = outcome.pop("error")
-    if error is None and duration > timeout:
-        error = f"start failed: command '/usr/bin/kvm -id {vmid} ...' failed: got timeout"
-        duration = timeout
-    warnings = outcome.pop("warnings")
-    log = ["generating cloud-init ISO"] if "cloudinit" in str(vm["config"]) else []
-    return ctx.task(
-        "qmstart", vmid, outcome, error=error, warnings=warnings, log=log, duration=duration
-    )
+    made = start_task(ctx.state_dir, ctx.world, vmid, vm, duration, timeout)
+    invariants(ctx)
+    return ctx.task("qmstart", vmid, made["effect"], error=made["error"],
+                    warnings=made["warnings"], log=made["log"], duration=made["duration"])
 
 
 def stop(ctx: Ctx) -> Any:
@@ -126,15 +119,27 @@ def shutdown(ctx: Ctx) -> Any:
 
 
 def reboot(ctx: Ctx) -> Any:
-    """POST .../status/reboot: shutdown and start again, applying pending changes."""
+    """POST .../status/reboot: only a shutdown, as qemu-server does it.
+
+    PVE/API2/Qemu.pm `vm_reboot` refuses a stopped VM before forking; its qmreboot worker
+    (PVE/QemuServer.pm `vm_reboot` -> `_do_vm_stop`, shutdown mode) checks the lock, writes
+    the reboot request and waits `timeout` (default 60 s) for the guest to power off,
+    applying pending changes ("VM quit/powerdown failed - got timeout" past it). The
+    restart is a separate qmstart task by `qm cleanup` (lifecycle._restart): the reboot
+    task ends OK even when that start fails.
+    """
     vmid, vm = _vm(ctx)
-    vc.check_lock(vm)
     if vm["status"] != "running":
-        return ctx.task("qmreboot", vmid, {}, error=f"VM {vmid} not running", duration=0.0)
-    outcome = _start_like(ctx, vmid, vm, "reboot")
-    return ctx.task(
-        "qmreboot", vmid, outcome, error=outcome.pop("error"), warnings=outcome.pop("warnings")
-    )
+        raise fail(f"VM {vmid} not running")
+    error = vm["config"].get("lock") and f"VM is locked ({vm['config']['lock']})"
+    given = ctx.params.get("timeout")
+    timeout = float(given) if given is not None else 60.0
+    duration = ctx.durations.get("qmreboot", 0.0)  # the guest's own shutdown
+    if not error and (timeout <= 0 or duration > timeout):
+        error, duration = "VM quit/powerdown failed - got timeout", timeout
+    effect = {"op": "reboot", "state_dir": str(ctx.state_dir),
+              "restart_duration": ctx.durations.get("qmstart", 0.0)}
+    return ctx.task("qmreboot", vmid, effect, error=error or None, duration=duration)
 
 
 def resize(ctx: Ctx) -> Any:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 from typing import Any
 
@@ -10,7 +12,11 @@ from provision.sim.context import Ctx, Route
 from provision.sim.fixture import CONTENT_DIRS, storage_root
 from provision.sim.http import fail, param_fail
 from provision.sim.state import write_atomic
+<<<<<<< HEAD
 from provision.sim.tasks import parse_upid, task_log, task_status
+=======
+from provision.sim.tasks import task_list, task_log, task_status
+>>>>>>> small
 
 UPLOAD_CONTENT = ("iso", "vztmpl", "import")
 # pve-storage PVE/Storage.pm: ISO_EXT_RE_0, VZTMPL_EXT_RE_1, SAFE_CHAR_CLASS_RE +
@@ -53,6 +59,26 @@ def storage_list(ctx: Ctx) -> Any:
         if ctx.params.get("storage") and ctx.params["storage"] != sid:
             continue
         out.append(st.storage_status(ctx.state_dir, ctx.world, sid))
+    return out
+
+
+def storage_config(ctx: Ctx) -> Any:
+    """GET /storage/{storage}: the storage's storage.cfg section (pve-storage
+    PVE/API2/Storage/Config.pm `read`, after its Datastore.Allocate check; the shape of
+    `$api_storage_config`: the section's keys, `storage`, and the whole file's `digest`)."""
+    sid = str(ctx.params["storage"])
+    spec = ctx.world["storages"].get(sid)
+    if spec is None:
+        raise fail(f"storage '{sid}' does not exist")
+    out: dict[str, Any] = {"storage": sid, "type": spec["type"], "content": spec["content"]}
+    if spec.get("path"):
+        out["path"] = spec["path"]
+    if spec.get("shared"):
+        out["shared"] = 1
+    if spec.get("nodes"):
+        out["nodes"] = ",".join(spec["nodes"])
+    text = json.dumps(ctx.world["storages"], sort_keys=True)
+    out["digest"] = hashlib.sha1(text.encode(), usedforsecurity=False).hexdigest()
     return out
 
 
@@ -184,12 +210,22 @@ def get_task_log(ctx: Ctx) -> Any:
     return task_log(task, int(ctx.params.get("start", 0)), int(ctx.params.get("limit", 50)))
 
 
+def list_tasks(ctx: Ctx) -> Any:
+    """GET /nodes/{node}/tasks: the tasks the caller may see (its own; every task with
+    Sys.Audit on /nodes/{node}), as pve-manager PVE/API2/Tasks.pm `node_tasks` lists them."""
+    node = ctx.node()
+    auditor = "Sys.Audit" in ctx.identity.privileges(f"/nodes/{node}")
+    return task_list(ctx.world, node, ctx.identity.auth_id, auditor, ctx.params)
+
+
 ROUTES: list[Route] = [
+    ("GET", "/storage/{storage}", storage_config),
     ("GET", "/nodes/{node}/storage", storage_list),
     ("GET", "/nodes/{node}/storage/{storage}/status", storage_status),
     ("GET", "/nodes/{node}/storage/{storage}/content", content),
     ("DELETE", "/nodes/{node}/storage/{storage}/content/{volume}", content_delete),
     ("POST", "/nodes/{node}/storage/{storage}/upload", upload),
+    ("GET", "/nodes/{node}/tasks", list_tasks),
     ("GET", "/nodes/{node}/tasks/{upid}/status", get_task_status),
     ("GET", "/nodes/{node}/tasks/{upid}/log", get_task_log),
 ]

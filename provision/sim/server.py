@@ -189,8 +189,14 @@ class SimServer:
             path_map=path_map,
             port=port,
             host_facts=facts,
+            storages=self._storages,
         ).start()
         self.sftp_port = self._ssh.port
+
+    def _storages(self) -> dict[str, Any]:
+        """The world's storages now (what `pvesm` on the node reads from storage.cfg)."""
+        with self.app.store.locked():
+            return dict(self.app.store.load()["storages"])
 
     def known_hosts_line(self, host: str = "127.0.0.1") -> str:
         """ "[127.0.0.1]:PORT ssh-ed25519 AAAA..." for the SFTP endpoint."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from typing import Any
 
 from provision.sim.http import fail
@@ -75,6 +76,21 @@ def memory_mib(config: dict[str, str]) -> int:
         if (item.startswith("current=") or "=" not in item) and value.isdigit():
             return int(value)
     return 512
+
+
+def config_aware_timeout(config: dict[str, str], resume: bool = False) -> int:
+    """qemu-server PVE/QemuServer/Helpers.pm `config_aware_timeout` (vm_start's default
+    `timeout`): 30 s, or the memory in GiB (int) above 30 GiB; x4 with any hostpciN; at
+    least 300 s when resuming; at least 150 s with hugepages; then +5 s per netN."""
+    memory = memory_mib(config)
+    timeout = memory // 1024 if memory > 30720 else 30
+    if any(re.fullmatch(r"hostpci\d+", key) for key in config):
+        timeout *= 4
+    if resume and timeout < 300:
+        timeout = 300
+    if config.get("hugepages", "0") not in ("", "0") and timeout < 150:  # Perl truth
+        timeout = 150
+    return timeout + 5 * sum(1 for key in config if re.match(r"net\d+", key))
 
 
 def digest(vm: dict[str, Any]) -> str:
