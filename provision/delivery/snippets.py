@@ -7,7 +7,7 @@ import shlex
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from provision.errors import InputError
+from provision.errors import ApiError, InputError
 from provision.plan.desired import snippet_names
 
 if TYPE_CHECKING:

@@ -9,13 +9,8 @@ from provision.sim import vmconfig as vc
 from provision.sim.context import Ctx, Route
 from provision.sim.fixture import DISK_KEY, format_size, parse_size
 from provision.sim.guest import agent_enabled
-<<<<<<< HEAD
 from provision.sim.http import fail, param_fail
-from provision.sim.lifecycle import start_checks
-=======
-from provision.sim.http import fail
 from provision.sim.lifecycle import start_task
->>>>>>> small
 from provision.sim.routes_cluster import vm_row
 from provision.sim.routes_qemu import invariants
 

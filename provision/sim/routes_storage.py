@@ -12,11 +12,7 @@ from provision.sim.context import Ctx, Route
 from provision.sim.fixture import CONTENT_DIRS, storage_root
 from provision.sim.http import fail, param_fail
 from provision.sim.state import write_atomic
-<<<<<<< HEAD
-from provision.sim.tasks import parse_upid, task_log, task_status
-=======
-from provision.sim.tasks import task_list, task_log, task_status
->>>>>>> small
+from provision.sim.tasks import parse_upid, task_list, task_log, task_status
 
 UPLOAD_CONTENT = ("iso", "vztmpl", "import")
 # pve-storage PVE/Storage.pm: ISO_EXT_RE_0, VZTMPL_EXT_RE_1, SAFE_CHAR_CLASS_RE +
