@@ -9,7 +9,7 @@ from provision.sim import vmconfig as vc
 from provision.sim.context import Ctx, Route
 from provision.sim.fixture import DISK_KEY, format_size, parse_size
 from provision.sim.guest import agent_enabled
-from provision.sim.http import fail
+from provision.sim.http import ApiFailure, fail, param_fail
 from provision.sim.lifecycle import start_checks
 from provision.sim.routes_cluster import vm_row
 from provision.sim.routes_qemu import invariants
@@ -21,9 +21,24 @@ def _vm(ctx: Ctx) -> tuple[str, dict[str, Any]]:
 
 
 def _skiplock(ctx: Ctx) -> bool:
+    """skiplock from anyone but root@pam: raise_param_exc, before any worker."""
     if ctx.flag("skiplock") and not ctx.identity.is_root_ticket:
-        raise fail("Only root may use this option.")
+        raise param_fail({"skiplock": "Only root may use this option."})
     return ctx.flag("skiplock")
+
+
+def _start_refusal(vmid: str, vm: dict[str, Any], skiplock: bool) -> str | None:
+    """What qemu-server's vm_start (src/PVE/QemuServer.pm) refuses under the config lock,
+    inside the qmstart worker (the API call itself answers with the UPID): a template,
+    a locked VM, a running one."""
+    if vm["config"].get("template") == "1":
+        return "you can't start a vm if it's a template"
+    lock = vm["config"].get("lock")
+    if lock and not skiplock and lock != "suspended":
+        return f"VM is locked ({lock})"
+    if vm["status"] == "running":
+        return f"VM {vmid} already running"
+    return None
 
 
 def current(ctx: Ctx) -> Any:
@@ -72,13 +87,11 @@ def _start_like(ctx: Ctx, vmid: str, vm: dict[str, Any], op: str) -> dict[str, A
 def start(ctx: Ctx) -> Any:
     """POST .../status/start: checks made now, their outcome recorded in the task."""
     vmid, vm = _vm(ctx)
-    vc.check_lock(vm, _skiplock(ctx))
-    if vm["config"].get("template") == "1":
-        raise fail("you can't start a vm if it's a template")
+    refused = _start_refusal(vmid, vm, _skiplock(ctx))
     memory_gib = vc.memory_mib(vm["config"]) / 1024
     timeout = float(ctx.params.get("timeout") or max(30.0, memory_gib))
-    if vm["status"] == "running":
-        return ctx.task("qmstart", vmid, {}, error=f"VM {vmid} already running", duration=0.0)
+    if refused:
+        return ctx.task("qmstart", vmid, {}, error=refused, duration=0.0)
     outcome = _start_like(ctx, vmid, vm, "start")
     duration = ctx.durations.get("qmstart", 0.0)
     error = outcome.pop("error")
@@ -128,11 +141,24 @@ def reboot(ctx: Ctx) -> Any:
 
 
 def resize(ctx: Ctx) -> Any:
-    """PUT .../resize (size "+10G" or an absolute "40G"; shrinking refused)."""
+    """PUT .../resize (size "+10G" or an absolute "40G"; shrinking refused).
+
+    qemu-server resize_vm checks only skiplock before it forks a worker of type `resize`;
+    digest, lock, the disk, Datastore.AllocateSpace and a shrink are refused inside it,
+    so the answer is a UPID and the task fails."""
     vmid, vm = _vm(ctx)
+    skiplock = _skiplock(ctx)
+    try:
+        _resize_now(ctx, vm, skiplock)
+    except ApiFailure as exc:
+        return ctx.task("resize", vmid, {}, error=exc.message)
+    return ctx.task("resize", vmid, {})
+
+
+def _resize_now(ctx: Ctx, vm: dict[str, Any], skiplock: bool) -> None:
     disk, size = str(ctx.params["disk"]), str(ctx.params["size"])
     vc.check_digest(vm, ctx.params.get("digest"))
-    vc.check_lock(vm, _skiplock(ctx))
+    vc.check_lock(vm, skiplock)
     value = vm["config"].get(disk)
     if not DISK_KEY.fullmatch(disk) or value is None:
         raise fail(f"disk '{disk}' does not exist")
@@ -140,6 +166,7 @@ def resize(ctx: Ctx) -> Any:
         raise fail("you can't resize a cdrom")
     volid = value.split(",")[0]
     sid, _, name = volid.partition(":")
+    ctx.require(f"/storage/{sid}", ["Datastore.AllocateSpace"])
     old_m = re.search(r"(?:^|,)size=([^,]+)", value)
     old = parse_size(old_m.group(1)) if old_m else 0
     new = old + parse_size(size[1:]) if size.startswith("+") else parse_size(size)
@@ -149,7 +176,6 @@ def resize(ctx: Ctx) -> Any:
         ctx.world["volumes"][sid][name]["size"] = new
     text = re.sub(r"(^|,)size=[^,]+", "", value)
     vm["config"][disk] = f"{text},size={format_size(new)}"
-    return ctx.task("qmresize", vmid, {})
 
 
 _Q = "/nodes/{node}/qemu/{vmid}"
