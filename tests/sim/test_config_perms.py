@@ -165,3 +165,13 @@ def test_skiplock_from_a_token_is_a_parameter_error(sim):
     vm = _clone(sim)
     err = _fail(vm.config.put, cores=2, skiplock=1)
     assert err.status_code == 400 and "Only root may use this option." in str(err.errors)
+
+
+def test_a_config_write_without_options_is_refused(sim):
+    """update_vm_api: die "no options specified" when neither options nor delete are given
+    (a digest alone is not an option)."""
+    vm = _clone(sim)
+    digest = vm.config.get()["digest"]
+    for call in (vm.config.put, vm.config.post):
+        err = _fail(call, digest=digest)
+        assert err.status_code == 500 and err.content == "no options specified"
