@@ -45,7 +45,7 @@ def one_run(bench: Bench, size: int) -> dict[str, Any]:
 def scenario(bench: Bench) -> dict[str, Any]:
     """Wall time and requests per VM for each fleet size, and the ratio to one VM."""
     sizes: dict[str, Any] = {}
-    chain = sum(bench.durations.get(k, 0.0) for k in ("qmclone", "qmconfig", "qmresize", "qmstart"))
+    chain = sum(bench.durations.get(k, 0.0) for k in ("qmclone", "qmconfig", "resize", "qmstart"))
     for size in bench.fleet_sizes:
         runs, failures = [], []
         for rep in range(bench.reps):

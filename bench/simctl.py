@@ -19,7 +19,7 @@ import yaml
 # Realistic task durations in seconds (issue #8); the benchmark scales them by --scale.
 REALISTIC = {"qmclone": 5.0, "qmstart": 3.0, "qmshutdown": 4.0}
 # Task types that exist but are instant in the benchmark (so they are 0 at every scale).
-INSTANT = ("qmconfig", "qmresize", "qmstop", "qmcreate", "qmdestroy", "qmtemplate", "boot")
+INSTANT = ("qmconfig", "resize", "qmstop", "qmcreate", "qmdestroy", "qmtemplate", "boot")
 TEMPLATE = "ubuntu-2404-cloud"
 NODE = "pve1"
 # Where the default fixture's cards sit (for `aihost gpu map NAME --pci ADDRESS`).

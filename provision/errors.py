@@ -96,8 +96,9 @@ class PermissionDenied(ApiError):
 class TaskFailed(ApiError):
     """A Proxmox task ended with an error exit status."""
 
-    def __init__(self, message: str, *, upid: str, exitstatus: str, log_tail: list[str]) -> None:
-        super().__init__(message)
+    def __init__(self, message: str, *, upid: str, exitstatus: str, log_tail: list[str],
+                 hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
         self.upid = upid
         self.exitstatus = exitstatus
         self.log_tail = log_tail

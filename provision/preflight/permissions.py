@@ -59,8 +59,25 @@ def missing(permissions: dict[str, dict[str, Any]], needs: list[Requirement]) ->
     return result
 
 
+# Proxmox's built-in user roles (pve-access-control AccessControl.pm create_roles: a
+# category's user and audit privileges); a gap they cover is granted with the role itself.
+# tests/unit/test_preflight_keys.py keeps these equal to the simulator's role table.
+BUILTIN_ROLES: dict[str, frozenset[str]] = {
+    "PVESDNUser": frozenset({"SDN.Use", "SDN.Audit"}),
+    "PVEMappingUser": frozenset({"Mapping.Use", "Mapping.Audit"}),
+    "PVEDatastoreUser": frozenset({"Datastore.AllocateSpace", "Datastore.Audit"}),
+}
+
+
+def builtin_role(privs: list[str]) -> str | None:
+    """The smallest built-in role that carries every one of privs, if any."""
+    fits = [(len(p), name) for name, p in BUILTIN_ROLES.items() if set(privs) <= p]
+    return min(fits)[1] if fits else None
+
+
 def grant_commands(auth_id: str, gaps: list[Requirement]) -> list[str]:
-    """pveum commands that grant the missing privileges (a role per ACL path)."""
+    """pveum commands that grant the missing privileges (a role per ACL path: a built-in
+    one such as PVESDNUser when it covers them, else one aihost names)."""
     by_path: dict[str, list[str]] = {}
     for gap in gaps:
         by_path.setdefault(gap.acl, [])
@@ -69,8 +86,10 @@ def grant_commands(auth_id: str, gaps: list[Requirement]) -> list[str]:
     target = f"--tokens '{auth_id}'" if "!" in auth_id else f"--users '{auth_id}'"
     commands = []
     for index, (path, privs) in enumerate(sorted(by_path.items())):
-        role = f"AihostNeeds{index + 1}"
-        commands.append(f'pveum role add {role} --privs "{" ".join(privs)}"')
+        role = builtin_role(privs)
+        if role is None:
+            role = f"AihostNeeds{index + 1}"
+            commands.append(f'pveum role add {role} --privs "{" ".join(privs)}"')
         commands.append(f"pveum acl modify {path} {target} --roles {role}")
     if "!" in auth_id:
         user = auth_id.split("!", 1)[0]

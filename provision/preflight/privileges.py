@@ -8,6 +8,7 @@ VM.GuestAgent.* privileges for the agent calls.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 
@@ -19,7 +20,9 @@ class CallNeed:
     path: str
     acl: str
     any_of: tuple[str, ...]
-    source: str = "check"  # "check": the schema's check; "description": stated in its text
+    # "check": the schema's check; "description": stated in its text; "docs": Proxmox's
+    # documentation; "code": qemu-server's code only
+    source: str = "check"
 
 
 CALLS: dict[str, CallNeed] = {
@@ -56,7 +59,18 @@ CALLS: dict[str, CallNeed] = {
         "POST", "/nodes/{node}/qemu/{vmid}/config", "/vms/{vmid}", ("VM.Config.Options",)
     ),
     "configure-cloudinit": CallNeed(
+        "POST",
+        "/nodes/{node}/qemu/{vmid}/config",
+        "/vms/{vmid}",
+        ("VM.Config.Cloudinit", "VM.Config.Network"),
+    ),
+    "configure-cloudinit-drive": CallNeed(
         "POST", "/nodes/{node}/qemu/{vmid}/config", "/vms/{vmid}", ("VM.Config.Cloudinit",)
+    ),
+    # freeze and vmstate: qemu-server's $check_vm_modify_config_perm (its code, not the
+    # schema) wants VM.PowerMgmt for them.
+    "configure-power": CallNeed(
+        "POST", "/nodes/{node}/qemu/{vmid}/config", "/vms/{vmid}", ("VM.PowerMgmt",), "code"
     ),
     "configure-cdrom": CallNeed(
         "POST", "/nodes/{node}/qemu/{vmid}/config", "/vms/{vmid}", ("VM.Config.CDROM",)
@@ -100,36 +114,89 @@ CALLS: dict[str, CallNeed] = {
         "PUT", "/cluster/mapping/pci/{id}", "/mapping/pci/{id}", ("Mapping.Modify",)
     ),
     "node-notes": CallNeed("PUT", "/nodes/{node}/config", "/", ("Sys.Modify",)),
+    # A bridge (netN of a clone's source, of a create, of a config write, old and new):
+    # clone's and create's descriptions state it; config checks it in qemu-server's code.
+    "bridge": CallNeed(
+        "POST",
+        "/nodes/{node}/qemu/{vmid}/clone",
+        "/sdn/zones/localnetwork/{vnet}",
+        ("SDN.Use",),
+        "description",
+    ),
     # Attaching a mapped device: stated in Proxmox's docs for resource mappings.
     "mapping-use": CallNeed(
         "POST", "/nodes/{node}/qemu/{vmid}/config", "/mapping/pci/{id}", ("Mapping.Use",), "docs"
     ),
 }
 
-# Which config keys need which configure privilege (qemu-server's check_vm_modify_config_perm).
-KEY_CALLS: dict[str, str] = {
-    "cores": "configure-cpu",
-    "cpu": "configure-cpu",
-    "memory": "configure-memory",
-    "net0": "configure-network",
-    "machine": "configure-hw",
-    "bios": "configure-hw",
-    "name": "configure-options",
-    "tags": "configure-options",
-    "agent": "configure-options",
-    "description": "configure-options",
-    "ide2": "configure-cdrom",
-    "efidisk0": "configure-disk",
-    "cicustom": "configure-cloudinit",
-    "ipconfig0": "configure-cloudinit",
-    "ciuser": "configure-cloudinit",
-    "sshkeys": "configure-cloudinit",
-    "nameserver": "configure-cloudinit",
+# Which privileges a config key needs, as qemu-server's $check_vm_modify_config_perm
+# (src/PVE/API2/Qemu.pm) classifies it; a key in no class is root-only. Drives, hostpciN,
+# serialN, usbN, unusedN and tags are checked by value elsewhere (key_calls below).
+# tests/unit/test_preflight_keys.py keeps this equal to the simulator's copy.
+OPTION_CLASSES: dict[str, frozenset[str]] = {
+    "configure-cpu": frozenset({"cores", "cpu", "runningcpu", "cpulimit", "cpuunits", "numa",
+                                "smp", "sockets", "vcpus"}),
+    "configure-memory": frozenset({"memory", "balloon", "shares", "allow-ksm"}),
+    "configure-hw": frozenset({"acpi", "hotplug", "kvm", "machine", "runningmachine", "scsihw",
+                               "smbios1", "tablet", "vga", "watchdog", "audio0", "rng0"}),
+    "configure-options": frozenset({"agent", "autostart", "bios", "description", "keyboard",
+                                    "localtime", "migrate_downtime", "migrate_speed", "name",
+                                    "onboot", "ostype", "protection", "reboot", "startdate",
+                                    "startup", "tdf", "template", "tags"}),
+    "configure-power": frozenset({"freeze"}),
+    "configure-disk": frozenset({"boot", "bootdisk", "vmstatestorage"}),
+    "configure-cloudinit": frozenset({"cicustom", "cipassword", "citype", "ciuser", "ciupgrade",
+                                      "nameserver", "searchdomain", "sshkeys"}),
 }
+DRIVE_RE = re.compile(r"(?:ide|scsi|virtio|sata)\d+|efidisk0|tpmstate0")
+_PATTERNS = (
+    (re.compile(r"numa\d+"), ("configure-cpu",)),
+    (re.compile(r"net\d+|running-nets-host-mtu"), ("configure-network",)),
+    (re.compile(r"ipconfig\d+"), ("configure-cloudinit",)),
+    (re.compile(r"vmstate"), ("configure-disk", "configure-power")),
+    (re.compile(r"hostpci\d+"), ("configure-hw",)),  # with Mapping.Use, see run.py
+)
+_CLOUDINIT_VOLUME = re.compile(r"[:/](?:vm-\d+-)?cloudinit(?:\.(?:raw|qcow2|vmdk))?$")
 
 
-def calls_for_key(key: str) -> str:
-    """The CALLS entry a config key's change needs."""
-    if key.startswith("hostpci"):
-        return "configure-hw"
-    return KEY_CALLS.get(key, "configure-options")
+def key_calls(key: str, value: str | None = None, *, create: bool = False) -> tuple[str, ...]:
+    """The CALLS entries setting (or deleting) key needs; () when none; ("root-only",) for
+    keys only root@pam may set. A drive needs nothing beyond storage at create; when
+    configured, its value decides (qemu-server's $check_drive_perms): a cloud-init drive
+    VM.Config.Cloudinit and VM.Config.CDROM, a CD-ROM VM.Config.CDROM, else VM.Config.Disk."""
+    if DRIVE_RE.fullmatch(key):
+        return () if create else drive_calls(value or "")
+    for call, keys in OPTION_CLASSES.items():
+        if key in keys:
+            return (call,)
+    for pattern, calls in _PATTERNS:
+        if pattern.fullmatch(key):
+            return calls
+    return ("root-only",)
+
+
+def drive_calls(value: str) -> tuple[str, ...]:
+    """$check_drive_perms for one drive value."""
+    if _CLOUDINIT_VOLUME.search(value.split(",")[0]):
+        return ("configure-cloudinit-drive", "configure-cdrom")
+    if "media=cdrom" in value:
+        return ("configure-cdrom",)
+    return ("configure-disk",)
+
+
+def bridge_vnets(net: str | None) -> list[str]:
+    """Where below /sdn/zones/localnetwork/ a netN value needs SDN.Use (pve-guest-common
+    check_vnet_access): the bridge, or BRIDGE/TAG with a VLAN tag and BRIDGE/VLAN for each
+    trunk VLAN."""
+    items = dict(i.partition("=")[::2] for i in (net or "").split(",") if "=" in i)
+    bridge = items.get("bridge")
+    if not bridge:
+        return []
+    base = bridge
+    tag, trunks = items.get("tag"), items.get("trunks")
+    paths = [f"{base}/{tag}"] if tag else []
+    for part in (trunks or "").split(";"):
+        low, _, high = part.partition("-")
+        if low.strip().isdigit():
+            paths += [f"{base}/{v}" for v in range(int(low), int(high or low) + 1)]
+    return paths if (tag or trunks) else [base]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -13,7 +14,10 @@ from provision.preflight.permissions import (
     missing,
     requirement,
 )
-from provision.preflight.privileges import calls_for_key
+from provision.preflight.privileges import DRIVE_RE, bridge_vnets, drive_calls, key_calls
+
+if TYPE_CHECKING:
+    from provision.plan.model import Change
 
 if TYPE_CHECKING:
     from provision.vmops.planner import VmState
@@ -66,8 +70,14 @@ def requirements_for(session: Session, state: VmState, *, verify: bool) -> list[
     if "create" in kinds:
         needs.append(requirement("create", "create the VM", vmid=vmid))
         needs.append(requirement("disk-space", "the VM's disks", storage=storage))
+        needs.append(requirement("configure-hw", "set scsihw", vmid=vmid))
+        needs.append(requirement("configure-disk", "set boot", vmid=vmid))
+    if "clone" in kinds and state.template is not None:
+        for key, value in sorted(state.config.items()):
+            if re.fullmatch(r"net\d+", key):
+                needs += _bridges(str(value), f"clone the template's {key}")
     for change in state.changes:
-        needs.append(requirement(calls_for_key(change.key), f"set {change.key}", vmid=vmid))
+        needs += change_requirements(change, vmid, create="create" in kinds)
     for gpu_name in state.unmapped:
         needs.append(requirement("mapping-create", f"create the PCI mapping of {gpu_name}"))
     for gpu_name in state.gpu_attach:
@@ -81,6 +91,8 @@ def requirements_for(session: Session, state: VmState, *, verify: bool) -> list[
             needs.append(requirement("node-notes", f"the lease of GPU {gpu_name}"))
     if "resize" in kinds:
         needs.append(requirement("resize", "grow the disk", vmid=vmid))
+        on = storage if kinds & {"clone", "create"} else _storage_of(state)
+        needs.append(requirement("disk-space", "grow the disk", storage=on))
     if "start" in kinds or "take-gpu" in kinds:
         needs.append(requirement("power", "start the VM", vmid=vmid))
     if verify and "verify" in kinds:
@@ -93,6 +105,43 @@ def requirements_for(session: Session, state: VmState, *, verify: bool) -> list[
                 requirement("remove-volume", "remove the old cloud-init ISO", storage=iso_storage)
             )
     return needs
+
+
+def change_requirements(change: Change, vmid: object, *, create: bool) -> list[Requirement]:
+    """What writing one config change needs (qemu-server create_vm / update_vm_api): the
+    key's class, a drive's old and new value, the bridges of a netN (the old one too when
+    it replaces or deletes one), Mapping.Use on a PCI mapping being replaced."""
+    key, old, new = change.key, change.old, change.new
+    why = f"set {key}" if new is not None else f"delete {key}"
+    if DRIVE_RE.fullmatch(key) and not create:
+        calls = [c for v in (old, new) if v for c in drive_calls(v)]
+    else:
+        calls = [c for c in key_calls(key, new or old, create=create) if c != "root-only"]
+    needs = [requirement(call, why, vmid=vmid) for call in dict.fromkeys(calls)]
+    if re.fullmatch(r"net\d+", key):
+        needs += _bridges(new, why)
+        if not create:
+            needs += _bridges(old, f"replace {key}" if new is not None else why)
+    if re.fullmatch(r"hostpci\d+", key) and old and not create:
+        mapping = re.search(r"(?:^|,)mapping=([^,]+)", old)
+        if mapping:
+            needs.append(requirement("mapping-use", f"replace {key}", id=mapping.group(1)))
+    return needs
+
+
+def _storage_of(state: VmState) -> str:
+    """The storage of the VM's boot disk (resize_vm checks Datastore.AllocateSpace there)."""
+    volume = str(state.config.get(state.boot_disk, "")).split(",")[0]
+    return volume.partition(":")[0] if ":" in volume else state.desired.disk_storage
+
+
+def root_only_keys(state: VmState) -> list[str]:
+    """Keys the plan writes that qemu-server lets only root@pam set."""
+    return sorted(c.key for c in state.changes if key_calls(c.key, c.new) == ("root-only",))
+
+
+def _bridges(net: str | None, why: str) -> list[Requirement]:
+    return [requirement("bridge", f"{why}: bridge {v}", vnet=v) for v in bridge_vnets(net)]
 
 
 def storage_gaps(session: Session, host_name: str, wanted: dict[str, set[str]]) -> list[str]:
@@ -135,6 +184,9 @@ def collect(session: Session, states: list[VmState], *, verify: bool) -> list[Pr
             for gpu_name in state.gpu_attach:
                 if session.inv.gpus[gpu_name].pci and not client.is_root_ticket:
                     result.auth.append(raw_pci_problem(gpu_name))
+            if not client.is_root_ticket:
+                result.auth += [f"only root@pam may set '{key}' (Proxmox refuses it to "
+                                f"{client.auth_id})" for key in root_only_keys(state)]
         reports.append(result)
     return reports
 

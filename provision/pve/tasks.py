@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from provision.errors import ApiError, TaskFailed, WaitTimeout
+from provision.pve.translate import PERMISSION_RE
 
 FIRST_DELAY = 0.05
 MAX_DELAY = 0.5
@@ -118,7 +119,21 @@ def _finished(
     message = f"{what} failed: Proxmox task {info.type} ended with: {exitstatus or 'no status'}"
     if shown and exitstatus not in shown:
         message += f" (log: {shown})"
-    raise TaskFailed(message, upid=upid, exitstatus=exitstatus, log_tail=tail)
+    raise TaskFailed(message, upid=upid, exitstatus=exitstatus, log_tail=tail,
+                     hint=_task_hint(exitstatus, info.user))
+
+
+def _task_hint(exitstatus: str, user: str) -> str | None:
+    """What to do about refusals Proxmox makes inside a worker (qemu-server checks some
+    privileges only there, e.g. Mapping.Use and raw hostpci on POST .../config)."""
+    denied = PERMISSION_RE.search(exitstatus)
+    if denied:
+        return (f"the task ran as {user}, which lacks {denied.group(2)} on {denied.group(1)}; "
+                "`aihost host check` prints the pveum commands that grant what is missing")
+    if "config for non-mapped devices" in exitstatus:
+        return ("raw PCI devices need a root@pam password login; with a token use a "
+                "cluster PCI mapping (`aihost gpu map GPU`)")
+    return None
 
 
 def task_log_tail(client: Any, node: str, upid: str, lines: int = LOG_LINES) -> list[str]:

@@ -76,8 +76,18 @@ class AuthFailure(ApiFailure):
     reason phrase and no body (there is no login formatter for json)."""
 
 
-def resolve_privs(spec: Any) -> set[str]:
-    """A fixture privilege spec ("all", a list, or {all_but: [...]}) as a set."""
+def resolve_privs(spec: Any, roles: Any = None) -> set[str]:
+    """A fixture privilege spec ("all", a list, or {all_but: [...]}) as a set, plus the
+    privileges of any built-in roles named (PVEVMAdmin, PVESDNUser, ...)."""
+    from provision.sim.roles import role_privs
+
+    granted: set[str] = set()
+    for role in roles or []:
+        granted |= role_privs(str(role))
+    return granted | _privs(spec)
+
+
+def _privs(spec: Any) -> set[str]:
     if spec == "all":
         return set(ALL_PRIVS)
     if isinstance(spec, dict):
@@ -86,16 +96,20 @@ def resolve_privs(spec: Any) -> set[str]:
 
 
 def acl_privs(acl: list[dict[str, Any]], path: str) -> set[str]:
-    """Privileges an ACL grants on path: the deepest entry on the way down wins."""
+    """Privileges an ACL grants on path: the deepest path with entries wins (the entries
+    of one path add up, as several roles on one path do in Proxmox)."""
     parts = [p for p in path.split("/") if p]
     prefixes = ["/"] + ["/" + "/".join(parts[: i + 1]) for i in range(len(parts))]
     granted: set[str] = set()
     for prefix in prefixes:
-        for entry in acl:
-            if (entry.get("path", "/").rstrip("/") or "/") != prefix:
-                continue
-            if prefix == prefixes[-1] or int(entry.get("propagate", 1)):
-                granted = resolve_privs(entry.get("privs"))
+        here = [
+            resolve_privs(entry.get("privs"), entry.get("roles"))
+            for entry in acl
+            if (entry.get("path", "/").rstrip("/") or "/") == prefix
+            and (prefix == prefixes[-1] or int(entry.get("propagate", 1)))
+        ]
+        if here:
+            granted = set().union(*here)
     return granted
 
 

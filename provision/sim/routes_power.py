@@ -9,7 +9,7 @@ from provision.sim import vmconfig as vc
 from provision.sim.context import Ctx, Route
 from provision.sim.fixture import DISK_KEY, format_size, parse_size
 from provision.sim.guest import agent_enabled
-from provision.sim.http import fail, param_fail
+from provision.sim.http import ApiFailure, fail, param_fail
 from provision.sim.lifecycle import start_task
 from provision.sim.routes_cluster import vm_row
 from provision.sim.routes_qemu import invariants
@@ -40,6 +40,20 @@ def _stop_like(ctx: Ctx, kind: str, duration: float | None = None, error: str | 
     if lock and not skiplock:
         return ctx.task(kind, vmid, {}, error=f"VM is locked ({lock})", duration=0.0)
     return ctx.task(kind, vmid, {"op": "stop"}, error=error, duration=duration)
+
+
+def _start_refusal(vmid: str, vm: dict[str, Any], skiplock: bool) -> str | None:
+    """What qemu-server's vm_start (src/PVE/QemuServer.pm) refuses under the config lock,
+    inside the qmstart worker (the API call itself answers with the UPID): a template,
+    a locked VM, a running one."""
+    if vm["config"].get("template") == "1":
+        return "you can't start a vm if it's a template"
+    lock = vm["config"].get("lock")
+    if lock and not skiplock and lock != "suspended":
+        return f"VM is locked ({lock})"
+    if vm["status"] == "running":
+        return f"VM {vmid} already running"
+    return None
 
 
 def current(ctx: Ctx) -> Any:
@@ -81,11 +95,9 @@ def start(ctx: Ctx) -> Any:
     """POST .../status/start: checks made now, their outcome recorded in the task. The
     default timeout is qemu-server's `config_aware_timeout` of the config being started."""
     vmid, vm = _vm(ctx)
-    vc.check_lock(vm, _skiplock(ctx))
-    if vm["config"].get("template") == "1":
-        raise fail("you can't start a vm if it's a template")
-    if vm["status"] == "running":
-        return ctx.task("qmstart", vmid, {}, error=f"VM {vmid} already running", duration=0.0)
+    refused = _start_refusal(vmid, vm, _skiplock(ctx))
+    if refused:
+        return ctx.task("qmstart", vmid, {}, error=refused, duration=0.0)
     vc.apply_pending(vm)
     given = ctx.params.get("timeout")
     timeout = float(given) if given is not None else vc.config_aware_timeout(vm["config"])
@@ -138,11 +150,24 @@ def reboot(ctx: Ctx) -> Any:
 
 
 def resize(ctx: Ctx) -> Any:
-    """PUT .../resize (size "+10G" or an absolute "40G"; shrinking refused)."""
+    """PUT .../resize (size "+10G" or an absolute "40G"; shrinking refused).
+
+    qemu-server resize_vm checks only skiplock before it forks a worker of type `resize`;
+    digest, lock, the disk, Datastore.AllocateSpace and a shrink are refused inside it,
+    so the answer is a UPID and the task fails."""
     vmid, vm = _vm(ctx)
+    skiplock = _skiplock(ctx)
+    try:
+        _resize_now(ctx, vm, skiplock)
+    except ApiFailure as exc:
+        return ctx.task("resize", vmid, {}, error=exc.message)
+    return ctx.task("resize", vmid, {})
+
+
+def _resize_now(ctx: Ctx, vm: dict[str, Any], skiplock: bool) -> None:
     disk, size = str(ctx.params["disk"]), str(ctx.params["size"])
     vc.check_digest(vm, ctx.params.get("digest"))
-    vc.check_lock(vm, _skiplock(ctx))
+    vc.check_lock(vm, skiplock)
     value = vm["config"].get(disk)
     if not DISK_KEY.fullmatch(disk) or value is None:
         raise fail(f"disk '{disk}' does not exist")
@@ -150,6 +175,7 @@ def resize(ctx: Ctx) -> Any:
         raise fail("you can't resize a cdrom")
     volid = value.split(",")[0]
     sid, _, name = volid.partition(":")
+    ctx.require(f"/storage/{sid}", ["Datastore.AllocateSpace"])
     old_m = re.search(r"(?:^|,)size=([^,]+)", value)
     old = parse_size(old_m.group(1)) if old_m else 0
     new = old + parse_size(size[1:]) if size.startswith("+") else parse_size(size)
@@ -159,7 +185,6 @@ def resize(ctx: Ctx) -> Any:
         ctx.world["volumes"][sid][name]["size"] = new
     text = re.sub(r"(^|,)size=[^,]+", "", value)
     vm["config"][disk] = f"{text},size={format_size(new)}"
-    return ctx.task("qmresize", vmid, {})
 
 
 _Q = "/nodes/{node}/qemu/{vmid}"

@@ -8,13 +8,21 @@ from typing import Any
 
 from provision.sim import storage as st
 from provision.sim import vmconfig as vc
+from provision.sim.configperm import bridge_access, mapping_access
 from provision.sim.context import Ctx, Route
 from provision.sim.fixture import DISK_KEY, new_vm
-from provision.sim.http import fail, param_fail
+from provision.sim.http import ApiFailure, fail, param_fail
 from provision.sim.netnorm import normalise_options
 from provision.sim.pci import record_invariants
 from provision.sim.routes_cluster import vm_row
-from provision.sim.vmwrite import check_options, materialize, unuse_disks
+from provision.sim.vmwrite import (
+    create_checks,
+    create_worker_error,
+    materialize,
+    unuse_disks,
+    update_checks,
+    update_worker_checks,
+)
 
 
 def invariants(ctx: Ctx) -> None:
@@ -38,12 +46,18 @@ def _exists(ctx: Ctx, vmid: str) -> None:
 
 
 def create(ctx: Ctx) -> Any:
-    """POST /nodes/{node}/qemu: a qmcreate task; the VM carries lock "create" meanwhile."""
+    """POST /nodes/{node}/qemu: a qmcreate task; the VM carries lock "create" meanwhile.
+
+    qemu-server create_vm: VM.Allocate, $check_storage_access, then the option checks
+    (configperm) before the fork; a refusal in the worker (tags) fails the task, and the
+    worker's cleanup removes the half-made VM again."""
     node, vmid = ctx.node(), str(ctx.params["vmid"])
     ctx.require(f"/vms/{vmid}", ["VM.Allocate"])
-    _exists(ctx, vmid)
     options = vc.option_values(ctx.params)
-    check_options(ctx, vmid, node, {}, options, [])
+    materialize(ctx, vmid, options, allocate=False)
+    create_checks(ctx, vmid, options)
+    _exists(ctx, vmid)
+    error = create_worker_error(ctx, vmid, options)
     options = normalise_options(options)  # qemu-server add_random_macs
     options, volumes = materialize(ctx, vmid, options)
     options.setdefault("vmgenid", _uuid())
@@ -59,7 +73,7 @@ def create(ctx: Ctx) -> Any:
         "start": ctx.flag("start"),
         "state_dir": str(ctx.state_dir),
     }
-    return ctx.task("qmcreate", vmid, effect)
+    return ctx.task("qmcreate", vmid, effect, error=error)
 
 
 def _uuid() -> str:
@@ -110,7 +124,11 @@ def _base_in_use(ctx: Ctx, vmid: str, vm: dict[str, Any]) -> str | None:
 
 
 def clone(ctx: Ctx) -> Any:
-    """POST /nodes/{node}/qemu/{vmid}/clone: the new VM carries lock "clone" until done."""
+    """POST /nodes/{node}/qemu/{vmid}/clone: the new VM carries lock "clone" until done.
+
+    qemu-server clone_vm's $load_and_check runs before the fork: storage access, then
+    check_mapping_access and check_bridge_access on the source's config, so a template on
+    vmbr0 needs SDN.Use on /sdn/zones/localnetwork/vmbr0 to be cloned."""
     node, vmid, newid = ctx.node(), str(ctx.params["vmid"]), str(ctx.params["newid"])
     vm = vc.vm_record(ctx.world, node, vmid)
     target = ctx.node(str(ctx.params.get("target") or node))
@@ -143,6 +161,8 @@ def clone(ctx: Ctx) -> Any:
             new = st.allocate(ctx.world, dest, newid, size, base=base)
         volumes.append(new)
         config[key] = f"{new},{rest}" if rest else new
+    mapping_access(ctx, vm["config"])
+    bridge_access(ctx, vm["config"])
     for key, value in list(config.items()):
         if key.startswith("net"):
             config[key] = re.sub(r"([0-9A-F]{2}:){5}[0-9A-F]{2}", _mac(), value, count=1)
@@ -196,17 +216,30 @@ def pending(ctx: Ctx) -> Any:
     return vc.pending_list(vc.vm_record(ctx.world, ctx.node(), ctx.params["vmid"]))
 
 
-def _config_write(ctx: Ctx) -> None:
+def _config_write(ctx: Ctx, worker: bool) -> str | None:
+    """update_vm_api: the checks before the fork, then $updatefn's. With worker (POST) a
+    refusal in $updatefn is returned as the task's error and nothing is written; without
+    (PUT, synchronous) it is the answer."""
     node, vmid = ctx.node(), str(ctx.params["vmid"])
     vm = vc.vm_record(ctx.world, node, vmid)
+    skiplock = ctx.flag("skiplock")
+    if skiplock and not ctx.identity.is_root_ticket:
+        raise param_fail({"skiplock": "Only root may use this option."})
     changes = vc.option_values(ctx.params)
     deletes = vc.split_delete(ctx.params.get("delete"))
-    both = set(changes) & set(deletes)
-    if both:
-        raise fail(f"you can't change and delete the same option '{sorted(both)[0]}'")
-    check_options(ctx, vmid, node, vc.effective(vm), changes, deletes)
+    if not changes and not deletes and not ctx.params.get("revert"):
+        raise fail("no options specified")
+    for key in sorted(set(changes) & set(deletes)):
+        raise param_fail({"delete": f"you can't use '-{key}' and -delete {key}' at the same time"})
+    update_checks(ctx, vmid, changes, deletes)
     vc.check_digest(vm, ctx.params.get("digest"))
-    vc.check_lock(vm, ctx.flag("skiplock") and ctx.identity.is_root_ticket)
+    vc.check_lock(vm, skiplock)
+    try:
+        update_worker_checks(ctx, vm, vmid, changes, deletes)
+    except ApiFailure as exc:
+        if not worker:
+            raise
+        return exc.message
     changes = normalise_options(changes)  # qemu-server $update_vm_api: parse_net/print_net
     changes, _volumes = materialize(ctx, vmid, changes)
     if vm["status"] != "running":
@@ -217,18 +250,21 @@ def _config_write(ctx: Ctx) -> None:
         unuse_disks(vm, deletes)
     vc.write(vm, changes, deletes)
     invariants(ctx)
+    return None
 
 
 def config_put(ctx: Ctx) -> Any:
-    """PUT .../config: synchronous."""
-    _config_write(ctx)
+    """PUT .../config: synchronous; every refusal is the answer (403 or 500)."""
+    _config_write(ctx, worker=False)
     return None
 
 
 def config_post(ctx: Ctx) -> Any:
-    """POST .../config: the same change, answered with a qmconfig task."""
-    _config_write(ctx)
-    return ctx.task("qmconfig", str(ctx.params["vmid"]), {})
+    """POST .../config: the same change in a qmconfig task. Refusals before the fork are
+    the answer; those of $updatefn (drive, PCI device, old bridge, tags) fail the task,
+    so the answer is 200 with a UPID and nothing is written."""
+    error = _config_write(ctx, worker=True)
+    return ctx.task("qmconfig", str(ctx.params["vmid"]), {}, error=error)
 
 
 _Q = "/nodes/{node}/qemu/{vmid}"

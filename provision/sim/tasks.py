@@ -21,7 +21,7 @@ DEFAULT_DURATIONS: dict[str, float] = {
     "qmshutdown": 1.5,
     "qmreboot": 2.0,
     "qmconfig": 0.0,
-    "qmresize": 0.0,
+    "resize": 0.0,  # qemu-server resize_vm's worker type (not "qmresize")
     "qmdestroy": 0.5,
     "qmtemplate": 0.5,
     "boot": 3.0,

@@ -1,6 +1,7 @@
 """Checks and side effects of writing VM options (create, PUT/POST config) as
-qemu-server applies them: per-option privileges, root-only raw PCI devices, mapping
-rights and existence, new disks (size, import-from, efidisk0, cloud-init drive)."""
+qemu-server's create_vm and update_vm_api make them: which checks run before the fork
+and which under the config lock in the worker (the privileges themselves are in
+provision/sim/configperm.py), and new disks (size, import-from, efidisk0, cloud-init)."""
 
 from __future__ import annotations
 
@@ -8,69 +9,115 @@ import re
 from typing import Any
 
 from provision.sim import storage as st
+from provision.sim.configperm import (
+    bridge_access,
+    drive_perms,
+    hostpci_perm,
+    is_root,
+    modify_config_perm,
+    serial_perm,
+    tags_perm,
+)
 from provision.sim.context import Ctx
 from provision.sim.fixture import DISK_KEY, format_size
-from provision.sim.http import fail
-from provision.sim.pci import HOSTPCI, mapping_paths, parse_prop
+from provision.sim.http import ApiFailure, fail
+from provision.sim.pci import HOSTPCI, parse_prop
 
 _NEW_DISK = re.compile(r"([A-Za-z][\w\-.]*):(\d+(?:\.\d+)?)")
-_HWTYPE = re.compile(
-    r"(hostpci|usb|serial|parallel|audio)\d+|machine|bios|vga|scsihw|rng0|watchdog|ivshmem|keyboard|tablet"
-)  # noqa: E501
-_CPU = re.compile(r"cores|sockets|cpu|cpulimit|cpuunits|vcpus|numa\d*|affinity")
-_MEMORY = re.compile(r"memory|balloon|shares|hugepages|keephugepages")
-_CLOUDINIT = re.compile(r"ci\w+|sshkeys|ipconfig\d+|nameserver|searchdomain")
+_SERIAL = re.compile(r"serial\d+")
+_NET = re.compile(r"net\d+")
 IMPORT_SIZE = 3584 * 1024**2  # virtual size of the fixture's cloud images
 
 
-def key_privilege(key: str, value: str | None) -> str:
-    """The VM.Config.* privilege qemu-server requires to set or delete an option."""
-    if DISK_KEY.fullmatch(key) or key.startswith("unused"):
-        return "VM.Config.CDROM" if value and "media=cdrom" in value else "VM.Config.Disk"
-    if key.startswith("net"):
-        return "VM.Config.Network"
-    for pattern, priv in (
-        (_HWTYPE, "VM.Config.HWType"),
-        (_CPU, "VM.Config.CPU"),
-        (_MEMORY, "VM.Config.Memory"),
-        (_CLOUDINIT, "VM.Config.Cloudinit"),
-    ):  # noqa: E501
-        if pattern.fullmatch(key):
-            return priv
-    return "VM.Config.Options"
+def create_checks(ctx: Ctx, vmid: str, options: dict[str, str]) -> None:
+    """create_vm's checks before it forks (after $check_storage_access, which materialize
+    makes): option privileges, serial ports, PCI devices, bridges."""
+    modify_config_perm(ctx, vmid, options)
+    for key, value in sorted(options.items()):
+        if _SERIAL.fullmatch(key):
+            serial_perm(ctx, vmid, key, value)
+        elif HOSTPCI.fullmatch(key):
+            hostpci_perm(ctx, vmid, key, value)
+    bridge_access(ctx, options)
 
 
-def _raw(value: str | None) -> bool:
-    return bool(value) and "mapping" not in parse_prop(value or "", "host")
+def create_worker_error(ctx: Ctx, vmid: str, options: dict[str, str]) -> str | None:
+    """What fails inside the qmcreate worker: tags (assert_tag_permissions in $createfn),
+    reported as "unable to create VM 100 - ..."."""
+    if "tags" not in options:
+        return None
+    try:
+        tags_perm(ctx, vmid)
+    except ApiFailure as exc:
+        return f"unable to create VM {vmid} - {exc.message}"
+    return None
 
 
-def check_options(
-    ctx: Ctx, vmid: str, node: str, old: dict[str, str], changes: dict[str, str], deletes: list[str]
-) -> None:  # noqa: E501
-    """Refuse what the caller may not set: privileges, raw host PCI, mappings."""
-    for key in sorted(set(changes) | set(deletes)):
-        ctx.require(f"/vms/{vmid}", [key_privilege(key, changes.get(key, old.get(key)))])
-        if not HOSTPCI.fullmatch(key):
-            continue
-        if (_raw(changes.get(key)) or _raw(old.get(key))) and not ctx.identity.is_root_ticket:
-            raise fail(f"only root can set '{key}' config for non-mapped devices")
-        if key in deletes and not _raw(old.get(key)):
-            gone = parse_prop(old.get(key, ""), "host").get("mapping")
-            if gone:
-                ctx.require(f"/mapping/pci/{gone}", ["Mapping.Use"])
-        mapping = parse_prop(changes.get(key, ""), "host").get("mapping")
-        if mapping:
-            ctx.require(f"/mapping/pci/{mapping}", ["Mapping.Use"])
-            if not mapping_paths(ctx.world, mapping, node):
-                raise fail(f"PCI device mapping not found for '{mapping}'")
-    for key in ("args", "hookscript"):
-        if key in changes and not ctx.identity.is_root_ticket:
-            raise fail(f"only root can set '{key}' config")
+def update_checks(ctx: Ctx, vmid: str, changes: dict[str, str], deletes: list[str]) -> None:
+    """update_vm_api's checks before the fork (PUT and POST alike): option privileges of
+    the deleted, then of the set keys, storage access of new drives, bridges."""
+    modify_config_perm(ctx, vmid, deletes)
+    modify_config_perm(ctx, vmid, changes)
+    materialize(ctx, vmid, changes, allocate=False)
+    bridge_access(ctx, changes)
 
 
-def materialize(ctx: Ctx, vmid: str, changes: dict[str, str]) -> tuple[dict[str, str], list[str]]:
+def update_worker_checks(
+    ctx: Ctx, vm: dict[str, Any], vmid: str, changes: dict[str, str], deletes: list[str]
+) -> None:
+    """The checks update_vm_api's $updatefn makes under the config lock: in the qmconfig
+    worker for POST, in the request for PUT. Each drive, hostpciN, serialN, netN and tags
+    is checked against its value in the config (and drives and PCI devices against the new
+    value too)."""
+    current, pending = vm["config"], vm["pending"]
+    for key in deletes:
+        value = current.get(key, pending.get(key))
+        if value is None:
+            continue  # "cannot delete 'X' - not set in current configuration!" (a warning)
+        _deleted_checks(ctx, vmid, key, value, current.get(key))
+    for key, value in changes.items():
+        if pending.get(key) == value:
+            continue  # "skip if nothing changed"
+        old = current.get(key)
+        if DISK_KEY.fullmatch(key):
+            if old:
+                drive_perms(ctx, vmid, old)
+            drive_perms(ctx, vmid, value)
+        elif HOSTPCI.fullmatch(key):
+            if old:
+                hostpci_perm(ctx, vmid, key, old)
+            hostpci_perm(ctx, vmid, key, value)
+        elif _SERIAL.fullmatch(key):
+            both_sockets = (old or "socket") == "socket" and value == "socket"
+            serial_perm(ctx, vmid, key, "socket" if both_sockets else "", "modify")
+        elif key == "tags":
+            tags_perm(ctx, vmid)
+        elif _NET.fullmatch(key) and old:
+            bridge_access(ctx, {key: old})
+
+
+def _deleted_checks(ctx: Ctx, vmid: str, key: str, value: str, current: str | None) -> None:
+    if key.startswith("unused"):
+        if not is_root(ctx):
+            ctx.require(f"/vms/{vmid}", ["VM.Config.Disk"])
+    elif DISK_KEY.fullmatch(key):
+        drive_perms(ctx, vmid, value)
+    elif HOSTPCI.fullmatch(key):
+        hostpci_perm(ctx, vmid, key, value)
+    elif _SERIAL.fullmatch(key):
+        serial_perm(ctx, vmid, key, value, "delete")
+    elif key == "tags":
+        tags_perm(ctx, vmid)
+    elif _NET.fullmatch(key) and current:
+        bridge_access(ctx, {key: current})
+
+
+def materialize(
+    ctx: Ctx, vmid: str, changes: dict[str, str], *, allocate: bool = True
+) -> tuple[dict[str, str], list[str]]:
     """Allocate new disks named as STORAGE:SIZE (or :0,import-from=...); returns the
-    options with real volume ids and the volumes allocated."""
+    options with real volume ids and the volumes allocated. With allocate False only the
+    checks are made ($check_storage_access before the fork)."""
     out, allocated = dict(changes), []
     for key, value in changes.items():
         if not DISK_KEY.fullmatch(key):
@@ -78,6 +125,8 @@ def materialize(ctx: Ctx, vmid: str, changes: dict[str, str]) -> tuple[dict[str,
         head, _, rest = value.partition(",")
         opts = parse_prop(rest)
         if head.endswith(":cloudinit"):
+            if not allocate:
+                continue
             sid = head.partition(":")[0]
             volid = st.allocate(ctx.world, sid, vmid, 4 * 1024**2, kind="cloudinit")
             allocated.append(volid)
@@ -104,6 +153,8 @@ def materialize(ctx: Ctx, vmid: str, changes: dict[str, str]) -> tuple[dict[str,
             size = IMPORT_SIZE
         else:
             size = int(float(new.group(2)) * 1024**3)
+        if not allocate:
+            continue
         volid = st.allocate(ctx.world, sid, vmid, size)
         allocated.append(volid)
         opts.pop("size", None)

@@ -94,8 +94,8 @@ def apply_plan(session: Session, state: VmState, options: UpOptions) -> UpResult
             result.applied.append("upload-iso")
         if "configure" in kinds:
             say(f"{desired.name}: configuring ({len(state.changes)} option(s))")
-            _configure(session, state, vmid, digest)
-            result.applied.append("configure")
+            if _configure(session, state, vmid, digest):
+                result.applied.append("configure")
         if "resize" in kinds:
             say(f"{desired.name}: growing {state.boot_disk} to {state.resize_to}")
             upid = client.put(f"{base}/resize", disk=state.boot_disk, size=state.resize_to)
@@ -134,8 +134,9 @@ def apply_plan(session: Session, state: VmState, options: UpOptions) -> UpResult
     return result
 
 
-def _configure(session: Session, state: VmState, vmid: int, digest: str | None) -> None:
-    """One config write with digest; GPUs are attached under their lease."""
+def _configure(session: Session, state: VmState, vmid: int, digest: str | None) -> bool:
+    """One config write with digest; GPUs are attached under their lease. False when
+    nothing is left to write here."""
     from provision.gpu.claim import claim_gpus
     from provision.pve.tasks import wait_task
 
@@ -143,6 +144,8 @@ def _configure(session: Session, state: VmState, vmid: int, digest: str | None) 
     client = session.client(desired.host_name)
     contested = {hostpci_value(session.inv.gpus[g]) for g in state.contested}
     changes = [c for c in state.changes if c.new not in contested]
+    if not changes:
+        return False  # only contested GPUs: the swap attaches them (an empty write is refused)
     params: dict[str, Any] = {c.key: c.new for c in changes if c.new is not None}
     deletes = [c.key for c in changes if c.new is None]
     if deletes:
@@ -155,6 +158,7 @@ def _configure(session: Session, state: VmState, vmid: int, digest: str | None) 
         if upid:
             wait_task(client, upid, timeout=CONFIG_TIMEOUT, what="configure",
                       progress=session.progress)
+    return True
 
 
 def _take_gpus(session: Session, state: VmState, options: UpOptions) -> None:

@@ -42,12 +42,15 @@ def test_raw_host_pci_needs_a_root_password_login(sim):
     root.nodes("pve1").qemu(100).config.put(delete="hostpci0")
 
 
-def test_mapping_must_exist_and_needs_mapping_use(sim):
+def test_mapping_needs_mapping_use_at_config_and_must_exist_at_start(sim):
+    """qemu-server API2/Qemu.pm check_hostpci_perm checks only Mapping.Use on the mapping's
+    path; QemuServer/PCI.pm parse_hostpci, at start, finds the mapping missing."""
     api = sim.api()
     (vm,) = _vms(sim, api, 100)
-    assert _fail(vm.config.put, hostpci0="mapping=rtx4090").content == (
-        "PCI device mapping not found for 'rtx4090'"
-    )
+    vm.config.put(hostpci0="mapping=rtx4090")
+    start = sim.wait(api, vm.status.start.post())
+    assert start["exitstatus"] == "PCI device mapping not found for 'rtx4090'"
+    vm.config.put(delete="hostpci0")
     api.cluster.mapping.pci.post(id="rtx4090", map=[GPU_4090], description="4090")
     err = _fail(
         sim.api("aihost@pve!nomapping").nodes("pve1").qemu(100).config.put,
