@@ -17,8 +17,8 @@ from provision.errors import ApiError
 DIGEST_MISMATCH = re.compile(
     r"checksum mismatch|digest|file change(?:d)? by other user|modified configuration", re.I
 )
-# Where a record starts inside a one-line description (see provision.gpu.record.LINE).
-_RECORD_START = re.compile(r"\s+(?=aihost-lease [^:\s]+: \{)")
+# A lease record inside a one-line description (provision.gpu.record: its JSON is flat).
+_RECORD = re.compile(r"\s*(aihost-lease [^:\s]+: \{[^{}]*\})\s*")
 
 
 def one_line(text: str) -> str:
@@ -28,8 +28,9 @@ def one_line(text: str) -> str:
 
 
 def from_one_line(description: str) -> str:
-    """A mapping description back as register text: each lease record on its own line."""
-    return _RECORD_START.sub("\n", description)
+    """A mapping description back as register text: each lease record on its own line,
+    text before, between or after records (the user's own) on lines of its own."""
+    return _RECORD.sub(lambda m: f"\n{m.group(1)}\n", description).strip("\n")
 
 
 class Register(Protocol):

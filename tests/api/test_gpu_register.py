@@ -11,7 +11,7 @@ import responses
 from pve_testing import API, schema_violations
 
 from provision.gpu.record import LeaseRecord, parse_records, write_record
-from provision.gpu.register import MappingRegister, NodeNotesRegister, from_one_line
+from provision.gpu.register import MappingRegister, NodeNotesRegister, from_one_line, one_line
 
 MAP = [
     "node=pve2,path=0000:41:00,id=10de:2684,iommugroup=40",
@@ -74,6 +74,15 @@ def test_a_write_with_a_digest_never_read_rereads_and_loses(client):
     responses.get(ITEM, json={"data": {"type": "pci", "map": MAP, "digest": "d2"}})
     assert MappingRegister(client, "rtx4090").write("x", "d1") is False
     assert [c.request.method for c in responses.calls] == ["GET"]
+
+
+def test_user_text_around_records_in_one_line_stays_the_users():
+    description = 'Rack 2 aihost-lease a: {"holder":1} moved in May aihost-lease b: {} end'
+    text = from_one_line(description)
+    assert text.splitlines() == ["Rack 2", 'aihost-lease a: {"holder":1}', "moved in May",
+                                 "aihost-lease b: {}", "end"]
+    assert set(parse_records(text)) == {"a", "b"}
+    assert one_line(write_record(text, "a", None)) == "Rack 2 moved in May aihost-lease b: {} end"
 
 
 @responses.activate
