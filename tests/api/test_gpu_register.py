@@ -91,3 +91,34 @@ def test_node_notes_keep_their_lines(client):
     NodeNotesRegister(client, "pve1").write("My node\naihost-lease g: {}\n", "n1")
     assert _form(responses.calls[0]) == {"description": ["My node\naihost-lease g: {}\n"],
                                          "digest": ["n1"]}
+
+
+@responses.activate
+def test_gpu_map_update_lost_to_another_mapping_is_reread_and_retried(client):
+    from types import SimpleNamespace
+
+    from provision.gpu.hardware import PciDevice
+    from provision.gpu.mapping import map_gpu
+    from provision.gpu.retry import Backoff, Retrier
+
+    changed = ("update hardware mapping failed: detected modified configuration - "
+               "file changed by other user? Try again.")
+    old = "node=pve1,path=0000:01:00,id=10de:2204,iommugroup=12"
+    for digest in ("d1", "d2"):
+        responses.get(ITEM, json={"data": {"type": "pci", "map": [MAP[0], old],
+                                           "description": "lease", "digest": digest}})
+    responses.put(ITEM, status=500, json={"data": None, "message": changed + "\n"})
+    responses.put(ITEM, json={"data": None})
+    card = PciDevice("0000:01:00.0", "0x10de", "0x2684", "0x030000", "0x1043", "0x889d", 12,
+                     "AD102 [GeForce RTX 4090]")
+    ctx = SimpleNamespace(name="rtx4090", node="pve1", client=client,
+                          gpu=SimpleNamespace(mapping="rtx4090"))
+    slept: list[float] = []
+    result = map_gpu(ctx, card=card,  # type: ignore[arg-type]
+                     retry=Retrier(Backoff(first=0.1), sleep=slept.append, rand=lambda: 1.0))
+    assert result["action"] == "updated" and slept == [0.1]
+    puts = [c for c in responses.calls if c.request.method == "PUT"]
+    assert [_form(c)["digest"] for c in puts] == [["d1"], ["d2"]]
+    new = "node=pve1,path=0000:01:00,id=10de:2684,subsystem-id=1043:889d,iommugroup=12"
+    assert _form(puts[1]) == {"map": [MAP[0], new], "digest": ["d2"]}  # description kept
+    assert schema_violations(responses.calls) == []
