@@ -5,6 +5,10 @@ for one GPU both read the same digest, and only the first write wins; the loser 
 and sees the winner's operation. A record whose owner process is gone (same machine) or
 that has not moved for `stale_after` seconds belongs to a crashed operation and may be
 taken over for recovery.
+
+A lost write is re-read and the change applied again to the fresh record, after a
+jittered pause (provision.gpu.retry): for a mapped GPU the digest covers every mapping,
+so most losses come from other GPUs' leases and simply go through on the next attempt.
 """
 
 from __future__ import annotations
@@ -19,8 +23,7 @@ from collections.abc import Callable
 from provision.errors import ConflictError
 from provision.gpu.record import IDLE, LeaseRecord, parse_records, write_record
 from provision.gpu.register import Register
-
-CAS_ATTEMPTS = 20
+from provision.gpu.retry import OTHER, Retrier, cause, exhausted
 
 
 class LeaseBusy(ConflictError):
@@ -68,8 +71,10 @@ class GpuLease:
         clock: Callable[[], float] = time.time,
         stale_after: float = 1800.0,
         alive: Callable[[str | None], bool] = owner_alive,
+        retry: Retrier | None = None,
     ) -> None:
         self.register = register
+        self.retry = retry or Retrier()
         self.gpu = gpu
         self.owner = owner or this_owner()
         self.clock = clock
@@ -93,19 +98,25 @@ class GpuLease:
         """Compare-and-set: apply change to the current record until the write sticks.
 
         change may raise (e.g. LeaseBusy) after seeing the current record; it is called
-        again with fresh data whenever another writer got in between.
+        again with fresh data whenever another writer got in between. After the last
+        attempt: ConflictError (exit 4) if this GPU's record itself kept changing, else
+        ApiError (the file kept changing for other mappings).
         """
-        for _ in range(CAS_ATTEMPTS):
+        seen: LeaseRecord | None = None
+        for attempt in range(self.retry.attempts):
+            if attempt:
+                self.retry.pause(attempt - 1)
             text, digest = self.register.read()
-            current = parse_records(text).get(self.gpu, LeaseRecord())
-            new = change(current)
+            seen = parse_records(text).get(self.gpu, LeaseRecord())
+            new = change(seen)
             if new is None:
-                return current
+                return seen
             new = new.with_(time=self.clock())
             if self.register.write(write_record(text, self.gpu, new), digest):
                 return new
-        raise ConflictError(f"could not update the lease of {self.gpu} in {self.register.where}: "
-                            "it keeps changing under us")
+        last = cause(seen, self.read()) if seen is not None else OTHER
+        raise exhausted(f"the lease of {self.gpu}", self.register.where, last,
+                        self.retry.attempts)
 
     def begin(self, **fields: object) -> LeaseRecord:
         """Start an operation: refuse with LeaseBusy if another live one is under way."""

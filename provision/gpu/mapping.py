@@ -1,4 +1,10 @@
-"""`aihost gpu map`: the cluster PCI resource mapping, built from the node's hardware."""
+"""`aihost gpu map`: the cluster PCI resource mapping, built from the node's hardware.
+
+An update sends the mapping's full `map` with the digest it read (pve-manager
+`PVE/API2/Cluster/Mapping/PCI.pm` `update` requires `map` and keeps keys it is not sent,
+such as the description holding the GPU's lease). The digest covers every mapping, so a
+lost write is re-read and tried again (provision.gpu.retry).
+"""
 
 from __future__ import annotations
 
@@ -7,6 +13,8 @@ from typing import Any
 from provision.errors import ApiError, InputError
 from provision.gpu.context import GpuContext
 from provision.gpu.hardware import PciDevice, functions_of, nvidia_gpus, read_pci
+from provision.gpu.register import DIGEST_MISMATCH
+from provision.gpu.retry import OTHER, Retrier, exhausted
 
 
 def find_card(ctx: GpuContext, pci: str | None) -> PciDevice:
@@ -54,23 +62,29 @@ def map_entry(ctx: GpuContext, card: PciDevice) -> str:
     return entry
 
 
-def mapping_exists(client: Any, mapping_id: str) -> bool:
-    """True when the cluster has a PCI mapping of that name."""
+def _read_mapping(client: Any, mapping_id: str) -> dict[str, Any] | None:
+    """The mapping (with the file's digest), or None when the cluster has none of that name."""
     try:
-        client.get(f"/cluster/mapping/pci/{mapping_id}")
+        data: dict[str, Any] = client.get(f"/cluster/mapping/pci/{mapping_id}") or {}
     except ApiError as exc:
         if exc.status in (404, 500) and "not found" in exc.message.lower():
-            return False
+            return None
         raise
-    return True
+    return data
+
+
+def mapping_exists(client: Any, mapping_id: str) -> bool:
+    """True when the cluster has a PCI mapping of that name."""
+    return _read_mapping(client, mapping_id) is not None
 
 
 def map_gpu(ctx: GpuContext, pci: str | None = None, *, card: PciDevice | None = None,
-            missing: bool = False) -> dict[str, Any]:
+            missing: bool = False, retry: Retrier | None = None) -> dict[str, Any]:
     """Create or update the mapping of a mapped GPU so API tokens can attach it.
 
     card and missing let a caller that already read the hardware and the mapping
-    (vm up's planning) skip reading them again.
+    (vm up's planning) skip reading them again. A write that lost to another writer
+    (changed file, or the mapping created meanwhile) is re-read and tried again.
     """
     if not ctx.gpu.mapping:
         raise InputError(
@@ -79,19 +93,39 @@ def map_gpu(ctx: GpuContext, pci: str | None = None, *, card: PciDevice | None =
         )
     card = card or find_card(ctx, pci)
     entry = map_entry(ctx, card)
-    path = f"/cluster/mapping/pci/{ctx.gpu.mapping}"
-    current = None
-    if not missing and mapping_exists(ctx.client, ctx.gpu.mapping):
-        current = ctx.client.get(path)
+    retry = retry or Retrier()
+    for attempt in range(retry.attempts):
+        if attempt:
+            retry.pause(attempt - 1)
+        action = _map_once(ctx, ctx.gpu.mapping, entry, assume_missing=missing and not attempt)
+        if action:
+            return {"gpu": ctx.name, "mapping": ctx.gpu.mapping, "action": action, "map": entry}
+    raise exhausted(f"PCI mapping '{ctx.gpu.mapping}'", "the cluster's mapping/pci.cfg", OTHER,
+                    retry.attempts)
+
+
+def _map_once(ctx: GpuContext, mapping_id: str, entry: str, *, assume_missing: bool) -> str | None:
+    """One read-modify-write of the mapping: the action taken, or None when it lost."""
+    current = None if assume_missing else _read_mapping(ctx.client, mapping_id)
     if current is None:
-        ctx.client.post("/cluster/mapping/pci", id=ctx.gpu.mapping, map=[entry])
-        return {"gpu": ctx.name, "mapping": ctx.gpu.mapping, "action": "created", "map": entry}
+        try:
+            ctx.client.post("/cluster/mapping/pci", id=mapping_id, map=[entry])
+        except ApiError as exc:
+            if "already defined" in exc.message:
+                return None
+            raise
+        return "created"
     entries = [str(e) for e in (current.get("map") or [])]
     others = [e for e in entries if f"node={ctx.node}," not in f"{e},"]
     if sorted([*others, entry]) == sorted(entries):
-        return {"gpu": ctx.name, "mapping": ctx.gpu.mapping, "action": "unchanged", "map": entry}
+        return "unchanged"
     params: dict[str, Any] = {"map": [*others, entry]}
     if current.get("digest"):
         params["digest"] = current["digest"]
-    ctx.client.put(path, **params)
-    return {"gpu": ctx.name, "mapping": ctx.gpu.mapping, "action": "updated", "map": entry}
+    try:
+        ctx.client.put(f"/cluster/mapping/pci/{mapping_id}", **params)
+    except ApiError as exc:
+        if DIGEST_MISMATCH.search(exc.message):
+            return None
+        raise
+    return "updated"

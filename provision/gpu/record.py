@@ -2,7 +2,8 @@
 
 The record lives in a Proxmox-side register (a PCI mapping's description, or the node's
 notes for raw GPUs) as one line `aihost-lease <gpu>: {json}` among whatever else the
-user wrote there, which is kept as it is.
+user wrote there, which is kept as it is. A mapping's description cannot hold a line
+feed: there provision.gpu.register joins the lines with spaces and splits them again.
 """
 
 from __future__ import annotations

@@ -52,30 +52,41 @@ def mapping_paths(world: World, name: str, node: str) -> list[dict[str, str]]:
     return [e for e in entries if e.get("node") == node]
 
 
-def check_map_entry(world: World, node: str, entry: dict[str, str], name: str) -> str | None:
-    """What PVE::Mapping::PCI::assert_valid finds wrong with a map entry on node's hardware
-    (None when it matches): id, subsystem-id and, for the first path, iommugroup."""
+def check_map_entry(
+    world: World, node: str, entry: dict[str, str], name: str, mapping: dict[str, Any] | None = None
+) -> str | None:
+    """What pve-guest-common `PVE::Mapping::PCI::assert_valid` dies with for a map entry on
+    node's hardware (None when it matches). Per path: id, subsystem-id and, for the first
+    path only, iommugroup; with the mapping's cluster entry also its mdev flag. Properties
+    are compared in sorted order, "0x" removed, as strings."""
     devices = node_devices(world, node)
     for index, path in enumerate(entry.get("path", "").split(";")):
         full = path if "." in path else f"{path}.0"
-        full = full if full.count(":") == 2 else f"0000:{full}"
-        dev = devices.get(full)
+        dev = devices.get(full if full.count(":") == 2 else f"0000:{full}")
         if dev is None:
             return f"pci device '{full}' not found"
-        correct = {"id": f"{dev['vendor']}:{dev['device']}"}
-        if index == 0:
-            correct["iommugroup"] = str(dev.get("iommugroup", -1))
+        expected: dict[str, str | None] = {
+            "id": f"{dev['vendor']}:{dev['device']}",
+            "iommugroup": str(dev.get("iommugroup", -1)),
+            "subsystem-id": None,
+        }
         if dev.get("subsystem_vendor") and dev.get("subsystem_device"):
-            correct["subsystem-id"] = f"{dev['subsystem_vendor']}:{dev['subsystem_device']}"
-        for prop in sorted(correct):
-            given = entry.get(prop)
+            expected["subsystem-id"] = f"{dev['subsystem_vendor']}:{dev['subsystem_device']}"
+        configured = {k: entry.get(k) for k in ("id", "iommugroup", "subsystem-id")}
+        if mapping is not None:
+            expected["mdev"] = "1" if dev.get("mdev") else "0"
+            configured["mdev"] = "1" if str(mapping.get("mdev") or 0) not in ("0", "") else "0"
+        for prop in sorted(expected):
+            want, given = expected[prop], configured[prop]
+            if (prop == "iommugroup" and index > 0) or (want is None and given is None):
+                continue
             if given is None:
                 return f"missing expected property '{prop}' for device '{full}'"
-            right = correct[prop].replace("0x", "")
-            if right != given.replace("0x", ""):
-                return f"'{prop}' does not match for '{name}' ({right} != {given})"
-        if entry.get("subsystem-id") and "subsystem-id" not in correct:
-            return "'subsystem-id' configured but should not be"
+            if want is None:
+                return f"unexpected property '{prop}' configured for device '{full}'"
+            if want.replace("0x", "") != given.replace("0x", ""):
+                return (f"'{prop}' does not match for '{name}' "
+                        f"({want.replace('0x', '')} != {given.replace('0x', '')})")
     return None
 
 
@@ -139,8 +150,9 @@ def start_devices(
             paths = mapping_paths(world, entry["mapping"], node)
             if not paths:
                 return [], f"PCI device mapping not found for '{entry['mapping']}'"
+            cluster_entry = world["mappings"]["pci"].get(entry["mapping"])
             for map_entry in paths:
-                problem = check_map_entry(world, node, map_entry, entry["mapping"])
+                problem = check_map_entry(world, node, map_entry, entry["mapping"], cluster_entry)
                 if problem:
                     return [], f"PCI device mapping invalid (hardware probably changed): {problem}"
             alternatives = len(paths)

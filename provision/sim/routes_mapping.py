@@ -1,11 +1,15 @@
-"""Cluster resource mappings for PCI devices (/cluster/mapping/pci) and access info."""
+"""Cluster resource mappings for PCI devices (/cluster/mapping/pci) and access info.
+
+The handlers follow pve-manager `PVE/API2/Cluster/Mapping/PCI.pm` (commit 14a22df3):
+`index`, `get`, `create`, `update` and `delete`; the file they read and write is
+provision.sim.mapping_cfg (one digest for the whole mapping/pci.cfg).
+"""
 
 from __future__ import annotations
 
-import hashlib
-import json
 from typing import Any
 
+from provision.sim import mapping_cfg as cfg
 from provision.sim.auth import ALL_PRIVS
 from provision.sim.context import Ctx, Route
 from provision.sim.http import fail, param_fail
@@ -13,117 +17,122 @@ from provision.sim.pci import check_map_entry, parse_prop
 from provision.sim.vmconfig import split_delete
 
 _SEE = ("Mapping.Modify", "Mapping.Use", "Mapping.Audit")
+_MAP_KEYS = ("node", "path", "id")  # the map format's required keys (PVE::Mapping::PCI $map_fmt)
 
 
-def _digest(entry: dict[str, Any]) -> str:
-    return hashlib.sha1(json.dumps(entry, sort_keys=True).encode()).hexdigest()
+def _entry(world: Any, entry: dict[str, Any]) -> dict[str, Any]:
+    """A parsed section plus the file's digest (`type` is kept by parse_config)."""
+    data: dict[str, Any] = {"type": "pci", **entry, "map": list(entry["map"])}
+    data["digest"] = cfg.digest(world)
+    return data
 
 
-def _as_list(value: Any) -> list[str]:
-    return [str(v) for v in value] if isinstance(value, list) else [str(value)] if value else []
-
-
-def _row(name: str, entry: dict[str, Any]) -> dict[str, Any]:
-    row: dict[str, Any] = {
-        "id": name,
-        "type": "pci",
-        "map": list(entry["map"]),
-        "digest": _digest(entry),
-    }
-    for key in ("description", "mdev", "live-migration-capable"):
-        if entry.get(key) not in (None, ""):
-            row[key] = entry[key]
-    return row
+def _checks(ctx: Ctx, name: str, entry: dict[str, Any], node: str) -> list[dict[str, str]]:
+    """`index` with check-node: a warning without entries for the node, an error per entry
+    `PVE::Mapping::PCI::assert_valid` refuses."""
+    mine = [e for e in (parse_prop(x) for x in entry["map"]) if e.get("node") == node]
+    checks = []
+    if not mine:
+        checks.append({"severity": "warning", "message": f"No mapping for node {node}."})
+    for map_entry in mine:
+        problem = check_map_entry(ctx.world, node, map_entry, name, entry)
+        if problem:
+            checks.append({"severity": "error", "message": f"Invalid configuration: {problem}"})
+    return checks
 
 
 def mapping_list(ctx: Ctx) -> Any:
-    """GET /cluster/mapping/pci (only entries the caller may see; check-node adds checks)."""
-    out = []
+    """GET /cluster/mapping/pci (`index`): entries the caller may see (Mapping.Modify, .Use
+    or .Audit on /mapping/pci/ID), each with `id` and the file's `digest`; check-node
+    (proxied to that node) adds `checks`."""
     check_node = ctx.params.get("check-node")
     if check_node:
         ctx.node(str(check_node))
-    for name, entry in sorted(ctx.world["mappings"]["pci"].items()):
+    out = []
+    for name, entry in cfg.section(ctx.world).items():
         if not ctx.identity.privileges(f"/mapping/pci/{name}") & set(_SEE):
             continue
-        row = _row(name, entry)
+        row = {**_entry(ctx.world, entry), "id": name}
         if check_node:
-            checks = []
-            entries = [parse_prop(e) for e in entry["map"]]
-            mine = [e for e in entries if e.get("node") == check_node]
-            if not mine:
-                checks.append(
-                    {"severity": "warning", "message": f"No mapping for node '{check_node}'."}
-                )
-            for map_entry in mine:
-                problem = check_map_entry(ctx.world, str(check_node), map_entry, name)
-                if problem:
-                    checks.append({"severity": "error", "message": problem})
-            row["checks"] = checks
+            row["checks"] = _checks(ctx, name, entry, str(check_node))
         out.append(row)
     return out
 
 
-def _check_map(ctx: Ctx, entries: list[str]) -> None:
-    for text in entries:
+def _check_map(entries: list[str]) -> None:
+    """The schema's `map` item format ($map_fmt): node, path and id are required
+    (pve-common JSONSchema, error key `map[N]`)."""
+    errors = {}
+    for index, text in enumerate(entries):
         entry = parse_prop(text)
-        missing = [k for k in ("node", "path", "id") if k not in entry]
+        missing = [k for k in sorted(_MAP_KEYS) if k not in entry]
         if missing:
-            raise param_fail({"map": f"missing property - '{missing[0]}'"})
-        if entry["node"] not in ctx.world["nodes"]:
-            raise param_fail({"map": f"invalid node '{entry['node']}'"})
+            lines = "".join(
+                f"map[{index}].{k}: property is missing and it is not optional\n" for k in missing
+            )
+            errors[f"map[{index}]"] = "invalid format - format error\n" + lines
+    if errors:
+        raise param_fail(errors)
 
 
 def mapping_create(ctx: Ctx) -> Any:
-    """POST /cluster/mapping/pci."""
+    """POST /cluster/mapping/pci (`create`): parameters per createSchema(1) (`map`
+    required), check_config($id, $param, 1, 1) outside the lock, then "pci ID 'X' already
+    defined" inside it ("create hardware mapping failed: …"). No digest."""
     name = str(ctx.params["id"])
-    if name in ctx.world["mappings"]["pci"]:
-        raise fail(f"pci ID '{name}' already defined")
-    entries = _as_list(ctx.params.get("map"))
-    _check_map(ctx, entries)
-    entry: dict[str, Any] = {"map": entries}
-    for key in ("description", "mdev", "live-migration-capable"):
-        if key in ctx.params:
-            entry[key] = ctx.params[key]
-    ctx.world["mappings"]["pci"][name] = entry
+    given = {k: v for k, v in ctx.params.items() if k != "id"}
+    if "map" not in given:  # createSchema(1) makes the required option a required parameter
+        raise param_fail({"map": "property is missing and it is not optional"})
+    _check_map(cfg.as_list(given["map"]))
+    settings = cfg.check_config(given, create=True)
+    with cfg.locked("create hardware mapping failed"):
+        if name in cfg.section(ctx.world):
+            raise fail(f"pci ID '{name}' already defined")
+        entry: dict[str, Any] = {}
+        cfg.store(entry, settings)
+        cfg.section(ctx.world)[name] = entry
     return None
 
 
-def _mapping(ctx: Ctx) -> tuple[str, dict[str, Any]]:
-    name = str(ctx.params["id"])
-    entry = ctx.world["mappings"]["pci"].get(name)
-    if entry is None:
-        raise fail(f"PCI mapping '{name}' not found")
-    return name, entry
-
-
 def mapping_get(ctx: Ctx) -> Any:
-    """GET /cluster/mapping/pci/{id}."""
-    name, entry = _mapping(ctx)
-    return _row(name, entry)
+    """GET /cluster/mapping/pci/{id} (`get`): the section (no `id`) plus the file's digest;
+    "mapping 'X' not found" (HTTP 500) when missing."""
+    name = str(ctx.params["id"])
+    entry = cfg.section(ctx.world).get(name)
+    if entry is None:
+        raise fail(f"mapping '{name}' not found")
+    return _entry(ctx.world, entry)
 
 
 def mapping_update(ctx: Ctx) -> Any:
-    """PUT /cluster/mapping/pci/{id}: compare-and-set with digest."""
-    _name, entry = _mapping(ctx)
-    given = ctx.params.get("digest")
-    if given and given != _digest(entry):
-        raise fail("detected modified configuration - file changed by other user? Try again.")
-    for key in split_delete(ctx.params.get("delete")):
-        entry.pop(key, None)
-    if "map" in ctx.params:
-        entries = _as_list(ctx.params["map"])
-        _check_map(ctx, entries)
-        entry["map"] = entries
-    for key in ("description", "mdev", "live-migration-capable"):
-        if key in ctx.params:
-            entry[key] = ctx.params[key]
+    """PUT /cluster/mapping/pci/{id} (`update`), inside lock_pci_config: the file's digest
+    (when given), "pci ID 'X' does not exist", check_config($id, $param, 1, 1) so `map`
+    is required every time, delete_from_config, then the given keys replace the stored
+    ones and every other key is kept. Errors: HTTP 500 "update hardware mapping failed: …".
+    """
+    name = str(ctx.params["id"])
+    given_digest = ctx.params.get("digest")
+    delete = split_delete(ctx.params.get("delete"))
+    given = {k: v for k, v in ctx.params.items() if k not in ("id", "digest", "delete")}
+    if "map" in given:
+        _check_map(cfg.as_list(given["map"]))
+    with cfg.locked("update hardware mapping failed"):
+        if given_digest and given_digest != cfg.digest(ctx.world):
+            raise fail("detected modified configuration - file changed by other user? Try again.")
+        entry = cfg.section(ctx.world).get(name)
+        if entry is None:
+            raise fail(f"pci ID '{name}' does not exist")
+        settings = cfg.check_config(given, create=True)
+        cfg.delete_from_config(entry, settings, delete)
+        cfg.store(entry, settings)
     return None
 
 
 def mapping_delete(ctx: Ctx) -> Any:
-    """DELETE /cluster/mapping/pci/{id}."""
-    name, _entry = _mapping(ctx)
-    del ctx.world["mappings"]["pci"][name]
+    """DELETE /cluster/mapping/pci/{id} (`delete`): removes the section if there is one
+    (a missing id is no error); needs Mapping.Modify on /mapping/pci. No digest."""
+    with cfg.locked("delete pci mapping failed"):
+        cfg.section(ctx.world).pop(str(ctx.params["id"]), None)
     return None
 
 

@@ -174,31 +174,39 @@ def _take_gpus(session: Session, state: VmState, options: UpOptions) -> None:
 
 def _create(session: Session, state: VmState, wait_task: Any) -> int:
     """Clone the template (or create with an imported disk); return the new vmid."""
-    from provision.pve.cluster import next_vmid
+    from provision.vmops.newid import create_with_free_id
 
     desired = state.desired
     client = session.client(desired.host_name)
     say = session.progress
-    # nextid and the create request are serialised: a fleet must not race for one id.
+    # nextid and the create request are serialised: a fleet must not race for one id
+    # (other processes may, create_with_free_id takes another id then).
     with session.create_lock:
-        vmid = desired.vmid or next_vmid(client)
-        if state.template is not None:
-            say(f"{desired.name}: cloning template {state.template.vmid} as {vmid}")
-            params: dict[str, Any] = {"newid": vmid, "name": desired.name, "full": 1,
-                                      "storage": desired.disk_storage}
-            if state.template.node != desired.node:
-                params["target"] = desired.node
-            upid = client.post(
-                f"/nodes/{state.template.node}/qemu/{state.template.vmid}/clone", **params
-            )
-        else:
-            say(f"{desired.name}: creating {vmid} from {desired.image}")
-            params = dict(desired.config)
-            params.update(vmid=vmid, scsihw="virtio-scsi-single", boot="order=scsi0",
-                          scsi0=f"{desired.disk_storage}:0,import-from={desired.image}")
-            upid = client.post(f"/nodes/{desired.node}/qemu", **params)
+        vmid, upid = create_with_free_id(
+            client, desired.vmid, lambda v: _post_create(session, state, v), say, desired.name,
+            desired.node,
+        )
     wait_task(client, upid, timeout=CLONE_TIMEOUT, what="create", progress=say)
     return int(vmid)
+
+
+def _post_create(session: Session, state: VmState, vmid: int) -> Any:
+    """The clone or create request for vmid; its UPID."""
+    desired = state.desired
+    client = session.client(desired.host_name)
+    if state.template is not None:
+        session.progress(f"{desired.name}: cloning template {state.template.vmid} as {vmid}")
+        params: dict[str, Any] = {"newid": vmid, "name": desired.name, "full": 1,
+                                  "storage": desired.disk_storage}
+        if state.template.node != desired.node:
+            params["target"] = desired.node
+        return client.post(f"/nodes/{state.template.node}/qemu/{state.template.vmid}/clone",
+                           **params)
+    session.progress(f"{desired.name}: creating {vmid} from {desired.image}")
+    params = dict(desired.config)
+    params.update(vmid=vmid, scsihw="virtio-scsi-single", boot="order=scsi0",
+                  scsi0=f"{desired.disk_storage}:0,import-from={desired.image}")
+    return client.post(f"/nodes/{desired.node}/qemu", **params)
 
 
 def _remove_fresh(session: Session, state: VmState, vmid: int) -> None:

@@ -159,8 +159,14 @@ def test_mapping_crud_with_digest(sim):
     api.cluster.mapping.pci("rtx4090").put(
         description="leased by 100", digest=entry["digest"], map=[GPU_4090]
     )
-    err = _fail(api.cluster.mapping.pci("rtx4090").put, description="x", digest=entry["digest"])
-    assert err.content == "detected modified configuration - file changed by other user? Try again."  # noqa: E501
+    err = _fail(
+        api.cluster.mapping.pci("rtx4090").put,
+        description="x", digest=entry["digest"], map=[GPU_4090],
+    )
+    assert err.content == (
+        "update hardware mapping failed: "
+        "detected modified configuration - file changed by other user? Try again."
+    )
     assert api.cluster.mapping.pci("rtx4090").get()["description"] == "leased by 100"
     api.cluster.mapping.pci("rtx4090").delete()
     assert api.cluster.mapping.pci.get() == []

@@ -1,0 +1,142 @@
+"""`mapping/pci.cfg` as Proxmox keeps it: one section config file for every PCI mapping.
+
+Followed sources (pve-common f665029e, pve-guest-common 4a8f6cbf, pve-cluster 7091d92e):
+- pve-guest-common `src/PVE/Mapping/PCI.pm`: `options` (`map` required; `description`,
+  `mdev`, `live-migration-capable` optional), `format_section_header` (a bare "ID" line),
+  `lock_pci_config` (an error inside the locked code is re-raised as "ERRMSG: ERR").
+- pve-common `src/PVE/SectionConfig.pm`: `parse_config` (the digest is the SHA-1 of the
+  whole file, so every write changes every mapping's digest), `write_config` +
+  `format_config_line` (required keys first, then optional ones sorted; booleans as 0/1,
+  empty strings left out), `check_config` / `check_value` and `delete_from_config`.
+- pve-cluster `src/PVE/Cluster.pm` `$cfs_lock`: errors of the locked code pass unchanged.
+
+Each entry is stored as `parse_config` would read it back: `map` a list of strings,
+booleans as integers, no empty strings.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+from collections.abc import Iterator
+from typing import Any
+
+from provision.sim.http import ApiFailure, fail, param_fail
+from provision.sim.state import World
+
+# PVE::Mapping::PCI::options: {} is required, the others {optional => 1}.
+OPTIONS: dict[str, bool] = {
+    "description": True,
+    "live-migration-capable": True,
+    "map": False,
+    "mdev": True,
+}
+BOOLEANS = ("live-migration-capable", "mdev")
+
+
+def section(world: World) -> dict[str, dict[str, Any]]:
+    """The mappings by id (the state file keeps them sorted by id; Proxmox keeps creation
+    order in `$cfg->{order}`: only the digest's value depends on it, never its use)."""
+    mappings: dict[str, dict[str, Any]] = world["mappings"]["pci"]
+    return mappings
+
+
+def _line(key: str, value: Any) -> str:
+    """SectionConfig `format_config_line` for one key."""
+    if key in BOOLEANS:
+        return f"\t{key} {1 if int(value) else 0}\n"
+    if isinstance(value, list):
+        return "".join(f"\t{key} {item}\n" for item in value)
+    return f"\t{key} {value}\n" if str(value) != "" else ""
+
+
+def config_text(world: World) -> str:
+    """The text `write_config` writes for the mappings (sections in id order)."""
+    out = ""
+    for name, entry in sorted(section(world).items()):
+        data = f"{name}\n"
+        required = sorted(k for k, optional in OPTIONS.items() if not optional)
+        optional = sorted(k for k, opt in OPTIONS.items() if opt)
+        for key in [*required, *optional]:
+            if entry.get(key) is not None:
+                data += _line(key, entry[key])
+        out += data + "\n"
+    return out
+
+
+def digest(world: World) -> str:
+    """`$cfg->{digest}`: SHA-1 of the whole file (`parse_config`)."""
+    return hashlib.sha1(config_text(world).encode("utf-8")).hexdigest()
+
+
+def as_list(value: Any) -> list[str]:
+    """An array parameter: repeated form fields arrive as a list, a single one as a string."""
+    if isinstance(value, list):
+        return [str(v) for v in value]
+    return [] if value is None else [str(value)]
+
+
+def _boolean(key: str, value: Any) -> int:
+    """A top-level boolean as pve-common's JSONSchema accepts it (0 or 1)."""
+    text = str(value)
+    if text not in ("0", "1"):
+        raise param_fail({key: f"type check ('boolean') failed - got '{text}'"})
+    return int(text)
+
+
+def check_config(params: dict[str, Any], create: bool) -> dict[str, Any]:
+    """`SectionConfig::check_config($id, $param, $create, 1)` for the `pci` type.
+
+    Every given key must be an option (`check_value`: "unexpected property"), a scalar
+    may not contain a line feed, booleans become numbers; with create every required
+    option must be given ("missing value for required option 'map'").
+    """
+    settings: dict[str, Any] = {}
+    for key, value in params.items():
+        if key not in OPTIONS:
+            raise fail(f"unexpected property '{key}'")
+        if key == "map":
+            settings[key] = as_list(value)
+            continue
+        if any(ch in str(value) for ch in "\r\n"):
+            raise fail("property contains a line feed")
+        settings[key] = _boolean(key, value) if key in BOOLEANS else str(value)
+    if create:
+        for key, optional in sorted(OPTIONS.items()):
+            if not optional and key not in params:
+                raise fail(f"missing value for required option '{key}'")
+    return settings
+
+
+def delete_from_config(entry: dict[str, Any], new: dict[str, Any], keys: list[str]) -> None:
+    """`SectionConfig::delete_from_config`: only optional options, never one being set."""
+    for key in keys:
+        if key not in OPTIONS:
+            raise fail(f"no such option '{key}'")
+        if not OPTIONS[key]:
+            raise fail(f"unable to delete required option '{key}'")
+        if key in new:
+            raise fail(f"cannot set and delete property '{key}' at the same time!")
+        entry.pop(key, None)
+
+
+def store(entry: dict[str, Any], settings: dict[str, Any]) -> None:
+    """Set settings on entry as the file would hold them after a re-read."""
+    for key, value in settings.items():
+        if value == "" and key not in BOOLEANS:
+            entry.pop(key, None)  # format_config_line writes no line for ''
+        else:
+            entry[key] = value
+
+
+@contextlib.contextmanager
+def locked(errmsg: str) -> Iterator[None]:
+    """`PVE::Mapping::PCI::lock_pci_config($code, $errmsg)`: a plain die inside the code
+    comes back as HTTP 500 "ERRMSG: ERR" (the simulator's requests are already serialised,
+    as cfs_lock_file serialises them on a node)."""
+    try:
+        yield
+    except ApiFailure as failure:
+        if failure.errors is not None:
+            raise
+        raise fail(f"{errmsg}: {failure.message}", failure.status) from None
