@@ -1,9 +1,17 @@
-"""The cluster as one read: every VM from /cluster/resources?type=vm, then lookups in memory."""
+"""The cluster as one read per command: which guests exist where, with live VM facts.
+
+/cluster/resources?type=vm lists every guest's vmid, node and type live (the cluster's
+vmlist), but for VMs its name, status, template and memory are pvestatd's last broadcast
+(pve-manager PVE/API2Tools.pm `extract_vm_stats`, refreshed about every 10 s): a new VM
+there has no name and status "unknown", a rename or start shows up seconds later. So the
+VMs' facts come from GET /nodes/{node}/qemu (qemu-server `vmstatus`: configs and pid
+files, live), one request per node that hosts VMs.
+"""
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from provision.errors import ApiError
@@ -40,6 +48,21 @@ class VmInfo:
         )
 
 
+    @classmethod
+    def from_vmstatus(cls, row: dict[str, Any], node: str) -> VmInfo:
+        """Build from one GET /nodes/{node}/qemu entry (live)."""
+        return cls(
+            vmid=int(row["vmid"]),
+            name=str(row.get("name") or ""),
+            node=node,
+            status=str(row.get("status") or "unknown"),
+            template=is_true(row.get("template", 0)),
+            lock=str(row["lock"]) if row.get("lock") else None,
+            tags=split_tags(row.get("tags")),
+            maxmem=int(row.get("maxmem") or 0),
+        )
+
+
 def split_tags(value: object) -> list[str]:
     """Proxmox tags ("a;b", also written with ',' or spaces) as a list."""
     if not value:
@@ -56,15 +79,31 @@ class ClusterSnapshot:
 
     @classmethod
     def read(cls, client: Any) -> ClusterSnapshot:
-        """One request: GET /cluster/resources?type=vm."""
+        """GET /cluster/resources?type=vm, then GET /nodes/{node}/qemu per node with VMs.
+
+        A VM whose node does not answer keeps its broadcast name with status "unknown";
+        a VM made since the first read is taken from its node's list.
+        """
         items = client.get("/cluster/resources", type="vm") or []
-        guests = [
+        listed = [
             VmInfo.from_resource(i)
             for i in items
             if isinstance(i, dict)
             and i.get("vmid") is not None
             and i.get("type", "qemu") in ("qemu", "lxc")
         ]
+        live: dict[int, VmInfo] = {}
+        reached: set[str] = set()
+        for node in sorted({g.node for g in listed if g.type == "qemu"}):
+            rows = _node_vms(client, node)
+            if rows is not None:
+                reached.add(node)
+                live.update((int(r["vmid"]), VmInfo.from_vmstatus(r, node)) for r in rows)
+        guests = [g for g in listed if g.type != "qemu"]
+        for vm in listed:
+            if vm.type == "qemu" and vm.vmid not in live and vm.node not in reached:
+                guests.append(replace(vm, status="unknown"))
+        guests += live.values()  # a VM gone from its node's list no longer exists there
         return cls(sorted(guests, key=lambda g: g.vmid))
 
     def by_name(self, name: str) -> list[VmInfo]:
@@ -86,6 +125,17 @@ class ClusterSnapshot:
     def used_vmids(self) -> set[int]:
         """Every id in use by a guest."""
         return {g.vmid for g in self.guests}
+
+
+def _node_vms(client: Any, node: str) -> list[dict[str, Any]] | None:
+    """GET /nodes/{node}/qemu, or None when the node is offline (595/596)."""
+    try:
+        rows = client.get(f"/nodes/{node}/qemu") or []
+    except ApiError as exc:
+        if exc.status in (595, 596):
+            return None
+        raise
+    return [r for r in rows if isinstance(r, dict) and r.get("vmid") is not None]
 
 
 def next_vmid(client: Any, *, avoid: set[int] | None = None) -> int:

@@ -40,7 +40,8 @@ class Session:
             return self._clients[host_name]
 
     def snapshot(self, host_name: str, *, refresh: bool = False) -> ClusterSnapshot:
-        """/cluster/resources of the host's cluster, read once per command."""
+        """The host's cluster (which VMs exist where, their live names and states), read
+        once per command; refresh after writes that a later step must see."""
         api = self.inv.hosts[host_name].api
         with self._lock:
             if refresh or api not in self._snapshots:

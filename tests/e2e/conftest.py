@@ -12,6 +12,9 @@ import yaml
 from aihost_testing import schema_validator
 
 
+PVESTATD_NEVER = 1e9  # seconds between pvestatd broadcasts: none after the first
+
+
 @dataclass
 class Sim:
     """A running simulator and what a client needs to reach it."""
@@ -68,11 +71,17 @@ class Sim:
 
 @pytest.fixture
 def sim(tmp_path_factory) -> Iterator[Sim]:
-    """A fresh simulated Proxmox (default fixture, zero task durations, schema-checked)."""
+    """A fresh simulated Proxmox (default fixture, zero task durations, schema-checked).
+
+    pvestatd broadcasts once, at the start, and never again during a test: as on a real
+    node within its 10 s cycle, /cluster/resources shows no name and status "unknown"
+    for every VM a test makes, and old names and states for VMs it changes.
+    """
     from provision.sim.server import SimServer
 
     state = tmp_path_factory.mktemp("sim")
-    server = SimServer(state, durations={}, validator=schema_validator()).start()
+    server = SimServer(state, durations={"pvestatd": PVESTATD_NEVER},
+                       validator=schema_validator()).start()
     known_hosts = state / "known_hosts"
     known_hosts.write_text(server.known_hosts_line() + "\n")
     token_file = state / "token"
