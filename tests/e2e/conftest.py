@@ -11,7 +11,6 @@ import pytest
 import yaml
 from aihost_testing import schema_validator
 
-
 PVESTATD_NEVER = 1e9  # seconds between pvestatd broadcasts: none after the first
 
 
