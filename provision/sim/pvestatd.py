@@ -55,8 +55,11 @@ def _bootdisk_size(config: dict[str, str]) -> int | None:
     return None
 
 
-def vmstatus(world: World, now: float, vmid: str, vm: dict[str, Any]) -> dict[str, Any]:
-    """One VM as qemu-server `vmstatus` reports it (without `full`): live config values."""
+def vmstatus(
+    world: World, now: float, vmid: str, vm: dict[str, Any], full: bool = False
+) -> dict[str, Any]:
+    """One VM as qemu-server `vmstatus` reports it: live config values and run state;
+    `full` adds what QMP tells (qmpstatus, running-machine, running-qemu)."""
     config = vm["config"]
     running = vm["status"] == "running"
     cpus = int(config.get("sockets", 1)) * int(config.get("cores", 1))
@@ -93,6 +96,11 @@ def vmstatus(world: World, now: float, vmid: str, vm: dict[str, Any]) -> dict[st
         row["tags"] = config["tags"]
     if running:
         row["pid"] = 10000 + int(vmid)
+    if full:
+        row["qmpstatus"] = row["status"]
+        if running:
+            row["running-machine"] = config.get("machine", "pc-i440fx-9.2")
+            row["running-qemu"] = "9.2.0"
     return row
 
 

@@ -85,6 +85,8 @@ def test_node_qemu_list_has_the_fields_of_vmstatus(clocked):
     running = rows[100]
     assert running["status"] == "running" and running["pid"] > 0 and running["uptime"] >= 1
     assert not {"id", "type", "node", "qmpstatus"} & set(running)  # not in vmstatus (non-full)
+    full = {r["vmid"]: r for r in api.nodes("pve1").qemu.get(full=1)}
+    assert (full[100]["qmpstatus"], full[120]["qmpstatus"]) == ("running", "stopped")
 
 
 def test_a_reused_vmid_shows_the_old_name_until_the_next_broadcast(clocked):
