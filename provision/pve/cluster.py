@@ -73,9 +73,10 @@ def split_tags(value: object) -> list[str]:
 class ClusterSnapshot:
     """All guests of the cluster at one moment; read once per command."""
 
-    def __init__(self, guests: list[VmInfo]) -> None:
+    def __init__(self, guests: list[VmInfo], unreachable: set[str] | None = None) -> None:
         self.guests = guests
         self.vms = [g for g in guests if g.type == "qemu"]
+        self.unreachable = set(unreachable or ())  # nodes whose VM list did not answer
 
     @classmethod
     def read(cls, client: Any) -> ClusterSnapshot:
@@ -104,7 +105,8 @@ class ClusterSnapshot:
             if vm.type == "qemu" and vm.vmid not in live and vm.node not in reached:
                 guests.append(replace(vm, status="unknown"))
         guests += live.values()  # a VM gone from its node's list no longer exists there
-        return cls(sorted(guests, key=lambda g: g.vmid))
+        unreachable = {vm.node for vm in listed if vm.type == "qemu"} - reached
+        return cls(sorted(guests, key=lambda g: g.vmid), unreachable)
 
     def by_name(self, name: str) -> list[VmInfo]:
         """The QEMU VMs (templates included) with this name; names are not unique."""
@@ -113,6 +115,10 @@ class ClusterSnapshot:
     def by_vmid(self, vmid: int) -> VmInfo | None:
         """The guest (VM or container: they share the id space) with this id."""
         return next((g for g in self.guests if g.vmid == int(vmid)), None)
+
+    def unnamed_out_of_reach(self) -> list[VmInfo]:
+        """VMs on nodes that did not answer, with no name broadcast: any name possible."""
+        return [vm for vm in self.vms if vm.node in self.unreachable and not vm.name]
 
     def templates(self) -> list[VmInfo]:
         """The QEMU templates."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from provision.errors import ConflictError
+from provision.errors import ApiError, ConflictError
 from provision.plan.desired import MANAGED_TAG
 
 if TYPE_CHECKING:
@@ -56,4 +56,18 @@ def _require_managed(info: VmInfo, name: str) -> None:
             f"VM '{info.name}' (vmid {info.vmid} on {info.node}) exists but is not managed by "
             f"aihost (no '{MANAGED_TAG}' tag), so aihost will not touch it",
             hint=f"take it over with `aihost vm adopt {name} --vmid {info.vmid}`, or rename it",
+        )
+
+
+def require_not_out_of_reach(snapshot: ClusterSnapshot, name: str) -> None:
+    """Before making VM `name`: refuse while a node that does not answer holds VMs whose
+    names are unknown (one of them may be `name`; a second one must not be made)."""
+    blind = snapshot.unnamed_out_of_reach()
+    if blind:
+        nodes = ", ".join(sorted({vm.node for vm in blind}))
+        ids = ", ".join(str(vm.vmid) for vm in blind)
+        raise ApiError(
+            f"node {nodes} does not answer and holds VM(s) {ids} whose names are unknown, "
+            f"so aihost cannot tell whether '{name}' already exists there",
+            hint="bring the node back online, then re-run",
         )

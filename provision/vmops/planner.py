@@ -19,7 +19,7 @@ from provision.errors import ConflictError, InputError
 from provision.plan.compare import config_changes
 from provision.plan.desired import DesiredVm, desired_vm, hostpci_value
 from provision.plan.model import Action, Change, Plan
-from provision.vmops.locate import locate_vm
+from provision.vmops.locate import locate_vm, require_not_out_of_reach
 from provision.vmops.session import Session
 
 if TYPE_CHECKING:
@@ -76,6 +76,8 @@ def read_state(session: Session, vm_name: str, *, take_gpu: bool = False,
     client = session.client(desired.host_name)
     info = locate_vm(session.snapshot(desired.host_name), vm_name, desired.vmid)
     template = None
+    if info is None:
+        require_not_out_of_reach(session.snapshot(desired.host_name), vm_name)
     if info is not None:
         config = _existing_config(client, info, desired)
     else:

@@ -56,6 +56,7 @@ def test_snapshot_takes_vm_facts_from_the_nodes_live_lists(client):
     assert snapshot.by_name("old-name") == []
     assert snapshot.by_vmid(101).lock == "clone"
     assert snapshot.by_vmid(102).status == "unknown"  # no live status from an offline node
+    assert snapshot.unreachable == {"pve3"} and snapshot.unnamed_out_of_reach() == []
     assert snapshot.by_vmid(103).name == "late" and snapshot.by_vmid(104) is None
     assert [t.name for t in snapshot.templates()] == ["ubuntu-2404-cloud"]
     assert snapshot.by_vmid(200).type == "lxc"  # ids are shared with containers

@@ -87,3 +87,53 @@ def test_destroy_then_up_reuses_the_vmid_whose_old_line_still_names_the_old_vm(s
     listing = {row["vm"]: row for row in _aihost(inventory, "vm", "list").json()}
     assert listing["box"]["status"] == "absent"
     assert listing["other"]["status"] == "running"
+
+
+@pytest.fixture
+def two_node(tmp_path_factory):
+    """The two-node fixture, pvestatd broadcasting once at the start, token auth."""
+    from aihost_testing import schema_validator
+
+    from provision.sim.fixture import DEFAULT_FIXTURE
+    from provision.sim.server import SimServer
+
+    state = tmp_path_factory.mktemp("sim2")
+    server = SimServer(state, DEFAULT_FIXTURE.parent / "two-node.yaml", sftp_port=None,
+                       durations={"pvestatd": 1e9}, validator=schema_validator()).start()
+    token = state / "token"
+    token.write_text(server.token_secret + "\n")
+    try:
+        yield server, token
+    finally:
+        violations = server.violations()
+        server.stop()
+        assert not violations
+
+
+def test_no_second_vm_while_an_offline_node_holds_vms_of_unknown_name(two_node, tmp_path):
+    import requests
+    import yaml
+
+    server, token = two_node
+    auth = {"Authorization": f"PVEAPIToken={server.token_id}={server.token_secret}"}
+
+    def post(path: str, **kw):
+        reply = requests.post(f"{server.url}{path}", headers=auth, timeout=10,
+                              verify=str(server.cert_path), **kw)
+        assert reply.status_code == 200, reply.text
+
+    post("/api2/json/nodes/pve2/qemu", data={"vmid": 150, "name": "box", "tags": "aihost"})
+    post("/_sim/faults", json={"kind": "node_offline", "node": "pve2"})
+    inventory = tmp_path / "inv.yaml"
+    inventory.write_text(yaml.safe_dump({
+        "hosts": {"pve1": {"api": server.url, "tls": {"fingerprint": server.fingerprint},
+                           "token": {"id": server.token_id, "secret_file": str(token)}}},
+        "gpus": {},
+        "defaults": {"vm": {"host": "pve1", "template": "ubuntu-2404-cloud"}},
+        "vms": {"box": PLAIN},
+    }))
+    since = len(server.request_log())
+    result = _aihost(inventory, "vm", "up", "box")
+    assert result.exit_code == 3, result.stdout + result.stderr
+    assert "node pve2 does not answer and holds VM(s) 150" in result.stderr
+    assert [r for r in server.request_log()[since:] if r["method"] != "GET"] == []
