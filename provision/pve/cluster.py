@@ -79,8 +79,11 @@ class ClusterSnapshot:
         self.unreachable = set(unreachable or ())  # nodes whose VM list did not answer
 
     @classmethod
-    def read(cls, client: Any) -> ClusterSnapshot:
-        """GET /cluster/resources?type=vm, then GET /nodes/{node}/qemu per node with VMs.
+    def read(
+        cls, client: Any, known: dict[str, list[VmInfo] | None] | None = None
+    ) -> ClusterSnapshot:
+        """GET /cluster/resources?type=vm, then GET /nodes/{node}/qemu per node with VMs
+        (known: node lists this command has read already, not asked again).
 
         A VM whose node does not answer keeps its broadcast name with status "unknown";
         a VM made since the first read is taken from its node's list.
@@ -93,13 +96,11 @@ class ClusterSnapshot:
             and i.get("vmid") is not None
             and i.get("type", "qemu") in ("qemu", "lxc")
         ]
-        live: dict[int, VmInfo] = {}
-        reached: set[str] = set()
-        for node in sorted({g.node for g in listed if g.type == "qemu"}):
-            rows = _node_vms(client, node)
-            if rows is not None:
-                reached.add(node)
-                live.update((int(r["vmid"]), VmInfo.from_vmstatus(r, node)) for r in rows)
+        lists = dict(known or {})
+        for node in sorted({g.node for g in listed if g.type == "qemu"} - set(lists)):
+            lists[node] = node_vms(client, node)
+        live = {vm.vmid: vm for rows in lists.values() for vm in rows or []}
+        reached = {node for node, rows in lists.items() if rows is not None}
         guests = [g for g in listed if g.type != "qemu"]
         for vm in listed:
             if vm.type == "qemu" and vm.vmid not in live and vm.node not in reached:
@@ -133,15 +134,17 @@ class ClusterSnapshot:
         return {g.vmid for g in self.guests}
 
 
-def _node_vms(client: Any, node: str) -> list[dict[str, Any]] | None:
-    """GET /nodes/{node}/qemu, or None when the node is offline (595/596)."""
+def node_vms(client: Any, node: str) -> list[VmInfo] | None:
+    """The VMs of one node, live (GET /nodes/{node}/qemu); None when the node is offline
+    (595/596)."""
     try:
         rows = client.get(f"/nodes/{node}/qemu") or []
     except ApiError as exc:
         if exc.status in (595, 596):
             return None
         raise
-    return [r for r in rows if isinstance(r, dict) and r.get("vmid") is not None]
+    return [VmInfo.from_vmstatus(r, node) for r in rows
+            if isinstance(r, dict) and r.get("vmid") is not None]
 
 
 def next_vmid(client: Any, *, avoid: set[int] | None = None) -> int:

@@ -50,6 +50,17 @@ def locate_vm(snapshot: ClusterSnapshot, name: str, vmid: int | None) -> VmInfo 
     return None
 
 
+def managed_on_node(vms: list[VmInfo] | None, name: str, vmid: int | None) -> VmInfo | None:
+    """The VM for an inventory entry when its own node's live list settles it: exactly one
+    non-template VM of that name (or that vmid with that name) there, tagged aihost and not
+    locked. None means: ask the whole cluster (locate_vm)."""
+    named = [vm for vm in vms or [] if vm.name == name and not vm.template
+             and (vmid is None or vm.vmid == vmid)]
+    if len(named) == 1 and MANAGED_TAG in named[0].tags and not named[0].lock:
+        return named[0]
+    return None
+
+
 def _require_managed(info: VmInfo, name: str) -> None:
     if MANAGED_TAG not in info.tags:
         raise ConflictError(
