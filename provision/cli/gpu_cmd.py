@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 import click
 
+from provision.cli.complete import complete_gpu, complete_vm
 from provision.cli.context import CliContext
 
 if TYPE_CHECKING:
@@ -53,7 +54,7 @@ def list_(obj: CliContext) -> None:
 
 
 @gpu.command("map")
-@click.argument("name")
+@click.argument("name", shell_complete=complete_gpu)
 @click.option("--pci", metavar="ADDRESS", help="The card's address, e.g. 0000:01:00.")
 @click.pass_obj
 def map_(obj: CliContext, name: str, pci: str | None) -> None:
@@ -82,8 +83,9 @@ def _swap(obj: CliContext, name: str, to: str | None, force: bool, timeout: floa
 
 
 @gpu.command("swap")
-@click.argument("name")
-@click.option("--to", "to", required=True, metavar="VM", help="The VM that gets the GPU.")
+@click.argument("name", shell_complete=complete_gpu)
+@click.option("--to", "to", required=True, metavar="VM", shell_complete=complete_vm,
+              help="The VM that gets the GPU.")
 @click.option("--force", is_flag=True, help="Stop the holder hard if it does not shut down.")
 @click.option("--timeout", default=120.0, show_default=True, help="Shutdown timeout (s).")
 @click.option("--wait", is_flag=True, help="Wait for a swap in progress instead of failing.")
@@ -97,7 +99,7 @@ def swap(obj: CliContext, name: str, to: str, force: bool, timeout: float, wait:
 
 
 @gpu.command("release")
-@click.argument("name")
+@click.argument("name", shell_complete=complete_gpu)
 @click.option("--force", is_flag=True, help="Stop the holder hard if it does not shut down.")
 @click.option("--timeout", default=120.0, show_default=True, help="Shutdown timeout (s).")
 @click.option("--wait", is_flag=True, help="Wait for a swap in progress instead of failing.")
@@ -108,7 +110,7 @@ def release(obj: CliContext, name: str, force: bool, timeout: float, wait: bool)
 
 
 @gpu.command("recover")
-@click.argument("name")
+@click.argument("name", shell_complete=complete_gpu)
 @click.pass_obj
 def recover(obj: CliContext, name: str) -> None:
     """Finish or roll back a swap that was interrupted (crash, kill, lost connection)."""

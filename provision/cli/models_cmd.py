@@ -136,6 +136,12 @@ def fit(
         gpu_names=names,
     )
     obj.emit(result.to_dict(), _fit_text(result))
+    if result.verdict == "does-not-fit":
+        from provision.errors import ModelFitError
+
+        error = ModelFitError(result.summary())
+        error.reported = obj.json  # the verdict above is the JSON result
+        raise error
 
 
 def _estimate_text(est: Any) -> str:

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import click
 
+from provision.cli.complete import complete_vm
 from provision.cli.context import CliContext
 
 DISTROS = ("ubuntu-24.04", "ubuntu-22.04", "debian-12")
 
 
 @click.command("render")
-@click.argument("name")
+@click.argument("name", shell_complete=complete_vm)
 @click.option(
     "--distro",
     type=click.Choice(DISTROS),
@@ -24,14 +25,25 @@ DISTROS = ("ubuntu-24.04", "ubuntu-22.04", "debian-12")
 )
 @click.pass_obj
 def render(obj: CliContext, name: str, distro: str | None, show_secrets: bool) -> None:
-    """Print the #cloud-config user-data that `vm up` would give VM NAME."""
-    from provision.cloudinit.render import render_user_data
+    """Print the #cloud-config user-data that `vm up` would give VM NAME.
+
+    The masked view needs no secret: when one cannot be read, it is shown as '***' and
+    the document's sha256 (which depends on the secrets) is left out.
+    """
+    from provision.cloudinit.render import MASK, render_user_data
+    from provision.errors import InputError
 
     inv = obj.load_inventory()
     vm = inv.vm(name)
-    rendered = render_user_data(inv, name, distro=distro)
-    text = rendered.text if show_secrets else rendered.masked()
-    obj.emit(
-        {"vm": name, "distro": distro or vm.distro, "sha256": rendered.sha256, "user_data": text},
-        text,
-    )
+    sha256: str | None
+    try:
+        rendered = render_user_data(inv, name, distro=distro)
+        text = rendered.text if show_secrets else rendered.masked()
+        sha256 = rendered.sha256
+    except InputError:
+        if show_secrets:
+            raise
+        masked = render_user_data(inv, name, distro=distro, secret_reader=lambda _r, _w: MASK)
+        text, sha256 = masked.text, None
+        obj.warn("a secret could not be read: shown as '***' (--show-secrets needs it)")
+    obj.emit({"vm": name, "distro": distro or vm.distro, "sha256": sha256, "user_data": text}, text)

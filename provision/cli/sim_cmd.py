@@ -36,14 +36,43 @@ def serve(port: int, fixture: str | None, state: Path | None, sftp_port: int,
 @click.option("--state", type=click.Path(path_type=Path), help="State directory to clear.")
 @click.pass_obj
 def reset(obj: CliContext, state: Path | None) -> None:
-    """Forget the simulated world (VMs, mappings, snippets); the next use starts afresh."""
+    """Forget the simulated world (VMs, mappings, snippets); the next use starts afresh.
+
+    When `aihost sim serve` is running on that state, the running server resets its
+    world through its control API (removing its files under it would break it).
+    """
     import shutil
 
     from provision.paths import sim_state_dir
+    from provision.sim.cli_entry import running_server
 
     target = state or sim_state_dir()
+    server = running_server(target)
+    if server is not None:
+        _reset_running(target, str(server["url"]))
+        obj.emit({"state": str(target), "cleared": True, "server": server},
+                 f"simulator world reset by the running server (pid {server['pid']}, "
+                 f"{server['url']})")
+        return
     existed = target.exists()
     if existed:
         shutil.rmtree(target)
     obj.emit({"state": str(target), "cleared": existed},
              f"simulator state {'cleared' if existed else 'was already empty'}: {target}")
+
+
+def _reset_running(state: Path, url: str) -> None:
+    import requests
+
+    from provision.errors import ApiError
+
+    try:
+        reply = requests.post(f"{url}/_sim/reset", verify=str(state / "tls" / "pve-ssl.pem"),
+                              timeout=30)
+    except requests.RequestException as exc:
+        raise ApiError(f"the running simulator at {url} did not answer the reset: {exc}",
+                       hint="stop `aihost sim serve` (Ctrl-C), then run `aihost sim reset`"
+                       ) from exc
+    if reply.status_code != 200:
+        raise ApiError(f"the running simulator at {url} refused the reset: "
+                       f"HTTP {reply.status_code}")

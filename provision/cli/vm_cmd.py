@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from provision.cli.complete import complete_vm
 from provision.cli.context import CliContext
 
 if TYPE_CHECKING:
@@ -42,7 +43,7 @@ def vm() -> None:
 
 
 @vm.command("plan")
-@click.argument("name", required=False)
+@click.argument("name", required=False, shell_complete=complete_vm)
 @click.option("--all", "all_", is_flag=True, help="Every VM in the inventory.")
 @click.pass_obj
 def plan(obj: CliContext, name: str | None, all_: bool) -> None:
@@ -55,7 +56,7 @@ def plan(obj: CliContext, name: str | None, all_: bool) -> None:
 
 
 @vm.command("up")
-@click.argument("name", required=False)
+@click.argument("name", required=False, shell_complete=complete_vm)
 @click.option("--all", "all_", is_flag=True, help="Every VM in the inventory, concurrently.")
 @click.option("--no-wait", is_flag=True, help="Do not wait for the guest to prove it works.")
 @click.option("--agent-timeout", default=900.0, show_default=True, metavar="SECONDS",
@@ -131,7 +132,7 @@ def list_(obj: CliContext) -> None:
 
 
 @vm.command("status")
-@click.argument("name")
+@click.argument("name", shell_complete=complete_vm)
 @click.pass_obj
 def status(obj: CliContext, name: str) -> None:
     """One VM's Proxmox status."""
@@ -144,7 +145,7 @@ def status(obj: CliContext, name: str) -> None:
 
 
 @vm.command("down")
-@click.argument("name")
+@click.argument("name", shell_complete=complete_vm)
 @click.option("--force", is_flag=True, help="Stop hard instead of a guest shutdown.")
 @click.option("--timeout", default=120.0, show_default=True, metavar="SECONDS")
 @click.pass_obj
@@ -158,7 +159,7 @@ def down(obj: CliContext, name: str, force: bool, timeout: float) -> None:
 
 
 @vm.command("destroy")
-@click.argument("name")
+@click.argument("name", shell_complete=complete_vm)
 @click.option("--yes", is_flag=True, help="Really destroy (required).")
 @click.pass_obj
 def destroy(obj: CliContext, name: str, yes: bool) -> None:
@@ -174,7 +175,7 @@ def destroy(obj: CliContext, name: str, yes: bool) -> None:
 
 
 @vm.command("adopt")
-@click.argument("name")
+@click.argument("name", shell_complete=complete_vm)
 @click.option("--vmid", type=int, required=True, help="The existing VM to take over.")
 @click.option("--yes", is_flag=True, help="Tag it without asking.")
 @click.pass_obj

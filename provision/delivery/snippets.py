@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import shlex
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -12,9 +13,7 @@ from provision.plan.desired import snippet_names
 if TYPE_CHECKING:
     from provision.inventory.model import Inventory
     from provision.pve.client import PveClient
-    from provision.ssh.transport import SshTarget
-
-DIR_STORAGE_ROOTS = {"local": "/var/lib/vz"}
+    from provision.ssh.transport import SshSession, SshTarget
 
 
 @dataclass(frozen=True)
@@ -32,27 +31,36 @@ class SnippetFile:
         return hashlib.sha256(self.content).hexdigest()
 
 
-def snippets_dir(inv: Inventory, host_name: str, client: PveClient) -> str:
-    """The node directory holding the snippets storage's files."""
-    host = inv.hosts[host_name]
-    storage = host.storage.snippets
-    root = DIR_STORAGE_ROOTS.get(storage)
-    if root is None:
-        try:
-            root = client.get(f"/storage/{storage}").get("path")
-        except ApiError as exc:
-            raise InputError(
-                f"cannot find the path of storage '{storage}' ({exc.message})",
-                hint="use a directory storage such as 'local' for storage.snippets",
-            ) from None
-        if not root:
-            raise InputError(f"storage '{storage}' has no directory path; snippets need one")
-    return f"{root.rstrip('/')}/snippets"
+def snippet_path(ssh: SshSession, volid: str) -> str:
+    """The node path of a snippet volume, resolved by Proxmox itself: `pvesm path VOLID`
+    (pve-storage PVE/CLI/pvesm.pm `path` -> PVE::Storage::path) honours the storage's
+    path and content-dirs on every file storage (dir, NFS, CIFS, CephFS). It needs no
+    API privilege, unlike GET /storage/{id} (Datastore.Allocate)."""
+    result = ssh.run(f"pvesm path {shlex.quote(volid)}")
+    lines = result.stdout.strip().splitlines()
+    if result.ok and len(lines) == 1 and lines[0].startswith("/"):
+        return lines[0]
+    said = (result.stderr or result.stdout).strip().splitlines()
+    storage = volid.partition(":")[0]
+    raise InputError(
+        f"cannot find where {volid} lives on the node: `pvesm path` "
+        + (f"says: {said[0]}" if said else f"exited {result.exit_status}"),
+        hint=f"storage.snippets ('{storage}') must be a file storage of the node that allows "
+        "snippets (`pvesm status --content snippets` lists them), reached over ssh as root",
+    )
 
 
 def storage_allows(client: PveClient, node: str, storage: str, content: str) -> bool:
-    """True when the node lists storage (visible to the caller) with content among its types."""
-    listed = client.get(f"/nodes/{node}/storage", storage=storage)
+    """True when the node lists storage (visible to the caller) with content among its types.
+
+    An unknown storage is a 400 "No such storage." (pve-storage Status.pm index): False too,
+    so the pre-flight names it."""
+    try:
+        listed = client.get(f"/nodes/{node}/storage", storage=storage)
+    except ApiError as exc:
+        if exc.status == 400 and "storage" in (exc.errors or {}):
+            return False
+        raise
     return any(
         str(entry.get("storage")) == storage and content in str(entry.get("content", "")).split(",")
         for entry in listed
@@ -100,16 +108,14 @@ def plan_snippets(
             SnippetFile(f"{storage}:snippets/{name}", "", wanted[kind], present=False)
             for kind, name in names.items()
         ]
-    directory = snippets_dir(inv, host_name, client)
     files = []
     with SshSession(ssh_target(inv, host_name)) as ssh:
         for kind, name in names.items():
-            path = f"{directory}/{name}"
+            volid = f"{storage}:snippets/{name}"
+            path = snippet_path(ssh, volid)
             current = ssh.read_file(path)
             content = wanted[kind]
-            files.append(
-                SnippetFile(f"{storage}:snippets/{name}", path, content, present=current == content)
-            )
+            files.append(SnippetFile(volid, path, content, present=current == content))
     return files
 
 
@@ -133,12 +139,13 @@ def upload_snippets(inv: Inventory, host_name: str, files: list[SnippetFile]) ->
     return written
 
 
-def remove_snippets(inv: Inventory, host_name: str, client: PveClient, vm_name: str) -> int:
+def remove_snippets(inv: Inventory, host_name: str, vm_name: str) -> int:
     """Remove the VM's snippet files from the node; return how many existed."""
     from provision.ssh.transport import SshSession
 
-    directory = snippets_dir(inv, host_name, client)
+    storage = inv.hosts[host_name].storage.snippets
     with SshSession(ssh_target(inv, host_name)) as ssh:
         return sum(
-            int(ssh.remove(f"{directory}/{name}")) for name in snippet_names(vm_name).values()
+            int(ssh.remove(snippet_path(ssh, f"{storage}:snippets/{name}")))
+            for name in snippet_names(vm_name).values()
         )

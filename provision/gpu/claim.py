@@ -21,12 +21,17 @@ def other_holders(ctx: GpuContext, vm_name: str, vmid: int | None) -> list[Holde
     return [h for h in ctx.holders(refresh=False, skip=vmid) if h.name != vm_name]
 
 
-def held_error(ctx: GpuContext, vm_name: str, holder: Holder) -> ConflictError:
-    """The exit-4 error naming the holder and the command that moves the GPU."""
+def held_error(
+    ctx: GpuContext, vm_name: str, holder: Holder, *, exists: bool = True
+) -> ConflictError:
+    """The exit-4 error naming the holder and the command that moves the GPU (only
+    `vm up --take-gpu` for a VM that does not exist yet: a swap needs both VMs)."""
+    take = f"`aihost vm up {vm_name} --take-gpu`"
     return ConflictError(
         f"GPU {ctx.name} is held by VM '{holder.name}' ({holder.vmid}, {holder.status})",
-        hint=f"move it with `aihost gpu swap {ctx.name} --to {vm_name}` or "
-        f"`aihost vm up {vm_name} --take-gpu`",
+        hint=f"move it with `aihost gpu swap {ctx.name} --to {vm_name}` or {take}"
+        if exists
+        else f"create {vm_name} with the card: {take}",
     )
 
 
@@ -39,7 +44,7 @@ def check_free(session: Session, vm_name: str, vmid: int | None, gpus: list[str]
             raise ctx.lease.busy_error(record)
         holders = other_holders(ctx, vm_name, vmid)
         if holders:
-            raise held_error(ctx, vm_name, holders[0])
+            raise held_error(ctx, vm_name, holders[0], exists=vmid is not None)
 
 
 @contextmanager

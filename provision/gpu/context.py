@@ -67,9 +67,20 @@ class GpuContext:
         from provision.vmops.locate import locate_vm
 
         vm = self.session.inv.vm(name)
+        if self.name not in vm.gpu_names:
+            wanted = ", ".join(vm.gpu_names) or "no GPU"
+            raise InputError(
+                f"the inventory gives VM '{name}' {wanted}, not GPU {self.name}",
+                hint=f"add {self.name} to {name}'s gpu: in the inventory first"
+                if not vm.gpu_names
+                else f"swap the GPU it names: `aihost gpu swap {vm.gpu_names[0]} --to {name}`",
+            )
         info = locate_vm(self.session.snapshot(vm.host), name, vm.vmid)
         if info is None:
-            raise InputError(f"VM '{name}' does not exist yet", hint=f"run `aihost vm up {name}`")
+            raise InputError(
+                f"VM '{name}' does not exist yet",
+                hint=f"create it with the card: `aihost vm up {name} --take-gpu`",
+            )
         if info.node != self.node:
             raise InputError(f"VM '{name}' is on node {info.node}, GPU {self.name} on {self.node}")
         return info

@@ -105,9 +105,13 @@ class VmGpuSteps:
         self.wait_task(self.client, upid, timeout=timeout + 60, what=f"shut down VM {vmid}")
 
     def start(self, vmid: int, *, timeout: int) -> None:
-        """Start vmid unless it runs."""
+        """Start vmid unless it runs; the timeout is never below qemu-server's default for
+        the config being started (`config_aware_timeout`: x4 with a GPU attached)."""
+        from provision.pve.vmconfig import config_aware_timeout
+
         if self.status(vmid) == "running":
             return
-        self.progress(f"starting VM {vmid}")
+        timeout = max(timeout, config_aware_timeout(self.config(vmid)))
+        self.progress(f"starting VM {vmid} (timeout {timeout} s)")
         upid = self.client.post(f"{self._base(vmid)}/status/start", timeout=timeout)
         self.wait_task(self.client, upid, timeout=timeout + 60, what=f"start VM {vmid}")

@@ -61,8 +61,10 @@ def _gpu_findings(ctx: GpuContext, devices: list[PciDevice]) -> list[Finding]:
     name = ctx.name
     slot, mapping_entry = _slot_of(ctx)
     if slot is None:
-        return [Finding(f"{name}: mapping", False,
-                        f"mapping '{ctx.gpu.mapping}' has no entry for node {ctx.node}",
+        # Not a host problem: `vm up` creates the mapping from the node's hardware listing.
+        return [Finding(f"{name}: mapping", True,
+                        f"mapping '{ctx.gpu.mapping}' has no entry for node {ctx.node} yet: "
+                        f"`aihost vm up` creates it from the hardware listing",
                         f"aihost gpu map {name}")]
     funcs = functions_of(devices, slot)
     gpu_funcs = [d for d in funcs if d.is_gpu]

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from provision.errors import ApiError, WaitTimeout
+from provision.errors import ApiError, GuestError, WaitTimeout
+
+# glib's g_spawn error, which qemu-ga's guest-exec returns when it cannot start the program
+# (wrapped in "Guest agent command failed, error was '...'" before qemu-ga 9.1).
+_SPAWN_FAILED = re.compile(r"Failed to execute child process [\u201c\"](?P<program>.*?)[\u201d\"] "
+                           r"\((?P<reason>[^)]*)\)")
 
 
 class ApiClient(Protocol):
@@ -15,6 +21,17 @@ class ApiClient(Protocol):
 
     def get(self, path: str, **params: Any) -> Any: ...
     def post(self, path: str, **params: Any) -> Any: ...
+
+
+class ProgramNotFound(GuestError):
+    """qemu-ga could not start the program. guest-exec runs no shell, so a program that is
+    not in the guest fails the agent call itself (HTTP 500 "Agent error: ... Failed to
+    execute child process ..."), rather than exiting 127."""
+
+    def __init__(self, program: str, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.program = program
+        self.reason = reason
 
 
 @dataclass(frozen=True)
@@ -77,8 +94,16 @@ class GuestAgent:
         return self.clock() - start
 
     def run(self, command: list[str], timeout: float = 60) -> ExecResult:
-        """Run a command in the guest and wait for it to exit (bounded)."""
-        started = self.client.post(f"{self.base}/exec", command=command)
+        """Run a command in the guest and wait for it to exit (bounded); ProgramNotFound
+        when the agent cannot start it (not installed, not executable)."""
+        try:
+            started = self.client.post(f"{self.base}/exec", command=command)
+        except ApiError as exc:
+            spawn = _SPAWN_FAILED.search(exc.message)
+            if spawn is None:
+                raise
+            raise ProgramNotFound(spawn["program"], spawn["reason"],
+                                  f"the guest cannot run {command[0]}: {spawn['reason']}") from None
         pid = started["pid"] if isinstance(started, dict) else started
         begin = self.clock()
         delay = 0.05

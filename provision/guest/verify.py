@@ -8,7 +8,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from provision.errors import GuestError
-from provision.guest.agent import GuestAgent
+from provision.guest.agent import GuestAgent, ProgramNotFound
 
 NVIDIA_QUERY = [
     "nvidia-smi", "--query-gpu=name,memory.total,driver_version", "--format=csv,noheader",
@@ -56,7 +56,14 @@ def verify_guest(
     report = GuestReport(agent_seconds=agent.wait_ready(agent_timeout, progress))
     if expect_gpu:
         say("verify: nvidia-smi")
-        result = agent.run(NVIDIA_QUERY)
+        try:
+            result = agent.run(NVIDIA_QUERY)
+        except ProgramNotFound as absent:
+            raise GuestError(
+                f"nvidia-smi is not installed in the guest ({absent.reason})",
+                hint="the NVIDIA driver is not installed in the guest; check the user-data's "
+                "driver step (`cloud-init status --long` in the guest)",
+            ) from None
         if result.exitcode != 0:
             detail = (result.err or result.out).strip().splitlines()
             raise GuestError(
@@ -95,7 +102,13 @@ def verify_guest(
 
 
 def _health(agent: GuestAgent) -> dict[str, Any]:
-    result = agent.run(HEALTH)
+    try:
+        result = agent.run(HEALTH)
+    except ProgramNotFound as absent:
+        raise GuestError(
+            f"{HEALTH[0]} is not installed in the guest ({absent.reason})",
+            hint="the user-data that writes it may not have run; check cloud-init's log",
+        ) from None
     try:
         data = json.loads(result.out)
     except ValueError:
@@ -116,8 +129,6 @@ def _parse_gpu(line: str) -> GpuSeen:
 
 
 def _nvidia_hint(exitcode: int) -> str:
-    if exitcode == 127:
-        return "the NVIDIA driver is not installed in the guest; check the user-data's driver step"
     if exitcode == 9:
         return ("the driver cannot reach a GPU: is the GPU attached (hostpci) and is Secure Boot "
                 "off or the module signed?")

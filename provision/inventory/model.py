@@ -14,6 +14,8 @@ NAME_PATTERN = r"^[a-zA-Z0-9]([a-zA-Z0-9.-]{0,61}[a-zA-Z0-9])?$"
 PCI_RE = re.compile(r"^(?:([0-9a-fA-F]{4}):)?([0-9a-fA-F]{2}):([0-9a-fA-F]{2})(?:\.([0-7]))?$")
 FINGERPRINT_RE = re.compile(r"^([0-9A-Fa-f]{2}:){31}[0-9A-Fa-f]{2}$")
 TOKEN_ID_RE = re.compile(r"^[^\s@!]+@[A-Za-z][A-Za-z0-9.\-_]+![A-Za-z][A-Za-z0-9.\-_]+$")
+# pve-access-control: a user id is NAME@REALM; a name without realm is refused at login.
+USER_ID_RE = re.compile(r"^[^\s@!:]+@[A-Za-z][A-Za-z0-9.\-_]+$")
 
 Runtime = Literal["ollama", "vllm", "llamacpp", "none"]
 Distro = Literal["ubuntu-24.04", "ubuntu-22.04", "debian-12"]
@@ -77,6 +79,16 @@ class PasswordAuth(SecretRef):
     """Password (ticket) login, needed for raw `pci:` GPUs: only root@pam may set them."""
 
     user: str = "root@pam"
+
+    @field_validator("user")
+    @classmethod
+    def _user_id(cls, value: str) -> str:
+        if not USER_ID_RE.match(value):
+            raise PydanticCustomError(
+                "user_id",
+                "user must be NAME@REALM, e.g. root@pam: Proxmox refuses a login without realm",
+            )
+        return value
 
 
 class TlsSettings(Strict):

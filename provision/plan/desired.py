@@ -41,9 +41,11 @@ def hostpci_value(gpu: Gpu) -> str:
 
 
 def start_timeout_for(vm: Vm) -> int:
-    """Start timeout in seconds: passthrough VMs pin all RAM at start, so grow with memory.
-
-    Proxmox's default is max(30, memory in GiB); a GPU VM gets 3 s per GiB (at least 60 s).
+    """aihost's start timeout in seconds: passthrough VMs pin all RAM at start, so a GPU VM
+    gets 3 s per GiB (at least 60 s), others max(30, memory in GiB); `start_timeout:` in
+    the inventory replaces the rule. The planner raises it to qemu-server's own default
+    for the config being started (provision.pve.vmconfig.config_aware_timeout) when that
+    is longer.
     """
     if vm.start_timeout:
         return vm.start_timeout

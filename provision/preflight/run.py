@@ -199,17 +199,23 @@ def _content_needed(session: Session, states: list[VmState]) -> dict[str, set[st
     return wanted
 
 
-def host_preflight(session: Session, host_names: list[str]) -> list[str]:
-    """`host check`'s part: plan each inventory VM on these hosts, report what is missing."""
-    from provision.errors import AihostError
+def host_preflight(session: Session, host_names: list[str]) -> tuple[list[str], list[str]]:
+    """`host check`'s part: plan each inventory VM on these hosts; (problems, notes).
+
+    A GPU held by another VM is a note, not a problem: a shared GPU is normal and
+    `aihost gpu swap` moves it.
+    """
+    from provision.errors import AihostError, ConflictError
     from provision.vmops.planner import read_state
 
-    states, lines = [], []
+    states, problems, notes = [], [], []
     for name in sorted(session.inv.vms):
         if session.inv.vms[name].host not in host_names:
             continue
         try:
             states.append(read_state(session, name))
+        except ConflictError as exc:
+            notes.append(f"VM {name}: {exc}")
         except AihostError as exc:
-            lines.append(f"pre-flight: cannot plan VM {name}: {exc}")
-    return lines + report_lines(collect(session, states, verify=True))
+            problems.append(f"pre-flight: cannot plan VM {name}: {exc}")
+    return problems + report_lines(collect(session, states, verify=True)), notes

@@ -21,6 +21,10 @@ TRANSIENT_RE = re.compile(
 )
 
 
+# 401 texts that say nothing beyond the status: create_ticket's, pveproxy auth_handler's
+_PLAIN_401 = ("", "authentication failure", "authentication failed!", "no ticket")
+
+
 @dataclass(frozen=True)
 class Caller:
     """Who made a request, for messages: the inventory host and the authenticated id."""
@@ -84,7 +88,7 @@ def http_error(
         )
         said = (
             ""
-            if message.lower() in ("", "authentication failure", "no ticket")
+            if message.lower() in _PLAIN_401
             else (f" ({message})")
         )
         return AuthError(

@@ -7,6 +7,7 @@ which belongs to the format's default key; booleans accept 1|0|on|off|yes|no|tru
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 
 TRUE_WORDS = frozenset({"1", "on", "yes", "true"})
@@ -156,3 +157,27 @@ def is_true(value: object) -> bool:
     if isinstance(value, int):
         return value != 0
     return isinstance(value, str) and value.strip().lower() in TRUE_WORDS
+
+
+def memory_mib(value: object) -> int:
+    """A `memory` option's current size in MiB ("2048" or "current=2048"; 512 when unset),
+    as qemu-server's Memory.pm `get_current_memory` reads it."""
+    if value is None or str(value).strip() == "":
+        return 512
+    current = parse_property_string(str(value), "current").get("current", "512")
+    return int(current) if current.isdigit() else 512
+
+
+def config_aware_timeout(config: Mapping[str, object]) -> int:
+    """qemu-server's default start timeout for a config (src/PVE/QemuServer/Helpers.pm
+    `config_aware_timeout`, used by `vm_start` when no `timeout` is given): 30 s, or the
+    memory in whole GiB when above 30 GiB; x4 with any hostpciN; at least 150 s with
+    hugepages; plus 5 s per netN. (Its resume case, at least 300 s, does not apply to a
+    start.) A start given a shorter timeout fails where Proxmox's own default would not."""
+    memory = memory_mib(config.get("memory"))
+    timeout = memory // 1024 if memory > 30720 else 30
+    if any(re.fullmatch(r"hostpci\d+", key) for key in config):
+        timeout *= 4
+    if str(config.get("hugepages") or "0") != "0" and timeout < 150:
+        timeout = 150
+    return timeout + 5 * sum(1 for key in config if re.match(r"net\d+", key))

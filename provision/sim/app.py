@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from provision.sim import faults
-from provision.sim.auth import Authenticator, Identity
+from provision.sim.auth import Authenticator, AuthFailure, Identity
 from provision.sim.context import Ctx, compile_routes
 from provision.sim.fixture import build_world, load_fixture
 from provision.sim.http import ApiFailure, failure_payload, param_fail, parse_request
@@ -48,7 +48,7 @@ class Reply:
     """What to send back: a JSON reply, or a dropped connection / hang for faults."""
 
     status: int
-    payload: dict[str, Any]
+    payload: dict[str, Any] | None  # None: no body (pveproxy's 401 from auth_handler)
     reason: str | None = None
     headers: dict[str, str] = field(default_factory=dict)
     action: str | None = None  # None, "drop", "hang"
@@ -155,7 +155,10 @@ class SimApp:
                         world, method, path[len(PREFIX) :] or "/", params, files, headers, identity
                     )
             except ApiFailure as failure:
-                reply = Reply(failure.status, failure_payload(failure), failure.message)
+                bare = isinstance(failure, AuthFailure)  # no body: pve-http-server AnyEvent.pm
+                reply = Reply(
+                    failure.status, None if bare else failure_payload(failure), failure.message
+                )
                 if failure.status == 401:
                     reply.delay = self.auth_delay
         except (ValueError, UnicodeDecodeError) as exc:
@@ -203,18 +206,22 @@ class SimApp:
         if method == "POST" and sub == "/access/ticket":
             self._validate(method, sub, params)
             data = self.auth.login(
-                world["access"], str(params.get("username", "")), str(params.get("password", ""))
+                world["access"],
+                str(params.get("username", "")),
+                str(params.get("password", "")),
+                str(params.get("realm", "")),
             )
             return Reply(200, {"data": data})
-        who = self.auth.authenticate(world["access"], method, headers)
+        who = self.auth.authenticate(world["access"], method, headers, sub)
         identity.append(who)
         found = find_route(method, sub)
-        if found is None:
-            raise ApiFailure(501, f"Method '{method} {PREFIX}{sub}' not implemented")
+        if found is None:  # pve-manager PVE/HTTPServer.pm rest_handler: the relative URI
+            raise ApiFailure(501, f"Method '{method} {sub}' not implemented")
         template, handler, match = found
-        self._validate(method, sub, {**params, **{k: v[0] for k, v in files.items()}})
         merged = {**params, **match.groupdict()}
+        # rest_handler: check_api2_permissions before RESTHandler::handle validates
         check_endpoint(method, template, who, merged)
+        self._validate(method, sub, {**params, **{k: v[0] for k, v in files.items()}})
         ctx = Ctx(world, now, who, merged, self.state_dir, self.durations(world), files)
         return Reply(200, {"data": handler(ctx)})
 

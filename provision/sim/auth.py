@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -65,6 +66,14 @@ ALL_PRIVS = [
     "VM.Snapshot.Rollback",
 ]
 TICKET_LIFETIME = 7200.0
+AUTH_GRACE = 300.0  # pve-access-control AccessControl.pm $auth_graceperiod
+UPLOAD_RE = re.compile(r"^/nodes/[^/]+/storage/([^/]+)/upload$")
+
+
+class AuthFailure(ApiFailure):
+    """A 401 raised by pveproxy's auth handler (pve-manager PVE/HTTPServer.pm
+    auth_handler): a plain die, so pve-http-server AnyEvent.pm answers it with the text as
+    reason phrase and no body (there is no login formatter for json)."""
 
 
 def resolve_privs(spec: Any) -> set[str]:
@@ -144,10 +153,14 @@ class Authenticator:
         self.secrets = secrets
         self.clock = clock
 
-    def login(self, access: dict[str, Any], username: str, password: str) -> dict[str, Any]:
+    def login(
+        self, access: dict[str, Any], username: str, password: str, realm: str = ""
+    ) -> dict[str, Any]:
         """POST /access/ticket: a ticket and CSRF token, or 401 "authentication failure"."""
-        if "@" not in username:
-            username += "@pam"
+        # pve-access-control API2/AccessControl.pm create_ticket: `realm` is appended;
+        # a name without @realm fails verify_username inside the eval: 401 like any other
+        if realm:
+            username += f"@{realm}"
         known = username == "root@pam" or username in access.get("users", {})
         expected = self.secrets.get(username)
         renewal = self.ticket_user(password) == username  # a valid ticket renews itself
@@ -179,33 +192,49 @@ class Authenticator:
             issued = int(fields[2], 16)
         except ValueError:
             return None
-        return fields[1] if self.clock() - issued <= TICKET_LIFETIME else None
+        age = self.clock() - issued  # AccessControl.pm verify_ticket: -grace .. lifetime
+        return fields[1] if -AUTH_GRACE <= age <= TICKET_LIFETIME else None
 
     def authenticate(
-        self, access: dict[str, Any], method: str, headers: dict[str, str]
+        self, access: dict[str, Any], method: str, headers: dict[str, str], path: str = ""
     ) -> Identity:
-        """The identity of a request, or 401 as pveproxy answers."""
+        """The identity of a request, or 401 as pve-manager PVE/HTTPServer.pm auth_handler
+        answers: "No ticket" without credentials, "Authentication failed!" for a bad
+        token or ticket, "Permission denied - invalid csrf token" (pve-common
+        PVE/Ticket.pm). Uploads skip the CSRF check (their permission is checked here)."""
         auth = headers.get("authorization", "")
-        if auth.startswith("PVEAPIToken="):
+        ticket = _cookie(headers.get("cookie", ""), "PVEAuthCookie")
+        if ticket is None and auth.startswith("PVEAPIToken="):
             full, sep, secret = auth.removeprefix("PVEAPIToken=").strip().partition("=")
             user, _, token = full.partition("!")
             known = full in access.get("tokens", {}) and full in self.secrets
             if not (sep and token and known and hmac.compare_digest(self.secrets[full], secret)):
-                raise ApiFailure(401, "authentication failure")
+                raise AuthFailure(401, "Authentication failed!")
             return Identity(user, token, access)
-        ticket = _cookie(headers.get("cookie", ""), "PVEAuthCookie")
         if ticket is None:
-            raise ApiFailure(401, "No ticket")
+            raise AuthFailure(401, "No ticket")
         userid = self.ticket_user(ticket)
         if userid is None:
-            raise ApiFailure(401, "authentication failure")
-        if method in ("POST", "PUT", "DELETE"):
-            csrf = headers.get("csrfpreventiontoken", "")
-            stamp = csrf.partition(":")[0]
-            good = _sign(self.secrets["ticket-key"], "csrf" + userid + stamp)
-            if not hmac.compare_digest(csrf, f"{stamp}:{good}"):
-                raise ApiFailure(401, "Permission denied - invalid csrf token")
-        return Identity(userid, None, access)
+            raise AuthFailure(401, "Authentication failed!")
+        who = Identity(userid, None, access)
+        upload = UPLOAD_RE.match(path) if method == "POST" else None
+        if upload:
+            from provision.sim.perms import require
+
+            require(who, f"/storage/{upload.group(1)}", ["Datastore.AllocateTemplate"])
+        elif method != "GET" and not self._csrf_ok(userid, headers.get("csrfpreventiontoken", "")):
+            raise ApiFailure(401, "Permission denied - invalid csrf token")
+        return who
+
+    def _csrf_ok(self, userid: str, csrf: str) -> bool:
+        """pve-common PVE/Ticket.pm verify_csrf_prevention_token: signature, and an age
+        between -300 s and the ticket lifetime."""
+        stamp = csrf.partition(":")[0]
+        good = _sign(self.secrets["ticket-key"], "csrf" + userid + stamp)
+        signed = hmac.compare_digest(csrf, f"{stamp}:{good}")
+        if not (re.fullmatch(r"[A-Z0-9]{8}", stamp) and signed):
+            return False
+        return -AUTH_GRACE < self.clock() - int(stamp, 16) < TICKET_LIFETIME
 
 
 def _cookie(header: str, name: str) -> str | None:

@@ -48,6 +48,7 @@ def serve(
     if echo is None:
         echo = _echo
     server = SimServer(Path(state_dir), fixture, port=port, sftp_port=sftp_port).start()
+    marker = write_serving_marker(Path(state_dir), server.url)
     echo(f"Proxmox VE simulator on {server.url} (state in {state_dir})")
     echo(f"  TLS fingerprint (SHA-256): {server.fingerprint}")
     echo(f"  certificate: {server.cert_path}")
@@ -56,14 +57,46 @@ def serve(
         echo(f"  SFTP/SSH: root@127.0.0.1 port {server.sftp_port}, key {server.client_key_path}")
     echo(f"  control API: {server.url}/_sim/requests, /_sim/faults, /_sim/reset")
     waiter = stop or threading.Event()
+    if stop is None and threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, lambda _sig, _frame: waiter.set())
     try:
         while not waiter.wait(0.5):
             pass
     except KeyboardInterrupt:
         pass
     finally:
+        marker.unlink(missing_ok=True)
         server.stop()
     return 0
+
+
+SERVING_MARKER = "serving.json"
+
+
+def write_serving_marker(state_dir: Path, url: str) -> Path:
+    """Record that this process serves state_dir (so `aihost sim reset` can reach it)."""
+    import json
+    import os
+
+    marker = state_dir / SERVING_MARKER
+    fd = os.open(marker, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as out:
+        json.dump({"pid": os.getpid(), "url": url}, out)
+    return marker
+
+
+def running_server(state_dir: Path) -> dict[str, object] | None:
+    """{pid, url} of a live `sim serve` process on state_dir, or None (stale markers too)."""
+    import json
+    import os
+
+    try:
+        info = json.loads((state_dir / SERVING_MARKER).read_text())
+        pid = int(info["pid"])
+        os.kill(pid, 0)
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return {"pid": pid, "url": str(info["url"])}
 
 
 def serve_forever(argv: list[str] | None = None) -> int:
@@ -76,11 +109,7 @@ def serve_forever(argv: list[str] | None = None) -> int:
     parser.add_argument("--sftp-port", type=int, default=0, help="SFTP port (0: any free one)")
     parser.add_argument("--no-sftp", action="store_true", help="run without the SFTP endpoint")
     args = parser.parse_args(argv)
-    stop = threading.Event()
-    if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGTERM, lambda _sig, _frame: stop.set())
     return serve(
-        stop=stop,
         port=args.port,
         fixture=resolve_fixture(args.fixture),
         state_dir=args.state,

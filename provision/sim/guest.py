@@ -10,8 +10,11 @@ VM's config and the cloud-init user-data it sees ("Guest model rules" in the sim
 - `/usr/local/bin/aihost-health` exists only if the user-data writes it, and reports the
   GPU and the runtime whose systemd unit the user-data writes.
 Only the commands handled in `exec_command` exist; failures use the real texts and exit
-codes (bash's "command not found" is 127). Helpers: guest_userdata (what the user-data
-installs), guest_nvidia (nvidia-smi, lspci), guest_net (qemu-ga's interface list).
+codes. qemu-ga's guest-exec runs the program itself, with no shell: a program that does
+not exist cannot be spawned and the agent call fails (SpawnError, glib's
+"Failed to execute child process" text); only inside `sh -c` is it bash's exit 127.
+Helpers: guest_userdata (what the user-data installs), guest_nvidia (nvidia-smi, lspci),
+guest_net (qemu-ga's interface list).
 """
 
 from __future__ import annotations
@@ -151,17 +154,36 @@ def _guest(view: GuestView) -> _Guest:
     return _Guest(view, cloud, driver, bool(loads and view.gpus))
 
 
+class SpawnError(Exception):
+    """qemu-ga's guest-exec could not start the program (qga/commands.c `qmp_guest_exec`:
+    g_spawn_async_with_pipes failed); str() is the agent's error description."""
+
+    def __init__(self, program: str) -> None:
+        # glib gspawn.c: _("Failed to execute child process “%s” (%s)"), argv[0], strerror;
+        # qemu-ga before 9.1 wraps it in QERR_QGA_COMMAND_FAILED (Ubuntu 24.04: 8.2).
+        super().__init__(
+            "Guest agent command failed, error was 'Failed to execute child process "
+            f"\u201c{program}\u201d (No such file or directory)'"
+        )
+        self.program = program
+
+
 def exec_command(view: GuestView, command: list[str], input_data: str | None = None) -> ExecResult:
-    """Run a command in the modelled guest (as qemu-ga's guest-exec would)."""
+    """Run a command in the modelled guest as qemu-ga's guest-exec does: the program itself,
+    no shell; SpawnError when it does not exist in the guest."""
     if command and command[0] in _SHELLS and len(command) >= 3 and command[1] == "-c":
         return _shell(_guest(view), command[2], input_data)
-    return _run(_guest(view), [str(a) for a in command], input_data)
+    argv = [str(a) for a in command]
+    result = _run(_guest(view), argv, input_data)
+    if result is None:
+        raise SpawnError(argv[0] if argv else "")
+    return result
 
 
 def _shell(guest: _Guest, script: str, input_data: str | None) -> ExecResult:
     """`sh -c "A | grep [-i] X"`: one command, optionally filtered by grep."""
     stages = [shlex.split(stage) for stage in script.split("|")]
-    result = _run(guest, stages[0], input_data)
+    result = _run(guest, stages[0], input_data) or _not_found(stages[0][0] if stages[0] else "")
     for stage in stages[1:]:
         if not stage or stage[0] != "grep":
             return _not_found(stage[0] if stage else "")
@@ -183,14 +205,15 @@ def _not_found(program: str) -> ExecResult:
     return ExecResult(127, "", f"bash: {program}: command not found\n")
 
 
-def _run(guest: _Guest, argv: list[str], input_data: str | None) -> ExecResult:
+def _run(guest: _Guest, argv: list[str], input_data: str | None) -> ExecResult | None:
+    """The program's result, or None when it does not exist in the guest."""
     if not argv:
-        return _not_found("")
+        return None
     program, args = argv[0], argv[1:]
     name = program.rsplit("/", 1)[-1] if program.startswith(("/usr/bin/", "/bin/")) else program
     if name == "nvidia-smi":
         if guest.driver is None:
-            return _not_found(program)
+            return None
         code, out, err = nv.nvidia_smi(
             args, guest.driver, guest.view.gpus, guest.gpu_ok, guest.view.vmid
         )
@@ -209,7 +232,7 @@ def _run(guest: _Guest, argv: list[str], input_data: str | None) -> ExecResult:
     }
     handler = handlers.get(name)
     if handler is None:
-        return _not_found(program)
+        return None
     return handler(guest, args, input_data)
 
 

@@ -99,13 +99,13 @@ def reason_phrase(message: str) -> str:
 
 def render(
     status: int,
-    payload: dict[str, Any],
+    payload: dict[str, Any] | None,
     reason: str | None = None,
     extra_headers: dict[str, str] | None = None,
     keep_alive: bool = True,
 ) -> bytes:
     """A complete HTTP/1.1 response (status line, headers and body in one buffer)."""
-    body = json.dumps(payload).encode("utf-8")
+    body = b"" if payload is None else json.dumps(payload).encode("utf-8")
     head = [
         f"HTTP/1.1 {status} {reason_phrase(reason or responses.get(status, 'OK'))}",
         "Server: pve-api-daemon/3.0",

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
-from provision.sim import guest, pci
+from provision.sim import faults, guest, pci
 from provision.sim.cidata import read_cidata_iso
 from provision.sim.fixture import DISK_KEY
 from provision.sim.state import World
 from provision.sim.storage import file_path, free_volume, storage_spec, supports
-from provision.sim.vmconfig import apply_pending
+from provision.sim.tasks import new_task
+from provision.sim.vmconfig import apply_pending, config_aware_timeout
 
 
 def apply_task(world: World, task: dict[str, Any], at: float) -> None:
@@ -33,21 +35,84 @@ def apply_task(world: World, task: dict[str, Any], at: float) -> None:
             if outcome["error"] is None:
                 _run(vm, outcome["pci"], at, outcome["guest"])
     elif op == "destroy" and not failed:
-        for key, value in vm["config"].items():
-            volid = value.split(",")[0]
-            if DISK_KEY.fullmatch(key) and (
-                "media=cdrom" not in value or volid.endswith("cloudinit")
-            ):  # noqa: E501
-                free_volume(world, volid)
+        _free_owned(world, vmid, vm, bool(effect.get("unreferenced")))
         del world["vms"][vmid]
-    elif op == "destroy":
+    elif op == "destroy" and vm["config"].get("lock") == "destroyed":
         vm["config"].pop("lock", None)
-    elif op in ("start", "reboot") and not failed:
+    elif op == "start" and not failed:
         _run(vm, effect.get("pci", []), at, effect.get("guest", {}))
         pci.record_invariants(world, {})
-    elif op == "stop" and not failed:
+    elif op in ("stop", "reboot") and not failed:
         vm.update(status="stopped", started_at=None, pci_in_use=[])
         apply_pending(vm)
+        if op == "reboot":
+            _restart(world, vmid, vm, effect, at)
+
+
+def start_task(
+    state_dir: Path, world: World, vmid: str, vm: dict[str, Any], duration: float, timeout: float
+) -> dict[str, Any]:
+    """The qmstart task a start makes (qemu-server PVE/QemuServer.pm `vm_start`): its effect
+    (devices, guest facts), error, warnings, log and duration. The start gives up after
+    timeout seconds ("got timeout"), which defaults to `config_aware_timeout`."""
+    outcome = start_checks(state_dir, world, vmid, vm)
+    outcome["op"] = "start"
+    error = outcome.pop("error")
+    if error is None and duration > timeout:
+        error = f"start failed: command '/usr/bin/kvm -id {vmid} ...' failed: got timeout"
+        duration = timeout
+    log = ["generating cloud-init ISO"] if "cloudinit" in str(vm["config"]) else []
+    return {"effect": outcome, "error": error, "warnings": outcome.pop("warnings"),
+            "log": log, "duration": duration}
+
+
+def _restart(
+    world: World, vmid: str, vm: dict[str, Any], effect: dict[str, Any], at: float
+) -> None:
+    """The restart after a reboot's shutdown, which the reboot task knows nothing of.
+
+    qmeventd sees QEMU exit and runs `qm cleanup` (qemu-server PVE/CLI/qm.pm `cleanup`),
+    which finds /run/qemu-server/VMID.reboot (written by PVE/QemuServer.pm `vm_reboot`)
+    and calls PVE::API2::Qemu->vm_start as root@pam with no timeout: a qmstart task of its
+    own that may fail (PCI device in use, missing snippet) after the reboot ended OK.
+    """
+    extra, injected = faults.task_fault(world, "qmstart", vm["node"])
+    timeout = config_aware_timeout(vm["config"])
+    made = start_task(Path(effect["state_dir"]), world, vmid, vm,
+                      float(effect.get("restart_duration", 0.0)), timeout)
+    new_task(world, at, node=vm["node"], kind="qmstart", vmid=vmid, user="root@pam",
+             duration=made["duration"] + extra, effect=made["effect"],
+             error=made["error"] or injected, warnings=made["warnings"], log=made["log"])
+
+
+_VOLUME_KEY = re.compile(rf"{DISK_KEY.pattern}|unused\\d+|vmstate")
+
+
+def _free_owned(world: World, vmid: str, vm: dict[str, Any], unreferenced: bool) -> None:
+    """qemu-server PVE/QemuServer.pm destroy_vm: free the volumes this VM owns that its
+    config, unused entries and pending changes name (CD-ROMs other than the cloud-init
+    drive and other VMs' volumes stay); with destroy-unreferenced-disks also every image
+    of the VM on every storage."""
+    values = list(vm["config"].items()) + list((vm.get("pending") or {}).items())
+    for key, value in values:
+        volid = str(value).split(",")[0]
+        if not _VOLUME_KEY.fullmatch(key) or ":" not in volid:
+            continue
+        if "media=cdrom" in str(value) and not volid.endswith("cloudinit"):
+            continue
+        if _owner(volid) == vmid:
+            free_volume(world, volid)
+    if unreferenced:
+        for sid, vols in world["volumes"].items():
+            for name, vol in list(vols.items()):
+                if str(vol.get("vmid")) == vmid:
+                    free_volume(world, f"{sid}:{name}")
+
+
+def _owner(volid: str) -> str | None:
+    """The VM id a volume name belongs to (pve-storage parse_volname's owner)."""
+    match = re.search(r"(?:^|[:/])(?:vm|base)-(\d+)-(?:disk-\d+|cloudinit)[^/]*$", volid)
+    return match.group(1) if match else None
 
 
 def _run(vm: dict[str, Any], devices: list[str], at: float, facts: dict[str, Any]) -> None:

@@ -72,6 +72,9 @@ PERMISSIONS: dict[tuple[str, str], dict[str, Any]] = {
     ("GET", "/nodes/{node}/hardware/pci"): {
         "check": ["perm", "/", ["Sys.Audit", "Sys.Modify"], "any", 1]
     },  # noqa: E501
+    ("GET", "/storage/{storage}"): {
+        "check": ["perm", "/storage/{storage}", ["Datastore.Allocate"]]
+    },
     ("GET", "/nodes/{node}/storage"): _ALL,
     ("GET", f"{_STORAGE}/status"): _STORAGE_READ,
     ("GET", f"{_STORAGE}/content"): _STORAGE_READ,
@@ -109,6 +112,7 @@ PERMISSIONS: dict[tuple[str, str], dict[str, Any]] = {
     ("POST", f"{_Q}/agent/exec"): _AGENT_EXEC,
     ("GET", f"{_Q}/agent/exec-status"): _AGENT_EXEC,
     ("GET", f"{_Q}/agent/network-get-interfaces"): _AGENT_READ,
+    ("GET", "/nodes/{node}/tasks"): _ALL,
     ("GET", "/nodes/{node}/tasks/{upid}/status"): _ALL,
     ("GET", "/nodes/{node}/tasks/{upid}/log"): _ALL,
     ("POST", "/access/ticket"): {"user": "world"},

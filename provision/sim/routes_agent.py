@@ -61,13 +61,18 @@ def ping(ctx: Ctx) -> Any:
 
 
 def agent_exec(ctx: Ctx) -> Any:
-    """POST .../agent/exec: runs in the model at once; the result waits for exec-status."""
+    """POST .../agent/exec: runs in the model at once; the result waits for exec-status.
+    A program the guest lacks fails the call itself (qemu-server API2/Qemu/Agent.pm `exec`
+    -> QemuServer/Agent.pm `qemu_exec`/`agent_cmd`: HTTP 500 "Agent error: ...")."""
     _vmid, vm, gview = view(ctx)
     command = ctx.params.get("command")
     argv = command if isinstance(command, list) else [command] if command else []
     if not argv:
         raise param_fail({"command": "property is missing and it is not optional"})
-    result = guest.exec_command(gview, [str(a) for a in argv], ctx.params.get("input-data"))
+    try:
+        result = guest.exec_command(gview, [str(a) for a in argv], ctx.params.get("input-data"))
+    except guest.SpawnError as exc:  # qemu-server QemuServer/Agent.pm check_agent_error
+        raise fail(f"Agent error: {exc}") from None
     ctx.world["counters"]["exec"] += 1
     pid = ctx.world["counters"]["exec"]
     execs = vm["guest"]["exec"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from typing import Any
 
 from provision.sim import faults
@@ -184,22 +185,44 @@ def node_config_put(ctx: Ctx) -> Any:
         if key:
             config[key] = ""
     if "description" in ctx.params:
-        config["description"] = str(ctx.params["description"])
+        config["description"] = stored_notes(str(ctx.params["description"]))
     return None
 
 
+def stored_notes(text: str) -> str:
+    """A node description as it reads back: pve-manager PVE/NodeConfig.pm
+    write_node_config writes each line as an encoded '#' comment (Perl split drops
+    trailing empty lines), pve-common PVE::JSONSchema::parse_config reads the comments
+    back with trailing spaces cut and a newline after every line."""
+    lines = text.split("\n")
+    while lines and lines[-1] == "":
+        lines.pop()
+    return "".join(line.rstrip(" ") + "\n" for line in lines)
+
+
+DEFAULT_CLASS_BLACKLIST = "05;06;0b"
+_TERSE = ("id", "vendor", "device", "class", "iommugroup", "mdev")
+
+
 def hardware_pci(ctx: Ctx) -> Any:
-    """GET /nodes/{node}/hardware/pci."""
+    """GET /nodes/{node}/hardware/pci: pve-manager PVE/API2/Hardware/PCI.pm pci_scan with
+    pve-common PVE/SysFSTools.pm lspci: classes in `pci-class-blacklist` (default
+    "05;06;0b": memory controllers, bridges, processors) left out, sorted by id, `mdev`
+    1 only when capable, names and subsystem ids only with verbose (default 1)."""
+    blacklist = str(ctx.params.get("pci-class-blacklist", DEFAULT_CLASS_BLACKLIST))
+    classes = [c for c in re.split(r"[;,\s]+", blacklist) if c]
+    verbose = ctx.flag("verbose", default=True)
     out = []
-    for dev in ctx.world["nodes"][ctx.node()]["pci"]:
-        row = {k: v for k, v in dev.items() if k != "gpu"}
+    for dev in sorted(ctx.world["nodes"][ctx.node()]["pci"], key=lambda d: d["id"]):
+        if any(str(dev["class"]).startswith(f"0x{c}") for c in classes):
+            continue
+        row = {k: v for k, v in dev.items() if k not in ("gpu", "mdev")}
         row.setdefault("iommugroup", -1)
         row.setdefault("subsystem_vendor", "0x0000")
         row.setdefault("subsystem_device", "0x0000")
-        row["mdev"] = bool(dev.get("mdev", False)) if dev.get("mdev") else None
-        if row["mdev"] is None:
-            del row["mdev"]
-        out.append(row)
+        if dev.get("mdev"):
+            row["mdev"] = 1
+        out.append(row if verbose else {k: v for k, v in row.items() if k in _TERSE})
     return out
 
 

@@ -9,8 +9,8 @@ from provision.sim import vmconfig as vc
 from provision.sim.context import Ctx, Route
 from provision.sim.fixture import DISK_KEY, format_size, parse_size
 from provision.sim.guest import agent_enabled
-from provision.sim.http import fail
-from provision.sim.lifecycle import start_checks
+from provision.sim.http import fail, param_fail
+from provision.sim.lifecycle import start_task
 from provision.sim.routes_cluster import vm_row
 from provision.sim.routes_qemu import invariants
 
@@ -21,9 +21,25 @@ def _vm(ctx: Ctx) -> tuple[str, dict[str, Any]]:
 
 
 def _skiplock(ctx: Ctx) -> bool:
+    """qemu-server PVE/API2/Qemu.pm (vm_start, vm_stop, vm_shutdown, …): skiplock from
+    anyone but root@pam is raise_param_exc (HTTP 400)."""
     if ctx.flag("skiplock") and not ctx.identity.is_root_ticket:
-        raise fail("Only root may use this option.")
+        raise param_fail({"skiplock": "Only root may use this option."})
     return ctx.flag("skiplock")
+
+
+def _stop_like(ctx: Ctx, kind: str, duration: float | None = None, error: str | None = None) -> Any:
+    """qemu-server PVE/QemuServer.pm vm_stop/_do_vm_stop, run in the qmstop/qmshutdown
+    worker: a VM that is not running ends the task OK at once (nothing is checked); the
+    lock check happens in the worker, so a locked VM's task fails."""
+    vmid, vm = _vm(ctx)
+    skiplock = _skiplock(ctx)
+    if vm["status"] != "running":
+        return ctx.task(kind, vmid, {}, duration=0.0)
+    lock = vm["config"].get("lock")
+    if lock and not skiplock:
+        return ctx.task(kind, vmid, {}, error=f"VM is locked ({lock})", duration=0.0)
+    return ctx.task(kind, vmid, {"op": "stop"}, error=error, duration=duration)
 
 
 def current(ctx: Ctx) -> Any:
@@ -61,50 +77,32 @@ def current(ctx: Ctx) -> Any:
     return out
 
 
-def _start_like(ctx: Ctx, vmid: str, vm: dict[str, Any], op: str) -> dict[str, Any]:
-    vc.apply_pending(vm)
-    outcome = start_checks(ctx.state_dir, ctx.world, vmid, vm)
-    outcome["op"] = op
-    invariants(ctx)
-    return outcome
-
-
 def start(ctx: Ctx) -> Any:
-    """POST .../status/start: checks made now, their outcome recorded in the task."""
+    """POST .../status/start: checks made now, their outcome recorded in the task. The
+    default timeout is qemu-server's `config_aware_timeout` of the config being started."""
     vmid, vm = _vm(ctx)
     vc.check_lock(vm, _skiplock(ctx))
     if vm["config"].get("template") == "1":
         raise fail("you can't start a vm if it's a template")
-    memory_gib = vc.memory_mib(vm["config"]) / 1024
-    timeout = float(ctx.params.get("timeout") or max(30.0, memory_gib))
     if vm["status"] == "running":
         return ctx.task("qmstart", vmid, {}, error=f"VM {vmid} already running", duration=0.0)
-    outcome = _start_like(ctx, vmid, vm, "start")
+    vc.apply_pending(vm)
+    given = ctx.params.get("timeout")
+    timeout = float(given) if given is not None else vc.config_aware_timeout(vm["config"])
     duration = ctx.durations.get("qmstart", 0.0)
-    error = outcome.pop("error")
-    if error is None and duration > timeout:
-        error = f"start failed: command '/usr/bin/kvm -id {vmid} ...' failed: got timeout"
-        duration = timeout
-    warnings = outcome.pop("warnings")
-    log = ["generating cloud-init ISO"] if "cloudinit" in str(vm["config"]) else []
-    return ctx.task(
-        "qmstart", vmid, outcome, error=error, warnings=warnings, log=log, duration=duration
-    )
+    made = start_task(ctx.state_dir, ctx.world, vmid, vm, duration, timeout)
+    invariants(ctx)
+    return ctx.task("qmstart", vmid, made["effect"], error=made["error"],
+                    warnings=made["warnings"], log=made["log"], duration=made["duration"])
 
 
 def stop(ctx: Ctx) -> Any:
     """POST .../status/stop: hard stop; pending changes become current."""
-    vmid, vm = _vm(ctx)
-    vc.check_lock(vm, _skiplock(ctx))
-    return ctx.task("qmstop", vmid, {"op": "stop"})
+    return _stop_like(ctx, "qmstop")
 
 
 def shutdown(ctx: Ctx) -> Any:
     """POST .../status/shutdown (timeout, forceStop)."""
-    vmid, vm = _vm(ctx)
-    vc.check_lock(vm, _skiplock(ctx))
-    if vm["status"] != "running":
-        return ctx.task("qmshutdown", vmid, {}, error=f"VM {vmid} not running", duration=0.0)
     duration = ctx.durations.get("qmshutdown", 0.0)
     timeout = float(ctx.params.get("timeout") or 180)
     error = None
@@ -112,19 +110,31 @@ def shutdown(ctx: Ctx) -> Any:
         duration = timeout
         if not ctx.flag("forceStop"):
             error = "VM quit/powerdown failed - got timeout"
-    return ctx.task("qmshutdown", vmid, {"op": "stop"}, error=error, duration=duration)
+    return _stop_like(ctx, "qmshutdown", duration, error)
 
 
 def reboot(ctx: Ctx) -> Any:
-    """POST .../status/reboot: shutdown and start again, applying pending changes."""
+    """POST .../status/reboot: only a shutdown, as qemu-server does it.
+
+    PVE/API2/Qemu.pm `vm_reboot` refuses a stopped VM before forking; its qmreboot worker
+    (PVE/QemuServer.pm `vm_reboot` -> `_do_vm_stop`, shutdown mode) checks the lock, writes
+    the reboot request and waits `timeout` (default 60 s) for the guest to power off,
+    applying pending changes ("VM quit/powerdown failed - got timeout" past it). The
+    restart is a separate qmstart task by `qm cleanup` (lifecycle._restart): the reboot
+    task ends OK even when that start fails.
+    """
     vmid, vm = _vm(ctx)
-    vc.check_lock(vm)
     if vm["status"] != "running":
-        return ctx.task("qmreboot", vmid, {}, error=f"VM {vmid} not running", duration=0.0)
-    outcome = _start_like(ctx, vmid, vm, "reboot")
-    return ctx.task(
-        "qmreboot", vmid, outcome, error=outcome.pop("error"), warnings=outcome.pop("warnings")
-    )
+        raise fail(f"VM {vmid} not running")
+    error = vm["config"].get("lock") and f"VM is locked ({vm['config']['lock']})"
+    given = ctx.params.get("timeout")
+    timeout = float(given) if given is not None else 60.0
+    duration = ctx.durations.get("qmreboot", 0.0)  # the guest's own shutdown
+    if not error and (timeout <= 0 or duration > timeout):
+        error, duration = "VM quit/powerdown failed - got timeout", timeout
+    effect = {"op": "reboot", "state_dir": str(ctx.state_dir),
+              "restart_duration": ctx.durations.get("qmstart", 0.0)}
+    return ctx.task("qmreboot", vmid, effect, error=error or None, duration=duration)
 
 
 def resize(ctx: Ctx) -> Any:

@@ -10,7 +10,8 @@ from provision.sim import storage as st
 from provision.sim import vmconfig as vc
 from provision.sim.context import Ctx, Route
 from provision.sim.fixture import DISK_KEY, new_vm
-from provision.sim.http import fail
+from provision.sim.http import fail, param_fail
+from provision.sim.netnorm import normalise_options
 from provision.sim.pci import record_invariants
 from provision.sim.pvestatd import vmstatus
 from provision.sim.vmwrite import check_options, materialize, unuse_disks
@@ -45,6 +46,7 @@ def create(ctx: Ctx) -> Any:
     _exists(ctx, vmid)
     options = vc.option_values(ctx.params)
     check_options(ctx, vmid, node, {}, options, [])
+    options = normalise_options(options)  # qemu-server add_random_macs
     options, volumes = materialize(ctx, vmid, options)
     options.setdefault("vmgenid", _uuid())
     options.setdefault("smbios1", f"uuid={_uuid()}")
@@ -68,16 +70,45 @@ def _uuid() -> str:
 
 
 def destroy(ctx: Ctx) -> Any:
-    """DELETE /nodes/{node}/qemu/{vmid}."""
+    """DELETE /nodes/{node}/qemu/{vmid}: qemu-server PVE/API2/Qemu.pm destroy_vm.
+
+    skiplock is root@pam's only (a 400); the early checks (protection, running) answer
+    before the worker; the lock check and the linked-clone check of a template run in
+    the `qmdestroy` worker (PVE/QemuServer.pm destroy_vm), which fails the task.
+    """
     node, vmid = ctx.node(), str(ctx.params["vmid"])
+    skiplock = ctx.flag("skiplock")
+    if skiplock and ctx.identity.auth_id != "root@pam":
+        raise param_fail({"skiplock": "Only root may use this option."})
     vm = vc.vm_record(ctx.world, node, vmid)
-    vc.check_lock(vm, ctx.flag("skiplock") and ctx.identity.is_root_ticket)
+    protected = str(vm["config"].get("protection", "0")).lower() in ("1", "on", "yes", "true")
+    if protected:  # qemu-server PVE/QemuConfig.pm check_protection
+        raise fail(f"can't remove VM {vmid} - protection mode enabled")
     if vm["status"] == "running":
         raise fail(f"VM {vmid} is running - destroy failed")
-    if vm["config"].get("protection") == "1":
-        raise fail("can't remove VM - protection mode enabled")
-    vm["config"]["lock"] = "destroyed"
-    return ctx.task("qmdestroy", vmid, {"op": "destroy"})
+    lock = vm["config"].get("lock")
+    error = None
+    if lock and not skiplock and lock != "suspended":
+        error = f"VM is locked ({lock})"
+    elif vm["config"].get("template") == "1":
+        error = _base_in_use(ctx, vmid, vm)
+    if error is None:
+        vm["config"]["lock"] = "destroyed"
+    effect = {"op": "destroy", "unreferenced": ctx.flag("destroy-unreferenced-disks")}
+    return ctx.task("qmdestroy", vmid, effect, error=error)
+
+
+def _base_in_use(ctx: Ctx, vmid: str, vm: dict[str, Any]) -> str | None:
+    """qemu-server destroy_vm: a template's base volume still used by a linked clone."""
+    for key, value in vm["config"].items():
+        volid = value.split(",")[0]
+        leaf = volid.partition(":")[2].rsplit("/", 1)[-1]
+        if not (DISK_KEY.fullmatch(key) and leaf.startswith("base-")):
+            continue
+        for other, ovm in ctx.world["vms"].items():
+            if other != vmid and any(f"{volid}/" in v for v in ovm["config"].values()):
+                return f"base volume '{volid}' is still in use by linked cloned"
+    return None
 
 
 def clone(ctx: Ctx) -> Any:
@@ -142,7 +173,7 @@ def template(ctx: Ctx) -> Any:
     if vm["config"].get("template") == "1":
         raise fail("you can't convert a template to a template")
     if vm["status"] == "running":
-        raise fail("you can't convert a running VM to a template")
+        raise fail("you can't convert a VM to template if VM is running")
     for key, value in list(vm["config"].items()):
         volid = value.split(",")[0]
         if DISK_KEY.fullmatch(key) and "-disk-" in volid and "base-" not in volid:
@@ -178,6 +209,7 @@ def _config_write(ctx: Ctx) -> None:
     check_options(ctx, vmid, node, vc.effective(vm), changes, deletes)
     vc.check_digest(vm, ctx.params.get("digest"))
     vc.check_lock(vm, ctx.flag("skiplock") and ctx.identity.is_root_ticket)
+    changes = normalise_options(changes)  # qemu-server $update_vm_api: parse_net/print_net
     changes, _volumes = materialize(ctx, vmid, changes)
     if vm["status"] != "running":
         for key in set(changes) | set(deletes):  # a replaced cloud-init drive is removed

@@ -61,7 +61,8 @@ class _Handler(BaseHTTPRequestHandler):
             return
         if reply.delay:
             time.sleep(reply.delay)
-        keep = headers.get("connection", "").lower() != "close"
+        # pve-http-server AnyEvent.pm response: every answer >= 400 closes the connection
+        keep = headers.get("connection", "").lower() != "close" and reply.status < 400
         self.close_connection = not keep
         self.wfile.write(render(reply.status, reply.payload, reply.reason, reply.headers, keep))
 
@@ -188,8 +189,14 @@ class SimServer:
             path_map=path_map,
             port=port,
             host_facts=facts,
+            storages=self._storages,
         ).start()
         self.sftp_port = self._ssh.port
+
+    def _storages(self) -> dict[str, Any]:
+        """The world's storages now (what `pvesm` on the node reads from storage.cfg)."""
+        with self.app.store.locked():
+            return dict(self.app.store.load()["storages"])
 
     def known_hosts_line(self, host: str = "127.0.0.1") -> str:
         """ "[127.0.0.1]:PORT ssh-ed25519 AAAA..." for the SFTP endpoint."""

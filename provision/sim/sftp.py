@@ -1,5 +1,6 @@
 """The simulator's SSH endpoint: SFTP into the node's storage directories, plus a few
-read-only host facts over exec (paramiko's server side, bound to 127.0.0.1 only).
+read-only host facts and `pvesm path` over exec (paramiko's server side, bound to
+127.0.0.1 only).
 
 Node paths are mapped by prefix (e.g. "/var/lib/vz" -> state_dir/storage/local); anything
 outside the mapped prefixes is refused with "permission denied", as is public-key auth
@@ -16,7 +17,9 @@ import shlex
 import socket
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import paramiko
 from paramiko.common import (
@@ -26,6 +29,7 @@ from paramiko.common import (
     OPEN_SUCCEEDED,
 )
 
+from provision.sim.pvesm import run_pvesm
 from provision.sim.sftp_files import MappedSftp
 
 EXEC_CLOSE_GRACE = 0.5  # seconds an answered exec channel waits for the client's close
@@ -126,11 +130,13 @@ class SshEndpoint:
         path_map: dict[str, Path],
         port: int = 0,
         host_facts: dict[str, str] | None = None,
+        storages: Callable[[], dict[str, dict[str, Any]]] | None = None,
     ) -> None:
         self.host_key = _ensure_ed25519(host_key_path)
         self.authorized = _parse_authorized(authorized_keys)
         self.path_map = {k.rstrip("/") or "/": Path(v) for k, v in path_map.items()}
         self.host_facts = {" ".join(k.split()): v for k, v in (host_facts or {}).items()}
+        self.storages = storages or dict  # the node's storage.cfg, read at each pvesm call
         self.port = port
         self._sock: socket.socket | None = None
         self._stop = threading.Event()
@@ -266,6 +272,8 @@ class SshEndpoint:
             return 1, "", ""  # no such link among the host facts: readlink prints nothing
         if program in ("cat", "sha256sum") and args:
             return self._read_files(program, args)
+        if program in ("pvesm", "/usr/sbin/pvesm"):
+            return run_pvesm(self.storages(), args)
         return 127, "", f"bash: {program}: command not found\n"
 
     def _read_files(self, program: str, paths: list[str]) -> tuple[int, str, str]:

@@ -17,8 +17,10 @@ FILE_TYPES = {"dir", "nfs", "cifs", "cephfs", "glusterfs", "btrfs"}
 def storage_spec(world: World, sid: str, node: str | None = None) -> dict[str, Any]:
     """The storage's config, or the real error for an unknown storage."""
     spec = world["storages"].get(sid)
-    if spec is None or (node and spec.get("nodes") and node not in spec["nodes"]):
+    if spec is None:  # pve-storage PVE/Storage.pm storage_config
         raise fail(f"storage '{sid}' does not exist")
+    if node and spec.get("nodes") and node not in spec["nodes"]:  # storage_check_node
+        raise fail(f"storage '{sid}' is not available on node '{node}'")
     return dict(spec)
 
 
@@ -125,8 +127,8 @@ def content_list(
             continue
         root = storage_root(state_dir, sid) / folder
         for path in sorted(root.glob("*")) if root.is_dir() else []:
-            if path.is_file() and not path.name.startswith("."):
-                fmt = path.suffix.lstrip(".") or "raw"
+            fmt = listed_format(ctype, path.name) if path.is_file() else None
+            if fmt is not None:
                 out.append(
                     {
                         "volid": f"{sid}:{ctype}/{path.name}",
@@ -137,6 +139,27 @@ def content_list(
                     }
                 )
     return out
+
+
+_LISTED = {  # pve-storage PVE/Storage/Plugin.pm $get_subdir_files: which files, what format
+    "iso": re.compile(r"[^/]+\.(?:iso|img)", re.I),
+    "vztmpl": re.compile(r"[^/]+\.(?:(tar)(?!\.)|tar\.(gz|xz|zst|bz2))"),
+    "import": re.compile(r"[a-zA-Z0-9\-.+=_]+\.(ova|ovf|qcow2|raw|vmdk)", re.I),
+}
+
+
+def listed_format(ctype: str, name: str) -> str | None:
+    """The `format` a content listing gives a file, or None when it is not listed."""
+    if ctype in ("snippets", "backup") and not name.startswith("."):
+        return "snippet" if ctype == "snippets" else name.rsplit(".", 1)[-1]
+    match = _LISTED[ctype].fullmatch(name) if ctype in _LISTED else None
+    if match is None:
+        return None
+    if ctype == "iso":
+        return "iso"
+    if ctype == "vztmpl":
+        return "tar" if match.group(1) else f"t{match.group(2)}"
+    return match.group(1)
 
 
 def storage_status(state_dir: Path, world: World, sid: str) -> dict[str, Any]:

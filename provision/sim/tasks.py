@@ -99,30 +99,40 @@ def new_task(
 
 
 def advance(world: World, now: float, apply: Apply) -> None:
-    """Finish every task due by now, oldest end first, applying its effect."""
-    due = sorted(
-        (t["end"], upid)
-        for upid, t in world["tasks"].items()
-        if t["status"] == "running" and t["end"] <= now
-    )
-    for _end, upid in due:
+    """Finish every task due by now, oldest end first, applying its effect. An effect may
+    start a task of its own (a reboot's restart), which is finished here too once due."""
+    while True:
+        due = [
+            (t["end"], upid)
+            for upid, t in world["tasks"].items()
+            if t["status"] == "running" and t["end"] <= now
+        ]
+        if not due:
+            break
+        upid = min(due)[1]
         task = world["tasks"][upid]
+        task["status"] = "stopped"  # before apply: an effect's new task is not this one
         apply(world, task, task["end"])
-        task["status"] = "stopped"
-        for warning in task["warnings"]:
-            task["log"].append(f"WARN: {warning}")
-        if task["error"]:
-            task["log"].append(f"TASK ERROR: {task['error']}")
-            task["exitstatus"] = task["error"]
-        elif task["warnings"]:
-            task["exitstatus"] = f"WARNINGS: {len(task['warnings'])}"
-            task["log"].append(f"TASK {task['exitstatus']}")
-        else:
-            task["exitstatus"] = "OK"
-            task["log"].append("TASK OK")
+        _close(task)
     finished = [u for u, t in world["tasks"].items() if t["status"] == "stopped"]
     for upid in sorted(finished, key=lambda u: world["tasks"][u]["end"])[:-KEEP_FINISHED]:
         del world["tasks"][upid]
+
+
+def _close(task: dict[str, Any]) -> None:
+    for warning in task["warnings"]:
+        task["log"].append(f"WARN: {warning}")
+    if task["error"]:
+        # pve-common RESTEnvironment fork_worker: chomp, newlines become spaces
+        task["error"] = " ".join(str(task["error"]).rstrip("\n").split("\n"))
+        task["log"].append(f"TASK ERROR: {task['error']}")
+        task["exitstatus"] = task["error"]
+    elif task["warnings"]:
+        task["exitstatus"] = f"WARNINGS: {len(task['warnings'])}"
+        task["log"].append(f"TASK {task['exitstatus']}")
+    else:
+        task["exitstatus"] = "OK"
+        task["log"].append("TASK OK")
 
 
 def running_tasks(world: World, kind: str | None = None) -> list[dict[str, Any]]:
@@ -157,5 +167,78 @@ def task_status(upid: str, task: dict[str, Any]) -> dict[str, Any]:
 def task_log(task: dict[str, Any], start: int = 0, limit: int = 50) -> list[dict[str, Any]]:
     """GET /nodes/{node}/tasks/{upid}/log: numbered lines {n, t}."""
     lines = task["log"]
+    if not lines:  # pve-common dump_logfile_by_filehandle: an empty log reads "no content"
+        return [{"n": 1, "t": "no content"}]
     chosen = lines[start : start + limit] if limit else lines[start:]
     return [{"n": start + i + 1, "t": line} for i, line in enumerate(chosen)]
+
+
+def _visible(task: dict[str, Any], user: str, auditor: bool) -> bool:
+    """pve-manager PVE/API2/Tasks.pm `$check_task_user`: a token sees its own tasks, a user
+    its own and (once finished: only archived ones carry `tokenid`) its tokens' ones;
+    Sys.Audit on the node sees every task."""
+    if auditor or user == task["user"]:
+        return True
+    return task["status"] == "stopped" and user == task["user"].partition("!")[0]
+
+
+def task_list(
+    world: World, node: str, user: str, auditor: bool, params: dict[str, Any]
+) -> list[dict[str, Any]]:
+    """GET /nodes/{node}/tasks (pve-manager PVE/API2/Tasks.pm `node_tasks`): running tasks
+    first (source active|all), then finished ones newest first (source archive|all, the
+    default archive); filters vmid, typefilter, userfilter, since, until, errors, start,
+    limit. A finished task's `status` is its exit status, a running one's "RUNNING"."""
+    source = str(params.get("source") or "archive")
+    start, limit = int(params.get("start") or 0), int(params.get("limit") or 50)
+    running = [t for t in world["tasks"].values() if t["status"] == "running"]
+    order = {id(t): i for i, t in enumerate(world["tasks"].values())}  # equal ends: creation
+    done = sorted(
+        (t for t in world["tasks"].values() if t["status"] == "stopped"),
+        key=lambda t: (t["end"], order[id(t)]), reverse=True,
+    )
+    chosen = (running if source in ("active", "all") else []) + (
+        done if source != "active" else []
+    )
+    out: list[dict[str, Any]] = []
+    for task in chosen:
+        if task["node"] != node or not _visible(task, user, auditor):
+            continue
+        if not _matches(task, params):
+            continue
+        out.append(_row(world, task))
+    return out[start : start + limit]
+
+
+def _matches(task: dict[str, Any], params: dict[str, Any]) -> bool:
+    wanted = {
+        "typefilter": task["type"],
+        "vmid": task["id"],
+    }
+    for key, have in wanted.items():
+        if params.get(key) not in (None, "") and str(params[key]) != str(have):
+            return False
+    userfilter = str(params.get("userfilter") or "").lower()
+    if userfilter and userfilter not in task["user"].lower():
+        return False
+    if params.get("since") is not None and task["starttime"] < int(params["since"]):
+        return False
+    if params.get("until") is not None and task["starttime"] > int(params["until"]):
+        return False
+    errors = str(params.get("errors", "0")).lower() in ("1", "true", "yes", "on")
+    return not (errors and task["exitstatus"] == "OK")
+
+
+def _row(world: World, task: dict[str, Any]) -> dict[str, Any]:
+    upid = next(u for u, t in world["tasks"].items() if t is task)
+    row = {k: task[k] for k in ("node", "pid", "pstart", "starttime", "type", "id", "user")}
+    row["upid"] = upid
+    if task["status"] == "running":
+        row["status"] = "RUNNING"
+        return row
+    row["status"] = task["exitstatus"]
+    row["endtime"] = int(task["end"])
+    user, _, tokenid = task["user"].partition("!")
+    if tokenid:
+        row.update(user=user, tokenid=tokenid)
+    return row

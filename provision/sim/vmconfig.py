@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from typing import Any
 
 from provision.sim.http import fail
@@ -77,6 +78,21 @@ def memory_mib(config: dict[str, str]) -> int:
     return 512
 
 
+def config_aware_timeout(config: dict[str, str], resume: bool = False) -> int:
+    """qemu-server PVE/QemuServer/Helpers.pm `config_aware_timeout` (vm_start's default
+    `timeout`): 30 s, or the memory in GiB (int) above 30 GiB; x4 with any hostpciN; at
+    least 300 s when resuming; at least 150 s with hugepages; then +5 s per netN."""
+    memory = memory_mib(config)
+    timeout = memory // 1024 if memory > 30720 else 30
+    if any(re.fullmatch(r"hostpci\d+", key) for key in config):
+        timeout *= 4
+    if resume and timeout < 300:
+        timeout = 300
+    if config.get("hugepages", "0") not in ("", "0") and timeout < 150:  # Perl truth
+        timeout = 150
+    return timeout + 5 * sum(1 for key in config if re.match(r"net\d+", key))
+
+
 def digest(vm: dict[str, Any]) -> str:
     """SHA-1 over the whole config file (current section plus [PENDING])."""
     text = json.dumps([vm["config"], vm["pending"], vm["pending_delete"]], sort_keys=True)
@@ -146,15 +162,19 @@ def write(vm: dict[str, Any], changes: dict[str, str], deletes: list[str]) -> No
 
 
 def pending_list(vm: dict[str, Any]) -> list[dict[str, Any]]:
-    """GET .../pending: every key with its current value and pending value or deletion."""
+    """GET .../pending: every key with its current value and pending value or deletion
+    (pve-guest-common GuestHelpers.pm config_with_pending_array over qemu-server
+    vm_pending's config, which carries the config's `digest` as a key; a pending
+    cipassword reads "********** ", with a trailing space)."""
     keys = sorted(set(vm["config"]) | set(vm["pending"]) | set(vm["pending_delete"]))
-    out = []
+    out: list[dict[str, Any]] = [{"key": "digest", "value": digest(vm)}]
     for key in keys:
         item: dict[str, Any] = {"key": key}
         if key in vm["config"]:
             item["value"] = typed({key: vm["config"][key]})[key]
         if key in vm["pending"]:
-            item["pending"] = typed({key: vm["pending"][key]})[key]
+            shown = typed({key: vm["pending"][key]})[key]
+            item["pending"] = "********** " if key == "cipassword" else shown
         if key in vm["pending_delete"]:
             item["delete"] = 1
         out.append(item)

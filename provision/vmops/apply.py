@@ -110,9 +110,10 @@ def apply_plan(session: Session, state: VmState, options: UpOptions) -> UpResult
         _take_gpus(session, state, options)
         result.applied.append("take-gpu")
     elif "restart" in kinds:
+        from provision.vmops.restart import reboot_vm
+
         say(f"{desired.name}: restarting to apply pending changes")
-        upid = client.post(f"{base}/status/reboot", timeout=desired.start_timeout)
-        wait_task(client, upid, timeout=desired.start_timeout + 120, what="restart", progress=say)
+        reboot_vm(client, node, vmid, start_timeout=desired.start_timeout, progress=say)
         result.applied.append("restart")
     elif "start" in kinds:
         say(f"{desired.name}: starting (timeout {desired.start_timeout} s)")

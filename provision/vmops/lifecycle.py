@@ -99,6 +99,6 @@ def destroy_vm(session: Session, name: str) -> dict[str, Any]:
         isos = [str(v["volid"]) for v in listed if iso_prefix(name) in str(v.get("volid"))]
         remove_volumes(client, info.node, isos, wait_task)
         removed = isos
-    elif remove_snippets(session.inv, vm.host, client, name):
+    elif remove_snippets(session.inv, vm.host, name):
         removed = list(snippet_names(name).values())
     return {"vm": name, "vmid": info.vmid, "destroyed": True, "removed": removed}

@@ -105,6 +105,7 @@ def read_state(session: Session, vm_name: str, *, take_gpu: bool = False,
     )
     if recorded == generation and kept is not None:
         changes = [c for c in changes if c.key != "description"]
+    desired = _with_start_timeout(desired, config, changes)
     boot_disk = next((d for d in BOOT_DISKS if d in config), "scsi0")
     plan = Plan(vm_name, desired.node, info.vmid if info else desired.vmid, info is not None)
     state = VmState(desired, info, config, digest, template, changes, delivery,
@@ -131,6 +132,24 @@ def _locate(session: Session, desired: DesiredVm) -> VmInfo | None:
     if info is None:
         require_not_out_of_reach(snapshot, desired.name)
     return info
+
+
+def _with_start_timeout(desired: DesiredVm, config: dict[str, Any],
+                        changes: list[Change]) -> DesiredVm:
+    """desired with a start timeout never below qemu-server's own default for the config
+    the VM starts with (the actual or template config with the planned changes)."""
+    from dataclasses import replace
+
+    from provision.pve.vmconfig import config_aware_timeout
+
+    started = {k: v for k, v in config.items() if k != "digest"}
+    for change in changes:
+        if change.new is None:
+            started.pop(change.key, None)
+        else:
+            started[change.key] = change.new
+    floor = config_aware_timeout(started)
+    return desired if desired.start_timeout >= floor else replace(desired, start_timeout=floor)
 
 
 def _existing_config(client: Any, info: VmInfo, desired: DesiredVm) -> dict[str, Any]:

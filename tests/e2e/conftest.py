@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import contextlib
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -68,26 +69,38 @@ class Sim:
         return path
 
 
-@pytest.fixture
-def sim(tmp_path_factory) -> Iterator[Sim]:
-    """A fresh simulated Proxmox (default fixture, zero task durations, schema-checked).
-
-    pvestatd broadcasts once, at the start, and never again during a test: as on a real
+@contextlib.contextmanager
+def _running(state: Path, fixture: Path | None = None, token: str | None = None) -> Iterator[Sim]:
+    """pvestatd broadcasts once, at the start, and never again during a test: as on a real
     node within its 10 s cycle, /cluster/resources shows no name and status "unknown"
-    for every VM a test makes, and old names and states for VMs it changes.
-    """
+    for every VM a test makes, and old names and states for VMs it changes."""
     from provision.sim.server import SimServer
 
-    state = tmp_path_factory.mktemp("sim")
-    server = SimServer(state, durations={"pvestatd": PVESTATD_NEVER},
+    server = SimServer(state, fixture, durations={"pvestatd": PVESTATD_NEVER},
                        validator=schema_validator()).start()
     known_hosts = state / "known_hosts"
     known_hosts.write_text(server.known_hosts_line() + "\n")
     token_file = state / "token"
-    token_file.write_text(server.token_secret + "\n")
+    token_file.write_text((server.secret_for(token) if token else server.token_secret) + "\n")
     try:
         yield Sim(server, state, known_hosts, token_file)
     finally:
         violations = server.violations()
         server.stop()
         assert not violations, f"the simulator saw invalid requests: {violations}"
+
+
+@pytest.fixture
+def sim(tmp_path_factory) -> Iterator[Sim]:
+    """A fresh simulated Proxmox (default fixture, zero task durations, schema-checked)."""
+    with _running(tmp_path_factory.mktemp("sim")) as made:
+        yield made
+
+
+@pytest.fixture
+def sim_from(tmp_path_factory) -> Iterator[Callable[..., Sim]]:
+    """Start a simulator from a fixture file (token_file holds `token`'s secret if given)."""
+    with contextlib.ExitStack() as stack:
+        yield lambda fixture, token=None: stack.enter_context(
+            _running(tmp_path_factory.mktemp("sim"), fixture, token)
+        )

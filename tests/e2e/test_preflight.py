@@ -91,6 +91,17 @@ def test_a_snippet_storage_without_snippets_content_is_named_with_the_pvesm_fix(
     assert sim.writes() == []
 
 
+def test_an_unknown_snippet_storage_is_named_by_the_preflight(sim, tmp_path):
+    """pve-storage Status.pm index answers an unknown `storage=` with a 400 "No such
+    storage."; aihost still names the storage instead of failing on that answer."""
+    host = {"storage": {"snippets": "nosuch"}}
+    inventory = sim.inventory(tmp_path / "inv.yaml", {"llm-box": LLM}, host=host)
+    result = _up(inventory, "llm-box")
+    assert result.exit_code == 2, result.stderr
+    assert "storage 'nosuch' does not exist on node pve1" in result.stderr
+    assert sim.writes() == []
+
+
 def test_an_iso_storage_without_iso_content_is_named(sim, tmp_path):
     host = {"ssh": None, "storage": {"iso": "local-lvm"}}
     inventory = sim.inventory(tmp_path / "inv.yaml", {"llm-box": PLAIN}, host=host)

@@ -107,3 +107,21 @@ def test_reprovision_without_a_change_still_reruns_first_boot_once(sim, tmp_path
     result = _run(inventory, "vm", "up", "llm-box", "--reprovision")
     assert result.exit_code == 0, result.stderr
     assert _facts(sim, vmid)[:2] == (2, "aihost-llm-box-g2")
+
+
+def test_a_restart_that_fails_after_an_ok_reboot_is_reported(sim, tmp_path, delivery):
+    """Proxmox's reboot task ends OK once the VM is off; qm cleanup's qmstart fails later."""
+    inventory, vmid = _first_up(sim, tmp_path, delivery)
+    reason = "PCI device '0000:01:00.0' already in use by VMID '150'"
+    sim.control("faults", {"kind": "task_error", "task": "qmstart", "message": reason})
+    before = len(sim.requests())
+    result = _run(inventory, "vm", "up", "llm-box", "--reprovision")
+    assert result.exit_code == 3, result.stderr
+    assert f"VM {vmid} did not start again after its reboot" in result.stderr
+    assert f"qmstart (started by root@pam) ended with: {reason}" in result.stderr
+    paths = [r["path"] for r in sim.requests(before)]
+    assert any(p.endswith(f"/qemu/{vmid}/status/reboot") for p in paths)
+    assert any(p.endswith("/nodes/pve1/tasks") for p in paths)
+    assert not any("/agent/" in p for p in paths)  # no guest wait on a stopped VM
+    status = _api(sim, "GET", f"/nodes/pve1/qemu/{vmid}/status/current")
+    assert status["status"] == "stopped"

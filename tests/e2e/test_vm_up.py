@@ -79,7 +79,9 @@ def test_gpu_held_by_another_vm_is_refused_with_the_holder_and_nothing_written(s
     result = _up(inventory, "image-box")
     assert result.exit_code == 4
     assert "held by VM 'llm-box'" in result.stderr
-    assert "aihost gpu swap rtx4090 --to image-box" in result.stderr
+    # image-box does not exist yet: a swap needs both VMs, so only --take-gpu is hinted
+    assert "`aihost vm up image-box --take-gpu`" in result.stderr
+    assert "gpu swap" not in result.stderr
     assert sim.writes(before) == []
 
 

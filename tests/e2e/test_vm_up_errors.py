@@ -118,8 +118,11 @@ def test_guest_without_a_working_driver_fails_at_the_nvidia_stage(sim, tmp_path)
     result = _up(inventory, "llm-box")
     assert result.exit_code == 3
     line = _one_error_line(result)
-    assert "nvidia-smi failed in the guest (exit 127)" in line
+    # qemu-ga cannot spawn it (no shell, no exit 127): the agent call itself fails
+    assert "nvidia-smi is not installed in the guest (No such file or directory)" in line
     assert "driver is not installed" in line
+    execs = [r for r in sim.requests() if r["path"].endswith("/agent/exec")]
+    assert execs[-1]["status"] == 500 and "nvidia-smi" in str(execs[-1]["params"]["command"])
 
 
 def test_fleet_up_all_brings_several_vms_up_and_reports_each(sim, tmp_path):

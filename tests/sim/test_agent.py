@@ -5,6 +5,7 @@ nvidia-smi sees a passed-through GPU."""
 from __future__ import annotations
 
 import pytest
+import requests
 from proxmoxer.core import ResourceException
 
 USER_DATA = """#cloud-config
@@ -81,6 +82,28 @@ def test_nvidia_smi_without_a_gpu_fails_like_a_real_guest(sim):
     assert "couldn't communicate with the NVIDIA driver" in result["out-data"] + result.get(
         "err-data", ""
     )  # noqa: E501
+
+
+def test_exec_of_a_program_the_guest_lacks_is_an_agent_error(sim):
+    """qemu-ga's guest-exec spawns the program without a shell, so a missing one fails the
+    call (qemu-server QemuServer/Agent.pm check_agent_error): HTTP 500, no pid, no 127."""
+    api = sim.api()
+    vm = _vm(sim, api, "#cloud-config\npackages: [qemu-guest-agent]\n")
+    sim.wait(api, vm.status.start.post())
+    server = sim.server
+    for program in ("nvidia-smi", "/usr/local/bin/aihost-health"):
+        reply = requests.post(
+            f"{server.url}/api2/json/nodes/pve1/qemu/100/agent/exec",
+            data={"command": [program, "--version"]}, verify=str(server.cert_path), timeout=10,
+            headers={"Authorization": f"PVEAPIToken={server.token_id}={server.token_secret}"},
+        )
+        assert (reply.status_code, reply.json()["data"]) == (500, None)
+        assert reply.json()["message"] == (
+            "Agent error: Guest agent command failed, error was 'Failed to execute child "
+            f"process \u201c{program}\u201d (No such file or directory)'\n"
+        )
+    in_shell = _exec(sim, vm, "sh", "-c", "nvidia-smi")  # a shell says it in its exit code
+    assert in_shell["exitcode"] == 127
 
 
 def test_cloudinit_dump_shows_only_the_generated_part(sim):

@@ -11,6 +11,7 @@ import pytest
 
 from provision.sim.guest import (
     GuestView,
+    SpawnError,
     agent_available,
     exec_command,
     first_boots_after,
@@ -125,8 +126,13 @@ def test_agent_available(case: str, guest: GuestView, expected: bool) -> None:
     assert agent_available(guest) is expected, case
 
 
+# qemu-ga's guest-exec spawns the program itself (no shell): glib's error, as agent error
+NO_NVIDIA_SMI = (
+    "Guest agent command failed, error was 'Failed to execute child process "
+    "\u201cnvidia-smi\u201d (No such file or directory)'"
+)
 NVIDIA_CASES = [
-    ("no driver, GPU", AGENT_ONLY, [RTX4090], {}, 127, "nvidia-smi: command not found"),
+    ("no driver, GPU", AGENT_ONLY, [RTX4090], {}, None, NO_NVIDIA_SMI),
     (
         "driver, no GPU",
         UBUNTU_GPU,
@@ -205,8 +211,8 @@ NVIDIA_CASES = [
         "#cloud-config\npackages: [nvidia-container-toolkit]\n",
         [RTX4090],
         {},
-        127,
-        "command not found",
+        None,
+        NO_NVIDIA_SMI,
     ),
 ]
 
@@ -225,6 +231,11 @@ def test_nvidia_smi(
     text: str,
 ) -> None:
     guest = with_config(view(user_data, gpus=gpus), **config)
+    if code is None:
+        with pytest.raises(SpawnError) as caught:
+            exec_command(guest, NVIDIA_QUERY)
+        assert str(caught.value) == text
+        return
     result = exec_command(guest, NVIDIA_QUERY)
     assert result.exitcode == code, case
     assert text in result.out + result.err, case
@@ -263,9 +274,10 @@ def health(guest: GuestView) -> tuple[int, dict[str, Any]]:
 
 
 def test_health_absent_without_write_files() -> None:
-    result = exec_command(view(UBUNTU_GPU), HEALTH)
-    assert result.exitcode == 127
-    assert "No such file or directory" in result.err
+    with pytest.raises(SpawnError) as caught:
+        exec_command(view(UBUNTU_GPU), HEALTH)
+    wanted = "Failed to execute child process \u201c/usr/local/bin/aihost-health\u201d (No such"
+    assert wanted in str(caught.value)
 
 
 def test_health_ollama_on_gpu() -> None:
@@ -431,8 +443,10 @@ def test_other_commands() -> None:
     assert (active.exitcode, active.out) == (0, "active\nactive\n")
     inactive = exec_command(guest, ["systemctl", "is-active", "vllm.service"])
     assert (inactive.exitcode, inactive.out) == (3, "inactive\n")
-    unknown = exec_command(guest, ["frobnicate", "--x"])
-    assert (unknown.exitcode, unknown.err) == (127, "bash: frobnicate: command not found\n")
+    with pytest.raises(SpawnError):  # guest-exec runs no shell: nothing to say exit 127
+        exec_command(guest, ["frobnicate", "--x"])
+    in_shell = exec_command(guest, ["sh", "-c", "frobnicate --x"])
+    assert (in_shell.exitcode, in_shell.err) == (127, "bash: frobnicate: command not found\n")
     secure = with_config(guest, bios="ovmf", efidisk0="x:1,pre-enrolled-keys=1")
     assert exec_command(secure, ["mokutil", "--sb-state"]).out == "SecureBoot enabled\n"
 

@@ -55,5 +55,5 @@ def test_node_config_is_a_compare_and_set_register(two_node):
     with pytest.raises(ResourceException) as caught:
         api.nodes("pve2").config.put(description="other writer", digest=digest)
     assert caught.value.content.startswith("detected modified configuration")
-    assert api.nodes("pve2").config.get()["description"] == "lease: rtx3060 -> 200"
+    assert api.nodes("pve2").config.get()["description"] == "lease: rtx3060 -> 200\n"
     assert "description" not in api.nodes("pve1").config.get()

@@ -89,8 +89,14 @@ def test_snippet_on_storage_without_snippets_content_fails_the_start(sim):
     assert status["exitstatus"] == "storage 'local-lvm' does not support content-type 'snippets'"
 
 
-def test_deleting_an_image_in_use_is_refused(sim):
+def test_deleting_an_image_in_use_is_not_refused(sim):
+    """pve-storage PVE/API2/Storage/Content.pm delete + PVE/Storage.pm vdisk_free: no
+    check of VM configs; the imgdel task (id VMID@STORAGE) frees the volume."""
     api = sim.api()
     sim.wait(api, api.nodes("pve1").qemu(9000).clone.post(newid=100, name="d", full=1))
-    err = _fail(api.nodes("pve1").storage("local-lvm").content("local-lvm:vm-100-disk-0").delete)
-    assert err.content == "unable to delete volume 'local-lvm:vm-100-disk-0' - referenced by VM 100"  # noqa: E501
+    upid = api.nodes("pve1").storage("local-lvm").content("local-lvm:vm-100-disk-0").delete()
+    status = sim.wait(api, upid)
+    assert (status["exitstatus"], status["id"]) == ("OK", "100@local-lvm")
+    volids = [c["volid"] for c in api.nodes("pve1").storage("local-lvm").content.get()]
+    assert "local-lvm:vm-100-disk-0" not in volids
+    assert api.nodes("pve1").qemu(100).config.get()["scsi0"].startswith("local-lvm:vm-100-disk-0")

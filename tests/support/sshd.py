@@ -146,8 +146,9 @@ def _wait_for_banner(proc: subprocess.Popen[bytes], port: int, log_file: Path) -
     raise RuntimeError(f"sshd did not answer on port {port}: {log_file.read_text()}")
 
 
-def start_sshd(base: Path, *, host_key_kind: str = "ed25519") -> Sshd:
-    """Start sshd under base (keys, config, logs live there); the caller must stop() it."""
+def start_sshd(base: Path, *, host_key_kind: str = "ed25519", extra_config: str = "") -> Sshd:
+    """Start sshd under base (keys, config, logs live there); the caller must stop() it.
+    extra_config: more sshd_config lines (e.g. `SetEnv PATH=...`)."""
     binary = sshd_binary()
     base.mkdir(parents=True, exist_ok=True)
     if not PRIVSEP_DIR.is_dir():
@@ -168,6 +169,7 @@ def start_sshd(base: Path, *, host_key_kind: str = "ed25519") -> Sshd:
                 pid_file=base / "sshd.pid",
                 authorized_keys=authorized,
             )
+            + extra_config
         )
         with log_file.open("ab") as log:
             proc = subprocess.Popen(
@@ -193,9 +195,11 @@ def start_sshd(base: Path, *, host_key_kind: str = "ed25519") -> Sshd:
 
 
 @contextlib.contextmanager
-def running_sshd(base: Path, *, host_key_kind: str = "ed25519") -> Iterator[Sshd]:
+def running_sshd(
+    base: Path, *, host_key_kind: str = "ed25519", extra_config: str = ""
+) -> Iterator[Sshd]:
     """Context manager: a started sshd, stopped on exit."""
-    server = start_sshd(base, host_key_kind=host_key_kind)
+    server = start_sshd(base, host_key_kind=host_key_kind, extra_config=extra_config)
     try:
         yield server
     finally:

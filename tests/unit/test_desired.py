@@ -50,8 +50,8 @@ def test_gpu_vm_gets_q35_ovmf_without_preenrolled_keys_and_all_functions():
 
 def test_start_timeout_grows_with_memory_for_gpu_vms_only():
     inv = parse_inventory(INV, "x")
-    assert start_timeout_for(inv.vms["box"]) == 3 * 96  # Proxmox's default would be 96 s
-    assert start_timeout_for(inv.vms["plain"]) == 30  # max(30, 4 GiB) as Proxmox does
+    assert start_timeout_for(inv.vms["box"]) == 3 * 96  # qemu-server: 96 x 4 with the GPU
+    assert start_timeout_for(inv.vms["plain"]) == 30  # max(30, 4 GiB); the planner adds 5 per net
     small_gpu = inv.vms["box"].model_copy(update={"memory_gb": 8})
     assert start_timeout_for(small_gpu) == 60
 

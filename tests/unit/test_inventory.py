@@ -30,6 +30,8 @@ CASES = [
     ("bad_ip.yaml", 8, "vms.llm-box.network.ip", "192.168.1.50/24"),
     ("bad_fingerprint.yaml", 6, "SHA-256 as 32 hex pairs", "fingerprint"),
     ("bad_token_id.yaml", 4, "user@realm!tokenname", "aihost@pve!prov"),
+    # pve-access-control create_ticket: a user name without @realm is a failed login
+    ("password_user_without_realm.yaml", 4, "user must be NAME@REALM", "root@pam"),
 ]
 
 

@@ -48,8 +48,15 @@ def test_fit_json_shape():
 
 def test_fit_that_does_not_fit_says_so_and_what_to_try():
     r = run_aihost("models", "fit", "llama3.1:70b", "--vram", "24", "--context", "8192")
-    assert r.exit_code == 0
+    assert r.exit_code == 2
     assert "does-not-fit" in r.stdout and "try" in r.stdout
+    assert r.stderr.count("\n") == 1 and "but a 24 GB GPU gives" in r.stderr
+
+
+def test_fit_that_does_not_fit_as_json_is_one_document_and_exit_2():
+    r = run_aihost("-o", "json", "models", "fit", "llama3.1:70b", "--vram", "24")
+    assert r.exit_code == 2
+    assert r.json()["verdict"] == "does-not-fit"
 
 
 def test_fit_with_params_for_a_model_not_in_the_catalog():
@@ -127,3 +134,9 @@ def test_inventory_check_refuses_a_model_that_does_not_fit(tmp_path):
 def test_inventory_check_accepts_a_model_that_fits(tmp_path):
     r = run_aihost("-i", _inventory(tmp_path, 24, "ollama", "llama3.1:8b"), "inventory", "check")
     assert r.exit_code == 0, r.stderr
+
+
+def test_accepted_cpu_offload_is_not_an_error():
+    r = run_aihost("models", "fit", "llama3.1:70b", "--vram", "24", "--allow-cpu-offload")
+    assert r.exit_code == 0, r.stderr
+    assert "cpu-offload" in r.stdout

@@ -56,12 +56,25 @@ def test_render_show_secrets_and_json(tmp_path: Path) -> None:
     assert yaml.safe_load(data["user_data"])["apt"]
 
 
-def test_missing_secret_is_an_input_error(tmp_path: Path) -> None:
+def test_masked_render_needs_no_secret(tmp_path: Path) -> None:
+    inv = write_inventory(tmp_path)
+    result = run_aihost(
+        "-i", inv, "-o", "json", "render", "box", env={"AIHOST_TEST_PW": "", "AIHOST_TEST_HF": ""}
+    )
+    assert result.exit_code == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert data["sha256"] is None
+    assert yaml.safe_load(data["user_data"])["users"][0]["plain_text_passwd"] == "***"
+    assert "secret could not be read" in result.stderr
+
+
+def test_missing_secret_with_show_secrets_is_an_input_error(tmp_path: Path) -> None:
     result = run_aihost(
         "-i",
         write_inventory(tmp_path),
         "render",
         "box",
+        "--show-secrets",
         env={"AIHOST_TEST_PW": "x", "AIHOST_TEST_HF": ""},
     )
     assert result.exit_code == 2 and "AIHOST_TEST_HF" in result.stderr
