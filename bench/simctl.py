@@ -124,17 +124,26 @@ class BenchSim:
             verify_ssl=str(self.server.cert_path),
         )
 
+    def _live_vms(self) -> list[dict[str, Any]]:
+        """Every VM as its node lists it (GET /nodes/{node}/qemu: live), with its node.
+
+        /cluster/resources shows names and states as pvestatd last broadcast them, so it
+        only says which nodes host VMs."""
+        api = self.api()
+        nodes = sorted({vm["node"] for vm in api.cluster.resources.get(type="vm")})
+        return [{**vm, "node": node} for node in nodes for vm in api.nodes(node).qemu.get()]
+
     def vms(self) -> dict[str, dict[str, Any]]:
-        """Non-template VMs by name, from /cluster/resources."""
+        """Non-template VMs by name (live)."""
         return {
             vm["name"]: vm
-            for vm in self.api().cluster.resources.get(type="vm")
+            for vm in self._live_vms()
             if not vm.get("template") and vm.get("name")
         }
 
     def template_vmid(self, name: str = TEMPLATE) -> int:
         """The vmid of the template the benchmark clones."""
-        for vm in self.api().cluster.resources.get(type="vm"):
+        for vm in self._live_vms():
             if vm.get("template") and vm.get("name") == name:
                 return int(vm["vmid"])
         raise RuntimeError(f"the simulator has no template named {name}")

@@ -73,12 +73,8 @@ def _start(server: Any, name: str) -> None:
 
     headers = {"Authorization": f"PVEAPIToken={server.token_id}={server.token_secret}"}
     base, verify = f"{server.url}/api2/json", str(server.cert_path)
-    rows = requests.get(
-        f"{base}/cluster/resources",
-        params={"type": "vm"},
-        headers=headers,
-        verify=verify,
-        timeout=10,
+    rows = requests.get(  # live: /cluster/resources names lag up to pvestatd's 10 s
+        f"{base}/nodes/pve1/qemu", headers=headers, verify=verify, timeout=10
     ).json()["data"]
     vmid = next(r["vmid"] for r in rows if r.get("name") == name)
     requests.post(

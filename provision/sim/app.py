@@ -18,6 +18,7 @@ from provision.sim.fixture import build_world, load_fixture
 from provision.sim.http import ApiFailure, failure_payload, param_fail, parse_request
 from provision.sim.lifecycle import apply_task
 from provision.sim.perms import check_endpoint
+from provision.sim.pvestatd import catch_up
 from provision.sim.routes_agent import ROUTES as AGENT
 from provision.sim.routes_cluster import ROUTES as CLUSTER
 from provision.sim.routes_mapping import ROUTES as MAPPING
@@ -25,7 +26,7 @@ from provision.sim.routes_power import ROUTES as POWER
 from provision.sim.routes_qemu import ROUTES as QEMU
 from provision.sim.routes_storage import ROUTES as STORAGE
 from provision.sim.state import StateStore, World
-from provision.sim.tasks import DEFAULT_DURATIONS, advance
+from provision.sim.tasks import DEFAULT_DURATIONS
 
 Validator = Callable[[str, str, dict[str, Any]], list[str]]
 ROUTES = compile_routes(CLUSTER + MAPPING + STORAGE + QEMU + POWER + AGENT)
@@ -195,7 +196,7 @@ class SimApp:
         identity: list[Identity],
     ) -> Reply:
         now = self.clock()
-        advance(world, now, apply_task)
+        catch_up(world, now, self.durations(world)["pvestatd"], apply_task)
         fault = faults.request_fault(world, method, sub)
         if fault is not None:
             if fault["kind"] == "http500":

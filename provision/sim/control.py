@@ -6,6 +6,8 @@ DELETE /_sim/faults              remove every fault (and their counters)
 POST   /_sim/reset               back to the fixture's world
 GET    /_sim/violations          schema + GPU-invariant violations
 GET    /_sim/durations           effective task durations;  POST {"qmstart": 3, ...}
+                                 ("pvestatd": seconds between status broadcasts that
+                                 /cluster/resources shows; 0 = every request)
 """
 
 from __future__ import annotations

@@ -11,6 +11,7 @@ from typing import Any
 from provision.sim import faults
 from provision.sim.context import Ctx, Route
 from provision.sim.http import fail, param_fail
+from provision.sim.pvestatd import rrd_dump, vm_resource, vmstatus
 from provision.sim.vmconfig import memory_mib
 
 VERSION = {"version": "9.1.3", "release": "9.1", "repoid": "e5010dcea566"}
@@ -72,44 +73,24 @@ def node_status(ctx: Ctx) -> Any:
 
 
 def vm_row(ctx: Ctx, vmid: str, vm: dict[str, Any]) -> dict[str, Any]:
-    """One VM as /cluster/resources and /nodes/{node}/qemu list it."""
-    config = vm["config"]
-    offline = vm["node"] in faults.offline_nodes(ctx.world)
-    row: dict[str, Any] = {
-        "id": f"qemu/{vmid}",
-        "type": "qemu",
-        "vmid": int(vmid),
-        "node": vm["node"],
-        "name": config.get("name", f"VM {vmid}"),
-        "template": int(config.get("template", 0)),
-        "status": "unknown" if offline else vm["status"],
-        "maxmem": _vm_mem(vm),
-        "maxcpu": int(config.get("cores", 1)) * int(config.get("sockets", 1)),
-        "cpus": int(config.get("cores", 1)) * int(config.get("sockets", 1)),
-        "maxdisk": 0,
-        "disk": 0,
-        "cpu": 0,
-        "netin": 0,
-        "netout": 0,
-        "mem": _vm_mem(vm) // 2 if vm["status"] == "running" else 0,
-        "uptime": int(ctx.now - vm["started_at"]) if vm["status"] == "running" else 0,
-    }
-    for key in ("lock", "tags"):
-        if key in config:
-            row[key] = config[key]
-    return row
+    """One VM as qemu-server `vmstatus` reports it, live (/nodes/{node}/qemu, status)."""
+    return vmstatus(ctx.world, ctx.now, vmid, vm)
 
 
 def resources(ctx: Ctx) -> Any:
-    """GET /cluster/resources (type=vm|node|storage; VMs filtered by VM.Audit)."""
+    """GET /cluster/resources (type=vm|node|storage; VMs filtered by VM.Audit).
+
+    VMs: vmid/node/type live, the rest from pvestatd's last broadcast (sim/pvestatd.py).
+    """
     from provision.sim.storage import storage_status
 
     kind = ctx.params.get("type")
     out: list[dict[str, Any]] = []
     if kind in (None, "vm"):
+        lines = rrd_dump(ctx.world, ctx.now)
         for vmid, vm in sorted(ctx.world["vms"].items(), key=lambda kv: int(kv[0])):
             if "VM.Audit" in ctx.identity.privileges(f"/vms/{vmid}"):
-                out.append(vm_row(ctx, vmid, vm))
+                out.append(vm_resource(lines, vmid, vm))
     if kind in (None, "node"):
         out += [_node_row(ctx, n) for n in sorted(ctx.world["nodes"])]
     if kind in (None, "storage"):

@@ -80,7 +80,7 @@ def current(ctx: Ctx) -> Any:
     out["qmpstatus"] = vm["status"]
     out["ha"] = {"managed": 0}
     out["agent"] = int(agent_enabled(vm["config"]))
-    if row["template"]:
+    if row.get("template"):
         out["template"] = 1
     for key in ("lock", "tags"):
         if key in vm["config"]:

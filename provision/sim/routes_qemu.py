@@ -14,7 +14,7 @@ from provision.sim.fixture import DISK_KEY, new_vm
 from provision.sim.http import ApiFailure, fail, param_fail
 from provision.sim.netnorm import normalise_options
 from provision.sim.pci import record_invariants
-from provision.sim.routes_cluster import vm_row
+from provision.sim.pvestatd import vmstatus
 from provision.sim.vmwrite import (
     create_checks,
     create_worker_error,
@@ -31,10 +31,12 @@ def invariants(ctx: Ctx) -> None:
 
 
 def vm_list(ctx: Ctx) -> Any:
-    """GET /nodes/{node}/qemu (VMs the caller may audit)."""
+    """GET /nodes/{node}/qemu (VMs the caller may audit): qemu-server PVE/API2/Qemu.pm
+    `vmlist` -> PVE::QemuServer::vmstatus, live (sim/pvestatd.py)."""
     node = ctx.node()
+    full = ctx.flag("full")
     return [
-        vm_row(ctx, vmid, vm)
+        vmstatus(ctx.world, ctx.now, vmid, vm, full)
         for vmid, vm in sorted(ctx.world["vms"].items())
         if vm["node"] == node and "VM.Audit" in ctx.identity.privileges(f"/vms/{vmid}")
     ]

@@ -25,6 +25,8 @@ DEFAULT_DURATIONS: dict[str, float] = {
     "qmdestroy": 0.5,
     "qmtemplate": 0.5,
     "boot": 3.0,
+    # not a task: seconds between pvestatd broadcasts (name/status in /cluster/resources)
+    "pvestatd": 10.0,
 }
 KEEP_FINISHED = 300
 

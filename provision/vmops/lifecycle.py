@@ -31,7 +31,7 @@ class VmStatus:
 
 
 def list_vms(session: Session, names: list[str]) -> list[VmStatus]:
-    """Status of each inventory VM from one /cluster/resources read per cluster."""
+    """Status of each inventory VM from one cluster snapshot (live names and states)."""
     rows = []
     for name in names:
         vm = session.inv.vm(name)

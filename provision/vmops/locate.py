@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from provision.errors import ConflictError
+from provision.errors import ApiError, ConflictError
 from provision.plan.desired import MANAGED_TAG
 
 if TYPE_CHECKING:
@@ -50,10 +50,35 @@ def locate_vm(snapshot: ClusterSnapshot, name: str, vmid: int | None) -> VmInfo 
     return None
 
 
+def managed_on_node(vms: list[VmInfo] | None, name: str, vmid: int | None) -> VmInfo | None:
+    """The VM for an inventory entry when its own node's live list settles it: exactly one
+    non-template VM of that name (or that vmid with that name) there, tagged aihost and not
+    locked. None means: ask the whole cluster (locate_vm)."""
+    named = [vm for vm in vms or [] if vm.name == name and not vm.template
+             and (vmid is None or vm.vmid == vmid)]
+    if len(named) == 1 and MANAGED_TAG in named[0].tags and not named[0].lock:
+        return named[0]
+    return None
+
+
 def _require_managed(info: VmInfo, name: str) -> None:
     if MANAGED_TAG not in info.tags:
         raise ConflictError(
             f"VM '{info.name}' (vmid {info.vmid} on {info.node}) exists but is not managed by "
             f"aihost (no '{MANAGED_TAG}' tag), so aihost will not touch it",
             hint=f"take it over with `aihost vm adopt {name} --vmid {info.vmid}`, or rename it",
+        )
+
+
+def require_not_out_of_reach(snapshot: ClusterSnapshot, name: str) -> None:
+    """Before making VM `name`: refuse while a node that does not answer holds VMs whose
+    names are unknown (one of them may be `name`; a second one must not be made)."""
+    blind = snapshot.unnamed_out_of_reach()
+    if blind:
+        nodes = ", ".join(sorted({vm.node for vm in blind}))
+        ids = ", ".join(str(vm.vmid) for vm in blind)
+        raise ApiError(
+            f"node {nodes} does not answer and holds VM(s) {ids} whose names are unknown, "
+            f"so aihost cannot tell whether '{name}' already exists there",
+            hint="bring the node back online, then re-run",
         )

@@ -19,7 +19,7 @@ from provision.errors import ConflictError, InputError
 from provision.plan.compare import config_changes
 from provision.plan.desired import DesiredVm, desired_vm, hostpci_value
 from provision.plan.model import Action, Change, Plan
-from provision.vmops.locate import locate_vm
+from provision.vmops.locate import locate_vm, managed_on_node, require_not_out_of_reach
 from provision.vmops.session import Session
 
 if TYPE_CHECKING:
@@ -74,7 +74,7 @@ def read_state(session: Session, vm_name: str, *, take_gpu: bool = False,
     inv = session.inv
     desired = desired_vm(inv, vm_name)
     client = session.client(desired.host_name)
-    info = locate_vm(session.snapshot(desired.host_name), vm_name, desired.vmid)
+    info = _locate(session, desired)
     template = None
     if info is not None:
         config = _existing_config(client, info, desired)
@@ -118,6 +118,20 @@ def read_state(session: Session, vm_name: str, *, take_gpu: bool = False,
         state.contested = _contested(session, state, take_gpu)
     _fill_plan(state)
     return state
+
+
+def _locate(session: Session, desired: DesiredVm) -> VmInfo | None:
+    """The VM behind the inventory entry: from its node's live list when that settles it
+    (a converged re-run reads no more), else from the whole cluster."""
+    home = session.node_vms(desired.host_name, desired.node)
+    found = managed_on_node(home, desired.name, desired.vmid)
+    if found is not None:
+        return found
+    snapshot = session.snapshot(desired.host_name)
+    info = locate_vm(snapshot, desired.name, desired.vmid)
+    if info is None:
+        require_not_out_of_reach(snapshot, desired.name)
+    return info
 
 
 def _with_start_timeout(desired: DesiredVm, config: dict[str, Any],

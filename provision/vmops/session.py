@@ -10,7 +10,7 @@ from provision.inventory.model import Inventory
 
 if TYPE_CHECKING:
     from provision.pve.client import PveClient
-    from provision.pve.cluster import ClusterSnapshot
+    from provision.pve.cluster import ClusterSnapshot, VmInfo
 
 Progress = Callable[[str], None]
 
@@ -27,6 +27,7 @@ class Session:
         self.progress: Progress = progress or _quiet
         self._clients: dict[str, PveClient] = {}
         self._snapshots: dict[str, ClusterSnapshot] = {}
+        self._node_lists: dict[tuple[str, str], list[VmInfo] | None] = {}
         self._lock = threading.RLock()
         self.create_lock = threading.Lock()
 
@@ -40,14 +41,33 @@ class Session:
             return self._clients[host_name]
 
     def snapshot(self, host_name: str, *, refresh: bool = False) -> ClusterSnapshot:
-        """/cluster/resources of the host's cluster, read once per command."""
+        """The host's cluster (which VMs exist where, their live names and states), read
+        once per command; refresh after writes that a later step must see."""
         api = self.inv.hosts[host_name].api
         with self._lock:
             if refresh or api not in self._snapshots:
                 from provision.pve.cluster import ClusterSnapshot
 
-                self._snapshots[api] = ClusterSnapshot.read(self.client(host_name))
+                known = {} if refresh else {
+                    node: rows for (where, node), rows in self._node_lists.items() if where == api
+                }
+                snapshot = ClusterSnapshot.read(self.client(host_name), known)
+                self._snapshots[api] = snapshot
+                for node in {vm.node for vm in snapshot.vms} - snapshot.unreachable:
+                    self._node_lists[(api, node)] = [
+                        vm for vm in snapshot.vms if vm.node == node]
             return self._snapshots[api]
+
+    def node_vms(self, host_name: str, node: str) -> list[VmInfo] | None:
+        """One node's VMs, live (GET /nodes/{node}/qemu), read once per command (None when
+        the node does not answer)."""
+        from provision.pve.cluster import node_vms
+
+        api = self.inv.hosts[host_name].api
+        with self._lock:
+            if (api, node) not in self._node_lists:
+                self._node_lists[(api, node)] = node_vms(self.client(host_name), node)
+            return self._node_lists[(api, node)]
 
     def request_count(self) -> int:
         """API requests sent by this session's clients so far."""

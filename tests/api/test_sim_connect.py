@@ -23,7 +23,8 @@ from provision.pve.tasks import wait_task  # noqa: E402
 
 @pytest.fixture(autouse=True)
 def _fresh_sim(tmp_path, monkeypatch):
-    """A state dir of its own; the simulator connect() starts runs tasks in zero time,
+    """A state dir of its own; the simulator connect() starts runs tasks in zero time
+    (pvestatd's broadcast every 10 s, as in `api: sim`),
     answers a refused login after 0.1 s (not Proxmox's 3 s) and checks every request
     against the PVE 9.1 and 8.4 schemas; none is left running after the test."""
     import provision.sim.server as sim_module
@@ -34,7 +35,7 @@ def _fresh_sim(tmp_path, monkeypatch):
         return [v for schema in schemas() for v in schema.validate(method, path, params)]
 
     def fast(*args, **kwargs):
-        kwargs.setdefault("durations", {})
+        kwargs.setdefault("durations", {"pvestatd": 10.0})
         kwargs.setdefault("auth_delay", 0.1)
         kwargs.setdefault("validator", validator)
         return real(*args, **kwargs)
@@ -61,7 +62,7 @@ def test_sim_over_https_with_pin_and_admin_token(tmp_path):
     assert str(tmp_path / "state") in messages[0]
     snapshot = ClusterSnapshot.read(client)
     assert snapshot.vms, "the default fixture has VMs or templates"
-    assert client.request_count() == 1
+    assert client.request_count() == 2  # /cluster/resources, /nodes/pve1/qemu
     assert connect(inv, "pve1").url == client.url  # one simulator per process and state dir
     assert server.violations() == []
 
@@ -80,7 +81,7 @@ def test_sim_clone_and_wait_task():
     )
     result = wait_task(client, upid, timeout=30, what="clone")
     assert result.exitstatus == "OK"
-    assert client.request_count() == 4  # resources, nextid, clone, one status poll
+    assert client.request_count() == 5  # resources, node list, nextid, clone, one poll
     after = ClusterSnapshot.read(client)
     assert [vm.vmid for vm in after.by_name("api-test")] == [newid]
     server = sim_server(inv.hosts["pve1"])
@@ -92,7 +93,7 @@ def test_sim_root_ticket_when_password_is_set():
     client = connect(inv, "pve1")
     assert client.is_root_ticket
     ClusterSnapshot.read(client)
-    assert client.request_count() == 2  # login + one read
+    assert client.request_count() == 3  # login + the snapshot's two reads
     paths = [r.get("path", "") for r in sim_server(inv.hosts["pve1"]).request_log()]
     assert any("/access/ticket" in p for p in paths)
 

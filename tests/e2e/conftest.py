@@ -12,6 +12,8 @@ import pytest
 import yaml
 from aihost_testing import schema_validator
 
+PVESTATD_NEVER = 1e9  # seconds between pvestatd broadcasts: none after the first
+
 
 @dataclass
 class Sim:
@@ -69,9 +71,13 @@ class Sim:
 
 @contextlib.contextmanager
 def _running(state: Path, fixture: Path | None = None, token: str | None = None) -> Iterator[Sim]:
+    """pvestatd broadcasts once, at the start, and never again during a test: as on a real
+    node within its 10 s cycle, /cluster/resources shows no name and status "unknown"
+    for every VM a test makes, and old names and states for VMs it changes."""
     from provision.sim.server import SimServer
 
-    server = SimServer(state, fixture, durations={}, validator=schema_validator()).start()
+    server = SimServer(state, fixture, durations={"pvestatd": PVESTATD_NEVER},
+                       validator=schema_validator()).start()
     known_hosts = state / "known_hosts"
     known_hosts.write_text(server.known_hosts_line() + "\n")
     token_file = state / "token"

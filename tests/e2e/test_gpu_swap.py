@@ -48,16 +48,18 @@ def control(sim: Any, method: str, what: str, payload: Any = None) -> Any:
 
 
 def vms(sim: Any) -> dict[str, dict[str, Any]]:
-    """Managed VMs by name: vmid, status, and the hostpci values of their config."""
+    """Managed VMs by name: vmid, status, and the hostpci values of their config (live:
+    each node's /nodes/{node}/qemu; /cluster/resources shows pvestatd's last broadcast)."""
     found = {}
-    for row in api(sim, "GET", "/cluster/resources", type="vm"):
+    nodes = sorted({r["node"] for r in api(sim, "GET", "/cluster/resources", type="vm")})
+    for node, row in [(n, r) for n in nodes for r in api(sim, "GET", f"/nodes/{n}/qemu")]:
         if row.get("template"):
             continue
-        config = api(sim, "GET", f"/nodes/{row['node']}/qemu/{row['vmid']}/config")
+        config = api(sim, "GET", f"/nodes/{node}/qemu/{row['vmid']}/config")
         found[row["name"]] = {
             "vmid": row["vmid"],
             "status": row["status"],
-            "node": row["node"],
+            "node": node,
             "hostpci": sorted(v for k, v in config.items() if k.startswith("hostpci")),
         }
     return found

@@ -22,7 +22,7 @@ def _vm_names(sim) -> set[str]:
     user, token = server.token_id.split("!")
     api = ProxmoxAPI(host, port=int(port), user=user, token_name=token,
                      token_value=server.token_secret, verify_ssl=str(server.cert_path))
-    return {vm["name"] for vm in api.cluster.resources.get(type="vm") if not vm.get("template")}
+    return {vm["name"] for vm in api.nodes("pve1").qemu.get() if not vm.get("template")}
 
 
 def _one_error_line(result) -> str:
