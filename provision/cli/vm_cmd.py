@@ -96,6 +96,7 @@ def up(obj: CliContext, name: str | None, all_: bool, no_wait: bool,
         if result.report and result.report.models:
             lines.append(f"  models: {', '.join(result.report.models)}")
         lines.extend(f"  warning: {w}" for w in result.warnings)
+        lines.extend(f"  note: {n}" for n in result.plan.notes)
         if result.endpoint:
             lines.append(f"  LLM endpoint: {result.endpoint}")
     data = [
@@ -111,8 +112,13 @@ def up(obj: CliContext, name: str | None, all_: bool, no_wait: bool,
         assert first is not None
         if len(outcomes) == 1:
             raise first
-        raise AihostError(f"{len(failed)} of {len(outcomes)} VMs failed: "
-                          + ", ".join(o.vm for o in failed)) from None
+        # the most severe of the documented exit codes; the per-VM results above are the
+        # JSON document, so no second one for this error
+        error = AihostError(f"{len(failed)} of {len(outcomes)} VMs failed: "
+                            + ", ".join(o.vm for o in failed))
+        error.exit_code = max(o.error.exit_code for o in failed if o.error is not None)
+        error.reported = obj.json
+        raise error from None
 
 
 @vm.command("list")

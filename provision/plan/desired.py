@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from urllib.parse import quote
 
 from provision.inventory.model import Gpu, Inventory, Vm
@@ -114,3 +114,12 @@ def _ipconfig(vm: Vm) -> str:
     if vm.network.gateway:
         value += f",gw={vm.network.gateway}"
     return value
+
+
+def without_gpus(desired: DesiredVm, inv: Inventory, gpu_names: list[str]) -> DesiredVm:
+    """desired without these GPUs' hostpci entries (a shared GPU another VM holds)."""
+    values = {hostpci_value(inv.gpus[name]) for name in gpu_names}
+    config = {k: v for k, v in desired.config.items()
+              if not (k.startswith("hostpci") and v in values)}
+    kept = tuple(g for g in desired.gpu_names if g not in gpu_names)
+    return replace(desired, config=config, gpu_names=kept)

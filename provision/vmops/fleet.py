@@ -5,7 +5,7 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-from provision.errors import AihostError
+from provision.errors import AihostError, ApiError
 from provision.vmops.apply import UpOptions, UpResult, apply_plan
 from provision.vmops.planner import VmState, read_state
 from provision.vmops.session import Session
@@ -22,15 +22,46 @@ class Outcome:
     error: AihostError | None = None
 
 
+def share_out(session: Session, names: list[str]) -> dict[str, frozenset[str]]:
+    """For VMs brought up together: which GPUs each must leave to another VM of the batch.
+
+    A GPU named by several of them goes to the VM its lease records as holder when that
+    is one of them, else to the first of them in inventory order; the others defer it.
+    """
+    from provision.gpu.context import GpuContext
+
+    wanting: dict[str, list[str]] = {}
+    for vm_name in session.inv.vms:  # inventory order
+        if vm_name in names:
+            for gpu in session.inv.vms[vm_name].gpu_names:
+                wanting.setdefault(gpu, []).append(vm_name)
+    deferred: dict[str, set[str]] = {name: set() for name in names}
+    for gpu, vms in wanting.items():
+        if len(vms) < 2:
+            continue
+        try:
+            holder = GpuContext(session, gpu).lease.read().holder_name
+        except ApiError:  # no mapping yet (vm up creates it): nobody holds the GPU
+            holder = None
+        keeper = holder if holder in vms else vms[0]
+        for vm_name in vms:
+            if vm_name != keeper:
+                deferred[vm_name].add(gpu)
+    return {name: frozenset(gpus) for name, gpus in deferred.items()}
+
+
 def plan_vms(session: Session, names: list[str]) -> list[VmState]:
-    """Read and plan each VM (read-only)."""
-    return [read_state(session, name) for name in names]
+    """Read and plan each VM (read-only); conflicts become notes in the plans."""
+    shares = share_out(session, names) if len(names) > 1 else {}
+    return [read_state(session, name, plan_only=True,
+                       defer_gpus=shares.get(name, frozenset())) for name in names]
 
 
-def up_one(session: Session, name: str, options: UpOptions) -> UpResult:
+def up_one(session: Session, name: str, options: UpOptions,
+           defer_gpus: frozenset[str] = frozenset()) -> UpResult:
     """Plan and apply one VM."""
     state = read_state(session, name, take_gpu=options.take_gpu,
-                       reprovision=options.reprovision)
+                       reprovision=options.reprovision, defer_gpus=defer_gpus)
     session.progress(state.plan.to_text())
     if options.preflight and state.plan.changes_anything:
         from provision.preflight.run import preflight
@@ -43,9 +74,12 @@ def up_many(session: Session, names: list[str], options: UpOptions,
             workers: int = MAX_WORKERS) -> list[Outcome]:
     """Bring several VMs up concurrently; one failure does not stop the others."""
 
+    shares = share_out(session, names) if len(names) > 1 and not options.take_gpu else {}
+
     def run(name: str) -> Outcome:
         try:
-            return Outcome(name, result=up_one(session, name, options))
+            deferred = shares.get(name, frozenset())
+            return Outcome(name, result=up_one(session, name, options, deferred))
         except AihostError as exc:
             if len(names) > 1:
                 session.progress(f"{name}: failed: {exc}")

@@ -17,7 +17,7 @@ from provision.delivery.iso import iso_prefix
 from provision.delivery.plan import DeliveryPlan, plan_delivery
 from provision.errors import ConflictError, InputError
 from provision.plan.compare import config_changes
-from provision.plan.desired import DesiredVm, desired_vm, hostpci_value
+from provision.plan.desired import DesiredVm, desired_vm, hostpci_value, without_gpus
 from provision.plan.model import Action, Change, Plan
 from provision.vmops.locate import locate_vm, managed_on_node, require_not_out_of_reach
 from provision.vmops.session import Session
@@ -52,6 +52,8 @@ class VmState:
     contested: list[str] = field(default_factory=list)
     unmapped: list[str] = field(default_factory=list)
     cards: dict[str, Any] = field(default_factory=dict)
+    deferred: list[str] = field(default_factory=list)  # shared GPUs another VM gets
+    blocked: list[str] = field(default_factory=list)  # plan_only: what vm up would refuse
 
     @property
     def vmid(self) -> int | None:
@@ -65,14 +67,21 @@ class VmState:
 
 
 def read_state(session: Session, vm_name: str, *, take_gpu: bool = False,
-               reprovision: bool = False) -> VmState:
+               reprovision: bool = False, defer_gpus: frozenset[str] = frozenset(),
+               plan_only: bool = False) -> VmState:
     """Read the actual VM (one config GET when it exists) and plan desired vs actual.
 
     When the plan attaches a GPU, its holders are checked before anything is written:
     held by another VM is a ConflictError (exit 4), unless take_gpu, which plans a swap.
+    GPUs in defer_gpus (a shared GPU another VM of the same `vm up --all` gets) are left
+    out: the VM is made without them and left stopped, and the plan says how to move them.
+    With plan_only (`vm plan`), a GPU held by another VM is a note in the plan, not an error.
     """
     inv = session.inv
     desired = desired_vm(inv, vm_name)
+    deferred = [g for g in desired.gpu_names if g in defer_gpus]
+    if deferred:
+        desired = without_gpus(desired, inv, deferred)
     client = session.client(desired.host_name)
     info = _locate(session, desired)
     template = None
@@ -115,7 +124,8 @@ def read_state(session: Session, vm_name: str, *, take_gpu: bool = False,
     state.cards = _unmapped(session, state.gpu_attach)
     state.unmapped = list(state.cards)
     if state.gpu_attach:
-        state.contested = _contested(session, state, take_gpu)
+        state.contested = _contested(session, state, take_gpu, plan_only)
+    state.deferred = deferred
     _fill_plan(state)
     return state
 
@@ -224,8 +234,10 @@ def _unmapped(session: Session, gpus: list[str]) -> dict[str, Any]:
     return missing
 
 
-def _contested(session: Session, state: VmState, take_gpu: bool) -> list[str]:
-    """GPUs another VM holds: an error, or (take_gpu) the ones to swap over."""
+def _contested(session: Session, state: VmState, take_gpu: bool,
+               plan_only: bool = False) -> list[str]:
+    """GPUs another VM holds: an error, or (take_gpu) the ones to swap over. A plan that is
+    only shown (plan_only) records the conflict in state.blocked instead of failing."""
     from provision.gpu.claim import check_free
 
     contested = []
@@ -234,10 +246,13 @@ def _contested(session: Session, state: VmState, take_gpu: bool) -> list[str]:
             continue  # no mapping yet, so no VM can name it
         try:
             check_free(session, state.desired.name, state.vmid, [gpu])
-        except ConflictError:
-            if not take_gpu:
+        except ConflictError as exc:
+            if take_gpu:
+                contested.append(gpu)
+            elif plan_only:
+                state.blocked.append(f"needs GPU {gpu}: {exc}")
+            else:
                 raise
-            contested.append(gpu)
     return contested
 
 
@@ -268,6 +283,12 @@ def _fill_plan(state: VmState) -> None:
     if state.reprovision:
         plan.notes.append(f"re-provision: generation {state.generation}; the guest redoes its "
                           "first boot at the next start")
+    for gpu in state.deferred:
+        plan.notes.append(f"GPU {gpu} is shared: another VM gets it; left stopped "
+                          f"(`aihost gpu swap {gpu} --to {desired.name}` moves it here)")
+    plan.notes.extend(state.blocked)
+    if state.deferred or state.blocked:
+        return
     if state.running:
         cold = [c.key for c in state.changes if COLD_KEYS.match(c.key)]
         if state.reprovision or (cold and not state.contested):
