@@ -97,8 +97,12 @@ def up(obj: CliContext, name: str | None, all_: bool, no_wait: bool,
             lines.append(f"  models: {', '.join(result.report.models)}")
         lines.extend(f"  warning: {w}" for w in result.warnings)
         lines.extend(f"  note: {n}" for n in result.plan.notes)
-        if result.endpoint:
-            lines.append(f"  LLM endpoint: {result.endpoint}")
+        if result.access is not None:
+            access = result.access
+            lines.append(f"  address: {access.address or 'unknown (no guest agent answer)'}")
+            if access.endpoint:
+                lines.append(f"  LLM endpoint: {access.endpoint}")
+            lines.append(f"  way in: {access.way_in}")
     data = [
         o.result.to_json() if o.result else
         {"vm": o.vm, "error": str(o.error), "exit_code": o.error.exit_code if o.error else 1}
@@ -146,8 +150,10 @@ def status(obj: CliContext, name: str) -> None:
 
     session = _session(obj)
     obj.load_inventory().vm(name)
-    row = list_vms(session, [name])[0]
-    obj.emit(row.to_json(), "\n".join(f"{k}: {v}" for k, v in row.to_json().items()))
+    row = list_vms(session, [name], ask_guest=True)[0]
+    shown = {k: ", ".join(v) if isinstance(v, list) else v for k, v in row.to_json().items()}
+    obj.emit(row.to_json(),
+             "\n".join(f"{k + ':':<9} {'-' if v in (None, '') else v}" for k, v in shown.items()))
 
 
 @vm.command("down")

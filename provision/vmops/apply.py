@@ -11,6 +11,7 @@ from provision.errors import AihostError, ApiError
 from provision.guest.verify import GuestReport, verify_guest
 from provision.plan.desired import hostpci_value
 from provision.plan.model import Plan
+from provision.vmops.access import Access, access_for, guest_address, static_address
 from provision.vmops.planner import VmState
 from provision.vmops.session import Session
 
@@ -39,8 +40,13 @@ class UpResult:
     vmid: int | None = None
     applied: list[str] = field(default_factory=list)
     report: GuestReport | None = None
-    endpoint: str | None = None
+    access: Access | None = None
     warnings: list[str] = field(default_factory=list)
+
+    @property
+    def endpoint(self) -> str | None:
+        """The LLM endpoint (None without a runtime or before the VM was checked)."""
+        return self.access.endpoint if self.access else None
 
     def to_json(self) -> dict[str, Any]:
         """Plain data for --output json."""
@@ -51,6 +57,8 @@ class UpResult:
             "applied": self.applied,
             "guest": self.report.to_json() if self.report else None,
             "endpoint": self.endpoint,
+            "address": self.access.address if self.access else None,
+            "way_in": self.access.way_in if self.access else None,
             "warnings": self.warnings,
         }
 
@@ -66,6 +74,8 @@ def apply_plan(session: Session, state: VmState, options: UpOptions) -> UpResult
     say = session.progress
     result = UpResult(vm=desired.name, plan=plan, vmid=state.vmid)
     if not plan.changes_anything:
+        if options.wait and state.vmid is not None and not state.deferred:
+            result.access = _access(session, state, state.vmid, None)
         return result
     node = desired.node
     created = False
@@ -130,7 +140,8 @@ def apply_plan(session: Session, state: VmState, options: UpOptions) -> UpResult
             result.warnings.append(f"old cloud-init ISOs left on the storage: {exc}")
     if options.wait and "verify" in kinds:
         result.report = _verify(session, state, vmid, options)
-        result.endpoint = _endpoint(session, state, result.report)
+    if options.wait and not state.deferred:
+        result.access = _access(session, state, vmid, result.report)
     return result
 
 
@@ -237,15 +248,14 @@ def _verify(session: Session, state: VmState, vmid: int, options: UpOptions) -> 
     )
 
 
-def _endpoint(session: Session, state: VmState, report: GuestReport) -> str | None:
-    """The URL a user reaches the LLM at (or how to tunnel to it when bound to loopback)."""
+def _access(session: Session, state: VmState, vmid: int, report: GuestReport | None) -> Access:
+    """Address, endpoint and way in: the address from the guest's report, the inventory
+    (a static IP), or one agent read when the VM runs (a converged re-run too)."""
     vm = session.inv.vms[state.desired.name]
-    if vm.runtime == "none":
-        return None
-    address = report.addresses[0] if report.addresses else None
-    port = vm.runtime_port
-    if vm.listen in ("127.0.0.1", "::1"):
-        target = address or "<vm-address>"
-        return (f"http://127.0.0.1:{port} inside the VM; from your machine: "
-                f"ssh -L {port}:127.0.0.1:{port} {vm.user.name}@{target}")
-    return f"http://{address or vm.listen}:{port}"
+    reported = report.addresses[0] if report and report.addresses else None
+    address = reported or static_address(vm)
+    started = any(a.kind == "start" for a in state.plan.actions)
+    if address is None and report is None and (state.running or started):
+        client = session.client(state.desired.host_name)
+        address = guest_address(client, state.desired.node, vmid)
+    return access_for(vm, vmid, address)

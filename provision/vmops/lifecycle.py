@@ -7,13 +7,14 @@ from typing import Any
 
 from provision.errors import ConflictError, InputError
 from provision.plan.desired import MANAGED_TAG, snippet_names
+from provision.vmops.access import access_for, guest_address, static_address
 from provision.vmops.locate import locate_vm
 from provision.vmops.session import Session
 
 
 @dataclass
 class VmStatus:
-    """One inventory VM as Proxmox sees it."""
+    """One inventory VM as Proxmox sees it, and how to reach it."""
 
     vm: str
     host: str
@@ -24,28 +25,32 @@ class VmStatus:
     runtime: str
     endpoint: str | None
     lock: str | None = None
+    address: str | None = None
+    way_in: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         """Plain data for --output json."""
         return asdict(self)
 
 
-def list_vms(session: Session, names: list[str]) -> list[VmStatus]:
-    """Status of each inventory VM from one cluster snapshot (live names and states)."""
+def list_vms(session: Session, names: list[str], *, ask_guest: bool = False) -> list[VmStatus]:
+    """Status of each inventory VM from one cluster snapshot (live names and states); with
+    ask_guest, a running VM's address from its guest agent (one read each)."""
     rows = []
     for name in names:
         vm = session.inv.vm(name)
         info = locate_vm(session.snapshot(vm.host), name, vm.vmid)
-        port = vm.runtime_port
-        endpoint = None
-        if vm.runtime != "none":
-            endpoint = f"{vm.listen}:{port}" if vm.listen not in ("127.0.0.1", "::1") else (
-                f"127.0.0.1:{port} (in the guest)")
+        address = static_address(vm)
+        if ask_guest and address is None and info is not None and info.status == "running":
+            address = guest_address(session.client(vm.host), info.node, info.vmid)
+        vmid = info.vmid if info else vm.vmid
+        access = access_for(vm, vmid, address)
         rows.append(VmStatus(
             vm=name, host=vm.host, node=info.node if info else session.inv.node_of(vm.host),
-            vmid=info.vmid if info else vm.vmid, status=info.status if info else "absent",
-            gpu=vm.gpu_names, runtime=vm.runtime, endpoint=endpoint,
-            lock=info.lock if info else None,
+            vmid=vmid, status=info.status if info else "absent",
+            gpu=vm.gpu_names, runtime=vm.runtime, endpoint=access.endpoint,
+            lock=info.lock if info else None, address=address,
+            way_in=access.way_in if info else f"not made yet: `aihost vm up {name}`",
         ))
     return rows
 

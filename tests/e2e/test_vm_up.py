@@ -52,9 +52,12 @@ def test_rerun_on_a_converged_vm_writes_nothing(sim, tmp_path):
     assert "no changes" in again.stdout
     log = sim.requests(before)
     assert [r for r in log if r["method"] != "GET"] == []
-    # the node's live VM list (/cluster/resources lags), the config, the snippet storage
+    # the node's live VM list (/cluster/resources lags), the config, the snippet storage,
+    # and the guest's address (DHCP) to show where the VM is
     assert [r["path"].removeprefix("/api2/json") for r in log] == [
-        "/nodes/pve1/qemu", "/nodes/pve1/qemu/100/config", "/nodes/pve1/storage"]
+        "/nodes/pve1/qemu", "/nodes/pve1/qemu/100/config", "/nodes/pve1/storage",
+        "/nodes/pve1/qemu/100/agent/network-get-interfaces"]
+    assert "address: " in again.stdout and "way in: " in again.stdout
 
 
 def test_a_changed_value_plans_exactly_that_change(sim, tmp_path):
