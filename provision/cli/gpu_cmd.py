@@ -56,13 +56,15 @@ def list_(obj: CliContext) -> None:
 @gpu.command("map")
 @click.argument("name", shell_complete=complete_gpu)
 @click.option("--pci", metavar="ADDRESS", help="The card's address, e.g. 0000:01:00.")
+@click.option("--force", is_flag=True,
+              help="Map a card that is not the inventory's model or that another mapping names.")
 @click.pass_obj
-def map_(obj: CliContext, name: str, pci: str | None) -> None:
+def map_(obj: CliContext, name: str, pci: str | None, force: bool) -> None:
     """Create or update the cluster PCI mapping from the node's hardware listing."""
     from provision.gpu.context import GpuContext
     from provision.gpu.mapping import map_gpu
 
-    result = map_gpu(GpuContext(_session(obj), name), pci)
+    result = map_gpu(GpuContext(_session(obj), name), pci, force=force)
     obj.emit(result, f"{name}: mapping {result['mapping']} {result['action']} ({result['map']})")
 
 

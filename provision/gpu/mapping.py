@@ -46,10 +46,39 @@ def _squash(text: str) -> str:
     return "".join(ch for ch in text.lower() if ch.isalnum())
 
 
+def same_model(model: str, card_name: str) -> bool:
+    """True when the hardware listing's card name is the inventory's model."""
+    return _squash(model) in _squash(card_name)
+
+
 def _candidates(cards: list[PciDevice]) -> str:
     if not cards:
         return "the node lists no NVIDIA GPU"
     return "NVIDIA GPUs there: " + ", ".join(f"{c.slot} ({c.name})" for c in cards)
+
+
+def _refuse_wrong_card(ctx: GpuContext, card: PciDevice) -> None:
+    """InputError when the card is not GPU ctx's model or another mapping names it."""
+    model = ctx.gpu.model
+    if model and not same_model(model, card.name):
+        raise InputError(
+            f"the card at {card.slot} on {ctx.node} is '{card.name}' ({card.vendor_device}), "
+            f"not GPU {ctx.name}'s model '{model}'",
+            hint="check --pci (or the inventory's model:), or pass --force",
+        )
+    rows = ctx.client.get("/cluster/mapping/pci") or []
+    for row in rows:
+        if row.get("id") == ctx.gpu.mapping:
+            continue
+        for text in row.get("map") or []:
+            fields = dict(p.partition("=")[::2] for p in str(text).split(","))
+            if fields.get("node") == ctx.node and \
+                    fields.get("path", "").split(".")[0] == card.slot.split(".")[0]:
+                raise InputError(
+                    f"{card.slot} on {ctx.node} is already mapped as '{row.get('id')}'",
+                    hint=f"one card, one mapping: use GPU {row.get('id')}'s mapping or "
+                    "pass --force",
+                )
 
 
 def map_entry(ctx: GpuContext, card: PciDevice) -> str:
@@ -79,8 +108,13 @@ def mapping_exists(client: Any, mapping_id: str) -> bool:
 
 
 def map_gpu(ctx: GpuContext, pci: str | None = None, *, card: PciDevice | None = None,
-            missing: bool = False, retry: Retrier | None = None) -> dict[str, Any]:
+            missing: bool = False, retry: Retrier | None = None,
+            force: bool = False) -> dict[str, Any]:
     """Create or update the mapping of a mapped GPU so API tokens can attach it.
+
+    A card that is not the inventory's model, or that another mapping already names on
+    this node, is refused unless force (re-pointing a mapping silently would hand one VM
+    another VM's card).
 
     card and missing let a caller that already read the hardware and the mapping
     (vm up's planning) skip reading them again. A write that lost to another writer
@@ -91,7 +125,10 @@ def map_gpu(ctx: GpuContext, pci: str | None = None, *, card: PciDevice | None =
             f"GPU {ctx.name} is configured by raw pci: address; give it mapping: NAME in the "
             "inventory first (then tokens can attach it; raw addresses need root@pam)",
         )
-    card = card or find_card(ctx, pci)
+    if card is None:
+        card = find_card(ctx, pci)
+        if not force:
+            _refuse_wrong_card(ctx, card)
     entry = map_entry(ctx, card)
     retry = retry or Retrier()
     for attempt in range(retry.attempts):

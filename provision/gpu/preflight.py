@@ -8,7 +8,7 @@ from typing import Any
 from provision.errors import ApiError
 from provision.gpu.context import GpuContext
 from provision.gpu.hardware import PciDevice, functions_of, read_pci
-from provision.gpu.mapping import map_entry
+from provision.gpu.mapping import map_entry, same_model
 from provision.vmops.session import Session
 
 
@@ -74,6 +74,11 @@ def _gpu_findings(ctx: GpuContext, devices: list[PciDevice]) -> list[Finding]:
                         "fix pci: or re-run `aihost gpu map`")]
     card = gpu_funcs[0]
     found = [Finding(f"{name}: present", True, f"{card.slot}: {card.name} ({card.vendor_device})")]
+    if ctx.gpu.model and not same_model(ctx.gpu.model, card.name):
+        found.append(Finding(f"{name}: model", False,
+                             f"{card.slot} is '{card.name}', the inventory says "
+                             f"'{ctx.gpu.model}'",
+                             f"aihost gpu map {name} --pci ADDRESS (of the {ctx.gpu.model})"))
     if card.vendor.lower() != "0x10de":
         found.append(Finding(f"{name}: vendor", False, f"vendor {card.vendor} is not NVIDIA",
                              "point the inventory at the NVIDIA card"))

@@ -173,3 +173,37 @@ def test_demo_host_check_text_json_and_exit_code_agree():
         assert run_aihost("-i", demo, "vm", "up", "llm-box").exit_code == 0
     notes = json.loads(run_aihost("-i", demo, "-o", "json", "host", "check").stdout)["vms"]
     assert any("image-box" in note and "rtx4090" in note for note in notes["notes"])
+
+
+def test_gpu_map_refuses_another_model_or_a_card_another_mapping_names(sim, tmp_path):
+    gpus = {"rtx4090": {"host": "pve1", "mapping": "rtx4090", "vram_gb": 24,
+                        "model": "GeForce RTX 4090"},
+            "rtx3060": {"host": "pve1", "mapping": "rtx3060", "vram_gb": 12}}
+    inventory = str(sim.inventory(tmp_path / "inv.yaml", {}, gpus=gpus))
+    assert run_aihost("-i", inventory, "gpu", "map", "rtx3060").exit_code == 0
+    before = len(sim.writes())
+    wrong_model = run_aihost("-i", inventory, "gpu", "map", "rtx4090", "--pci", "0000:02:00")
+    assert wrong_model.exit_code == 2
+    assert "not GPU rtx4090's model 'GeForce RTX 4090'" in wrong_model.stderr
+    gpus["rtx4090"].pop("model")
+    inventory = str(sim.inventory(tmp_path / "inv2.yaml", {}, gpus=gpus))
+    taken = run_aihost("-i", inventory, "gpu", "map", "rtx4090", "--pci", "0000:02:00")
+    assert taken.exit_code == 2
+    assert "0000:02:00 on pve1 is already mapped as 'rtx3060'" in taken.stderr
+    assert len(sim.writes()) == before
+    forced = run_aihost("-i", inventory, "gpu", "map", "rtx4090", "--pci", "0000:02:00",
+                        "--force")
+    assert forced.exit_code == 0, forced.stderr
+    assert run_aihost("-i", inventory, "gpu", "map", "rtx4090").exit_code == 0
+
+
+def test_host_check_fails_a_mapping_that_points_at_another_model(sim, tmp_path):
+    gpus = {"rtx4090": {"host": "pve1", "mapping": "rtx4090", "vram_gb": 24,
+                        "model": "GeForce RTX 4090"}}
+    inventory = sim.inventory(tmp_path / "inv.yaml", {}, gpus=gpus)
+    assert run_aihost("-i", str(inventory), "gpu", "map", "rtx4090", "--pci", "0000:02:00",
+                      "--force").exit_code == 0
+    result = _check(inventory)
+    assert result.exit_code == 2
+    finding = _findings(result, "pve1")["rtx4090: model"]
+    assert not finding["ok"] and "RTX 3060" in finding["detail"]
