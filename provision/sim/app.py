@@ -1,5 +1,6 @@
 """The simulator's request handling, independent of sockets: authentication, faults,
-schema validation, routing, privileges, and the state transaction around each request."""
+parameter validation (always on), routing, privileges, and the state transaction around
+each request."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from provision.sim.context import Ctx, compile_routes
 from provision.sim.fixture import build_world, load_fixture
 from provision.sim.http import ApiFailure, failure_payload, param_fail, parse_request
 from provision.sim.lifecycle import apply_task
+from provision.sim.params_routes import sim_schema
 from provision.sim.perms import check_endpoint
 from provision.sim.routes_agent import ROUTES as AGENT
 from provision.sim.routes_cluster import ROUTES as CLUSTER
@@ -218,9 +220,13 @@ class SimApp:
         return Reply(200, {"data": handler(ctx)})
 
     def _validate(self, method: str, sub: str, params: dict[str, Any]) -> None:
-        if self.validator is None:
-            return
-        problems = self.validator(method, PREFIX + sub, params)
+        """400 for what pve-common's JSONSchema::validate refuses: the simulator's own
+        declarations always (provision.sim.params_routes), plus the validator given
+        (tests: Proxmox's apidoc.json), every refusal recorded."""
+        problems = sim_schema().validate(method, PREFIX + sub, params)
+        if self.validator is not None:
+            problems += self.validator(method, PREFIX + sub, params)
+        problems = list(dict.fromkeys(problems))
         if not problems:
             return
         with self._mem:
