@@ -187,6 +187,8 @@ class ApiSchema:
     def _index_range(
         self, template: str, base: str, schema: dict[str, Any]
     ) -> tuple[int, ...] | None:
+        if "_index_range" in schema:  # a range the declaration carries (provision.sim)
+            return tuple(schema["_index_range"])
         if template.startswith("/nodes/{node}/qemu") and base in self._qemu_ranges:
             return self._qemu_ranges[base]
         fmt = schema.get("format")

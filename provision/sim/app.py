@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from provision.sim import faults
 from provision.sim.auth import Authenticator, Identity
@@ -18,7 +19,7 @@ from provision.sim.context import Ctx, compile_routes
 from provision.sim.fixture import build_world, load_fixture
 from provision.sim.http import ApiFailure, failure_payload, param_fail, parse_request
 from provision.sim.lifecycle import apply_task
-from provision.sim.params_routes import sim_schema
+from provision.sim.params_check import canonical, sim_schema
 from provision.sim.perms import check_endpoint
 from provision.sim.routes_agent import ROUTES as AGENT
 from provision.sim.routes_cluster import ROUTES as CLUSTER
@@ -214,7 +215,7 @@ class SimApp:
             raise ApiFailure(501, f"Method '{method} {PREFIX}{sub}' not implemented")
         template, handler, match = found
         self._validate(method, sub, {**params, **{k: v[0] for k, v in files.items()}})
-        merged = {**params, **match.groupdict()}
+        merged = canonical(method, template, {**params, **match.groupdict()})
         check_endpoint(method, template, who, merged)
         ctx = Ctx(world, now, who, merged, self.state_dir, self.durations(world), files)
         return Reply(200, {"data": handler(ctx)})
@@ -223,9 +224,10 @@ class SimApp:
         """400 for what pve-common's JSONSchema::validate refuses: the simulator's own
         declarations always (provision.sim.params_routes), plus the validator given
         (tests: Proxmox's apidoc.json), every refusal recorded."""
-        problems = sim_schema().validate(method, PREFIX + sub, params)
+        path = PREFIX + "/".join(quote(seg, safe="") for seg in sub.split("/"))
+        problems = sim_schema().validate(method, path, params)
         if self.validator is not None:
-            problems += self.validator(method, PREFIX + sub, params)
+            problems += self.validator(method, path, params)
         problems = list(dict.fromkeys(problems))
         if not problems:
             return

@@ -15,11 +15,6 @@ table fails there.
 
 from __future__ import annotations
 
-import functools
-from typing import Any
-
-from provision.sim.apischema import ApiSchema
-from provision.sim.params_formats import SIM_FORMATS
 from provision.sim.params_vm import (
     CREATE_OPTIONS,
     MACHINE,
@@ -79,11 +74,12 @@ _DECLARED: dict[tuple[str, str], dict[str, Entry]] = {
             "account?": s(fmt="pve-configid"),
             "domains?": s(fmt="pve-acme-domain-list"),
         }),
+        # pve-manager PVE/NodeConfig.pm: $MAXDOMAINS (the `property` enum: acmedomain0..5)
         "acmedomain[n]?": s(fmt={
             "alias?": s(fmt="pve-acme-alias"),
             "domain": s(fmt="pve-acme-domain", dk=1),
             "plugin?": s(fmt="pve-configid"),
-        }),
+        }, n_range=(0, 5)),
         "ballooning-target?": i(0, 100),
         "delete?": s(fmt="pve-configid-list"),
         "description?": s(maxlen=65536),
@@ -311,15 +307,3 @@ DECLARED: dict[tuple[str, str], dict[str, Entry]] = {
     route: props(entries) for route, entries in _DECLARED.items()
 }
 
-
-@functools.cache
-def sim_schema() -> ApiSchema:
-    """The simulator's own request validator: its declarations and formats as an ApiSchema
-    (always on, in every mode; needs nothing outside the project)."""
-    tree: dict[str, dict[str, Any]] = {}
-    for (method, template), entries in DECLARED.items():
-        node = tree.setdefault(template, {"path": template, "info": {}})
-        node["info"][method] = {
-            "parameters": {"type": "object", "additionalProperties": 0, "properties": entries}
-        }
-    return ApiSchema(list(tree.values()), SIM_FORMATS, name="simulator")

@@ -20,6 +20,7 @@ _RENAMES = {
     "dk": "default_key",
     "req": "requires",
     "key_alias": "keyAlias",
+    "n_range": "_index_range",  # for name[n]: the n Proxmox expands the name to
 }
 
 
@@ -32,7 +33,7 @@ def _entry(kind: str, extra: dict[str, Any]) -> Entry:
 
 
 def s(**extra: Any) -> Entry:
-    """A string (fmt=, pat=, maxlen=, minlen=, dk=, req=, alias=, key_alias=)."""
+    """A string (fmt=, pat=, maxlen=, minlen=, dk=, req=, alias=, key_alias=, n_range=)."""
     return _entry("string", extra)
 
 

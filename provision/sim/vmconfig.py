@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from typing import Any
 
 from provision.sim.http import fail
@@ -168,7 +169,12 @@ def split_delete(value: Any) -> list[str]:
 
 
 def option_values(params: dict[str, Any]) -> dict[str, str]:
-    """The VM options in a create/config request (everything but the meta parameters)."""
+    """The VM options in a create/config request (everything but the meta parameters).
+
+    A value with a line break is refused as qemu-server's write_vm_config refuses it
+    (QemuServer.pm `check_type`: "property contains a line feed"; `description` is
+    exempt, it is written as comment lines).
+    """
     out = {}
     for key, value in params.items():
         if key in META_PARAMS:
@@ -176,4 +182,6 @@ def option_values(params: dict[str, Any]) -> dict[str, str]:
         if isinstance(value, bool):
             value = int(value)
         out[key] = str(value)
+        if key != "description" and re.search(r"[\n\r]", out[key]):
+            raise fail(f"unable to parse value of '{key}' - property contains a line feed")
     return out

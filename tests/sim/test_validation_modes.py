@@ -143,3 +143,24 @@ def test_sim_serve_mode_refuses_malformed_values_and_stays_readable(tmp_path: Pa
     finally:
         stop.set()
         runner.join(10)
+
+
+def test_a_final_newline_proxmox_lets_through_never_reaches_the_world(sim: Any) -> None:
+    """pve-common's `m/^...$/` accepts `vmid=150\\n` (tests/sim/test_pve_oracle.py): the
+    simulator takes it as 150 (params_check.canonical), and a config value with a line
+    break is refused as qemu-server's write_vm_config refuses it."""
+    from proxmoxer.core import ResourceException
+
+    api = sim.api()
+    sim.wait(api, api.nodes("pve1").qemu.post(vmid="150\n", memory=512, name="nl-test"))
+    vms = [r for r in api.cluster.resources.get(type="vm") if r["vmid"] == 150]
+    assert len(vms) == 1
+    assert str(api.nodes("pve1").qemu(150).config.get()["memory"]) == "512"
+    with pytest.raises(ResourceException) as refused:
+        api.nodes("pve1").qemu(150).config.put(name="renamed\n")
+    assert refused.value.status_code == 500
+    assert "unable to parse value of 'name' - property contains a line feed" in str(refused.value)
+    assert api.nodes("pve1").qemu(150).config.get()["name"] == "nl-test"
+    with pytest.raises(ResourceException) as twice:
+        api.nodes("pve1").qemu.post(vmid="150", memory=512)
+    assert twice.value.status_code == 500

@@ -20,8 +20,9 @@ import pytest
 
 from provision.sim.apischema import ApiSchema, default_shared_dir
 from provision.sim.app import ROUTES
+from provision.sim.params_check import sim_schema
 from provision.sim.params_formats import SIM_FORMATS
-from provision.sim.params_routes import DECLARED, sim_schema
+from provision.sim.params_routes import DECLARED
 
 SERVED = sorted({(m, t) for m, t, _, _ in ROUTES} | {("POST", "/access/ticket")})
 _KEEP = ("type", "format", "pattern", "enum", "minimum", "maximum", "maxLength", "minLength")
