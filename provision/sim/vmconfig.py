@@ -8,6 +8,7 @@ import re
 from typing import Any
 
 from provision.sim.http import fail
+from provision.sim.pveformats import split_list
 from provision.sim.state import World
 
 # Options a running VM takes at once; everything else waits in [PENDING] until next start.
@@ -163,9 +164,10 @@ def pending_list(vm: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def split_delete(value: Any) -> list[str]:
-    """The `delete` parameter (comma/space/semicolon list) as keys."""
+    """The `delete` parameter (a pve-configid-list) as keys, split as pve-common's
+    ParseUtils split_list splits it (NULs, else commas, semicolons and blanks)."""
     text = ",".join(value) if isinstance(value, list) else str(value or "")
-    return [k for k in text.replace(";", ",").replace(" ", ",").split(",") if k]
+    return [k for k in split_list(text) if k]
 
 
 def option_values(params: dict[str, Any]) -> dict[str, str]:

@@ -185,3 +185,12 @@ def test_form_and_query_parameters_are_read_as_pve_http_server_reads_them(sim: A
     assert put.status_code == 200, put.text
     got = requests.get(f"{base}/nodes/pve1/config", **kw).json()["data"]
     assert got["description"] == "from-query"
+
+
+@pytest.mark.parametrize("separator", ["\t", "\0", ";", " ,"])
+def test_delete_lists_split_as_pve_common_splits_them(sim: Any, separator: str) -> None:
+    """`delete` is a pve-configid-list: checked and split by ParseUtils split_list."""
+    api = sim.api()
+    api.nodes("pve1").qemu(9001).config.put(delete=f"serial0{separator}vga")
+    config = api.nodes("pve1").qemu(9001).config.get()
+    assert "serial0" not in config and "vga" not in config
