@@ -177,10 +177,10 @@ class ApiSchema:
         schema = dict(props[f"{base}[n]"])
         schema["optional"] = 1
         bounds = self._index_range(template, base, schema)
-        if bounds and not bounds[0] <= index <= bounds[1]:
+        if bounds and not bounds[0] <= index <= bounds[1]:  # Proxmox expands name0..nameN
             return (
                 "property is not defined in schema and the schema does not allow additional "
-                f"properties ({base}[n] takes n from {bounds[0]} to {bounds[1]})"
+                "properties"
             )
         return schema
 

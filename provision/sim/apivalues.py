@@ -21,6 +21,7 @@ from typing import Any
 
 from provision.sim.pveformats import (
     PVE_COMMON_FORMATS,
+    Verifier,
     perl_fullmatch,
     perl_match,
     perl_number,
@@ -34,6 +35,9 @@ _INTEGER = "[+-]?\\d+"  # is_integer
 _NUMBER = "[+-]?(\\d+\\.\\d+|\\d+\\.|\\.\\d+|\\d+)([eE][+-]?\\d+)?"  # is_number
 _PAIR = re.compile(r"([^=]+)=(.+)")
 _DUPLICATE = "duplicate key in comma-separated list property: "
+_NOT_DEFINED = (
+    "property is not defined in schema and the schema does not allow additional properties"
+)
 _NO_DEFAULT = "value without key, but schema does not define a default key"
 _TYPETEXT_KEY = re.compile(r"(?:^|[\[,])([A-Za-z0-9_.-]+)=")
 _TYPETEXT_DEFAULT = re.compile(r"\[([A-Za-z0-9_.-]+)=\]")
@@ -54,18 +58,27 @@ def _phys_bits(v: str) -> bool:
     return v == "host" or (v.isdigit() and 8 <= int(v) <= 64)
 
 
+def _plain(name: str, ok: Callable[[str], bool], message: str = "") -> Verifier:
+    text = message or f"value does not match the format '{name}'"
+    return lambda v: None if ok(v) else text.format(v)
+
+
 # Named formats verified by code in qemu-server, pve-storage and pve-access-control
 # (approximations: tests/sim/test_pve_oracle.py lists them as not compared).
-OTHER_FORMATS: dict[str, Callable[[str], bool]] = {
-    "pve-hotplug-features": _hotplug,
-    "pve-volume-id-or-qm-path": _volume_or_path,
-    "pve-volume-id-or-absolute-path": _volume_or_path,
-    "pve-qm-bootdev": lambda v: perl_match("[a-z]+\\d+", v),
-    "pve-phys-bits": _phys_bits,
-    "pve-poolid": lambda v: perl_match("[A-Za-z0-9_\\-/]+", v),
-    "pve-storage-content": lambda v: v in _CONTENT,
+OTHER_FORMATS: dict[str, Verifier] = {
+    "pve-hotplug-features": _plain("pve-hotplug-features", _hotplug),
+    "pve-volume-id-or-qm-path": _plain("pve-volume-id-or-qm-path", _volume_or_path),
+    "pve-volume-id-or-absolute-path": _plain("pve-volume-id-or-absolute-path", _volume_or_path),
+    "pve-qm-bootdev": _plain("pve-qm-bootdev", lambda v: perl_match("[a-z]+\\d+", v)),
+    "pve-phys-bits": _plain("pve-phys-bits", _phys_bits),
+    "pve-poolid": _plain("pve-poolid", lambda v: perl_match("[A-Za-z0-9_\\-/]+", v)),
+    "pve-storage-content": _plain("pve-storage-content", lambda v: v in _CONTENT),
+    # pve-storage PVE/Storage.pm parse_volume_id
+    "pve-volume-id": _plain(
+        "pve-volume-id", lambda v: perl_match(_VOLUME, v), "unable to parse volume ID '{}'"
+    ),
 }
-FORMAT_CHECKS: dict[str, Callable[[str], bool]] = {**PVE_COMMON_FORMATS, **OTHER_FORMATS}
+FORMAT_CHECKS: dict[str, Verifier] = {**PVE_COMMON_FORMATS, **OTHER_FORMATS}
 
 
 class ValueChecker:
@@ -122,22 +135,24 @@ class ValueChecker:
             not _is_simple_name(fmt) and _TYPETEXT_KEY.search(typetext)
         ):
             return self.check_property_string(name, self._restrict(fmt, typetext), text)
-        if not self._simple_ok(fmt, text):
-            return {name: f"value does not match the format '{fmt}'"}
-        return {}
+        problem = self._format_problem(fmt, text)
+        return {name: f"invalid format - {problem}"} if problem else {}
 
-    def _simple_ok(self, fmt: str, text: str) -> bool:
-        """check_format of a named format: `NAME-list` checks each item of split_list,
-        `NAME-opt` skips a false value ("" or "0")."""
+    def _format_problem(self, fmt: str, text: str) -> str | None:
+        """check_format of a named format, as its die message: `NAME-list` checks each
+        item of split_list, `NAME-opt` skips a false value ("" or "0")."""
         if fmt in FORMAT_CHECKS:
             return FORMAT_CHECKS[fmt](text)
         if fmt in self.simple_patterns:
-            return perl_match(self.simple_patterns[fmt], text)
+            if perl_match(self.simple_patterns[fmt], text):
+                return None
+            return f"value does not match the format '{fmt}'"
         if fmt.endswith("-opt"):
-            return text in ("", "0") or self._simple_ok(fmt[:-4], text)
+            return None if text in ("", "0") else self._format_problem(fmt[:-4], text)
         if fmt.endswith("-list"):
-            return all(self._simple_ok(fmt[:-5], item) for item in split_list(text))
-        return True  # a named format we have no rule for: accepted
+            problems = (self._format_problem(fmt[:-5], item) for item in split_list(text))
+            return next((p for p in problems if p), None)
+        return None  # a named format we have no rule for: accepted
 
     def _restrict(self, fmt: str, typetext: str) -> dict[str, Any]:
         """The sub-keys of a named property-string format this API version lists."""
@@ -186,7 +201,9 @@ class ValueChecker:
         self, prefix: str, props: dict[str, Any], values: dict[str, Any], *, in_prop: bool = False
     ) -> Errors:
         """Missing non-optional keys, `requires`, and each present value's checks."""
-        errors: Errors = {}
+        errors: Errors = {
+            (f"{prefix}.{k}" if prefix else k): _NOT_DEFINED for k in values if k not in props
+        }
         join = (lambda k: f"{prefix}.{k}") if prefix else (lambda k: k)
         for key, schema in props.items():
             if "alias" in schema:
@@ -198,7 +215,7 @@ class ValueChecker:
             errors.update(self.check(join(key), schema, values[key], in_prop=in_prop))
             required = schema.get("requires")
             if isinstance(required, str) and required not in values:
-                errors[join(required)] = f"missing property - '{join(key)}' requires this property"
+                errors[join(required)] = f"missing property required by '{join(key)}'"
         return errors
 
 
@@ -230,9 +247,9 @@ def _put_pair(fmt: dict[str, Any], values: dict[str, str], key: str, value: str)
         key, schema = schema["alias"], fmt.get(schema["alias"])
         if key in values:
             raise ValueError(f"key '{key}' is already defined (via alias)")
-    if not schema:
-        raise ValueError(f"invalid key in comma-separated list property: {key}")
-    values[key] = _prop_value(schema, value)
+    # Perl autovivifies `$schema` in `$schema->{alias}`, so its "invalid key" never fires:
+    # an unknown key is kept and check_object reports it as not defined in the schema.
+    values[key] = _prop_value(schema or {}, value)
 
 
 def _prop_value(schema: dict[str, Any], value: str) -> str:

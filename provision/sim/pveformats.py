@@ -76,6 +76,9 @@ def split_list(value: str) -> list[str]:
     return parts
 
 
+Verifier = Callable[[str], "str | None"]  # the die message of a refused value, else None
+
+
 def _cidr(text: str, address: str, bits: int) -> bool:
     """pve_verify_cidrv4 / pve_verify_cidrv6: a mask from 8 to the address size."""
     found = perl_fullmatch(perl_regex(f"(?:{address})(?:/(\\d+))"), text)
@@ -92,29 +95,39 @@ def _startup_order(text: str) -> bool:
     )
 
 
-def _storage_id(text: str) -> bool:
+def _storage_id(text: str) -> str | None:
     """parse_storage_id / parse_id: at least 2 characters, letters first."""
-    return len(text) >= 2 and perl_match(_STORAGE_ID, text, re.I)
+    if len(text) < 2:
+        return f"storage ID '{text}' cannot be shorter than 2 characters"
+    if not perl_match(_STORAGE_ID, text, re.I):
+        return f"storage ID '{text}' contains illegal characters"
+    return None
 
 
-def _idmap(text: str, valid: Callable[[str], bool]) -> bool:
-    """parse_idmap: `1`, a default ID, or `source:target` pairs, each ID valid."""
+def _idmap(text: str, invalid: Verifier) -> str | None:
+    """parse_idmap: `1`, one default ID, or `source:target` pairs, each ID valid."""
     if text in ("", "0"):
-        return True
-    identity, default, sources = False, 0, set()
+        return None
+    identity, default, sources = False, False, set()
     for entry in split_list(text):
         pair = perl_fullmatch(_PAIR, entry)
         if entry == "1":
             identity = True
-        elif pair:
-            if not (valid(pair.group(1)) and valid(pair.group(2))) or pair.group(1) in sources:
-                return False
+            continue
+        problem = (invalid(pair.group(1)) or invalid(pair.group(2))) if pair else invalid(entry)
+        if problem:
+            return f"entry '{entry}' contains invalid ID - {problem}"
+        if pair and pair.group(1) in sources:
+            return f"duplicate mapping for source '{pair.group(1)}'"
+        if not pair and default:
+            return "default target ID can only be provided once"
+        if pair:
             sources.add(pair.group(1))
-        elif not valid(entry) or default:
-            return False
         else:
-            default += 1
-    return not (identity and (default or sources))
+            default = True
+    if identity and (default or sources):
+        return "identity mapping cannot be combined with other mappings"
+    return None
 
 
 def _ip(text: str) -> bool:
@@ -125,31 +138,59 @@ def _dns_name(text: str) -> bool:
     return perl_match(f"(?:{_DNS_LABEL}\\.)*{_DNS_LABEL}", text)
 
 
-# pve-common's verifiers by format name (the rest of the simulator's named formats are
-# in provision.sim.apivalues.OTHER_FORMATS, or simple patterns in params_formats).
-PVE_COMMON_FORMATS: dict[str, Callable[[str], bool]] = {
-    "ipv4": lambda v: perl_match(IPV4RE, v),  # pve_verify_ipv4
-    "ipv6": lambda v: perl_match(IPV6RE, v),  # pve_verify_ipv6
-    "ip": _ip,  # pve_verify_ip
-    "CIDRv4": lambda v: _cidr(v, IPV4RE, 32),  # pve_verify_cidrv4
-    "CIDRv6": lambda v: _cidr(v, IPV6RE, 128),  # pve_verify_cidrv6
-    "CIDR": lambda v: _cidr(v, IPV4RE, 32) or _cidr(v, IPV6RE, 128),  # pve_verify_cidr
-    "pve-ipv4-config": lambda v: perl_match("dhcp|manual", v) or _cidr(v, IPV4RE, 32),
-    "pve-ipv6-config": lambda v: perl_match("auto|dhcp|manual", v) or _cidr(v, IPV6RE, 128),
+def _rule(ok: Callable[[str], bool], message: str) -> Verifier:
+    """A verifier dying with message ({} is the value) when ok(value) is false."""
+    return lambda v: None if ok(v) else message.format(v)
+
+
+def _match(pattern: str, message: str, flags: int = 0) -> Verifier:
+    return _rule(lambda v: perl_match(pattern, v, flags), message)
+
+
+_LOOKS = "value does not look like a valid "
+# pve-common's verifiers by format name, each with its die message (the rest of the
+# simulator's named formats are in provision.sim.apivalues.OTHER_FORMATS).
+PVE_COMMON_FORMATS: dict[str, Verifier] = {
+    "ipv4": _match(IPV4RE, _LOOKS + "IPv4 address"),  # pve_verify_ipv4
+    "ipv6": _match(IPV6RE, _LOOKS + "IPv6 address"),  # pve_verify_ipv6
+    "ip": _rule(_ip, _LOOKS + "IP address"),  # pve_verify_ip
+    "CIDRv4": _rule(lambda v: _cidr(v, IPV4RE, 32), _LOOKS + "IPv4 CIDR network"),
+    "CIDRv6": _rule(lambda v: _cidr(v, IPV6RE, 128), _LOOKS + "IPv6 CIDR network"),
+    "CIDR": _rule(  # pve_verify_cidr
+        lambda v: _cidr(v, IPV4RE, 32) or _cidr(v, IPV6RE, 128), _LOOKS + "CIDR network"
+    ),
+    "pve-ipv4-config": _rule(  # pve_verify_ipv4_config
+        lambda v: perl_match("dhcp|manual", v) or _cidr(v, IPV4RE, 32),
+        _LOOKS + "ipv4 network configuration",
+    ),
+    "pve-ipv6-config": _rule(  # pve_verify_ipv6_config
+        lambda v: perl_match("auto|dhcp|manual", v) or _cidr(v, IPV6RE, 128),
+        _LOOKS + "ipv6 network configuration",
+    ),
     # pve_verify_address: its `||` takes the returned value, so "0" is false
-    "address": lambda v: v != "0" and (_ip(v) or _dns_name(v)),
-    "dns-name": _dns_name,  # pve_verify_dns_name
-    "mac-addr": lambda v: perl_match("[a-f0-9][02468ace](?::[a-f0-9]{2}){5}", v, re.I),
-    "pve-tag": lambda v: perl_match("[a-z0-9_][a-z0-9_\\-+.]*", v, re.I),  # pve_verify_tag
-    "pve-bridge-id": lambda v: perl_match("[-_.\\w\\d]+", v),  # parse_bridge_id
-    "pve-vmid": lambda v: perl_match("[1-9][0-9]{2,8}", v),  # pve_verify_vmid
-    "pve-node": lambda v: perl_match(f"({_DNS_LABEL})", v),  # pve_verify_node_name
-    "pve-configid": lambda v: perl_match("[a-z][a-z0-9_-]+", v, re.I),  # pve_verify_configid
+    "address": _rule(lambda v: v != "0" and (_ip(v) or _dns_name(v)), _LOOKS + "address: {}"),
+    "dns-name": _rule(_dns_name, _LOOKS + "DNS name"),  # pve_verify_dns_name
+    "mac-addr": _match(  # pve_verify_mac_addr
+        "[a-f0-9][02468ace](?::[a-f0-9]{2}){5}", _LOOKS + "unicast MAC address", re.I
+    ),
+    "pve-tag": _match("[a-z0-9_][a-z0-9_\\-+.]*", "invalid characters in tag", re.I),
+    "pve-bridge-id": _match("[-_.\\w\\d]+", "invalid bridge ID '{}'"),  # parse_bridge_id
+    "pve-vmid": _match("[1-9][0-9]{2,8}", _LOOKS + "VM ID"),  # pve_verify_vmid
+    "pve-node": _match(f"({_DNS_LABEL})", _LOOKS + "node name"),  # pve_verify_node_name
+    "pve-configid": _match(  # pve_verify_configid
+        "[a-z][a-z0-9_-]+", "invalid configuration ID '{}'", re.I
+    ),
     "pve-storage-id": _storage_id,  # parse_storage_id
-    "pve-iface": lambda v: perl_match("[a-z][a-z0-9_]{1,20}([:.]\\d+)?", v, re.I),
-    "pve-startup-order": _startup_order,  # pve_verify_startup_order
+    "pve-iface": _match(  # pve_verify_iface
+        "[a-z][a-z0-9_]{1,20}([:.]\\d+)?", "invalid network interface name '{}'", re.I
+    ),
+    "pve-startup-order": _rule(_startup_order, "unable to parse startup options"),
     "storage-pair": lambda v: _idmap(v, _storage_id),  # verify_storagepair
-    "urlencoded": lambda v: perl_match("[-%a-zA-Z0-9_.!~*'()]*", v),  # pve_verify_urlencoded
-    "disk-size": lambda v: perl_match("(\\d+(\\.\\d+)?)([KMGT](?:iB)?)?", v),  # parse_size
-    "string": lambda v: True,
+    "urlencoded": _match(  # pve_verify_urlencoded
+        "[-%a-zA-Z0-9_.!~*'()]*", "invalid urlencoded string: {}"
+    ),
+    "disk-size": _match(  # pve_verify_disk_size / parse_size
+        "(\\d+(\\.\\d+)?)([KMGT](?:iB)?)?", _LOOKS + "disk size: {}"
+    ),
+    "string": lambda v: None,
 }
