@@ -20,6 +20,7 @@ from provision.sim.fixture import build_world, load_fixture
 from provision.sim.http import ApiFailure, failure_payload, param_fail, parse_request
 from provision.sim.lifecycle import apply_task
 from provision.sim.params_check import canonical, sim_schema
+from provision.sim.params_routes import DECLARED
 from provision.sim.perms import check_endpoint
 from provision.sim.routes_agent import ROUTES as AGENT
 from provision.sim.routes_cluster import ROUTES as CLUSTER
@@ -203,7 +204,7 @@ class SimApp:
                 return Reply(500, {"data": None, "message": msg + "\n"}, msg)
             return Reply(0, {}, action=fault["kind"], delay=float(fault.get("seconds", 0)))
         if method == "POST" and sub == "/access/ticket":
-            self._validate(method, sub, params)
+            self._validate(method, sub, sub, params)
             data = self.auth.login(
                 world["access"], str(params.get("username", "")), str(params.get("password", ""))
             )
@@ -214,16 +215,21 @@ class SimApp:
         if found is None:
             raise ApiFailure(501, f"Method '{method} {PREFIX}{sub}' not implemented")
         template, handler, match = found
-        self._validate(method, sub, {**params, **{k: v[0] for k, v in files.items()}})
+        self._validate(method, template, sub, {**params, **{k: v[0] for k, v in files.items()}})
         merged = canonical(method, template, {**params, **match.groupdict()})
         check_endpoint(method, template, who, merged)
         ctx = Ctx(world, now, who, merged, self.state_dir, self.durations(world), files)
         return Reply(200, {"data": handler(ctx)})
 
-    def _validate(self, method: str, sub: str, params: dict[str, Any]) -> None:
+    def _validate(self, method: str, template: str, sub: str, params: dict[str, Any]) -> None:
         """400 for what pve-common's JSONSchema::validate refuses: the simulator's own
         declarations always (provision.sim.params_routes), plus the validator given
         (tests: Proxmox's apidoc.json), every refusal recorded."""
+        if (method, template) not in DECLARED:
+            raise LookupError(
+                f"{method} {template} is served but has no parameter declaration in "
+                "provision/sim/params_routes.py"
+            )
         path = PREFIX + "/".join(quote(seg, safe="") for seg in sub.split("/"))
         problems = sim_schema().validate(method, path, params)
         if self.validator is not None:

@@ -194,3 +194,24 @@ def test_delete_lists_split_as_pve_common_splits_them(sim: Any, separator: str) 
     api.nodes("pve1").qemu(9001).config.put(delete=f"serial0{separator}vga")
     config = api.nodes("pve1").qemu(9001).config.get()
     assert "serial0" not in config and "vga" not in config
+
+
+def test_a_route_served_without_declarations_is_a_named_simulator_bug(
+    sim: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A route added to a ROUTES list without its parameters in params_routes answers 500
+    naming the gap (and the test fixtures report it), never serving unchecked values."""
+    import provision.sim.app as app_module
+    from provision.sim.context import compile_routes
+
+    extra = compile_routes([("GET", "/nodes/{node}/undeclared", lambda ctx: "served")])
+    monkeypatch.setattr(app_module, "ROUTES", app_module.ROUTES + extra)
+    sim.allow_violations = True
+    token = f"{sim.server.token_id}={sim.server.secret_for(sim.server.token_id)}"
+    answer = requests.get(f"{sim.server.url}/api2/json/nodes/pve1/undeclared",
+                          headers={"Authorization": f"PVEAPIToken={token}"},
+                          verify=str(sim.server.cert_path), timeout=30)
+    assert answer.status_code == 500
+    assert "GET /nodes/{node}/undeclared is served but has no parameter declaration" in (
+        answer.json()["message"])
+    assert any("undeclared" in v for v in sim.server.app.schema_violations())
