@@ -297,6 +297,22 @@ _DECLARED: dict[tuple[str, str], dict[str, Entry]] = {
         "username": s(maxlen=64),
     },
 
+    # pve-storage PVE/API2/Storage/Config.pm `read` and pve-manager PVE/API2/Tasks.pm
+    # `node_tasks` (routes the route audit added).
+    ("GET", "/storage/{storage}"): {"storage": s(fmt="pve-storage-id")},
+    ("GET", "/nodes/{node}/tasks"): {
+        "errors?": b(),
+        "limit?": i(0),
+        "node": NODE,
+        "since?": i(),
+        "source?": e("archive active all"),
+        "start?": i(0),
+        "statusfilter?": s(fmt="pve-task-status-type-list"),
+        "typefilter?": s(),
+        "until?": i(),
+        "userfilter?": s(),
+        "vmid?": VMID,
+    },
     ("POST", "/nodes/{node}/qemu"): CREATE_OPTIONS,
     ("PUT", f"{_Q}/config"): VM_OPTIONS,
     ("POST", f"{_Q}/config"): POST_CONFIG_OPTIONS,

@@ -192,5 +192,8 @@ PVE_COMMON_FORMATS: dict[str, Verifier] = {
     "disk-size": _match(  # pve_verify_disk_size / parse_size
         "(\\d+(\\.\\d+)?)([KMGT](?:iB)?)?", _LOOKS + "disk size: {}"
     ),
+    "pve-task-status-type": _match(  # verify_task_status_type
+        "(ok|error|warning|unknown)", "invalid status '{}'", re.I
+    ),
     "string": lambda v: None,
 }
