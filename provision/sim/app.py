@@ -204,7 +204,7 @@ class SimApp:
                 return Reply(500, {"data": None, "message": msg + "\n"}, msg)
             return Reply(0, {}, action=fault["kind"], delay=float(fault.get("seconds", 0)))
         if method == "POST" and sub == "/access/ticket":
-            self._validate(method, sub, sub, params)
+            self._validate(method, sub, params)
             data = self.auth.login(
                 world["access"], str(params.get("username", "")), str(params.get("password", ""))
             )
@@ -215,21 +215,17 @@ class SimApp:
         if found is None:
             raise ApiFailure(501, f"Method '{method} {PREFIX}{sub}' not implemented")
         template, handler, match = found
-        self._validate(method, template, sub, {**params, **{k: v[0] for k, v in files.items()}})
+        _require_declared(method, template)
+        self._validate(method, sub, {**params, **{k: v[0] for k, v in files.items()}})
         merged = canonical(method, template, {**params, **match.groupdict()})
         check_endpoint(method, template, who, merged)
         ctx = Ctx(world, now, who, merged, self.state_dir, self.durations(world), files)
         return Reply(200, {"data": handler(ctx)})
 
-    def _validate(self, method: str, template: str, sub: str, params: dict[str, Any]) -> None:
+    def _validate(self, method: str, sub: str, params: dict[str, Any]) -> None:
         """400 for what pve-common's JSONSchema::validate refuses: the simulator's own
         declarations always (provision.sim.params_routes), plus the validator given
         (tests: Proxmox's apidoc.json), every refusal recorded."""
-        if (method, template) not in DECLARED:
-            raise LookupError(
-                f"{method} {template} is served but has no parameter declaration in "
-                "provision/sim/params_routes.py"
-            )
         path = PREFIX + "/".join(quote(seg, safe="") for seg in sub.split("/"))
         problems = sim_schema().validate(method, path, params)
         if self.validator is not None:
@@ -250,3 +246,12 @@ class SimApp:
             else:
                 errors[key] = msg
         raise param_fail(errors)
+
+
+def _require_declared(method: str, template: str) -> None:
+    """A served route must have its parameters declared: else a named simulator bug."""
+    if (method, template) not in DECLARED:
+        raise LookupError(
+            f"{method} {template} is served but has no parameter declaration in "
+            "provision/sim/params_routes.py"
+        )
