@@ -177,16 +177,18 @@ class ApiSchema:
         schema = dict(props[f"{base}[n]"])
         schema["optional"] = 1
         bounds = self._index_range(template, base, schema)
-        if bounds and not bounds[0] <= index <= bounds[1]:
+        if bounds and not bounds[0] <= index <= bounds[1]:  # Proxmox expands name0..nameN
             return (
                 "property is not defined in schema and the schema does not allow additional "
-                f"properties ({base}[n] takes n from {bounds[0]} to {bounds[1]})"
+                "properties"
             )
         return schema
 
     def _index_range(
         self, template: str, base: str, schema: dict[str, Any]
     ) -> tuple[int, ...] | None:
+        if "_index_range" in schema:  # a range the declaration carries (provision.sim)
+            return tuple(schema["_index_range"])
         if template.startswith("/nodes/{node}/qemu") and base in self._qemu_ranges:
             return self._qemu_ranges[base]
         fmt = schema.get("format")

@@ -1,5 +1,6 @@
 """The simulator's request handling, independent of sockets: authentication, faults,
-schema validation, routing, privileges, and the state transaction around each request."""
+parameter validation (always on), routing, privileges, and the state transaction around
+each request."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from provision.sim import faults
 from provision.sim.auth import Authenticator, AuthFailure, Identity
@@ -17,6 +19,8 @@ from provision.sim.context import Ctx, compile_routes
 from provision.sim.fixture import build_world, load_fixture
 from provision.sim.http import ApiFailure, failure_payload, param_fail, parse_request
 from provision.sim.lifecycle import apply_task
+from provision.sim.params_check import canonical, sim_schema
+from provision.sim.params_routes import DECLARED
 from provision.sim.perms import check_endpoint
 from provision.sim.pvestatd import catch_up
 from provision.sim.routes_agent import ROUTES as AGENT
@@ -218,7 +222,8 @@ class SimApp:
         if found is None:  # pve-manager PVE/HTTPServer.pm rest_handler: the relative URI
             raise ApiFailure(501, f"Method '{method} {sub}' not implemented")
         template, handler, match = found
-        merged = {**params, **match.groupdict()}
+        _require_declared(method, template)
+        merged = canonical(method, template, {**params, **match.groupdict()})
         # rest_handler: check_api2_permissions before RESTHandler::handle validates
         check_endpoint(method, template, who, merged)
         self._validate(method, sub, {**params, **{k: v[0] for k, v in files.items()}})
@@ -226,9 +231,14 @@ class SimApp:
         return Reply(200, {"data": handler(ctx)})
 
     def _validate(self, method: str, sub: str, params: dict[str, Any]) -> None:
-        if self.validator is None:
-            return
-        problems = self.validator(method, PREFIX + sub, params)
+        """400 for what pve-common's JSONSchema::validate refuses: the simulator's own
+        declarations always (provision.sim.params_routes), plus the validator given
+        (tests: Proxmox's apidoc.json), every refusal recorded."""
+        path = PREFIX + "/".join(quote(seg, safe="") for seg in sub.split("/"))
+        problems = sim_schema().validate(method, path, params)
+        if self.validator is not None:
+            problems += self.validator(method, path, params)
+        problems = list(dict.fromkeys(problems))
         if not problems:
             return
         with self._mem:
@@ -244,3 +254,12 @@ class SimApp:
             else:
                 errors[key] = msg
         raise param_fail(errors)
+
+
+def _require_declared(method: str, template: str) -> None:
+    """A served route must have its parameters declared: else a named simulator bug."""
+    if (method, template) not in DECLARED:
+        raise LookupError(
+            f"{method} {template} is served but has no parameter declaration in "
+            "provision/sim/params_routes.py"
+        )

@@ -4,12 +4,13 @@ in Proxmox's shapes (`{"data": ...}`, the message as reason phrase and in the bo
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from email.parser import BytesParser
 from email.policy import HTTP
 from http.client import responses
 from typing import Any
-from urllib.parse import parse_qsl, unquote, urlsplit
+from urllib.parse import unquote, urlsplit
 
 PARAM_FAIL = "Parameter verification failed."
 
@@ -65,8 +66,6 @@ def parse_request(
     path = "/" + "/".join(unquote(s) for s in split.path.split("/") if s)
     params: dict[str, Any] = {}
     files: dict[str, tuple[str, bytes]] = {}
-    for key, value in parse_qsl(split.query, keep_blank_values=True):
-        _add(params, key, value)
     ctype = headers.get("content-type", "")
     if body and ctype.startswith("application/json"):
         loaded = json.loads(body.decode("utf-8") or "{}")
@@ -86,9 +85,37 @@ def parse_request(
             elif name:
                 _add(params, str(name), payload.decode("utf-8"))
     elif body:
-        for key, value in parse_qsl(body.decode("utf-8"), keep_blank_values=True):
-            _add(params, key, value)
-    return path, params, files
+        params = decode_urlencoded(body.decode("latin-1"))
+    params.update(decode_urlencoded(split.query))  # the query string wins, as in extract_params
+    return path, {k: v for k, v in params.items() if v is not None}, files
+
+
+def decode_urlencoded(data: str) -> dict[str, Any]:
+    """pve-http-server APIServer/AnyEvent.pm decode_urlencoded: pairs split on `&` or
+    `;`, `k=v` split on `=` (Perl's split: `a=b=c` gives b, `a=` gives no value), `+`
+    and %XX decoded, values read as UTF-8, repeated names as lists. A name without a
+    value is None (Perl's undef: an optional parameter left out, a required one missing).
+    """
+    res: dict[str, Any] = {}
+    for pair in re.split(r"[&;]", data) if data else []:
+        fields = pair.split("=")
+        while fields and fields[-1] == "":
+            fields.pop()
+        if not fields:
+            continue
+        key = _unescape(fields[0]).decode("latin-1")
+        if len(fields) < 2:
+            res[key] = None
+            continue
+        value = _unescape(fields[1]).decode("utf-8", "replace")
+        old = res.get(key)
+        res[key] = value if old is None else (old if isinstance(old, list) else [old]) + [value]
+    return res
+
+
+def _unescape(text: str) -> bytes:
+    raw = text.replace("+", " ").encode("latin-1", "replace")
+    return re.sub(rb"%([0-9a-fA-F]{2})", lambda m: bytes([int(m.group(1), 16)]), raw)
 
 
 def reason_phrase(message: str) -> str:

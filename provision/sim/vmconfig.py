@@ -8,6 +8,7 @@ import re
 from typing import Any
 
 from provision.sim.http import fail
+from provision.sim.pveformats import split_list
 from provision.sim.state import World
 
 # Options a running VM takes at once; everything else waits in [PENDING] until next start.
@@ -182,13 +183,19 @@ def pending_list(vm: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def split_delete(value: Any) -> list[str]:
-    """The `delete` parameter (comma/space/semicolon list) as keys."""
+    """The `delete` parameter (a pve-configid-list) as keys, split as pve-common's
+    ParseUtils split_list splits it (NULs, else commas, semicolons and blanks)."""
     text = ",".join(value) if isinstance(value, list) else str(value or "")
-    return [k for k in text.replace(";", ",").replace(" ", ",").split(",") if k]
+    return [k for k in split_list(text) if k]
 
 
 def option_values(params: dict[str, Any]) -> dict[str, str]:
-    """The VM options in a create/config request (everything but the meta parameters)."""
+    """The VM options in a create/config request (everything but the meta parameters).
+
+    A value with a line break is refused as qemu-server's write_vm_config refuses it
+    (QemuServer.pm `check_type`: "property contains a line feed"; `description` is
+    exempt, it is written as comment lines).
+    """
     out = {}
     for key, value in params.items():
         if key in META_PARAMS:
@@ -196,4 +203,6 @@ def option_values(params: dict[str, Any]) -> dict[str, str]:
         if isinstance(value, bool):
             value = int(value)
         out[key] = str(value)
+        if key != "description" and re.search(r"[\n\r]", out[key]):
+            raise fail(f"unable to parse value of '{key}' - property contains a line feed")
     return out

@@ -163,12 +163,15 @@ def test_destroy_frees_unused_and_unreferenced_disks_and_keeps_linked_bases(sim:
 
 def test_hardware_pci_leaves_out_bridges_and_honours_verbose(sim: Any) -> None:
     """pve-manager PVE/API2/Hardware/PCI.pm pci_scan: pci-class-blacklist defaults to
-    "05;06;0b" (the host bridge 0x060000 is not listed); verbose=0 gives ids only."""
+    "05;06;0b" (the host bridge 0x060000 is not listed); an empty value reads as unset
+    (pve-http-server decode_urlencoded), so ";" is the blacklist that lists everything;
+    verbose=0 gives ids only."""
     hw = sim.api().nodes(NODE).hardware.pci
     listed = hw.get()
     assert "0000:00:00.0" not in [d["id"] for d in listed]
     assert [d["id"] for d in listed] == sorted(d["id"] for d in listed)
-    everything = hw.get(**{"pci-class-blacklist": ""})
+    assert "0000:00:00.0" not in [d["id"] for d in hw.get(**{"pci-class-blacklist": ""})]
+    everything = hw.get(**{"pci-class-blacklist": ";"})
     assert "0000:00:00.0" in [d["id"] for d in everything]
     terse = hw.get(verbose=0)
     assert all(set(d) <= {"id", "vendor", "device", "class", "iommugroup", "mdev"} for d in terse)

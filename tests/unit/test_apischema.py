@@ -138,18 +138,24 @@ def test_misspelt_parameter(pve):
     [
         ("0000:01:00,pcie=yes-please", "hostpci0.pcie: type check ('boolean')"),
         ("host=zz:01", "hostpci0.host: value does not match the regex pattern"),
-        ("0000:01:00,pcei=1", "invalid key in comma-separated list property: pcei"),
+        ("0000:01:00,pcei=1", "hostpci0.pcei: property is not defined in schema"),
         ("0000:01:00,pcie=1,pcie=0", "duplicate key"),
         ("0000:01:00,0000:02:00", "duplicate key"),
         ("mapping=rtx4090,vendor-id=10de", "hostpci0.vendor-id"),
         ("mapping=rtx 4090", "hostpci0.mapping"),
-        ("pcie=1", "either 'host' or 'mapping'"),
-        ("0000:01:00,mapping=rtx4090", "cannot both be set"),
         ("0000:01:00,pcie=", "missing key"),
     ],
 )
 def test_malformed_hostpci(pve, value, needle):
     _one(pve.validate("PUT", CONFIG, {"hostpci0": value}), needle)
+
+
+@pytest.mark.parametrize("value", ["pcie=1", "0000:01:00,mapping=rtx4090", ""])
+def test_hostpci_host_or_mapping_is_not_a_schema_rule(pve, value):
+    """pve-common's validator accepts these; qemu-server refuses them later, in
+    API2/Qemu.pm check_hostpci_perm (non-root: "either 'host' or 'mapping' must be set")
+    and QemuServer/PCI.pm parse_hostpci at start."""
+    assert pve.validate("PUT", CONFIG, {"hostpci0": value}) == []
 
 
 def test_hostpci_booleans_inside_property_strings_take_words(pve):
@@ -158,7 +164,7 @@ def test_hostpci_booleans_inside_property_strings_take_words(pve):
 
 def test_hostpci_index_range(pve):
     assert pve.validate("PUT", CONFIG, {"hostpci15": MAPPED_GPU}) == []
-    _one(pve.validate("PUT", CONFIG, {"hostpci16": MAPPED_GPU}), "hostpci16", "0 to 15")
+    _one(pve.validate("PUT", CONFIG, {"hostpci16": MAPPED_GPU}), "hostpci16: property is not")
     _one(pve.validate("PUT", CONFIG, {"hostpci01": MAPPED_GPU}), "hostpci01")
     _one(pve.validate("PUT", CONFIG, {"scsi31": "local-lvm:8"}), "scsi31")
 
@@ -166,7 +172,7 @@ def test_hostpci_index_range(pve):
 def test_hostpci_driver_key_only_on_9_1(pve9, pve8):
     params = {"hostpci0": "mapping=rtx4090,pcie=1,driver=vfio"}
     assert pve9.validate("PUT", CONFIG, params) == []
-    _one(pve8.validate("PUT", CONFIG, params), "invalid key", "driver")
+    _one(pve8.validate("PUT", CONFIG, params), "driver: property is not defined")
     _one(pve9.validate("PUT", CONFIG, {"hostpci0": "mapping=a1,driver=nouveau"}), "driver")
 
 
@@ -186,28 +192,28 @@ def test_missing_required(pve):
         ({"cores": "0"}, "cores: value must have a minimum value of 1"),
         ({"agent": "maybe"}, "agent.enabled"),
         ({"onboot": "true"}, "onboot: type check ('boolean') failed - got 'true'"),
-        ({"name": "llm_box"}, "name: value does not match the format 'dns-name'"),
+        ({"name": "llm_box"}, "name: invalid format - value does not look like a valid DNS name"),
         ({"digest": "a" * 41}, "digest: value may only be 40 characters long"),
         (
             {"delete": "net1,bad key!"},
-            "delete: value does not match the format 'pve-configid-list'",
+            "delete: invalid format - invalid configuration ID 'key!'",
         ),
         ({"tags": "ai host,ok;b@d"}, "tags"),
-        ({"sshkeys": "ssh-ed25519 AAAA me@laptop"}, "sshkeys: value does not match the format"),
+        ({"sshkeys": "ssh-ed25519 AAAA me@laptop"}, "sshkeys: invalid format - invalid urlencoded"),
         ({"net0": "virtio,bridge=vmbr0,macaddr=01:00:00:00:00:01"}, "net0.macaddr"),
         ({"cpu": "host,hidden=maybe"}, "cpu.hidden"),
         ({"cpu": "host,hv-vendor-id=much-too-long-id"}, "cpu.hv-vendor-id"),
         ({"boot": "order=scsi0;net 0"}, "boot.order"),
         ({"hotplug": "network,gpu"}, "hotplug"),
         ({"cicustom": "user=snippets/a.yaml"}, "cicustom.user"),
-        ({"cicustom": "users=local:snippets/a.yaml"}, "invalid key"),
-        ({"ipconfig0": "ip=999.1.1.1/24"}, "ipconfig0.ip: value does not match the format"),
+        ({"cicustom": "users=local:snippets/a.yaml"}, "cicustom.users: property is not defined"),
+        ({"ipconfig0": "ip=999.1.1.1/24"}, "ipconfig0.ip: invalid format - value does not look"),
         ({"ipconfig0": "ip=10.0.0.5/33"}, "ipconfig0.ip"),
         ({"ipconfig0": "ip=10.0.0.5/24,gw=10.0.0.256"}, "ipconfig0.gw"),
         ({"ipconfig0": "gw=10.0.0.1"}, "ipconfig0.ip: missing property"),
         ({"ipconfig0": "ip6=fe80::1/129"}, "ipconfig0.ip6"),
         ({"ipconfig32": "ip=dhcp"}, "ipconfig32"),
-        ({"watchdog": "modle=ib700"}, "invalid key in comma-separated list property: modle"),
+        ({"watchdog": "modle=ib700"}, "watchdog.modle: property is not defined in schema"),
     ],
 )
 def test_bad_values(pve, params, needle):
@@ -232,8 +238,10 @@ def test_good_values_that_look_odd(pve):
 
 
 def test_path_parameters_are_checked(pve):
-    _one(pve.validate("GET", "/nodes/pve_1/qemu/101/config", {}), "node: value does not match")
-    _one(pve.validate("GET", "/nodes/pve1/qemu/99/config", {}), "vmid: value must have a minimum")
+    _one(pve.validate("GET", "/nodes/pve_1/qemu/101/config", {}), "node: invalid format - value")
+    # check_prop tests the format (pve-vmid) before the minimum
+    _one(pve.validate("GET", "/nodes/pve1/qemu/99/config", {}), "vmid: invalid format - value")
+    _one(pve.validate("GET", "/nodes/pve1/qemu/1000000000/config", {}), "vmid: invalid format")
     _one(pve.validate("GET", "/nodes/pve1/qemu/abc/config", {}), "vmid: type check")
     _one(pve.validate("GET", CONFIG, {"node": "pve2"}), "node", "conflicts")
 
