@@ -175,3 +175,22 @@ def test_a_config_write_without_options_is_refused(sim):
     for call in (vm.config.put, vm.config.post):
         err = _fail(call, digest=digest)
         assert err.status_code == 500 and err.content == "no options specified"
+
+
+def test_hostpci_with_neither_host_nor_mapping_is_refused_for_a_token(sim):
+    """qemu-server API2/Qemu.pm check_hostpci_perm: die "either 'host' or 'mapping' must
+    be set." for a non-root caller; create_vm checks it before the fork
+    (check_vm_create_hostpci_perm), update_vm_api in $updatefn (PUT: the answer; POST: the
+    task), clone_vm in check_mapping_access (QemuServer.pm) on the source config."""
+    either = "either 'host' or 'mapping' must be set."
+    api = sim.api()
+    err = _fail(api.nodes("pve1").qemu.post, vmid=120, hostpci0="pcie=1")
+    assert err.status_code == 500 and err.content == either
+    vm = _clone(sim)
+    err = _fail(vm.config.put, hostpci0="pcie=1")
+    assert err.status_code == 500 and err.content == either
+    upid = vm.config.post(hostpci0="pcie=1")
+    assert sim.wait(api, upid)["exitstatus"] == either
+    sim.root().nodes("pve1").qemu(100).config.put(hostpci0="pcie=1")
+    err = _fail(vm.clone.post, newid=101, name="vm101", full=1)
+    assert err.status_code == 500 and err.content == either
