@@ -68,7 +68,8 @@ def test_clone_checks_bridges_and_mappings_before_the_target_node(two_node):
     with pytest.raises(ResourceException) as caught:
         source.clone.post(newid=201, name="x", target="pve1", full=1)
     assert caught.value.status_code == 403
-    assert caught.value.content == "Permission check failed (/sdn/zones/localnetwork/vmbr0, SDN.Use)"
+    sdn = "Permission check failed (/sdn/zones/localnetwork/vmbr0, SDN.Use)"
+    assert caught.value.content == sdn
     sim.root().nodes("pve2").qemu(9001).config.put(hostpci0="mapping=gpu,pcie=1")
     with pytest.raises(ResourceException) as caught:
         sim.api("aihost@pve!nomapping").nodes("pve2").qemu(9001).clone.post(

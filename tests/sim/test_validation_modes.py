@@ -178,7 +178,8 @@ def test_a_line_feed_in_an_option_fails_where_write_vm_config_runs(sim: Any) -> 
     upid = qemu.post(vmid=151, memory=512, ciuser="ubuntu\nroot")
     assert upid.split(":")[5] == "qmcreate"
     assert sim.wait(api, upid)["exitstatus"] == (
-        "unable to create VM 151 - unable to parse value of 'ciuser' - property contains a line feed"
+        "unable to create VM 151 - "
+        "unable to parse value of 'ciuser' - property contains a line feed"
     )
     assert 151 not in [r["vmid"] for r in api.cluster.resources.get(type="vm")]
     sim.wait(api, qemu.post(vmid=152, memory=512, name="nl", description="two\nlines"))
