@@ -132,7 +132,9 @@ def clone(ctx: Ctx) -> Any:
     linked-clone parameters, storage access ($check_storage_access_clone), then
     check_mapping_access and check_bridge_access on the source's config (so a template on
     vmbr0 needs SDN.Use on /sdn/zones/localnetwork/vmbr0 to be cloned), and only then
-    "can't clone VM to node" and the new config file's existence."""
+    "can't clone VM to node" and the new config file's existence; then, per drive, a linked
+    clone needs a volume with the `clone` feature (pve-storage volume_has_feature: a base
+    volume)."""
     node, vmid, newid = ctx.node(), str(ctx.params["vmid"]), str(ctx.params["newid"])
     vm = vc.vm_record(ctx.world, node, vmid)
     target = ctx.node(str(ctx.params.get("target") or node))
@@ -148,8 +150,8 @@ def clone(ctx: Ctx) -> Any:
     if target != node and not shared:
         raise fail(f"can't clone VM to node '{target}' (VM uses local storage)")
     _exists(ctx, newid)
-    if not full and not template:
-        raise fail("Linked clone feature is not available for a VM that is not a template")
+    if not full:
+        st.check_linked_clone(ctx.world, vm["config"])
     config = {k: v for k, v in vc.effective(vm).items() if k not in ("template", "lock")}
     volumes = []
     for key, value in sorted(config.items()):

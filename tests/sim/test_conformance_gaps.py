@@ -79,3 +79,21 @@ def test_another_users_task_needs_sys_audit_on_the_node(make_sim: Any, tmp_path:
     mine = own.nodes("pve1").qemu(100).status.start.post()
     assert sim.wait(own, mine)["exitstatus"] == "OK"
     assert own.nodes("pve1").tasks(mine).log.get()
+
+
+def test_a_linked_clone_needs_base_volumes(sim: Any) -> None:
+    """qemu-server API2/Qemu.pm clone_vm $load_and_check: per drive (sorted),
+    volume_has_feature('clone') or "Linked clone feature is not supported for 'VOLID'
+    (KEY)"; pve-storage Plugin.pm/LvmThinPlugin.pm volume_has_feature: clone only from a
+    base volume. The cloud-init drive is copied, so it needs no clone feature."""
+    api = sim.api()
+    upid = api.nodes("pve1").qemu(9000).clone.post(newid=100, name="vm100", full=1)
+    assert sim.wait(api, upid)["exitstatus"] == "OK"
+    scsi0 = api.nodes("pve1").qemu(100).config.get()["scsi0"].split(",")[0]
+    with pytest.raises(ResourceException) as caught:
+        api.nodes("pve1").qemu(100).clone.post(newid=101, name="linked", full=0)
+    assert (caught.value.status_code, caught.value.content) == (
+        500, f"Linked clone feature is not supported for '{scsi0}' (scsi0)"
+    )
+    upid = api.nodes("pve1").qemu(9000).clone.post(newid=102, name="linked", full=0)
+    assert sim.wait(api, upid)["exitstatus"] == "OK"
