@@ -1,5 +1,5 @@
-"""Rows of docs/sim-conformance.md that no other test pinned: the node status shape and
-reading another user's task."""
+"""Rows of docs/sim-conformance.md that no other test pinned: the node status shape,
+reading another user's task, and a linked clone of volumes without the clone feature."""
 
 from __future__ import annotations
 
