@@ -6,7 +6,8 @@ elsewhere; an option in no class is root-only: "only root can set 'X' config"),
 `check_hostpci_perm`, `$check_vm_create_serial_perm`, and in `update_vm_api`'s
 `$updatefn` `$check_drive_perms` (a cloud-init drive needs VM.Config.Cloudinit and
 VM.Config.CDROM, a CD-ROM VM.Config.CDROM, any other drive VM.Config.Disk).
-`src/PVE/QemuServer.pm` `check_bridge_access` and `check_mapping_access`; pve-guest-common
+`$check_storage_access_clone`; `src/PVE/QemuServer.pm` `check_bridge_access` and
+`check_mapping_access`; pve-guest-common
 `src/PVE/GuestHelpers.pm` `check_vnet_access` (SDN.Use on /sdn/zones/localnetwork/BRIDGE,
 or on .../BRIDGE/TAG for a VLAN tag and each trunk VLAN) and `assert_tag_permissions`
 (VM.Config.Options; with the default free-form tag access nothing more).
@@ -167,6 +168,27 @@ def mapping_access(ctx: Ctx, config: dict[str, str]) -> None:
         if not device.get("mapping"):
             raise fail("either 'host' or 'mapping' must be set.")
         ctx.require(f"/mapping/pci/{device['mapping']}", ["Mapping.Use"])
+
+
+def clone_storage_access(ctx: Ctx, config: dict[str, str], storage: str | None) -> bool:
+    """qemu-server API2/Qemu.pm $check_storage_access_clone: Datastore.AllocateSpace on
+    each disk's storage (or the `storage` parameter); True when every volume, CD-ROM
+    images included, is on shared storage."""
+    shared = True
+    for key, value in sorted(config.items()):
+        volid = value.partition(",")[0]
+        if not DISK_KEY.fullmatch(key) or volid in ("", "none"):
+            continue
+        if volid == "cdrom":
+            ctx.require("/", ["Sys.Console"])
+            continue
+        sid = volid.partition(":")[0]
+        shared = shared and bool(ctx.world["storages"].get(sid, {}).get("shared"))
+        if "media=cdrom" not in value:
+            ctx.require(f"/storage/{storage or sid}", ["Datastore.AllocateSpace"])
+    if config.get("vmstatestorage"):
+        ctx.require(f"/storage/{config['vmstatestorage']}", ["Datastore.AllocateSpace"])
+    return shared
 
 
 def tags_perm(ctx: Ctx, vmid: str) -> None:

@@ -59,8 +59,8 @@ def storage_root(state_dir: Path, storage: str) -> Path:
     return Path(state_dir) / "storage" / storage
 
 
-def build_world(fixture: dict[str, Any], state_dir: Path, now: float) -> World:
-    """A fresh world from a fixture; re-creates the storage directories under state_dir."""
+def _storages(fixture: dict[str, Any]) -> dict[str, Any]:
+    """The fixture's storages as storage.cfg entries with a size."""
     storages: dict[str, Any] = {}
     for sid, spec in (fixture.get("storages") or {}).items():
         storages[sid] = {
@@ -71,7 +71,12 @@ def build_world(fixture: dict[str, Any], state_dir: Path, now: float) -> World:
             "nodes": spec.get("nodes"),
             "total": int(spec.get("total_gb", 100)) * 1024**3,
         }
-    nodes = {
+    return storages
+
+
+def _nodes(fixture: dict[str, Any]) -> dict[str, Any]:
+    """The fixture's nodes: CPUs, memory, kernel command line, PCI devices, node config."""
+    return {
         name: {
             "cpus": int(spec.get("cpus", 8)),
             "memory": int(spec.get("memory_gb", 32)) * 1024**3,
@@ -81,6 +86,12 @@ def build_world(fixture: dict[str, Any], state_dir: Path, now: float) -> World:
         }
         for name, spec in fixture["nodes"].items()
     }
+
+
+def _vms_and_volumes(
+    fixture: dict[str, Any], nodes: dict[str, Any], storages: dict[str, Any]
+) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
+    """The fixture's VMs and the disk volumes their configs name, per storage."""
     vms: dict[str, Any] = {}
     volumes: dict[str, dict[str, Any]] = {sid: {} for sid in storages}
     for vmid, spec in (fixture.get("vms") or {}).items():
@@ -96,6 +107,13 @@ def build_world(fixture: dict[str, Any], state_dir: Path, now: float) -> World:
                     "vmid": int(vmid),
                     "format": "qcow2" if name.endswith(".qcow2") else "raw",
                 }
+    return vms, volumes
+
+
+def _make_storage_dirs(
+    fixture: dict[str, Any], storages: dict[str, Any], state_dir: Path
+) -> None:
+    """Re-create the path-based storages' content directories and the fixture's files."""
     root = Path(state_dir) / "storage"
     shutil.rmtree(root, ignore_errors=True)
     for sid, spec in storages.items():
@@ -110,6 +128,14 @@ def build_world(fixture: dict[str, Any], state_dir: Path, now: float) -> World:
         target.parent.mkdir(parents=True, exist_ok=True)
         size = int(float(entry.get("size_mb", 1)) * 1024**2)
         target.write_bytes(b"QFI\xfb" + b"\0" * max(0, size - 4))
+
+
+def build_world(fixture: dict[str, Any], state_dir: Path, now: float) -> World:
+    """A fresh world from a fixture; re-creates the storage directories under state_dir."""
+    storages = _storages(fixture)
+    nodes = _nodes(fixture)
+    vms, volumes = _vms_and_volumes(fixture, nodes, storages)
+    _make_storage_dirs(fixture, storages, state_dir)
     return {
         "schema": 1,
         "created": now,

@@ -11,7 +11,8 @@ Followed sources (pve-common f665029e, pve-guest-common 4a8f6cbf, pve-cluster 70
 - pve-cluster `src/PVE/Cluster.pm` `$cfs_lock`: errors of the locked code pass unchanged.
 
 Each entry is stored as `parse_config` would read it back: `map` a list of strings,
-booleans as integers, no empty strings.
+booleans as integers, no empty strings. A section parse_config skips is kept as None
+(`$ids->{ID} = undef`): see reread.
 """
 
 from __future__ import annotations
@@ -34,11 +35,41 @@ OPTIONS: dict[str, bool] = {
 BOOLEANS = ("live-migration-capable", "mdev")
 
 
-def section(world: World) -> dict[str, dict[str, Any]]:
+def section(world: World) -> dict[str, dict[str, Any] | None]:
     """The mappings by id (the state file keeps them sorted by id; Proxmox keeps creation
-    order in `$cfg->{order}`: only the digest's value depends on it, never its use)."""
-    mappings: dict[str, dict[str, Any]] = world["mappings"]["pci"]
+    order in `$cfg->{order}`: only the digest's value depends on it, never its use).
+    None is a section parse_config skipped."""
+    mappings: dict[str, dict[str, Any] | None] = world["mappings"]["pci"]
     return mappings
+
+
+def write(world: World, name: str, entry: dict[str, Any]) -> None:
+    """Store entry as section name and write the file, then read it back as pmxcfs does.
+
+    SectionConfig `write_config` dies "unknown section type ''" when the file holds a
+    section parse_config skipped (its `$ids->{ID}` is undef, so it has no type): every
+    write fails until that id is created anew. The id itself is written unchecked:
+    pve-common's `pve-configid` check (JSONSchema.pm `pve_verify_configid`,
+    `m/^$CONFIGID_RE$/`) lets a final newline through, and Mapping/PCI.pm
+    `format_section_header` writes "ID\n", so "gpu\n" ends its section with an empty
+    line. Read back (SectionConfig `parse_config` with Mapping/PCI.pm
+    `parse_section_header`), the section "gpu" has no `map`, `check_config` refuses it
+    ("missing value for required option 'map'"), and `$ids->{gpu}` is undef, also when
+    a "gpu" existed before (the later section wins). The lines after the empty one are
+    ignored, so the model drops them (only the digest's value differs).
+    """
+    mappings = section(world)
+    mappings[name] = entry
+    check_writable(world)
+    if name.endswith("\n"):
+        del mappings[name]
+        mappings[name[:-1]] = None
+
+
+def check_writable(world: World) -> None:
+    """SectionConfig `write_config`: a section without a type is "unknown section type ''"."""
+    if any(entry is None for entry in section(world).values()):
+        raise fail("unknown section type ''")
 
 
 def _line(key: str, value: Any) -> str:
@@ -55,6 +86,9 @@ def config_text(world: World) -> str:
     out = ""
     for name, entry in sorted(section(world).items()):
         data = f"{name}\n"
+        if entry is None:  # the header, then the empty line that ended the section
+            out += data + "\n"
+            continue
         required = sorted(k for k, optional in OPTIONS.items() if not optional)
         optional = sorted(k for k, opt in OPTIONS.items() if opt)
         for key in [*required, *optional]:

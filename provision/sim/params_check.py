@@ -34,7 +34,7 @@ def canonical(method: str, template: str, params: dict[str, Any]) -> dict[str, A
     and integers valid only by that rule the simulator drops the newline, so its world
     never holds a VM "150\\n" (its own choice: Proxmox would carry the newline on into
     file names). VM option values keep it and are refused as qemu-server refuses them
-    (provision.sim.vmconfig.option_values).
+    (provision.sim.vmconfig.line_feed_error).
     """
     entries = DECLARED.get((method, template), {})
     in_path = set(re.findall(r"\{(\w+)\}", template))

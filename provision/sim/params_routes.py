@@ -7,7 +7,8 @@ Cluster/Mapping/PCI.pm, pve-storage PVE/API2/Storage/*.pm, qemu-server PVE/API2/
 and Qemu/Agent.pm, pve-access-control PVE/API2/AccessControl.pm). Each route's
 `parameters` are what its `PVE::RESTHandler` method declares; a parameter not listed is
 refused as pve-common `PVE::JSONSchema::check_object` refuses it. The VM options live in
-provision.sim.params_vm, the named formats in provision.sim.params_formats.
+provision.sim.params_vm, the named formats in provision.sim.params_formats, and the
+VM routes (`/nodes/{node}/qemu…`, qemu-server) in provision.sim.params_routes_qemu.
 tests/unit/test_sim_params.py keeps this equal to ../shared/pve/apidoc.json (PVE 9.1) and
 compatible with PVE 8.4: a route added, or a parameter changed, without updating this
 table fails there.
@@ -15,27 +16,10 @@ table fails there.
 
 from __future__ import annotations
 
-from provision.sim.params_vm import (
-    CREATE_OPTIONS,
-    MACHINE,
-    NODE,
-    POST_CONFIG_OPTIONS,
-    VM_OPTIONS,
-    VMID,
-)
+from provision.sim.params_routes_qemu import QEMU_DECLARED
+from provision.sim.params_vm import NODE, VMID
 from provision.sim.paramspec import Entry, arr, b, e, i, props, s
 
-_Q = "/nodes/{node}/qemu/{vmid}"
-# qemu-server Drive.pm: the disk keys `resize` and `template` take (is_valid_drivename).
-_DISKS = e(
-    " ".join(
-        [f"ide{k}" for k in range(4)]
-        + [f"scsi{k}" for k in range(31)]
-        + [f"virtio{k}" for k in range(16)]
-        + [f"sata{k}" for k in range(6)]
-        + ["efidisk0", "tpmstate0"]
-    )
-)
 # pve-guest-common PVE/Mapping/PCI.pm $map_fmt.
 _PCI_MAP_ENTRY: dict[str, Entry] = {
     "description?": s(maxlen=4096),
@@ -173,119 +157,6 @@ _DECLARED: dict[tuple[str, str], dict[str, Entry]] = {
         "start?": i(0),
         "upid": s(),
     },
-    ("GET", "/nodes/{node}/qemu"): {
-        "full?": b(),
-        "node": NODE,
-    },
-    ("DELETE", _Q): {
-        "destroy-unreferenced-disks?": b(),
-        "node": NODE,
-        "purge?": b(),
-        "skiplock?": b(),
-        "vmid": VMID,
-    },
-    ("POST", f"{_Q}/clone"): {
-        "bwlimit?": i(0),
-        "description?": s(),
-        "format?": e("raw qcow2 vmdk"),
-        "full?": b(),
-        "name?": s(fmt="dns-name"),
-        "newid": VMID,
-        "node": NODE,
-        "pool?": s(fmt="pve-poolid"),
-        "snapname?": s(fmt="pve-configid", maxlen=40),
-        "storage?": s(fmt="pve-storage-id"),
-        "target?": NODE,
-        "vmid": VMID,
-    },
-    ("POST", f"{_Q}/template"): {
-        "disk?": _DISKS,
-        "node": NODE,
-        "vmid": VMID,
-    },
-    ("GET", f"{_Q}/config"): {
-        "current?": b(),
-        "node": NODE,
-        "snapshot?": s(fmt="pve-configid", maxlen=40),
-        "vmid": VMID,
-    },
-    ("GET", f"{_Q}/pending"): {
-        "node": NODE,
-        "vmid": VMID,
-    },
-    ("GET", f"{_Q}/status/current"): {
-        "node": NODE,
-        "vmid": VMID,
-    },
-    ("POST", f"{_Q}/status/start"): {
-        "force-cpu?": s(),
-        "machine?": s(fmt=MACHINE),
-        "migratedfrom?": NODE,
-        "migration_network?": s(fmt="CIDR"),
-        "migration_type?": e("secure insecure"),
-        "nets-host-mtu?": s(pat="net\\d+=\\d+(,net\\d+=\\d+)*"),
-        "node": NODE,
-        "skiplock?": b(),
-        "stateuri?": s(maxlen=128),
-        "targetstorage?": s(fmt="storage-pair-list"),
-        "timeout?": i(0),
-        "vmid": VMID,
-        "with-conntrack-state?": b(),
-    },
-    ("POST", f"{_Q}/status/stop"): {
-        "keepActive?": b(),
-        "migratedfrom?": NODE,
-        "node": NODE,
-        "overrule-shutdown?": b(),
-        "skiplock?": b(),
-        "timeout?": i(0),
-        "vmid": VMID,
-    },
-    ("POST", f"{_Q}/status/shutdown"): {
-        "forceStop?": b(),
-        "keepActive?": b(),
-        "node": NODE,
-        "skiplock?": b(),
-        "timeout?": i(0),
-        "vmid": VMID,
-    },
-    ("POST", f"{_Q}/status/reboot"): {
-        "node": NODE,
-        "timeout?": i(0),
-        "vmid": VMID,
-    },
-    ("PUT", f"{_Q}/resize"): {
-        "digest?": s(maxlen=40),
-        "disk": _DISKS,
-        "node": NODE,
-        "size": s(pat="\\+?\\d+(\\.\\d+)?[KMGT]?"),
-        "skiplock?": b(),
-        "vmid": VMID,
-    },
-    ("POST", f"{_Q}/agent/ping"): {
-        "node": NODE,
-        "vmid": VMID,
-    },
-    ("POST", f"{_Q}/agent/exec"): {
-        "command": arr(s()),
-        "input-data?": s(maxlen=65536),
-        "node": NODE,
-        "vmid": VMID,
-    },
-    ("GET", f"{_Q}/agent/exec-status"): {
-        "node": NODE,
-        "pid": i(),
-        "vmid": VMID,
-    },
-    ("GET", f"{_Q}/agent/network-get-interfaces"): {
-        "node": NODE,
-        "vmid": VMID,
-    },
-    ("GET", f"{_Q}/cloudinit/dump"): {
-        "node": NODE,
-        "type": e("user network meta"),
-        "vmid": VMID,
-    },
     ("POST", "/access/ticket"): {
         "new-format?": b(),
         "otp?": s(),
@@ -313,13 +184,10 @@ _DECLARED: dict[tuple[str, str], dict[str, Entry]] = {
         "userfilter?": s(),
         "vmid?": VMID,
     },
-    ("POST", "/nodes/{node}/qemu"): CREATE_OPTIONS,
-    ("PUT", f"{_Q}/config"): VM_OPTIONS,
-    ("POST", f"{_Q}/config"): POST_CONFIG_OPTIONS,
 }
 
 # What the routes declare, "name?" keys expanded: {(METHOD, template): {name: schema}}.
 DECLARED: dict[tuple[str, str], dict[str, Entry]] = {
-    route: props(entries) for route, entries in _DECLARED.items()
+    route: props(entries) for route, entries in {**_DECLARED, **QEMU_DECLARED}.items()
 }
 

@@ -146,6 +146,11 @@ def start_devices(
     chosen: list[str] = []
     for key, entry in sorted(entries.items()):
         alternatives = 1
+        # qemu-server src/PVE/QemuServer/PCI.pm parse_hostpci (via parse_hostpci_devices)
+        if "host" in entry and "mapping" in entry:
+            return [], "Cannot set both 'host' and 'mapping'."
+        if not entry.get("host") and not entry.get("mapping"):
+            return [], "Either 'host' or 'mapping' must be set."
         if "mapping" in entry:
             paths = mapping_paths(world, entry["mapping"], node)
             if not paths:

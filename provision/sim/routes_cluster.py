@@ -57,18 +57,43 @@ def nodes(ctx: Ctx) -> Any:
     return [_node_row(ctx, n) for n in sorted(ctx.world["nodes"])]
 
 
+_KERNEL = {  # POSIX::uname of a PVE 9 node
+    "sysname": "Linux",
+    "release": "6.14.11-4-pve",
+    "version": "#1 SMP PREEMPT_DYNAMIC PMX 6.14.11-4 (2025-10-10T08:04Z)",
+    "machine": "x86_64",
+}
+
+
 def node_status(ctx: Ctx) -> Any:
-    """GET /nodes/{node}/status."""
-    node = ctx.node()
-    row = _node_row(ctx, node)
+    """GET /nodes/{node}/status: every key pve-manager PVE/API2/Nodes.pm `status` sets
+    (uptime/idle, loadavg, kversion "SYSNAME RELEASE VERSION" and current-kernel from
+    uname, boot-info, cpuinfo, cpu/wait, memory, ksm, swap, pveversion, rootfs)."""
+    row = _node_row(ctx, ctx.node())
+    total, used = row["maxmem"], row["mem"]
+    rootfs_total, rootfs_used = 100 * 1024**3, 12 * 1024**3
     return {
         "uptime": row["uptime"],
-        "cpu": row["cpu"],
-        "kversion": "Linux 6.8.12-4-pve",
-        "pveversion": f"pve-manager/{VERSION['version']}/{VERSION['repoid']}",
-        "cpuinfo": {"cpus": row["maxcpu"], "sockets": 1, "model": "Simulated CPU"},
-        "memory": {"total": row["maxmem"], "used": row["mem"], "free": row["maxmem"] - row["mem"]},  # noqa: E501
+        "idle": 0,
+        "loadavg": ["0.12", "0.08", "0.05"],  # read_loadavg: the text of /proc/loadavg
+        "kversion": " ".join(_KERNEL[k] for k in ("sysname", "release", "version")),
+        "current-kernel": dict(_KERNEL),
         "boot-info": {"mode": "efi", "secureboot": 0},
+        "cpuinfo": {
+            "cpus": row["maxcpu"], "cores": row["maxcpu"], "sockets": 1, "model": "Simulated CPU",
+        },
+        "cpu": row["cpu"],
+        "wait": 0,
+        "memory": {"total": total, "used": used, "free": total - used, "available": total - used},
+        "ksm": {"shared": 0},
+        "swap": {"total": 0, "used": 0, "free": 0},
+        "pveversion": f"pve-manager/{VERSION['version']}/{VERSION['repoid']}",
+        "rootfs": {
+            "total": rootfs_total,
+            "used": rootfs_used,
+            "avail": rootfs_total - rootfs_used,
+            "free": rootfs_total - rootfs_used,
+        },
     }
 
 

@@ -52,6 +52,8 @@ def mapping_list(ctx: Ctx) -> Any:
     for name, entry in cfg.section(ctx.world).items():
         if not ctx.identity.privileges(f"/mapping/pci/{name}") & set(_SEE):
             continue
+        if entry is None:  # `next if !$cfg->{ids}->{$id}` (a section parse_config skipped)
+            continue
         row = {**_entry(ctx.world, entry), "id": name}
         if check_node:
             row["checks"] = _checks(ctx, name, entry, str(check_node))
@@ -86,11 +88,11 @@ def mapping_create(ctx: Ctx) -> Any:
     _check_map(cfg.as_list(given["map"]))
     settings = cfg.check_config(given, create=True)
     with cfg.locked("create hardware mapping failed"):
-        if name in cfg.section(ctx.world):
+        if cfg.section(ctx.world).get(name) is not None:  # defined($cfg->{ids}->{$id})
             raise fail(f"pci ID '{name}' already defined")
         entry: dict[str, Any] = {}
         cfg.store(entry, settings)
-        cfg.section(ctx.world)[name] = entry
+        cfg.write(ctx.world, name, entry)
     return None
 
 
@@ -125,14 +127,19 @@ def mapping_update(ctx: Ctx) -> Any:
         settings = cfg.check_config(given, create=True)
         cfg.delete_from_config(entry, settings, delete)
         cfg.store(entry, settings)
+        cfg.write(ctx.world, name, entry)
     return None
 
 
 def mapping_delete(ctx: Ctx) -> Any:
     """DELETE /cluster/mapping/pci/{id} (`delete`): removes the section if there is one
-    (a missing id is no error); needs Mapping.Modify on /mapping/pci. No digest."""
+    (`if ($cfg->{ids}->{$id})`: a missing or skipped id is no error, and is not removed),
+    then writes the file; needs Mapping.Modify on /mapping/pci. No digest."""
     with cfg.locked("delete pci mapping failed"):
-        cfg.section(ctx.world).pop(str(ctx.params["id"]), None)
+        name = str(ctx.params["id"])
+        if cfg.section(ctx.world).get(name) is not None:
+            del cfg.section(ctx.world)[name]
+        cfg.check_writable(ctx.world)
     return None
 
 

@@ -8,7 +8,7 @@ from typing import Any
 
 from provision.sim import storage as st
 from provision.sim import vmconfig as vc
-from provision.sim.configperm import bridge_access, mapping_access
+from provision.sim.configperm import bridge_access, clone_storage_access, mapping_access
 from provision.sim.context import Ctx, Route
 from provision.sim.fixture import DISK_KEY, new_vm
 from provision.sim.http import ApiFailure, fail, param_fail
@@ -128,20 +128,30 @@ def _base_in_use(ctx: Ctx, vmid: str, vm: dict[str, Any]) -> str | None:
 def clone(ctx: Ctx) -> Any:
     """POST /nodes/{node}/qemu/{vmid}/clone: the new VM carries lock "clone" until done.
 
-    qemu-server clone_vm's $load_and_check runs before the fork: storage access, then
-    check_mapping_access and check_bridge_access on the source's config, so a template on
-    vmbr0 needs SDN.Use on /sdn/zones/localnetwork/vmbr0 to be cloned."""
+    qemu-server clone_vm's $load_and_check runs before the fork, in this order: lock,
+    linked-clone parameters, storage access ($check_storage_access_clone), then
+    check_mapping_access and check_bridge_access on the source's config (so a template on
+    vmbr0 needs SDN.Use on /sdn/zones/localnetwork/vmbr0 to be cloned), and only then
+    "can't clone VM to node" and the new config file's existence; then, per drive, a linked
+    clone needs a volume with the `clone` feature (pve-storage volume_has_feature: a base
+    volume)."""
     node, vmid, newid = ctx.node(), str(ctx.params["vmid"]), str(ctx.params["newid"])
     vm = vc.vm_record(ctx.world, node, vmid)
     target = ctx.node(str(ctx.params.get("target") or node))
-    _exists(ctx, newid)
     vc.check_lock(vm)
     template = vm["config"].get("template") == "1"
     full = ctx.flag("full", default=not template)
-    if not full and not template:
-        raise fail("Linked clone feature is not available for a VM that is not a template")
     if not full and ctx.params.get("storage"):
         raise fail("parameter 'storage' not allowed for linked clones")
+    storage = str(ctx.params["storage"]) if full and ctx.params.get("storage") else None
+    shared = clone_storage_access(ctx, vm["config"], storage)
+    mapping_access(ctx, vm["config"])
+    bridge_access(ctx, vm["config"])
+    if target != node and not shared:
+        raise fail(f"can't clone VM to node '{target}' (VM uses local storage)")
+    _exists(ctx, newid)
+    if not full:
+        st.check_linked_clone(ctx.world, vm["config"])
     config = {k: v for k, v in vc.effective(vm).items() if k not in ("template", "lock")}
     volumes = []
     for key, value in sorted(config.items()):
@@ -150,11 +160,7 @@ def clone(ctx: Ctx) -> Any:
         volid, _, rest = value.partition(",")
         if "media=cdrom" in value and not volid.endswith("cloudinit"):
             continue
-        sid = volid.partition(":")[0]
-        dest = str(ctx.params.get("storage") or sid) if full else sid
-        if target != node and not ctx.world["storages"].get(dest, {}).get("shared"):
-            raise fail(f"can't clone VM to node '{target}' (VM uses local storage)")
-        ctx.require(f"/storage/{dest}", ["Datastore.AllocateSpace"])
+        dest = storage or volid.partition(":")[0]
         if volid.endswith("cloudinit"):
             new = st.allocate(ctx.world, dest, newid, 4 * 1024**2, kind="cloudinit")
         else:
@@ -163,8 +169,6 @@ def clone(ctx: Ctx) -> Any:
             new = st.allocate(ctx.world, dest, newid, size, base=base)
         volumes.append(new)
         config[key] = f"{new},{rest}" if rest else new
-    mapping_access(ctx, vm["config"])
-    bridge_access(ctx, vm["config"])
     for key, value in list(config.items()):
         if key.startswith("net"):
             config[key] = re.sub(r"([0-9A-F]{2}:){5}[0-9A-F]{2}", _mac(), value, count=1)

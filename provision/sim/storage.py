@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from provision.sim.fixture import CONTENT_DIRS, storage_root
+from provision.sim.fixture import CONTENT_DIRS, DISK_KEY, storage_root
 from provision.sim.http import fail
 from provision.sim.state import World
 
@@ -178,3 +178,21 @@ def storage_status(state_dir: Path, world: World, sid: str) -> dict[str, Any]:
         "avail": spec["total"] - used,
         "used_fraction": round(used / spec["total"], 6) if spec["total"] else 0,
     }
+
+
+def check_linked_clone(world: World, config: dict[str, str]) -> None:
+    """qemu-server API2/Qemu.pm clone_vm $load_and_check, per drive in key order: a
+    linked clone needs the `clone` feature ("Linked clone feature is not supported for
+    'VOLID' (KEY)"); pve-storage Plugin.pm/LvmThinPlugin.pm volume_has_feature: only a
+    base volume has it, LVMPlugin.pm: none. CD-ROMs are copied as they are, cloud-init
+    drives and tpmstate0 fully (the `copy` feature)."""
+    for key, value in sorted(config.items()):
+        volid = value.partition(",")[0]
+        if not DISK_KEY.fullmatch(key) or volid == "none" or key == "tpmstate0":
+            continue
+        if volid.endswith("cloudinit") or "media=cdrom" in value:
+            continue
+        sid, _, volname = volid.partition(":")
+        thick = world["storages"].get(sid, {}).get("type") == "lvm"
+        if thick or not volname.split("/")[-1].startswith("base-"):
+            raise fail(f"Linked clone feature is not supported for '{volid}' ({key})")

@@ -190,12 +190,8 @@ def split_delete(value: Any) -> list[str]:
 
 
 def option_values(params: dict[str, Any]) -> dict[str, str]:
-    """The VM options in a create/config request (everything but the meta parameters).
-
-    A value with a line break is refused as qemu-server's write_vm_config refuses it
-    (QemuServer.pm `check_type`: "property contains a line feed"; `description` is
-    exempt, it is written as comment lines).
-    """
+    """The VM options in a create/config request (everything but the meta parameters),
+    as strings; a line break is kept (line_feed_error refuses it where qemu-server does)."""
     out = {}
     for key, value in params.items():
         if key in META_PARAMS:
@@ -203,6 +199,18 @@ def option_values(params: dict[str, Any]) -> dict[str, str]:
         if isinstance(value, bool):
             value = int(value)
         out[key] = str(value)
-        if key != "description" and re.search(r"[\n\r]", out[key]):
-            raise fail(f"unable to parse value of '{key}' - property contains a line feed")
     return out
+
+
+def line_feed_error(options: dict[str, str]) -> str | None:
+    """qemu-server QemuServer.pm write_vm_config: every value but `description` (written
+    as comment lines) passes `check_type`, which dies "property contains a line feed";
+    the error reads "unable to parse value of 'KEY' - property contains a line feed".
+    write_vm_config runs when the config is written: in the qmcreate worker (create_vm's
+    $createfn), in $updatefn (update_vm_api: the qmconfig worker for POST, the request
+    for PUT). Of several such keys the first in sorted order is named (Proxmox takes them
+    in hash order)."""
+    for key in sorted(options):
+        if key != "description" and re.search(r"[\n\r]", options[key]):
+            return f"unable to parse value of '{key}' - property contains a line feed"
+    return None

@@ -22,6 +22,7 @@ from provision.sim.context import Ctx
 from provision.sim.fixture import DISK_KEY, format_size
 from provision.sim.http import ApiFailure, fail
 from provision.sim.pci import HOSTPCI, parse_prop
+from provision.sim.vmconfig import line_feed_error
 
 _NEW_DISK = re.compile(r"([A-Za-z][\w\-.]*):(\d+(?:\.\d+)?)")
 _SERIAL = re.compile(r"serial\d+")
@@ -42,15 +43,16 @@ def create_checks(ctx: Ctx, vmid: str, options: dict[str, str]) -> None:
 
 
 def create_worker_error(ctx: Ctx, vmid: str, options: dict[str, str]) -> str | None:
-    """What fails inside the qmcreate worker: tags (assert_tag_permissions in $createfn),
-    reported as "unable to create VM 100 - ..."."""
-    if "tags" not in options:
-        return None
-    try:
-        tags_perm(ctx, vmid)
-    except ApiFailure as exc:
-        return f"unable to create VM {vmid} - {exc.message}"
-    return None
+    """What fails inside the qmcreate worker, reported as "unable to create VM 100 - ...":
+    tags (assert_tag_permissions in $createfn), then write_config's line-feed refusal
+    (QemuServer.pm write_vm_config, check_type)."""
+    if "tags" in options:
+        try:
+            tags_perm(ctx, vmid)
+        except ApiFailure as exc:
+            return f"unable to create VM {vmid} - {exc.message}"
+    error = line_feed_error(options)
+    return f"unable to create VM {vmid} - {error}" if error else None
 
 
 def update_checks(ctx: Ctx, vmid: str, changes: dict[str, str], deletes: list[str]) -> None:
@@ -68,7 +70,8 @@ def update_worker_checks(
     """The checks update_vm_api's $updatefn makes under the config lock: in the qmconfig
     worker for POST, in the request for PUT. Each drive, hostpciN, serialN, netN and tags
     is checked against its value in the config (and drives and PCI devices against the new
-    value too)."""
+    value too). Writing the config refuses a value with a line feed (write_vm_config);
+    the simulator then writes nothing."""
     current, pending = vm["config"], vm["pending"]
     for key in deletes:
         value = current.get(key, pending.get(key))
@@ -94,6 +97,9 @@ def update_worker_checks(
             tags_perm(ctx, vmid)
         elif _NET.fullmatch(key) and old:
             bridge_access(ctx, {key: old})
+    error = line_feed_error(changes)  # write_vm_config (check_type) as $updatefn writes
+    if error:
+        raise fail(error)
 
 
 def _deleted_checks(ctx: Ctx, vmid: str, key: str, value: str, current: str | None) -> None:

@@ -175,3 +175,45 @@ def test_a_config_write_without_options_is_refused(sim):
     for call in (vm.config.put, vm.config.post):
         err = _fail(call, digest=digest)
         assert err.status_code == 500 and err.content == "no options specified"
+
+
+def test_hostpci_with_neither_host_nor_mapping_is_refused_for_a_token(sim):
+    """qemu-server API2/Qemu.pm check_hostpci_perm: die "either 'host' or 'mapping' must
+    be set." for a non-root caller; create_vm checks it before the fork
+    (check_vm_create_hostpci_perm), update_vm_api in $updatefn (PUT: the answer; POST: the
+    task), clone_vm in check_mapping_access (QemuServer.pm) on the source config."""
+    either = "either 'host' or 'mapping' must be set."
+    api = sim.api()
+    err = _fail(api.nodes("pve1").qemu.post, vmid=120, hostpci0="pcie=1")
+    assert err.status_code == 500 and err.content == either
+    vm = _clone(sim)
+    err = _fail(vm.config.put, hostpci0="pcie=1")
+    assert err.status_code == 500 and err.content == either
+    upid = vm.config.post(hostpci0="pcie=1")
+    assert sim.wait(api, upid)["exitstatus"] == either
+    sim.root().nodes("pve1").qemu(100).config.put(hostpci0="pcie=1")
+    err = _fail(vm.clone.post, newid=101, name="vm101", full=1)
+    assert err.status_code == 500 and err.content == either
+
+
+def test_serial_ports_and_romfile_are_root_only_for_a_token(sim):
+    """qemu-server API2/Qemu.pm: $check_vm_create_serial_perm (a socket needs
+    VM.Config.HWType, a real port "only root can set 'serialN' config for real devices";
+    $updatefn says "modify" / "delete"), and check_hostpci_perm's raise_param_exc for
+    romfile (HTTP 400)."""
+    api = sim.api()
+    api.cluster.mapping.pci.post(id="rtx4090", map=[GPU_4090])
+    err = _fail(api.nodes("pve1").qemu.post, vmid=120, serial0="/dev/ttyS0")
+    assert (err.status_code, err.content) == (
+        500, "only root can set 'serial0' config for real devices"
+    )
+    vm = _clone(sim)
+    vm.config.put(serial0="socket")
+    sim.root().nodes("pve1").qemu(100).config.put(serial1="/dev/ttyS1")
+    err = _fail(vm.config.put, serial0="/dev/ttyS0")
+    assert err.content == "only root can modify 'serial0' config for real devices"
+    err = _fail(vm.config.put, delete="serial1")
+    assert err.content == "only root can delete 'serial1' config for real devices"
+    err = _fail(vm.config.put, hostpci0="mapping=rtx4090,romfile=gpu.rom")
+    assert err.status_code == 400
+    assert err.errors == {"hostpci0": "only root@pam can set 'romfile' option"}

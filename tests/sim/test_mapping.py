@@ -4,6 +4,8 @@ the whole mapping/pci.cfg, merge semantics of update, lock_pci_config's error pr
 
 from __future__ import annotations
 
+from urllib.parse import quote
+
 import pytest
 from proxmoxer.core import ResourceException
 
@@ -202,10 +204,11 @@ def _call(app: SimApp, token: str, method: str, path: str, body: str) -> tuple[i
 
 
 def test_without_the_schema_validator_the_handler_refuses_the_same(tmp_path):
-    """`api: sim` and `sim serve` run without apidoc.json: the handler's own checks."""
+    """`api: sim` and `sim serve` run without apidoc.json: the handler's own checks (and
+    the declarations: "g" is no pve-configid, which needs two characters)."""
     app = SimApp(tmp_path, durations={}, auth_delay=0.0)
     token = f"root@pam!aihost={app.secrets['root@pam!aihost']}"
-    entry = "map=" + GPU_3060.replace(",", "%2C").replace("=", "%3D")  # as clients encode it
+    entry = "map=" + quote(GPU_3060, safe="")  # AnyEvent.pm decode_urlencoded splits on '='
     path = "/cluster/mapping/pci"
     assert _call(app, token, "POST", path, "id=gpu")[1]["errors"] == {
         "map": "property is missing and it is not optional"
@@ -221,3 +224,32 @@ def test_without_the_schema_validator_the_handler_refuses_the_same(tmp_path):
     assert (status, payload["message"]) == (
         500, "update hardware mapping failed: missing value for required option 'map'\n"
     )
+
+
+def test_an_id_with_a_final_newline_breaks_the_file_as_section_config_does(sim):
+    """pve-common JSONSchema.pm pve_verify_configid (`m/^$CONFIGID_RE$/`) accepts
+    "rtx4090\\n"; pve-guest-common Mapping/PCI.pm format_section_header writes "ID\\n", so
+    the section ends at the empty line. Read back (SectionConfig parse_config), "rtx4090"
+    lacks `map`, check_config skips it and `$ids->{rtx4090}` is undef: the index leaves
+    it out, `get` says not found, and SectionConfig write_config dies "unknown section
+    type ''" on every write (delete does not remove an undef entry) until the id is
+    created anew (create only refuses a defined entry)."""
+    api = sim.api()
+    big, small = _two(api)
+    api.cluster.mapping.pci.post(id="rtx4090\n", map=[GPU_4090], description="new")
+    assert [m["id"] for m in api.cluster.mapping.pci.get()] == ["rtx3060"]
+    assert _fail(big.get).content == "mapping 'rtx4090' not found"
+    broken = "unknown section type ''"
+    err = _fail(small.put, map=[GPU_3060], description="x")
+    assert (err.status_code, err.content) == (500, f"update hardware mapping failed: {broken}")
+    assert _fail(big.delete).content == f"delete pci mapping failed: {broken}"
+    err = _fail(api.cluster.mapping.pci.post, id="a4000", map=[GPU_4090])
+    assert err.content == f"create hardware mapping failed: {broken}"
+    vm = api.nodes("pve1").qemu(9000)
+    vm.config.put(hostpci0="mapping=rtx4090,pcie=1", machine="q35", template=0)
+    failed = sim.wait(api, vm.status.start.post())["exitstatus"]
+    assert failed == "PCI device mapping not found for 'rtx4090'"
+    api.cluster.mapping.pci.post(id="rtx4090", map=[GPU_4090])
+    assert sorted(m["id"] for m in api.cluster.mapping.pci.get()) == ["rtx3060", "rtx4090"]
+    small.put(map=[GPU_3060], description="x")
+    assert small.get()["description"] == "x"

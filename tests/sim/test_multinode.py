@@ -57,3 +57,22 @@ def test_node_config_is_a_compare_and_set_register(two_node):
     assert caught.value.content.startswith("detected modified configuration")
     assert api.nodes("pve2").config.get()["description"] == "lease: rtx3060 -> 200\n"
     assert "description" not in api.nodes("pve1").config.get()
+
+
+def test_clone_checks_bridges_and_mappings_before_the_target_node(two_node):
+    """qemu-server API2/Qemu.pm clone_vm $load_and_check: check_mapping_access and
+    check_bridge_access on the source config come before "can't clone VM to node"
+    (which follows $check_storage_access_clone's shared verdict on the source volumes)."""
+    sim = two_node
+    source = sim.api("aihost@pve!nosdn").nodes("pve2").qemu(9001)
+    with pytest.raises(ResourceException) as caught:
+        source.clone.post(newid=201, name="x", target="pve1", full=1)
+    assert caught.value.status_code == 403
+    sdn = "Permission check failed (/sdn/zones/localnetwork/vmbr0, SDN.Use)"
+    assert caught.value.content == sdn
+    sim.root().nodes("pve2").qemu(9001).config.put(hostpci0="mapping=gpu,pcie=1")
+    with pytest.raises(ResourceException) as caught:
+        sim.api("aihost@pve!nomapping").nodes("pve2").qemu(9001).clone.post(
+            newid=201, name="x", target="pve1", full=1
+        )
+    assert caught.value.content == "Permission check failed (/mapping/pci/gpu, Mapping.Use)"

@@ -194,3 +194,20 @@ def test_mapping_without_iommugroup_fails_the_start_one_property_at_a_time(sim):
         "PCI device mapping invalid (hardware probably changed): "
         "missing expected property 'iommugroup' for device '0000:02:00.0'"
     )
+
+
+@pytest.mark.parametrize(
+    ("value", "error"),
+    [
+        ("pcie=1", "Either 'host' or 'mapping' must be set."),
+        ("0000:01:00,mapping=rtx4090,pcie=1", "Cannot set both 'host' and 'mapping'."),
+    ],
+)
+def test_root_may_write_a_hostpci_parse_hostpci_refuses_at_start(sim, value, error):
+    """root@pam skips check_hostpci_perm; the start runs qemu-server QemuServer/PCI.pm
+    parse_hostpci (from parse_hostpci_devices), which dies before the q35 check."""
+    api = sim.api()
+    _vms(sim, api, 100)
+    root = sim.root().nodes("pve1").qemu(100)
+    root.config.put(hostpci0=value, delete="machine")
+    assert sim.wait(api, root.status.start.post())["exitstatus"] == error

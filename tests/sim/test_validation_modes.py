@@ -166,6 +166,36 @@ def test_a_final_newline_proxmox_lets_through_never_reaches_the_world(sim: Any) 
     assert twice.value.status_code == 500
 
 
+def test_a_line_feed_in_an_option_fails_where_write_vm_config_runs(sim: Any) -> None:
+    """qemu-server QemuServer.pm write_vm_config/check_type: "property contains a line
+    feed" (not for `description`). It runs when the config is written: in the qmcreate
+    worker (create_vm $createfn, "unable to create VM N - ..."), in the qmconfig worker
+    for POST …/config and in the request for PUT (update_vm_api $updatefn)."""
+    from proxmoxer.core import ResourceException
+
+    api = sim.api()
+    qemu = api.nodes("pve1").qemu
+    upid = qemu.post(vmid=151, memory=512, ciuser="ubuntu\nroot")
+    assert upid.split(":")[5] == "qmcreate"
+    assert sim.wait(api, upid)["exitstatus"] == (
+        "unable to create VM 151 - "
+        "unable to parse value of 'ciuser' - property contains a line feed"
+    )
+    assert 151 not in [r["vmid"] for r in api.cluster.resources.get(type="vm")]
+    sim.wait(api, qemu.post(vmid=152, memory=512, name="nl", description="two\nlines"))
+    vm = qemu(152)
+    upid = vm.config.post(name="renamed\n", memory=1024)
+    assert upid.split(":")[5] == "qmconfig"
+    feed = "unable to parse value of 'name' - property contains a line feed"
+    assert sim.wait(api, upid)["exitstatus"] == feed
+    config = vm.config.get()
+    assert (config["name"], str(config["memory"])) == ("nl", "512")
+    with pytest.raises(ResourceException) as refused:
+        vm.config.put(name="renamed\n")
+    assert (refused.value.status_code, refused.value.content) == (500, feed)
+    vm.config.put(description="three\nlines\nnow")
+
+
 def test_form_and_query_parameters_are_read_as_pve_http_server_reads_them(sim: Any) -> None:
     """pve-http-server AnyEvent.pm extract_params/decode_urlencoded: `name=` without a
     value is undef (an optional parameter left out, not an empty string that fails its
