@@ -76,15 +76,15 @@ class PinnedAdapter(HTTPAdapter):
         proxy_kwargs["assert_fingerprint"] = self.fingerprint
         return super().proxy_manager_for(proxy, **proxy_kwargs)
 
-    def build_connection_pool_key_attributes(
+    def build_connection_pool_key_attributes(  # type: ignore[override]
         self, request: Any, verify: Any, cert: Any = None
-    ) -> tuple[dict[str, Any], dict[str, Any]]:
+    ) -> tuple[Any, Any]:
         """The pool key of each request names the pin (direct and proxied pools)."""
         host_params, pool_kwargs = super().build_connection_pool_key_attributes(
             request, verify, cert
         )
-        pool_kwargs["assert_fingerprint"] = self.fingerprint
-        return host_params, pool_kwargs
+        pinned: dict[str, Any] = {**pool_kwargs, "assert_fingerprint": self.fingerprint}
+        return host_params, pinned
 
     def send(self, request: Any, **kwargs: Any) -> Any:  # type: ignore[override]
         """Send with chain verification replaced by the fingerprint check (never unchecked)."""
