@@ -76,7 +76,7 @@ class PinnedAdapter(HTTPAdapter):
         proxy_kwargs["assert_fingerprint"] = self.fingerprint
         return super().proxy_manager_for(proxy, **proxy_kwargs)
 
-    def build_connection_pool_key_attributes(  # type: ignore[override]
+    def build_connection_pool_key_attributes(
         self, request: Any, verify: Any, cert: Any = None
     ) -> tuple[Any, Any]:
         """The pool key of each request names the pin (direct and proxied pools)."""
