@@ -12,6 +12,7 @@ from pydantic import BaseModel, ValidationError
 
 from provision.errors import InventoryError
 from provision.inventory.model import Inventory
+from provision.inventory.reading import read_inventory_text
 from provision.inventory.yamlpos import Path_, YamlSyntaxError, line_for, load_with_lines
 
 
@@ -19,16 +20,7 @@ def load_inventory(path: Path | str) -> Inventory:
     """Load and validate the inventory at path; raise InventoryError (exit 2) on any problem."""
     file = Path(path)
     shown = str(path)
-    try:
-        text = file.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise InventoryError(
-            "inventory file not found",
-            file=shown,
-            hint="pass -i PATH or set AIHOST_INVENTORY (examples are in inventories/)",
-        ) from None
-    except OSError as exc:
-        raise InventoryError(f"cannot read inventory: {exc.strerror}", file=shown) from None
+    text = read_inventory_text(file, shown)
     return parse_inventory(text, shown, base_dir=file.parent)
 
 
