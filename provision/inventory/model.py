@@ -7,13 +7,47 @@ import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
 from pydantic_core import PydanticCustomError
 
-NAME_PATTERN = r"^[a-zA-Z0-9]([a-zA-Z0-9.-]{0,61}[a-zA-Z0-9])?$"
-PCI_RE = re.compile(r"^(?:([0-9a-fA-F]{4}):)?([0-9a-fA-F]{2}):([0-9a-fA-F]{2})(?:\.([0-7]))?$")
-FINGERPRINT_RE = re.compile(r"^([0-9A-Fa-f]{2}:){31}[0-9A-Fa-f]{2}$")
-TOKEN_ID_RE = re.compile(r"^[^\s@!]+@[A-Za-z][A-Za-z0-9.\-_]+![A-Za-z][A-Za-z0-9.\-_]+$")
+from provision.inventory.pveformats import (
+    DISK_MAX_GB,
+    MEMORY_MAX_MIB,
+    MEMORY_MIN_MIB,
+    VMID_MAX,
+    VMID_MIN,
+    AddressList,
+    BridgeId,
+    ConfigId,
+    DnsName,
+    EnvName,
+    NodeName,
+    OneLine,
+    PveTag,
+    StorageId,
+    api_url,
+    local_path,
+)
+
+PCI_RE = re.compile(r"(?:([0-9a-fA-F]{4}):)?([0-9a-fA-F]{2}):([0-9a-fA-F]{2})(?:\.([0-7]))?")
+FINGERPRINT_RE = re.compile(r"([0-9A-Fa-f]{2}:){31}[0-9A-Fa-f]{2}")
+# pve-access-control Auth/Plugin.pm $user_regex / $realm_regex, AccessControl.pm pve_verify_tokenid
+USER_RE = r"[^\s:/@!]+@[A-Za-z][A-Za-z0-9.\-_]+"
+TOKEN_ID_RE = re.compile(rf"{USER_RE}![A-Za-z][A-Za-z0-9.\-_]+")
+USER_ID_RE = re.compile(USER_RE)
+SSH_KEY_RE = re.compile(r"(ssh-(ed25519|rsa|dss)|ecdsa-sha2-\S+|sk-\S+) [A-Za-z0-9+/=]+( [^\n]*)?")
+LocalPath = Annotated[Path, BeforeValidator(local_path)]
+# a model name as the runtime takes it (ollama tag, Hugging Face repo id); the renderer
+# quotes it for YAML, sh and systemd, so one line is what the inventory must guarantee
+ModelName = Annotated[OneLine, StringConstraints(min_length=1, max_length=256)]
 
 Runtime = Literal["ollama", "vllm", "llamacpp", "none"]
 Distro = Literal["ubuntu-24.04", "ubuntu-22.04", "debian-12"]
@@ -23,7 +57,7 @@ RUNTIME_PORTS = {"ollama": 11434, "vllm": 8000, "llamacpp": 8080, "none": 0}
 class Strict(BaseModel):
     """Base: unknown keys are errors, values are not coerced silently."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
 
 
 def _refuse_inline(data: Any, keys: tuple[str, ...], what: str) -> Any:
@@ -41,8 +75,8 @@ def _refuse_inline(data: Any, keys: tuple[str, ...], what: str) -> Any:
 class SecretRef(Strict):
     """Where a secret is read from: an environment variable or a file, never the inventory."""
 
-    secret_env: str | None = None
-    secret_file: Path | None = None
+    secret_env: EnvName | None = None
+    secret_file: LocalPath | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -66,7 +100,7 @@ class TokenAuth(SecretRef):
     @field_validator("id")
     @classmethod
     def _token_id(cls, value: str) -> str:
-        if not TOKEN_ID_RE.match(value):
+        if not TOKEN_ID_RE.fullmatch(value):
             raise PydanticCustomError(
                 "token_id", "token id must look like user@realm!tokenname, e.g. aihost@pve!prov"
             )
@@ -78,19 +112,26 @@ class PasswordAuth(SecretRef):
 
     user: str = "root@pam"
 
+    @field_validator("user")
+    @classmethod
+    def _user(cls, value: str) -> str:
+        if not USER_ID_RE.fullmatch(value):
+            raise PydanticCustomError("user_id", "user must look like user@realm, e.g. root@pam")
+        return value
+
 
 class TlsSettings(Strict):
     """TLS verification stays on; pin a self-signed certificate or name a CA file."""
 
     fingerprint: str | None = None
-    ca_file: Path | None = None
+    ca_file: LocalPath | None = None
 
     @field_validator("fingerprint")
     @classmethod
     def _fingerprint(cls, value: str | None) -> str | None:
         if value is None:
             return None
-        if not FINGERPRINT_RE.match(value):
+        if not FINGERPRINT_RE.fullmatch(value):
             raise PydanticCustomError(
                 "fingerprint",
                 "fingerprint must be the certificate's SHA-256 as 32 hex pairs joined by ':' "
@@ -102,48 +143,49 @@ class TlsSettings(Strict):
 class SshSettings(Strict):
     """SSH/SFTP to the node, for snippet upload and host checks. Host keys are always checked."""
 
-    user: str = "root"
-    host: str | None = None
+    user: str = Field("root", pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,31}$")
+    host: DnsName | None = None
     port: int = Field(22, ge=1, le=65535)
-    key: Path | None = None
-    known_hosts: Path | None = None
+    key: LocalPath | None = None
+    known_hosts: LocalPath | None = None
+
+    @field_validator("host", mode="before")
+    @classmethod
+    def _host(cls, value: Any) -> Any:
+        """An IP address is a host too (a DNS name otherwise)."""
+        if isinstance(value, str):
+            try:
+                return str(ipaddress.ip_address(value))
+            except ValueError:
+                pass
+        return value
 
 
 class StorageSettings(Strict):
     """Proxmox storage ids: VM disks, cloud-init snippets, ISO images."""
 
-    disks: str = "local-lvm"
-    snippets: str = "local"
-    iso: str = "local"
+    disks: StorageId = "local-lvm"
+    snippets: StorageId = "local"
+    iso: StorageId = "local"
 
 
 class Host(Strict):
     """One Proxmox node (or cluster entry point) aihost talks to."""
 
     api: str
-    node: str | None = None
+    node: NodeName | None = None
     token: TokenAuth | None = None
     password: PasswordAuth | None = None
     tls: TlsSettings = TlsSettings()
     ssh: SshSettings | None = None
     storage: StorageSettings = StorageSettings()
     cloudinit_delivery: Literal["auto", "iso", "snippet"] = "auto"
-    sim_fixture: str | None = None
+    sim_fixture: OneLine | None = None
 
     @field_validator("api")
     @classmethod
     def _api(cls, value: str) -> str:
-        if value == "sim":
-            return value
-        if value.startswith("http://"):
-            raise PydanticCustomError(
-                "api_scheme", "Proxmox only speaks HTTPS: write https://HOST:8006"
-            )
-        if not re.match(r"^https://[^/\s:]+(:\d+)?/?$", value):
-            raise PydanticCustomError(
-                "api_url", "api must be https://HOST:8006 (or 'sim' for the built-in simulator)"
-            )
-        return value.rstrip("/")
+        return api_url(value)
 
     @model_validator(mode="after")
     def _auth(self) -> Host:
@@ -160,17 +202,17 @@ class Gpu(Strict):
     """A GPU on a node: by cluster resource mapping name, or by raw PCI address."""
 
     host: str
-    mapping: str | None = None
+    mapping: ConfigId | None = None
     pci: str | None = None
     vram_gb: float = Field(gt=0, le=1024)
-    model: str | None = None
+    model: Annotated[OneLine, StringConstraints(max_length=128)] | None = None
 
     @field_validator("pci", mode="before")
     @classmethod
     def _pci(cls, value: Any) -> Any:
         if value is None:
             return None
-        match = PCI_RE.match(str(value))
+        match = PCI_RE.fullmatch(value) if isinstance(value, str) else None
         if not match:
             raise PydanticCustomError(
                 "pci_address",
@@ -194,11 +236,11 @@ class Gpu(Strict):
 class Network(Strict):
     """The VM's first NIC and its cloud-init IP configuration."""
 
-    bridge: str = "vmbr0"
+    bridge: BridgeId = "vmbr0"
     ip: str = "dhcp"
     gateway: str | None = None
     vlan: int | None = Field(None, ge=1, le=4094)
-    nameserver: str | None = None
+    nameserver: AddressList | None = None
 
     @field_validator("ip")
     @classmethod
@@ -230,7 +272,7 @@ class CloudUser(Strict):
     """The login user cloud-init creates in the guest."""
 
     name: str = Field("aihost", pattern=r"^[a-z_][a-z0-9_-]{0,31}$")
-    ssh_keys: list[str] = []
+    ssh_keys: list[OneLine] = []
     password: SecretRef | None = None
 
     @model_validator(mode="before")
@@ -244,7 +286,7 @@ class CloudUser(Strict):
     @classmethod
     def _keys(cls, keys: list[str]) -> list[str]:
         for key in keys:
-            if not re.match(r"^(ssh-(ed25519|rsa|dss)|ecdsa-sha2-\S+|sk-\S+) [A-Za-z0-9+/=]+", key):
+            if not SSH_KEY_RE.fullmatch(key):
                 raise PydanticCustomError(
                     "ssh_key", "ssh_keys entries must be public keys: 'ssh-ed25519 AAAA... comment'"
                 )
@@ -255,42 +297,54 @@ class VllmSettings(Strict):
     """vLLM serving options."""
 
     gpu_memory_utilization: float = Field(0.9, gt=0.1, le=1.0)
-    max_model_len: int = Field(8192, ge=256)
+    max_model_len: int = Field(8192, ge=256, le=2**24)
 
 
 class LlamacppSettings(Strict):
     """llama.cpp server options: a GGUF model by path in the guest or by URL."""
 
-    model_path: str | None = None
-    model_url: str | None = None
-    context: int = Field(8192, ge=256)
+    model_path: Annotated[OneLine, StringConstraints(pattern=r"^/")] | None = None
+    model_url: Annotated[OneLine, StringConstraints(pattern=r"^https?://")] | None = None
+    context: int = Field(8192, ge=256, le=2**24)
 
 
 class Vm(Strict):
     """A VM aihost manages, after `defaults.vm` was merged in."""
 
     host: str
-    vmid: int | None = Field(None, ge=100, le=999999999)
-    template: str | None = None
+    vmid: int | None = Field(None, ge=VMID_MIN, le=VMID_MAX)
+    template: DnsName | None = None
     image: str | None = None
     cores: int = Field(4, ge=1, le=512)
-    memory_gb: float = Field(16, gt=0)
-    disk_gb: int = Field(64, ge=4)
+    memory_gb: float = 16
+    disk_gb: int = Field(64, ge=4, le=DISK_MAX_GB)
     network: Network = Network()
     user: CloudUser = CloudUser()
-    gpu: str | list[str] | None = None
+    gpu: ConfigId | list[ConfigId] | None = None
     runtime: Runtime = "ollama"
-    models: list[str] = []
+    models: list[ModelName] = []
     listen: str = "127.0.0.1"
     port: int | None = Field(None, ge=1, le=65535)
     distro: Distro = "ubuntu-24.04"
     cuda: bool = False
-    context: int | None = Field(None, ge=256)
+    context: int | None = Field(None, ge=256, le=2**24)
     vllm: VllmSettings = VllmSettings()
     llamacpp: LlamacppSettings = LlamacppSettings()
     hf_token: SecretRef | None = None
-    start_timeout: int | None = Field(None, ge=10)
-    tags: list[str] = []
+    start_timeout: int | None = Field(None, ge=10, le=86400)
+    tags: list[PveTag] = []
+
+    @field_validator("memory_gb")
+    @classmethod
+    def _memory(cls, value: float) -> float:
+        mib = int(value * 1024)  # what desired_vm writes as `memory`
+        if not MEMORY_MIN_MIB <= mib <= MEMORY_MAX_MIB:
+            raise PydanticCustomError(
+                "memory_range",
+                f"memory_gb must give {MEMORY_MIN_MIB} MiB to {MEMORY_MAX_MIB // 1024 // 1024} "
+                f"TiB (Proxmox's limits), got {value!r}",
+            )
+        return value
 
     @field_validator("listen")
     @classmethod
@@ -306,7 +360,10 @@ class Vm(Strict):
     @field_validator("image")
     @classmethod
     def _image(cls, value: str | None) -> str | None:
-        if value is not None and not re.match(r"^[a-zA-Z][\w.-]*:import/[\w.+-]+$", value):
+        # pve-storage-id, then an import volume's file name
+        if value is not None and not re.fullmatch(
+            r"[a-zA-Z][a-zA-Z0-9_.-]*[a-zA-Z0-9]:import/[a-zA-Z0-9_+-][a-zA-Z0-9_.+-]*", value
+        ):
             raise PydanticCustomError(
                 "image", "image must be a volume with content import, e.g. local:import/noble.qcow2"
             )
@@ -341,18 +398,17 @@ class Defaults(Strict):
     vm: dict[str, Any] = {}
 
 
-VmName = Annotated[str, Field(pattern=NAME_PATTERN)]
 
 
 class Inventory(Strict):
     """The whole inventory file."""
 
     version: Literal[1] = 1
-    templates_dir: Path | None = None
+    templates_dir: LocalPath | None = None
     defaults: Defaults = Defaults()
     hosts: dict[str, Host]
-    gpus: dict[str, Gpu] = {}
-    vms: dict[VmName, Vm] = {}
+    gpus: dict[ConfigId, Gpu] = {}
+    vms: dict[DnsName, Vm] = {}
     source: Path | None = Field(None, exclude=True)
 
     def vm(self, name: str) -> Vm:
