@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 import click
 
 from provision.cli.context import CliContext
+from provision.cli.types import seconds
 
 if TYPE_CHECKING:
     from provision.vmops.session import Session
@@ -85,10 +86,11 @@ def _swap(obj: CliContext, name: str, to: str | None, force: bool, timeout: floa
 @click.argument("name")
 @click.option("--to", "to", required=True, metavar="VM", help="The VM that gets the GPU.")
 @click.option("--force", is_flag=True, help="Stop the holder hard if it does not shut down.")
-@click.option("--timeout", default=120.0, show_default=True, help="Shutdown timeout (s).")
+@click.option("--timeout", type=seconds(), default=120.0, show_default=True,
+              help="Shutdown timeout (s).")
 @click.option("--wait", is_flag=True, help="Wait for a swap in progress instead of failing.")
 @click.option("--no-verify", is_flag=True, help="Skip nvidia-smi in the target guest.")
-@click.option("--agent-timeout", default=600.0, show_default=True)
+@click.option("--agent-timeout", type=seconds(), default=600.0, show_default=True)
 @click.pass_obj
 def swap(obj: CliContext, name: str, to: str, force: bool, timeout: float, wait: bool,
          no_verify: bool, agent_timeout: float) -> None:
@@ -99,7 +101,8 @@ def swap(obj: CliContext, name: str, to: str, force: bool, timeout: float, wait:
 @gpu.command("release")
 @click.argument("name")
 @click.option("--force", is_flag=True, help="Stop the holder hard if it does not shut down.")
-@click.option("--timeout", default=120.0, show_default=True, help="Shutdown timeout (s).")
+@click.option("--timeout", type=seconds(), default=120.0, show_default=True,
+              help="Shutdown timeout (s).")
 @click.option("--wait", is_flag=True, help="Wait for a swap in progress instead of failing.")
 @click.pass_obj
 def release(obj: CliContext, name: str, force: bool, timeout: float, wait: bool) -> None:

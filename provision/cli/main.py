@@ -95,6 +95,14 @@ def run(argv: list[str] | None = None) -> int:
     except click.exceptions.Abort:
         print("aihost: aborted", file=sys.stderr)
         return 130
+    except click.UsageError as exc:
+        # one line like every other error: the option and what is wrong with its value
+        message = " ".join(exc.format_message().split())
+        command = exc.ctx.command_path if exc.ctx is not None else "aihost"
+        print(f"aihost: error: {message} (see: {command} --help)", file=sys.stderr)
+        if as_json:
+            print(json.dumps({"error": message, "kind": "UsageError", "exit_code": EXIT_INPUT}))
+        return EXIT_INPUT
     except click.ClickException as exc:
         exc.show()
         return EXIT_INPUT if exc.exit_code == 2 else exc.exit_code

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from provision.cli.context import CliContext
+from provision.cli.types import VMID, seconds
 
 if TYPE_CHECKING:
     from provision.vmops.session import Session
@@ -58,7 +59,8 @@ def plan(obj: CliContext, name: str | None, all_: bool) -> None:
 @click.argument("name", required=False)
 @click.option("--all", "all_", is_flag=True, help="Every VM in the inventory, concurrently.")
 @click.option("--no-wait", is_flag=True, help="Do not wait for the guest to prove it works.")
-@click.option("--agent-timeout", default=900.0, show_default=True, metavar="SECONDS",
+@click.option("--agent-timeout", type=seconds(), default=900.0, show_default=True,
+              metavar="SECONDS",
               help="How long to wait for the guest agent after start.")
 @click.option("--take-gpu", is_flag=True,
               help="If another VM holds the GPU, swap it over (stops that VM).")
@@ -146,7 +148,8 @@ def status(obj: CliContext, name: str) -> None:
 @vm.command("down")
 @click.argument("name")
 @click.option("--force", is_flag=True, help="Stop hard instead of a guest shutdown.")
-@click.option("--timeout", default=120.0, show_default=True, metavar="SECONDS")
+@click.option("--timeout", type=seconds(), default=120.0, show_default=True,
+              metavar="SECONDS")
 @click.pass_obj
 def down(obj: CliContext, name: str, force: bool, timeout: float) -> None:
     """Shut a VM down (guest agent or ACPI, bounded); --force stops it."""
@@ -175,7 +178,7 @@ def destroy(obj: CliContext, name: str, yes: bool) -> None:
 
 @vm.command("adopt")
 @click.argument("name")
-@click.option("--vmid", type=int, required=True, help="The existing VM to take over.")
+@click.option("--vmid", type=VMID, required=True, help="The existing VM to take over.")
 @click.option("--yes", is_flag=True, help="Tag it without asking.")
 @click.pass_obj
 def adopt(obj: CliContext, name: str, vmid: int, yes: bool) -> None:

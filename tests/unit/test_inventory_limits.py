@@ -85,7 +85,7 @@ def test_a_fifo_is_refused_without_reading(tmp_path):
     assert result.exit_code == 2
     assert result.stderr == (
         f"aihost: error: {fifo}: the inventory is a FIFO (named pipe), not a regular file; "
-        "nothing was read; pass -i PATH of a YAML file\n"
+        "nothing was read; name a regular YAML file\n"
     )
 
 
