@@ -87,9 +87,10 @@ def run(argv: list[str] | None = None) -> int:
     except AihostError as exc:
         if verbose:
             traceback.print_exc()
-        print(f"aihost: error: {exc}", file=sys.stderr)
+        text = _one_line(str(exc))
+        print(f"aihost: error: {text}", file=sys.stderr)
         if as_json and not getattr(exc, "reported", False):
-            print(json.dumps({"error": str(exc), "kind": type(exc).__name__,
+            print(json.dumps({"error": text, "kind": type(exc).__name__,
                               "exit_code": exc.exit_code}))
         return exc.exit_code
     except click.exceptions.Abort:
@@ -118,6 +119,11 @@ def run(argv: list[str] | None = None) -> int:
               "traceback and please report it)", file=sys.stderr)
         return EXIT_BUG
     return 0
+
+
+def _one_line(text: str) -> str:
+    """An error is one line: a line break inside a value shows as \\n, never as a new line."""
+    return "".join(c if c.isprintable() or c == " " else ascii(c)[1:-1] for c in text)
 
 
 def _wants_json(args: list[str]) -> bool:

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -34,7 +35,9 @@ from provision.inventory.pveformats import (
     PveTag,
     StorageId,
     api_url,
+    config_id,
     local_path,
+    one_line,
 )
 
 PCI_RE = re.compile(r"(?:([0-9a-fA-F]{4}):)?([0-9a-fA-F]{2}):([0-9a-fA-F]{2})(?:\.([0-7]))?")
@@ -47,7 +50,8 @@ SSH_KEY_RE = re.compile(r"(ssh-(ed25519|rsa|dss)|ecdsa-sha2-\S+|sk-\S+) [A-Za-z0
 LocalPath = Annotated[Path, BeforeValidator(local_path)]
 # a model name as the runtime takes it (ollama tag, Hugging Face repo id); the renderer
 # quotes it for YAML, sh and systemd, so one line is what the inventory must guarantee
-ModelName = Annotated[OneLine, StringConstraints(min_length=1, max_length=256)]
+ModelName = Annotated[str, StringConstraints(min_length=1, max_length=256),
+                     AfterValidator(one_line)]
 
 Runtime = Literal["ollama", "vllm", "llamacpp", "none"]
 Distro = Literal["ubuntu-24.04", "ubuntu-22.04", "debian-12"]
@@ -205,7 +209,7 @@ class Gpu(Strict):
     mapping: ConfigId | None = None
     pci: str | None = None
     vram_gb: float = Field(gt=0, le=1024)
-    model: Annotated[OneLine, StringConstraints(max_length=128)] | None = None
+    model: Annotated[str, StringConstraints(max_length=128), AfterValidator(one_line)] | None = None
 
     @field_validator("pci", mode="before")
     @classmethod
@@ -303,8 +307,12 @@ class VllmSettings(Strict):
 class LlamacppSettings(Strict):
     """llama.cpp server options: a GGUF model by path in the guest or by URL."""
 
-    model_path: Annotated[OneLine, StringConstraints(pattern=r"^/")] | None = None
-    model_url: Annotated[OneLine, StringConstraints(pattern=r"^https?://")] | None = None
+    model_path: (
+        Annotated[str, StringConstraints(pattern=r"^/"), AfterValidator(one_line)] | None
+    ) = None
+    model_url: (
+        Annotated[str, StringConstraints(pattern=r"^https?://"), AfterValidator(one_line)] | None
+    ) = None
     context: int = Field(8192, ge=256, le=2**24)
 
 
@@ -321,6 +329,18 @@ class Vm(Strict):
     network: Network = Network()
     user: CloudUser = CloudUser()
     gpu: ConfigId | list[ConfigId] | None = None
+
+    @field_validator("gpu", mode="before")
+    @classmethod
+    def _gpu(cls, value: Any) -> Any:
+        """One clear error for a bad name, rather than one per member of the union."""
+        names = value if isinstance(value, list) else [value]
+        for name in names:
+            if value is not None and not isinstance(name, str):
+                raise PydanticCustomError("gpu_name", "gpu must be a GPU name or a list of names")
+            if isinstance(name, str):
+                config_id(name)
+        return value
     runtime: Runtime = "ollama"
     models: list[ModelName] = []
     listen: str = "127.0.0.1"

@@ -57,7 +57,7 @@ def _matcher(
 ) -> Callable[[str], str]:
     def check(value: str) -> str:
         if not pattern.fullmatch(value) or (max_len is not None and len(value) > max_len):
-            raise _fail(kind, message.format(value=value))
+            raise _fail(kind, message.format(value=repr(value)))
         return value
 
     return check
@@ -104,19 +104,17 @@ def address_list(value: str) -> str:
     return value
 
 
-ConfigId = Annotated[
-    str,
-    AfterValidator(_matcher(
-        CONFIGID_RE, "pve_configid",
-        "'{value}' is not a Proxmox configuration id (pve-configid): a letter, then letters, "
-        "digits, '-' or '_' (at least 2 characters)",
-    )),
-]
+config_id = _matcher(
+    CONFIGID_RE, "pve_configid",
+    "{value} is not a Proxmox configuration id (pve-configid): a letter, then letters, "
+    "digits, '-' or '_' (at least 2 characters)",
+)
+ConfigId = Annotated[str, AfterValidator(config_id)]
 NodeName = Annotated[
     str,
     AfterValidator(_matcher(
         NODE_RE, "pve_node",
-        "'{value}' is not a Proxmox node name (pve-node): letters, digits and '-', not at "
+        "{value} is not a Proxmox node name (pve-node): letters, digits and '-', not at "
         "either end",
     )),
 ]
@@ -124,7 +122,7 @@ StorageId = Annotated[
     str,
     AfterValidator(_matcher(
         STORAGE_ID_RE, "pve_storage_id",
-        "'{value}' is not a Proxmox storage id (pve-storage-id): a letter, then letters, "
+        "{value} is not a Proxmox storage id (pve-storage-id): a letter, then letters, "
         "digits, '-', '_' or '.', ending in a letter or digit (at least 2 characters)",
     )),
 ]
@@ -132,7 +130,7 @@ BridgeId = Annotated[
     str,
     AfterValidator(_matcher(
         BRIDGE_ID_RE, "pve_bridge_id",
-        "'{value}' is not a Proxmox bridge id (pve-bridge-id): letters, digits, '-', '_' "
+        "{value} is not a Proxmox bridge id (pve-bridge-id): letters, digits, '-', '_' "
         "and '.' only, e.g. vmbr0",
     )),
 ]
@@ -140,7 +138,7 @@ DnsName = Annotated[
     str,
     AfterValidator(_matcher(
         DNS_NAME_RE, "dns_name",
-        "'{value}' is not a DNS name (Proxmox format dns-name, at most 63 characters): "
+        "{value} is not a DNS name (Proxmox format dns-name, at most 63 characters): "
         "letters, digits and '-', labels joined by '.'",
         NAME_MAX,
     )),
@@ -149,14 +147,14 @@ PveTag = Annotated[
     str,
     AfterValidator(_matcher(
         TAG_RE, "pve_tag",
-        "'{value}' is not a Proxmox tag (pve-tag): letters, digits, '_', '-', '+', '.'",
+        "{value} is not a Proxmox tag (pve-tag): letters, digits, '_', '-', '+', '.'",
     )),
 ]
 EnvName = Annotated[
     str,
     AfterValidator(_matcher(
         ENV_NAME_RE, "env_name",
-        "'{value}' is not an environment variable name (letters, digits, '_')",
+        "{value} is not an environment variable name (letters, digits, '_')",
     )),
 ]
 OneLine = Annotated[str, AfterValidator(one_line)]
@@ -164,7 +162,7 @@ PropertyValue = Annotated[str, AfterValidator(no_separators)]
 AddressList = Annotated[str, AfterValidator(address_list)]
 
 _API_RE = re.compile(
-    r"https://(?P<host>[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(?::(?P<port>[0-9]{1,5}))?/?"
+    r"https://(?P<host>[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(?::(?P<port>[0-9]{1,12}))?/?"
 )
 
 
@@ -201,4 +199,6 @@ def local_path(value: object) -> object:
         if not value:
             raise _fail("path", "a path must not be empty")
         return PurePath_(value)
+    if not isinstance(value, PurePath_):
+        raise _fail("path", "a path must be text, e.g. /etc/pve/ca.pem")
     return value

@@ -38,7 +38,7 @@ def secret_available(ref: SecretRef) -> bool:
     """Is the secret there to read (the variable set, the file present)?"""
     if ref.secret_env is not None:
         return bool(os.environ.get(ref.secret_env))
-    return ref.secret_file is not None and ref.secret_file.expanduser().is_file()
+    return ref.secret_file is not None and ref.secret_file.expanduser().exists()
 
 
 def _one_line(value: str, where: str) -> str:

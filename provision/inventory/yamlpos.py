@@ -64,13 +64,46 @@ def load_with_lines(text: str) -> tuple[Any, dict[Path_, int]]:
     Duplicate keys are refused (PyYAML silently keeps the last one).
     """
     try:
-        root = yaml.compose(text, Loader=_BoundedLoader)
+        _check_shape(text)
+        root = yaml.compose(text, Loader=_COMPOSER)
     except yaml.YAMLError as exc:
         raise YamlSyntaxError(f"not valid YAML: {_problem(exc)}", _line(exc, text)) from None
     lines: dict[Path_, int] = {}
     if root is None:
         return None, lines
     return _Builder(lines).build(root, ()), lines
+
+
+# libyaml when PyYAML has it (fast, and safe to compose once _check_shape bounded the depth:
+# its composer recurses in C); else the pure-Python loader that bounds depth itself.
+_FAST = getattr(yaml, "CSafeLoader", None)
+_COMPOSER: Any = _FAST or _BoundedLoader
+
+
+def _check_shape(text: str) -> None:
+    """Walk the parse events (iteratively, stopping at the first excess) and refuse
+    nesting deeper than MAX_DEPTH or more than MAX_NODES values before anything is built.
+
+    Stopping early matters: libyaml's and PyYAML's scanners slow down quadratically on
+    thousands of open flow brackets, but only when asked for the events past them.
+    """
+    depth = nodes = 0
+    for event in yaml.parse(text, Loader=_FAST or yaml.SafeLoader):
+        if isinstance(event, yaml.CollectionStartEvent):
+            depth += 1
+            if depth > MAX_DEPTH:
+                raise YamlSyntaxError(f"nesting deeper than {MAX_DEPTH} levels", _at(event))
+        elif isinstance(event, yaml.CollectionEndEvent):
+            depth -= 1
+        if isinstance(event, yaml.NodeEvent):
+            nodes += 1
+            if nodes > MAX_NODES:
+                raise YamlSyntaxError(f"more than {MAX_NODES} values", _at(event))
+
+
+def _at(event: yaml.Event) -> int | None:
+    mark = event.start_mark
+    return int(mark.line) + 1 if mark is not None else None
 
 
 def _problem(exc: yaml.YAMLError) -> str:

@@ -34,7 +34,7 @@ CASES: list[tuple[str, bytes, int, str]] = [
     ("recursive_list", b"version: 1\nx: &a [1, *a]\n", 2, "refers to a value that contains"),
     ("deep_flow", b"hosts: " + b"[" * 5000 + b"]" * 5000, 1, f"deeper than {MAX_DEPTH} levels"),
     ("deep_map", b"hosts: " + b"{a: " * 3000 + b"1" + b"}" * 3000, 1, "deeper than"),
-    ("deep_block", "".join("  " * i + "k:\n" for i in range(200)).encode(), 32, "deeper than"),
+    ("deep_block", "".join("  " * i + "k:\n" for i in range(200)).encode(), 33, "deeper than"),
     ("alias_chain", "\n".join(
         ["a0: &a0 [1]"] + [f"a{i}: &a{i} [*a{i - 1}]" for i in range(1, 300)]).encode(),
      1, "deeper than"),
