@@ -72,10 +72,12 @@ def up(obj: CliContext, name: str | None, all_: bool, no_wait: bool,
        agent_timeout: float, take_gpu: bool, force: bool, reprovision: bool) -> None:
     """Create or converge VMs, start them and verify GPU and runtime in the guest."""
     from provision.errors import AihostError
+    from provision.inventory.secrets import check_vm_secrets
     from provision.vmops.apply import UpOptions
     from provision.vmops.fleet import up_many
 
     names = _names(obj, name, all_)
+    check_vm_secrets(obj.load_inventory(), names)
     session = _session(obj)
     outcomes = up_many(session, names, UpOptions(
         wait=not no_wait, agent_timeout=agent_timeout, take_gpu=take_gpu, force=force,

@@ -8,7 +8,7 @@ import unicodedata
 from pathlib import Path
 
 from provision.errors import InputError
-from provision.inventory.model import SecretRef
+from provision.inventory.model import Inventory, SecretRef
 
 
 def read_secret(ref: SecretRef, what: str) -> str:
@@ -32,6 +32,17 @@ def read_secret(ref: SecretRef, what: str) -> str:
     if not value:
         raise InputError(f"{what} file {path} is empty")
     return _one_line(value, f"{what} in {path}")
+
+
+def check_vm_secrets(inv: Inventory, names: list[str]) -> None:
+    """Read every secret `vm up` will need for these VMs, so a missing or malformed one is
+    exit 2 before the first request (the values are read again where they are used)."""
+    for name in names:
+        vm = inv.vm(name)
+        if vm.hf_token is not None and vm.runtime == "vllm":
+            read_secret(vm.hf_token, f"vms.{name}.hf_token, the Hugging Face token")
+        if vm.user.password is not None:
+            read_secret(vm.user.password, f"vms.{name}.user.password")
 
 
 def secret_available(ref: SecretRef) -> bool:
