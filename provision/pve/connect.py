@@ -217,7 +217,9 @@ def sim_server(
 
             if progress:
                 progress(f"starting the built-in Proxmox simulator (state in {state_dir})")
-            state_dir.mkdir(parents=True, exist_ok=True)
+            from provision.sim.state import private_dir
+
+            private_dir(state_dir)
             server = SimServer(state_dir=state_dir, fixture=fixture).start()
             _SIM_SERVERS[key] = server
         return server
