@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import click
 
 from provision.cli.context import CliContext
-from provision.cli.types import seconds
+from provision.cli.types import PciAddress, seconds
 
 if TYPE_CHECKING:
     from provision.vmops.session import Session
@@ -55,7 +55,7 @@ def list_(obj: CliContext) -> None:
 
 @gpu.command("map")
 @click.argument("name")
-@click.option("--pci", metavar="ADDRESS", help="The card's address, e.g. 0000:01:00.")
+@click.option("--pci", type=PciAddress(), help="The card's address, e.g. 0000:01:00.")
 @click.pass_obj
 def map_(obj: CliContext, name: str, pci: str | None) -> None:
     """Create or update the cluster PCI mapping from the node's hardware listing."""

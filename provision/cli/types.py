@@ -56,3 +56,17 @@ class FixtureParam(click.ParamType):
             return resolve_fixture(str(value), None)
         except InputError as exc:
             self.fail(str(exc), param, ctx)
+
+
+class PciAddress(click.ParamType):
+    """A PCI address as the inventory's `pci:` takes it (0000:01:00 or 01:00.0)."""
+
+    name = "ADDRESS"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        """The address as given, or a usage error naming the option."""
+        from provision.inventory.model import PCI_RE
+
+        if not isinstance(value, str) or not PCI_RE.fullmatch(value):
+            self.fail(f"{value!r} is not a PCI address like 0000:01:00 or 01:00.0", param, ctx)
+        return value

@@ -356,6 +356,8 @@ CLI_CASES: list[CliCase] = [
     _cli("up-name-and-all", "vm up llm-box --all", "not both"),
     _cli("swap-unknown-target", "gpu swap rtx4090 --to no-such-vm", "no-such-vm"),
     _cli("swap-unknown-gpu", "gpu swap no-such-gpu --to llm-box", "no-such-gpu"),
+    *[_cli(f"map-pci-{i}", f"gpu map rtx4090 --pci {v}", "'--pci'")
+      for i, v in enumerate(("0000:01:00,x", "01:00.9", "zz:00", "0000:01:00;0000:02:00"))],
     _cli("inventory-dev-zero", "-i /dev/zero vm up llm-box", "/dev/zero"),
     _cli("inventory-dir", "-i {dir} vm up llm-box", "a directory"),
     _cli("inventory-fifo", "-i {dir}/fifo vm up llm-box", "FIFO"),
