@@ -16,24 +16,24 @@ import re
 import unicodedata
 from collections.abc import Callable
 from pathlib import Path as PurePath_
-from typing import Annotated
+from typing import Annotated, Any
 
-from pydantic import AfterValidator
+from pydantic import AfterValidator, WithJsonSchema
 from pydantic_core import PydanticCustomError
 
 # pve-common JSONSchema.pm: $CONFIGID_RE, pve_verify_configid ('pve-configid')
-CONFIGID_RE = re.compile(r"[a-z][a-z0-9_-]+", re.IGNORECASE | re.ASCII)
+CONFIGID_RE = re.compile(r"[a-zA-Z][a-zA-Z0-9_-]+")
 # JSONSchema.pm pve_verify_node_name ('pve-node')
 NODE_RE = re.compile(r"[a-zA-Z0-9]([a-zA-Z0-9-]*[a-zA-Z0-9])?")
 # JSONSchema.pm parse_storage_id -> parse_id ('pve-storage-id'; at least 2 characters)
-STORAGE_ID_RE = re.compile(r"[a-z][a-z0-9_.-]*[a-z0-9]", re.IGNORECASE | re.ASCII)
+STORAGE_ID_RE = re.compile(r"[a-zA-Z][a-zA-Z0-9_.-]*[a-zA-Z0-9]")
 # JSONSchema.pm parse_bridge_id ('pve-bridge-id': ^[-_.\w\d]+$), ASCII word characters
 BRIDGE_ID_RE = re.compile(r"[-_.A-Za-z0-9]+")
 # JSONSchema.pm pve_verify_dns_name ('dns-name'), the format of a VM's `name`
 DNS_LABEL = r"[a-zA-Z0-9]([a-zA-Z0-9-]*[a-zA-Z0-9])?"
 DNS_NAME_RE = re.compile(rf"({DNS_LABEL}\.)*{DNS_LABEL}")
 # JSONSchema.pm $PVE_TAG_RE, pve_verify_tag ('pve-tag', of the `tags` list)
-TAG_RE = re.compile(r"[a-z0-9_][a-z0-9_+.-]*", re.IGNORECASE | re.ASCII)
+TAG_RE = re.compile(r"[a-zA-Z0-9_][a-zA-Z0-9_+.-]*")
 # an environment variable name (POSIX portable name)
 ENV_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
@@ -44,7 +44,6 @@ MEMORY_MAX_MIB = 4 * 1024 * 1024  # qemu-server Memory.pm get_max_mem: capped at
 # 2**53 bytes, so a disk is at most 2**53 / 2**30 GiB
 DISK_MAX_GB = 2**53 // 2**30
 NAME_MAX = 63  # a VM name is also the guest's hostname: one DNS label is at most 63
-PROPERTY_SEPARATORS = (",", "=", ";")  # split characters of Proxmox property strings
 _LINE_BREAKS = {"\u0085", "\u2028", "\u2029"}
 
 
@@ -75,19 +74,6 @@ def one_line(value: str) -> str:
     return value
 
 
-def no_separators(value: str) -> str:
-    """One line without the separators of a Proxmox property string (`,` `=` `;`)."""
-    one_line(value)
-    found = [s for s in PROPERTY_SEPARATORS if s in value]
-    if found:
-        raise _fail(
-            "property_separator",
-            f"must not contain {' '.join(repr(s) for s in found)}: Proxmox would read it as "
-            "another option of the property string",
-        )
-    return value
-
-
 def address_list(value: str) -> str:
     """'address-list' of IP addresses (qemu-server `nameserver`), split on [,; \\s]+."""
     one_line(value)
@@ -104,61 +90,55 @@ def address_list(value: str) -> str:
     return value
 
 
+def _format(pattern: re.Pattern[str], kind: str, message: str, max_len: int | None = None) -> Any:
+    """A str type checked by pattern (message names the format), with the pattern in the
+    JSON Schema too, so editors with yaml-language-server flag a bad value as you type."""
+    schema: dict[str, Any] = {"type": "string", "pattern": f"^(?:{pattern.pattern})$"}
+    if max_len is not None:
+        schema["maxLength"] = max_len
+    return Annotated[
+        str, AfterValidator(_matcher(pattern, kind, message, max_len)), WithJsonSchema(schema)
+    ]
+
+
 config_id = _matcher(
     CONFIGID_RE, "pve_configid",
     "{value} is not a Proxmox configuration id (pve-configid): a letter, then letters, "
     "digits, '-' or '_' (at least 2 characters)",
 )
-ConfigId = Annotated[str, AfterValidator(config_id)]
-NodeName = Annotated[
-    str,
-    AfterValidator(_matcher(
-        NODE_RE, "pve_node",
-        "{value} is not a Proxmox node name (pve-node): letters, digits and '-', not at "
-        "either end",
-    )),
+ConfigId = Annotated[
+    str, AfterValidator(config_id),
+    WithJsonSchema({"type": "string", "pattern": f"^(?:{CONFIGID_RE.pattern})$"}),
 ]
-StorageId = Annotated[
-    str,
-    AfterValidator(_matcher(
-        STORAGE_ID_RE, "pve_storage_id",
-        "{value} is not a Proxmox storage id (pve-storage-id): a letter, then letters, "
-        "digits, '-', '_' or '.', ending in a letter or digit (at least 2 characters)",
-    )),
-]
-BridgeId = Annotated[
-    str,
-    AfterValidator(_matcher(
-        BRIDGE_ID_RE, "pve_bridge_id",
-        "{value} is not a Proxmox bridge id (pve-bridge-id): letters, digits, '-', '_' "
-        "and '.' only, e.g. vmbr0",
-    )),
-]
-DnsName = Annotated[
-    str,
-    AfterValidator(_matcher(
-        DNS_NAME_RE, "dns_name",
-        "{value} is not a DNS name (Proxmox format dns-name, at most 63 characters): "
-        "letters, digits and '-', labels joined by '.'",
-        NAME_MAX,
-    )),
-]
-PveTag = Annotated[
-    str,
-    AfterValidator(_matcher(
-        TAG_RE, "pve_tag",
-        "{value} is not a Proxmox tag (pve-tag): letters, digits, '_', '-', '+', '.'",
-    )),
-]
-EnvName = Annotated[
-    str,
-    AfterValidator(_matcher(
-        ENV_NAME_RE, "env_name",
-        "{value} is not an environment variable name (letters, digits, '_')",
-    )),
-]
+NodeName = _format(
+    NODE_RE, "pve_node",
+    "{value} is not a Proxmox node name (pve-node): letters, digits and '-', not at either end",
+)
+StorageId = _format(
+    STORAGE_ID_RE, "pve_storage_id",
+    "{value} is not a Proxmox storage id (pve-storage-id): a letter, then letters, "
+    "digits, '-', '_' or '.', ending in a letter or digit (at least 2 characters)",
+)
+BridgeId = _format(
+    BRIDGE_ID_RE, "pve_bridge_id",
+    "{value} is not a Proxmox bridge id (pve-bridge-id): letters, digits, '-', '_' "
+    "and '.' only, e.g. vmbr0",
+)
+DnsName = _format(
+    DNS_NAME_RE, "dns_name",
+    "{value} is not a DNS name (Proxmox format dns-name, at most 63 characters): "
+    "letters, digits and '-', labels joined by '.'",
+    NAME_MAX,
+)
+PveTag = _format(
+    TAG_RE, "pve_tag",
+    "{value} is not a Proxmox tag (pve-tag): letters, digits, '_', '-', '+', '.'",
+)
+EnvName = _format(
+    ENV_NAME_RE, "env_name",
+    "{value} is not an environment variable name (letters, digits, '_')",
+)
 OneLine = Annotated[str, AfterValidator(one_line)]
-PropertyValue = Annotated[str, AfterValidator(no_separators)]
 AddressList = Annotated[str, AfterValidator(address_list)]
 
 _API_RE = re.compile(
