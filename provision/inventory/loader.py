@@ -11,7 +11,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from provision.errors import InputError, InventoryError
-from provision.inventory.model import Inventory, SecretRef
+from provision.inventory.model import Inventory, SecretRef, Vm
 from provision.inventory.pveformats import NODE_RE
 from provision.inventory.reading import read_inventory_text
 from provision.inventory.secrets import read_secret, secret_available
@@ -41,6 +41,7 @@ def parse_inventory(text: str, shown: str, base_dir: Path | None = None) -> Inve
         inventory = Inventory.model_validate(merged)
     except ValidationError as exc:
         raise _first_error(exc, shown, lines, origin) from None
+    _check_unused_defaults(inventory, shown, lines)
     _cross_check(inventory, shown, lines)
     updates: dict[str, Any] = {"source": Path(shown)}
     if inventory.templates_dir is not None and base_dir is not None:
@@ -70,6 +71,23 @@ def _merge_defaults(data: dict[str, Any]) -> tuple[dict[str, Any], dict[Path_, P
                 combined[key] = {**value, **combined[key]}
         merged_vms[name] = combined
     return {**data, "vms": merged_vms}, origin
+
+
+def _check_unused_defaults(inv: Inventory, shown: str, lines: dict[Path_, int]) -> None:
+    """defaults.vm values are checked as VM values even when every VM overrides them
+    (merged ones were checked already, and point at their line with 'merged into')."""
+    values = inv.defaults.vm
+    probe = {"host": "h", **values}
+    if "template" not in probe and "image" not in probe:
+        probe["template"] = "t"
+    try:
+        Vm.model_validate(probe)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        path = ("defaults", "vm", *error["loc"])
+        message, hint = _describe(error, path)
+        raise InventoryError(f"{'.'.join(str(p) for p in path)}: {message}", file=shown,
+                             line=line_for(lines, path), hint=hint) from None
 
 
 def _first_error(

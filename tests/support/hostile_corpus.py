@@ -303,6 +303,12 @@ INVENTORY_CASES: list[Case] = [
     Case("defaults-coercion", VM_LINE + 1, "(merged into vms.llm-box): Input should be a valid "
          "integer", replace={CORES: "    # cores: from the defaults"},
          append=("defaults:", "  vm: {cores: '4'}")),
+    Case("defaults-overridden-coercion", VM_LINE + 1, "defaults.vm.disk_gb: Input should be a "
+         "valid integer", append=("defaults:", "  vm: {disk_gb: '40'}")),
+    Case("defaults-overridden-bridge", VM_LINE + 1, "pve-bridge-id",
+         append=("defaults:", "  vm: {network: {bridge: 'vmbr0,tag=1'}}")),
+    Case("defaults-unknown-key", VM_LINE + 1, "unknown key 'memroy_gb'",
+         append=("defaults:", "  vm: {memroy_gb: 1}")),
     Case("templates-dir-newline", VM_LINE, "line break", append=('templates_dir: "a\\nb"',)),
 ]
 
