@@ -9,6 +9,7 @@ import click
 
 from provision.cli.complete import complete_gpu, complete_vm
 from provision.cli.context import CliContext
+from provision.cli.types import PciAddress, seconds
 
 if TYPE_CHECKING:
     from provision.vmops.session import Session
@@ -55,7 +56,7 @@ def list_(obj: CliContext) -> None:
 
 @gpu.command("map")
 @click.argument("name", shell_complete=complete_gpu)
-@click.option("--pci", metavar="ADDRESS", help="The card's address, e.g. 0000:01:00.")
+@click.option("--pci", type=PciAddress(), help="The card's address, e.g. 0000:01:00.")
 @click.option("--force", is_flag=True,
               help="Map a card that is not the inventory's model or that another mapping names.")
 @click.pass_obj
@@ -89,10 +90,11 @@ def _swap(obj: CliContext, name: str, to: str | None, force: bool, timeout: floa
 @click.option("--to", "to", required=True, metavar="VM", shell_complete=complete_vm,
               help="The VM that gets the GPU.")
 @click.option("--force", is_flag=True, help="Stop the holder hard if it does not shut down.")
-@click.option("--timeout", default=120.0, show_default=True, help="Shutdown timeout (s).")
+@click.option("--timeout", type=seconds(), default=120.0, show_default=True,
+              help="Shutdown timeout (s).")
 @click.option("--wait", is_flag=True, help="Wait for a swap in progress instead of failing.")
 @click.option("--no-verify", is_flag=True, help="Skip nvidia-smi in the target guest.")
-@click.option("--agent-timeout", default=600.0, show_default=True)
+@click.option("--agent-timeout", type=seconds(), default=600.0, show_default=True)
 @click.pass_obj
 def swap(obj: CliContext, name: str, to: str, force: bool, timeout: float, wait: bool,
          no_verify: bool, agent_timeout: float) -> None:
@@ -103,7 +105,8 @@ def swap(obj: CliContext, name: str, to: str, force: bool, timeout: float, wait:
 @gpu.command("release")
 @click.argument("name", shell_complete=complete_gpu)
 @click.option("--force", is_flag=True, help="Stop the holder hard if it does not shut down.")
-@click.option("--timeout", default=120.0, show_default=True, help="Shutdown timeout (s).")
+@click.option("--timeout", type=seconds(), default=120.0, show_default=True,
+              help="Shutdown timeout (s).")
 @click.option("--wait", is_flag=True, help="Wait for a swap in progress instead of failing.")
 @click.pass_obj
 def release(obj: CliContext, name: str, force: bool, timeout: float, wait: bool) -> None:

@@ -87,14 +87,23 @@ def run(argv: list[str] | None = None) -> int:
     except AihostError as exc:
         if verbose:
             traceback.print_exc()
-        print(f"aihost: error: {exc}", file=sys.stderr)
+        text = _one_line(str(exc))
+        print(f"aihost: error: {text}", file=sys.stderr)
         if as_json and not getattr(exc, "reported", False):
-            print(json.dumps({"error": str(exc), "kind": type(exc).__name__,
+            print(json.dumps({"error": text, "kind": type(exc).__name__,
                               "exit_code": exc.exit_code}))
         return exc.exit_code
     except click.exceptions.Abort:
         print("aihost: aborted", file=sys.stderr)
         return 130
+    except click.UsageError as exc:
+        # one line like every other error: the option and what is wrong with its value
+        message = " ".join(exc.format_message().split())
+        command = exc.ctx.command_path if exc.ctx is not None else "aihost"
+        print(f"aihost: error: {message} (see: {command} --help)", file=sys.stderr)
+        if as_json:
+            print(json.dumps({"error": message, "kind": "UsageError", "exit_code": EXIT_INPUT}))
+        return EXIT_INPUT
     except click.ClickException as exc:
         exc.show()
         return EXIT_INPUT if exc.exit_code == 2 else exc.exit_code
@@ -110,6 +119,11 @@ def run(argv: list[str] | None = None) -> int:
               "traceback and please report it)", file=sys.stderr)
         return EXIT_BUG
     return 0
+
+
+def _one_line(text: str) -> str:
+    """An error is one line: a line break inside a value shows as \\n, never as a new line."""
+    return "".join(c if c.isprintable() or c == " " else ascii(c)[1:-1] for c in text)
 
 
 def _wants_json(args: list[str]) -> bool:

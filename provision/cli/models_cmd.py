@@ -7,6 +7,7 @@ from typing import Any
 import click
 
 from provision.cli.context import CliContext
+from provision.cli.types import positive_float
 
 RUNTIME_CHOICE = click.Choice(["ollama", "vllm", "llamacpp"])
 COMMON_CARDS = (
@@ -49,7 +50,7 @@ def _gpus(
 @click.option(
     "--vram",
     multiple=True,
-    type=click.FloatRange(min=0, min_open=True),
+    type=positive_float(),
     metavar="GB",
     help="Card memory in GB as labelled (repeat for several cards).",
 )
@@ -181,7 +182,7 @@ def _fit_text(result: Any) -> str:
 @click.option("--gpu", multiple=True, metavar="NAME", help="Only these inventory GPUs.")
 @click.option(
     "--vram",
-    type=click.FloatRange(min=0, min_open=True),
+    type=positive_float(),
     metavar="GB",
     help="A card of this size instead of the inventory's GPUs.",
 )

@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from provision.cli.context import CliContext
+from provision.cli.types import PORT_OR_ANY, FixtureParam
 
 
 @click.group("sim")
@@ -15,25 +16,51 @@ def sim() -> None:
 
 
 @sim.command("serve")
-@click.option("--port", type=int, default=8006, show_default=True, help="HTTPS port (0: any).")
-@click.option("--fixture", metavar="FILE|NAME", help="World to start from: default, two-node "
+@click.option("--port", type=PORT_OR_ANY, default=8006, show_default=True,
+              help="HTTPS port (0: any).")
+@click.option("--fixture", type=FixtureParam(), help="World to start from: default, two-node "
               "or a fixture YAML.")
-@click.option("--state", type=click.Path(path_type=Path), help="State directory "
+@click.option("--state", type=click.Path(path_type=Path, file_okay=False), help="State directory "
               "[default: the user's aihost state dir].")
-@click.option("--sftp-port", type=int, default=0, show_default=True, help="SFTP port (0: any).")
+@click.option("--sftp-port", type=PORT_OR_ANY, default=0, show_default=True,
+              help="SFTP port (0: any).")
 @click.option("--no-sftp", is_flag=True, help="Run without the SFTP/SSH endpoint.")
-def serve(port: int, fixture: str | None, state: Path | None, sftp_port: int,
+def serve(port: int, fixture: Path | None, state: Path | None, sftp_port: int,
           no_sftp: bool) -> None:
     """Serve the simulator in the foreground on 127.0.0.1 (HTTPS API plus SFTP) until Ctrl-C."""
-    from provision.sim.cli_entry import resolve_fixture
     from provision.sim.cli_entry import serve as run
 
-    run(port=port, fixture=resolve_fixture(fixture), state_dir=state,
-        sftp_port=None if no_sftp else sftp_port, echo=click.echo)
+    _port_free(port, "--port")
+    if not no_sftp:
+        _port_free(sftp_port, "--sftp-port")
+    try:
+        run(port=port, fixture=fixture, state_dir=state,
+            sftp_port=None if no_sftp else sftp_port, echo=click.echo)
+    except OSError as exc:  # a port taken between the check and the bind
+        raise click.UsageError(f"cannot listen on 127.0.0.1: {exc.strerror or exc}") from None
+
+
+def _port_free(port: int, option: str) -> None:
+    """Usage error naming option when 127.0.0.1:port is taken (0 means any free port)."""
+    import socket
+
+    if port == 0:
+        return
+    probe = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        probe.bind(("127.0.0.1", port))
+    except OSError as exc:
+        raise click.BadParameter(
+            f"127.0.0.1:{port} cannot be used ({exc.strerror}); pick another port or 0 for "
+            "any free one", param_hint=f"'{option}'"
+        ) from None
+    finally:
+        probe.close()
 
 
 @sim.command("reset")
-@click.option("--state", type=click.Path(path_type=Path), help="State directory to clear.")
+@click.option("--state", type=click.Path(path_type=Path, file_okay=False),
+              help="State directory to clear.")
 @click.pass_obj
 def reset(obj: CliContext, state: Path | None) -> None:
     """Forget the simulated world (VMs, mappings, snippets); the next use starts afresh.

@@ -8,6 +8,7 @@ import click
 
 from provision.cli.complete import complete_vm
 from provision.cli.context import CliContext
+from provision.cli.types import VMID, seconds
 
 if TYPE_CHECKING:
     from provision.vmops.session import Session
@@ -59,7 +60,8 @@ def plan(obj: CliContext, name: str | None, all_: bool) -> None:
 @click.argument("name", required=False, shell_complete=complete_vm)
 @click.option("--all", "all_", is_flag=True, help="Every VM in the inventory, concurrently.")
 @click.option("--no-wait", is_flag=True, help="Do not wait for the guest to prove it works.")
-@click.option("--agent-timeout", default=900.0, show_default=True, metavar="SECONDS",
+@click.option("--agent-timeout", type=seconds(), default=900.0, show_default=True,
+              metavar="SECONDS",
               help="How long to wait for the guest agent after start.")
 @click.option("--take-gpu", is_flag=True,
               help="If another VM holds the GPU, swap it over (stops that VM).")
@@ -71,10 +73,12 @@ def up(obj: CliContext, name: str | None, all_: bool, no_wait: bool,
        agent_timeout: float, take_gpu: bool, force: bool, reprovision: bool) -> None:
     """Create or converge VMs, start them and verify GPU and runtime in the guest."""
     from provision.errors import AihostError
+    from provision.inventory.secrets import check_vm_secrets
     from provision.vmops.apply import UpOptions
     from provision.vmops.fleet import up_many
 
     names = _names(obj, name, all_)
+    check_vm_secrets(obj.load_inventory(), names)
     session = _session(obj)
     outcomes = up_many(session, names, UpOptions(
         wait=not no_wait, agent_timeout=agent_timeout, take_gpu=take_gpu, force=force,
@@ -159,7 +163,8 @@ def status(obj: CliContext, name: str) -> None:
 @vm.command("down")
 @click.argument("name", shell_complete=complete_vm)
 @click.option("--force", is_flag=True, help="Stop hard instead of a guest shutdown.")
-@click.option("--timeout", default=120.0, show_default=True, metavar="SECONDS")
+@click.option("--timeout", type=seconds(), default=120.0, show_default=True,
+              metavar="SECONDS")
 @click.pass_obj
 def down(obj: CliContext, name: str, force: bool, timeout: float) -> None:
     """Shut a VM down (guest agent or ACPI, bounded); --force stops it."""
@@ -188,7 +193,7 @@ def destroy(obj: CliContext, name: str, yes: bool) -> None:
 
 @vm.command("adopt")
 @click.argument("name", shell_complete=complete_vm)
-@click.option("--vmid", type=int, required=True, help="The existing VM to take over.")
+@click.option("--vmid", type=VMID, required=True, help="The existing VM to take over.")
 @click.option("--yes", is_flag=True, help="Tag it without asking.")
 @click.pass_obj
 def adopt(obj: CliContext, name: str, vmid: int, yes: bool) -> None:

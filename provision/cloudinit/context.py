@@ -10,6 +10,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from provision.cloudinit.escape import one_line
+from provision.cloudinit.passwd import MASKED, hash_password
 from provision.errors import InputError
 from provision.inventory.model import SecretRef, Vm
 
@@ -64,8 +65,10 @@ def build_context(
     secrets: list[str] = []
     password = None
     if vm.user.password is not None:
-        password = secret_reader(vm.user.password, f"the password of user {vm.user.name}")
-        secrets.append(password)
+        plain = secret_reader(vm.user.password, f"the password of user {vm.user.name}")
+        # the guest gets the SHA-512 crypt hash only; a masked render keeps the mask
+        password = plain if plain == MASKED else hash_password(vm_name, vm.user.name, plain)
+        secrets += [plain, password]
     hf_token = None
     if vm.hf_token is not None and vm.runtime == "vllm":
         hf_token = one_line(secret_reader(vm.hf_token, "the Hugging Face token"), "hf_token")

@@ -10,8 +10,11 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from provision.errors import InventoryError
-from provision.inventory.model import Inventory
+from provision.errors import InputError, InventoryError
+from provision.inventory.model import Inventory, SecretRef, Vm
+from provision.inventory.pveformats import NODE_RE
+from provision.inventory.reading import read_inventory_text
+from provision.inventory.secrets import read_secret, secret_available
 from provision.inventory.yamlpos import Path_, YamlSyntaxError, line_for, load_with_lines
 
 
@@ -19,16 +22,7 @@ def load_inventory(path: Path | str) -> Inventory:
     """Load and validate the inventory at path; raise InventoryError (exit 2) on any problem."""
     file = Path(path)
     shown = str(path)
-    try:
-        text = file.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise InventoryError(
-            "inventory file not found",
-            file=shown,
-            hint="pass -i PATH or set AIHOST_INVENTORY (examples are in inventories/)",
-        ) from None
-    except OSError as exc:
-        raise InventoryError(f"cannot read inventory: {exc.strerror}", file=shown) from None
+    text = read_inventory_text(file, shown)
     return parse_inventory(text, shown, base_dir=file.parent)
 
 
@@ -47,6 +41,7 @@ def parse_inventory(text: str, shown: str, base_dir: Path | None = None) -> Inve
         inventory = Inventory.model_validate(merged)
     except ValidationError as exc:
         raise _first_error(exc, shown, lines, origin) from None
+    _check_unused_defaults(inventory, shown, lines)
     _cross_check(inventory, shown, lines)
     updates: dict[str, Any] = {"source": Path(shown)}
     if inventory.templates_dir is not None and base_dir is not None:
@@ -76,6 +71,23 @@ def _merge_defaults(data: dict[str, Any]) -> tuple[dict[str, Any], dict[Path_, P
                 combined[key] = {**value, **combined[key]}
         merged_vms[name] = combined
     return {**data, "vms": merged_vms}, origin
+
+
+def _check_unused_defaults(inv: Inventory, shown: str, lines: dict[Path_, int]) -> None:
+    """defaults.vm values are checked as VM values even when every VM overrides them
+    (merged ones were checked already, and point at their line with 'merged into')."""
+    values = inv.defaults.vm
+    probe = {"host": "h", **values}
+    if "template" not in probe and "image" not in probe:
+        probe["template"] = "t"
+    try:
+        Vm.model_validate(probe)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        path = ("defaults", "vm", *error["loc"])
+        message, hint = _describe(error, path)
+        raise InventoryError(f"{'.'.join(str(p) for p in path)}: {message}", file=shown,
+                             line=line_for(lines, path), hint=hint) from None
 
 
 def _first_error(
@@ -156,6 +168,14 @@ def _cross_check(inv: Inventory, shown: str, lines: dict[Path_, int]) -> None:
         raise InventoryError(message, file=shown, line=line_for(lines, path), hint=hint)
 
     hosts = sorted(inv.hosts)
+    for name, host in inv.hosts.items():
+        if host.node is None and not NODE_RE.fullmatch(name):
+            fail(("hosts", name),
+                 f"hosts.{name}: '{name}' is not a Proxmox node name (pve-node: letters, "
+                 "digits and '-'), and no node: is given",
+                 f"add node: NODENAME under hosts.{name}, or rename the entry")
+    _check_secrets(inv, fail)
+    _check_fixtures(inv, Path(shown), fail)
     for name, gpu in inv.gpus.items():
         if gpu.host not in inv.hosts:
             fail(("gpus", name, "host"), f"gpus.{name}.host: unknown host '{gpu.host}'",
@@ -195,6 +215,37 @@ def _cross_check(inv: Inventory, shown: str, lines: dict[Path_, int]) -> None:
                      f"vms.{name}.vmid: {vm.vmid} is already used by vms.{vmids[vm.vmid]}",
                      "give each VM its own vmid, or leave vmid out to get a free one")
             vmids[vm.vmid] = name
+
+
+def _check_secrets(inv: Inventory, fail: Any) -> None:
+    """Secrets that are there to read must be one line; checked before any request."""
+    refs: list[tuple[Path_, SecretRef | None, str]] = []
+    for name, host in inv.hosts.items():
+        refs.append((("hosts", name, "token"), host.token, "API token secret"))
+        refs.append((("hosts", name, "password"), host.password, "password"))
+    for name, vm in inv.vms.items():
+        refs.append((("vms", name, "hf_token"), vm.hf_token, "Hugging Face token"))
+        refs.append((("vms", name, "user", "password"), vm.user.password, "user password"))
+    for path, ref, what in refs:
+        if ref is None or not secret_available(ref):
+            continue  # a missing secret is reported by the command that needs it
+        try:
+            read_secret(ref, what)
+        except InputError as exc:
+            fail(path, f"{'.'.join(str(p) for p in path)}: {exc.message}", exc.hint)
+
+
+def _check_fixtures(inv: Inventory, inventory_file: Path, fail: Any) -> None:
+    """A sim_fixture must be a simulator world (checked before the simulator starts)."""
+    from provision.pve.connect import resolve_fixture
+
+    for name, host in inv.hosts.items():
+        if host.api != "sim" or not host.sim_fixture:
+            continue
+        try:
+            resolve_fixture(host.sim_fixture, inventory_file)
+        except InputError as exc:
+            fail(("hosts", name, "sim_fixture"), f"hosts.{name}.sim_fixture: {exc}")
 
 
 def _suggest(value: str, known: list[str]) -> str:

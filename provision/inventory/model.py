@@ -7,182 +7,70 @@ import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    Field,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
 from pydantic_core import PydanticCustomError
 
-NAME_PATTERN = r"^[a-zA-Z0-9]([a-zA-Z0-9.-]{0,61}[a-zA-Z0-9])?$"
-PCI_RE = re.compile(r"^(?:([0-9a-fA-F]{4}):)?([0-9a-fA-F]{2}):([0-9a-fA-F]{2})(?:\.([0-7]))?$")
-FINGERPRINT_RE = re.compile(r"^([0-9A-Fa-f]{2}:){31}[0-9A-Fa-f]{2}$")
-TOKEN_ID_RE = re.compile(r"^[^\s@!]+@[A-Za-z][A-Za-z0-9.\-_]+![A-Za-z][A-Za-z0-9.\-_]+$")
-# pve-access-control: a user id is NAME@REALM; a name without realm is refused at login.
-USER_ID_RE = re.compile(r"^[^\s@!:]+@[A-Za-z][A-Za-z0-9.\-_]+$")
+from provision.inventory.hosts import (  # re-exported: see __all__
+    Host,
+    LocalPath,
+    PasswordAuth,
+    SecretRef,
+    SshSettings,
+    StorageSettings,
+    Strict,
+    TlsSettings,
+    TokenAuth,
+    refuse_inline,
+)
+from provision.inventory.pveformats import (
+    DISK_MAX_GB,
+    MEMORY_MAX_MIB,
+    MEMORY_MIN_MIB,
+    VMID_MAX,
+    VMID_MIN,
+    AddressList,
+    BridgeId,
+    ConfigId,
+    DnsName,
+    OneLine,
+    PveTag,
+    config_id,
+    one_line,
+)
+
+PCI_RE = re.compile(r"(?:([0-9a-fA-F]{4}):)?([0-9a-fA-F]{2}):([0-9a-fA-F]{2})(?:\.([0-7]))?")
+SSH_KEY_RE = re.compile(r"(ssh-(ed25519|rsa|dss)|ecdsa-sha2-\S+|sk-\S+) [A-Za-z0-9+/=]+( [^\n]*)?")
+# a model name as the runtime takes it (ollama tag, Hugging Face repo id); the renderer
+# quotes it for YAML, sh and systemd, so one line is what the inventory must guarantee
+ModelName = Annotated[str, StringConstraints(min_length=1, max_length=256),
+                     AfterValidator(one_line)]
 
 Runtime = Literal["ollama", "vllm", "llamacpp", "none"]
 Distro = Literal["ubuntu-24.04", "ubuntu-22.04", "debian-12"]
 RUNTIME_PORTS = {"ollama": 11434, "vllm": 8000, "llamacpp": 8080, "none": 0}
 
 
-class Strict(BaseModel):
-    """Base: unknown keys are errors, values are not coerced silently."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-def _refuse_inline(data: Any, keys: tuple[str, ...], what: str) -> Any:
-    if isinstance(data, dict):
-        for key in keys:
-            if key in data:
-                raise PydanticCustomError(
-                    "inline_secret",
-                    f"{what} written inline; secrets never go in the inventory: write "
-                    "secret_env: VARIABLE_NAME or secret_file: /path/to/file instead",
-                )
-    return data
-
-
-class SecretRef(Strict):
-    """Where a secret is read from: an environment variable or a file, never the inventory."""
-
-    secret_env: str | None = None
-    secret_file: Path | None = None
-
-    @model_validator(mode="before")
-    @classmethod
-    def _no_inline(cls, data: Any) -> Any:
-        return _refuse_inline(data, ("secret", "value", "password", "token"), "a secret")
-
-    @model_validator(mode="after")
-    def _exactly_one(self) -> SecretRef:
-        if (self.secret_env is None) == (self.secret_file is None):
-            raise PydanticCustomError(
-                "secret_source", "give exactly one of secret_env: VARIABLE or secret_file: PATH"
-            )
-        return self
-
-
-class TokenAuth(SecretRef):
-    """API token: id `user@realm!name`; secret from env or file."""
-
-    id: str
-
-    @field_validator("id")
-    @classmethod
-    def _token_id(cls, value: str) -> str:
-        if not TOKEN_ID_RE.match(value):
-            raise PydanticCustomError(
-                "token_id", "token id must look like user@realm!tokenname, e.g. aihost@pve!prov"
-            )
-        return value
-
-
-class PasswordAuth(SecretRef):
-    """Password (ticket) login, needed for raw `pci:` GPUs: only root@pam may set them."""
-
-    user: str = "root@pam"
-
-    @field_validator("user")
-    @classmethod
-    def _user_id(cls, value: str) -> str:
-        if not USER_ID_RE.match(value):
-            raise PydanticCustomError(
-                "user_id",
-                "user must be NAME@REALM, e.g. root@pam: Proxmox refuses a login without realm",
-            )
-        return value
-
-
-class TlsSettings(Strict):
-    """TLS verification stays on; pin a self-signed certificate or name a CA file."""
-
-    fingerprint: str | None = None
-    ca_file: Path | None = None
-
-    @field_validator("fingerprint")
-    @classmethod
-    def _fingerprint(cls, value: str | None) -> str | None:
-        if value is None:
-            return None
-        if not FINGERPRINT_RE.match(value):
-            raise PydanticCustomError(
-                "fingerprint",
-                "fingerprint must be the certificate's SHA-256 as 32 hex pairs joined by ':' "
-                "(pvenode cert info, or the fingerprint aihost prints when verification fails)",
-            )
-        return value.upper()
-
-
-class SshSettings(Strict):
-    """SSH/SFTP to the node, for snippet upload and host checks. Host keys are always checked."""
-
-    user: str = "root"
-    host: str | None = None
-    port: int = Field(22, ge=1, le=65535)
-    key: Path | None = None
-    known_hosts: Path | None = None
-
-
-class StorageSettings(Strict):
-    """Proxmox storage ids: VM disks, cloud-init snippets, ISO images."""
-
-    disks: str = "local-lvm"
-    snippets: str = "local"
-    iso: str = "local"
-
-
-class Host(Strict):
-    """One Proxmox node (or cluster entry point) aihost talks to."""
-
-    api: str
-    node: str | None = None
-    token: TokenAuth | None = None
-    password: PasswordAuth | None = None
-    tls: TlsSettings = TlsSettings()
-    ssh: SshSettings | None = None
-    storage: StorageSettings = StorageSettings()
-    cloudinit_delivery: Literal["auto", "iso", "snippet"] = "auto"
-    sim_fixture: str | None = None
-
-    @field_validator("api")
-    @classmethod
-    def _api(cls, value: str) -> str:
-        if value == "sim":
-            return value
-        if value.startswith("http://"):
-            raise PydanticCustomError(
-                "api_scheme", "Proxmox only speaks HTTPS: write https://HOST:8006"
-            )
-        if not re.match(r"^https://[^/\s:]+(:\d+)?/?$", value):
-            raise PydanticCustomError(
-                "api_url", "api must be https://HOST:8006 (or 'sim' for the built-in simulator)"
-            )
-        return value.rstrip("/")
-
-    @model_validator(mode="after")
-    def _auth(self) -> Host:
-        if self.api != "sim" and self.token is None and self.password is None:
-            raise PydanticCustomError(
-                "auth_missing",
-                "host needs token: {id: user@realm!name, secret_env: VAR} "
-                "(or password: {user: root@pam, secret_env: VAR})",
-            )
-        return self
-
-
 class Gpu(Strict):
     """A GPU on a node: by cluster resource mapping name, or by raw PCI address."""
 
     host: str
-    mapping: str | None = None
+    mapping: ConfigId | None = None
     pci: str | None = None
     vram_gb: float = Field(gt=0, le=1024)
-    model: str | None = None
+    model: Annotated[str, StringConstraints(max_length=128), AfterValidator(one_line)] | None = None
 
     @field_validator("pci", mode="before")
     @classmethod
     def _pci(cls, value: Any) -> Any:
         if value is None:
             return None
-        match = PCI_RE.match(str(value))
+        match = PCI_RE.fullmatch(value) if isinstance(value, str) else None
         if not match:
             raise PydanticCustomError(
                 "pci_address",
@@ -206,11 +94,11 @@ class Gpu(Strict):
 class Network(Strict):
     """The VM's first NIC and its cloud-init IP configuration."""
 
-    bridge: str = "vmbr0"
+    bridge: BridgeId = "vmbr0"
     ip: str = "dhcp"
     gateway: str | None = None
     vlan: int | None = Field(None, ge=1, le=4094)
-    nameserver: str | None = None
+    nameserver: AddressList | None = None
 
     @field_validator("ip")
     @classmethod
@@ -242,21 +130,21 @@ class CloudUser(Strict):
     """The login user cloud-init creates in the guest."""
 
     name: str = Field("aihost", pattern=r"^[a-z_][a-z0-9_-]{0,31}$")
-    ssh_keys: list[str] = []
+    ssh_keys: list[OneLine] = []
     password: SecretRef | None = None
 
     @model_validator(mode="before")
     @classmethod
     def _no_inline(cls, data: Any) -> Any:
         if isinstance(data, dict) and isinstance(data.get("password"), str):
-            return _refuse_inline({"password": 1}, ("password",), "the user's password")
+            return refuse_inline({"password": 1}, ("password",), "the user's password")
         return data
 
     @field_validator("ssh_keys")
     @classmethod
     def _keys(cls, keys: list[str]) -> list[str]:
         for key in keys:
-            if not re.match(r"^(ssh-(ed25519|rsa|dss)|ecdsa-sha2-\S+|sk-\S+) [A-Za-z0-9+/=]+", key):
+            if not SSH_KEY_RE.fullmatch(key):
                 raise PydanticCustomError(
                     "ssh_key", "ssh_keys entries must be public keys: 'ssh-ed25519 AAAA... comment'"
                 )
@@ -267,42 +155,70 @@ class VllmSettings(Strict):
     """vLLM serving options."""
 
     gpu_memory_utilization: float = Field(0.9, gt=0.1, le=1.0)
-    max_model_len: int = Field(8192, ge=256)
+    max_model_len: int = Field(8192, ge=256, le=2**24)
 
 
 class LlamacppSettings(Strict):
     """llama.cpp server options: a GGUF model by path in the guest or by URL."""
 
-    model_path: str | None = None
-    model_url: str | None = None
-    context: int = Field(8192, ge=256)
+    model_path: (
+        Annotated[str, StringConstraints(pattern=r"^/"), AfterValidator(one_line)] | None
+    ) = None
+    model_url: (
+        Annotated[str, StringConstraints(pattern=r"^https?://"), AfterValidator(one_line)] | None
+    ) = None
+    context: int = Field(8192, ge=256, le=2**24)
 
 
 class Vm(Strict):
     """A VM aihost manages, after `defaults.vm` was merged in."""
 
     host: str
-    vmid: int | None = Field(None, ge=100, le=999999999)
-    template: str | None = None
+    vmid: int | None = Field(None, ge=VMID_MIN, le=VMID_MAX)
+    template: DnsName | None = None
     image: str | None = None
     cores: int = Field(4, ge=1, le=512)
-    memory_gb: float = Field(16, gt=0)
-    disk_gb: int = Field(64, ge=4)
+    memory_gb: float = 16
+    disk_gb: int = Field(64, ge=4, le=DISK_MAX_GB)
     network: Network = Network()
     user: CloudUser = CloudUser()
-    gpu: str | list[str] | None = None
+    gpu: ConfigId | list[ConfigId] | None = None
+
+    @field_validator("gpu", mode="before")
+    @classmethod
+    def _gpu(cls, value: Any) -> Any:
+        """One clear error for a bad name, rather than one per member of the union."""
+        names = value if isinstance(value, list) else [value]
+        for name in names:
+            if value is not None and not isinstance(name, str):
+                raise PydanticCustomError("gpu_name", "gpu must be a GPU name or a list of names")
+            if isinstance(name, str):
+                config_id(name)
+        return value
     runtime: Runtime = "ollama"
-    models: list[str] = []
+    models: list[ModelName] = []
     listen: str = "127.0.0.1"
     port: int | None = Field(None, ge=1, le=65535)
     distro: Distro = "ubuntu-24.04"
     cuda: bool = False
-    context: int | None = Field(None, ge=256)
+    context: int | None = Field(None, ge=256, le=2**24)
     vllm: VllmSettings = VllmSettings()
     llamacpp: LlamacppSettings = LlamacppSettings()
     hf_token: SecretRef | None = None
-    start_timeout: int | None = Field(None, ge=10)
-    tags: list[str] = []
+    start_timeout: int | None = Field(None, ge=10, le=86400)
+    tags: list[PveTag] = []
+
+    @field_validator("memory_gb")
+    @classmethod
+    def _memory(cls, value: float) -> float:
+        mib = int(value * 1024)  # what desired_vm writes as `memory`
+        if not MEMORY_MIN_MIB <= mib <= MEMORY_MAX_MIB:
+            raise PydanticCustomError(
+                "memory_range",
+                f"memory_gb must give {MEMORY_MIN_MIB} MiB to {MEMORY_MAX_MIB // 1024 // 1024} "
+                f"TiB (Proxmox's limits), got {value!r}",
+            )
+        return value
 
     @field_validator("listen")
     @classmethod
@@ -318,7 +234,10 @@ class Vm(Strict):
     @field_validator("image")
     @classmethod
     def _image(cls, value: str | None) -> str | None:
-        if value is not None and not re.match(r"^[a-zA-Z][\w.-]*:import/[\w.+-]+$", value):
+        # pve-storage-id, then an import volume's file name
+        if value is not None and not re.fullmatch(
+            r"[a-zA-Z][a-zA-Z0-9_.-]*[a-zA-Z0-9]:import/[a-zA-Z0-9_+-][a-zA-Z0-9_.+-]*", value
+        ):
             raise PydanticCustomError(
                 "image", "image must be a volume with content import, e.g. local:import/noble.qcow2"
             )
@@ -353,18 +272,17 @@ class Defaults(Strict):
     vm: dict[str, Any] = {}
 
 
-VmName = Annotated[str, Field(pattern=NAME_PATTERN)]
 
 
 class Inventory(Strict):
     """The whole inventory file."""
 
     version: Literal[1] = 1
-    templates_dir: Path | None = None
+    templates_dir: LocalPath | None = None
     defaults: Defaults = Defaults()
     hosts: dict[str, Host]
-    gpus: dict[str, Gpu] = {}
-    vms: dict[VmName, Vm] = {}
+    gpus: dict[ConfigId, Gpu] = {}
+    vms: dict[DnsName, Vm] = {}
     source: Path | None = Field(None, exclude=True)
 
     def vm(self, name: str) -> Vm:
@@ -396,3 +314,10 @@ class Inventory(Strict):
     def node_of(self, host_name: str) -> str:
         """The Proxmox node name of a host entry (node:, else the entry's name)."""
         return self.hosts[host_name].node or host_name
+
+
+__all__ = [
+    "CloudUser", "Defaults", "Gpu", "Host", "Inventory", "LlamacppSettings", "Network",
+    "PasswordAuth", "SecretRef", "SshSettings", "StorageSettings", "Strict", "TlsSettings",
+    "TokenAuth", "Vm", "VllmSettings",
+]

@@ -162,6 +162,7 @@ class PveClient:
                 headers=headers,
                 timeout=self.timeout,
                 verify=self.verify,
+                allow_redirects=False,  # the API never redirects; a redirect is not followed
             )
         except requests.exceptions.SSLError as exc:
             from provision.pve.tls import tls_failure
@@ -213,6 +214,7 @@ class PveClient:
                 data={"username": user, "password": password},
                 timeout=self.timeout,
                 verify=self.verify,
+                allow_redirects=False,
             )
         except requests.exceptions.SSLError as exc:
             from provision.pve.tls import tls_failure

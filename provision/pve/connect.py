@@ -170,13 +170,35 @@ def resolve_fixture(name: str | None, inventory_file: Path | None) -> Path | Non
     shipped = Path(__file__).resolve().parent.parent / "sim" / "fixtures"
     candidates += [shipped / name, shipped / f"{name}.yaml"]
     for candidate in candidates:
-        if candidate.is_file():
+        if candidate.exists():
+            check_fixture(candidate)
             return candidate
     known = sorted(p.stem for p in shipped.glob("*.yaml")) if shipped.is_dir() else []
     raise InputError(
         f"sim_fixture '{name}' is neither a file nor a shipped fixture",
         hint=f"shipped fixtures: {', '.join(known) or 'none'}",
     )
+
+
+def check_fixture(path: Path) -> None:
+    """Refuse a fixture that is not a simulator world, before the simulator reads it: a
+    regular file, bounded, UTF-8, bounded YAML (provision.inventory limits), with `nodes`."""
+    from provision.errors import InventoryError
+    from provision.inventory.reading import read_inventory_text
+    from provision.inventory.yamlpos import YamlSyntaxError, load_with_lines
+
+    text = read_inventory_text(path, str(path), "simulator fixture")
+    try:
+        data, _ = load_with_lines(text)
+    except YamlSyntaxError as exc:
+        raise InventoryError(str(exc), file=str(path), line=exc.line) from None
+    if not isinstance(data, dict) or not isinstance(data.get("nodes"), dict):
+        raise InventoryError(
+            "not a simulator fixture: it needs a 'nodes' mapping",
+            file=str(path),
+            line=1,
+            hint="see provision/sim/fixtures/default.yaml, or name a shipped fixture",
+        )
 
 
 def sim_server(
@@ -195,7 +217,9 @@ def sim_server(
 
             if progress:
                 progress(f"starting the built-in Proxmox simulator (state in {state_dir})")
-            state_dir.mkdir(parents=True, exist_ok=True)
+            from provision.sim.state import private_dir
+
+            private_dir(state_dir)
             server = SimServer(state_dir=state_dir, fixture=fixture).start()
             _SIM_SERVERS[key] = server
         return server

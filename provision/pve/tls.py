@@ -8,6 +8,7 @@ peer's DER certificate), so a self-signed Proxmox certificate needs no CA and no
 from __future__ import annotations
 
 import hashlib
+import re
 import socket
 import ssl
 from typing import Any
@@ -52,16 +53,38 @@ def server_fingerprint(url: str, timeout: float = 5.0) -> str | None:
 
 
 class PinnedAdapter(HTTPAdapter):
-    """An HTTPS adapter that accepts exactly the certificate with the given SHA-256."""
+    """An HTTPS adapter that accepts exactly the certificate with the given SHA-256.
+
+    The pin travels in the pool key of every connection pool requests asks for
+    (`build_connection_pool_key_attributes`), so it binds direct connections and
+    connections tunnelled through an HTTP(S) proxy (CONNECT) alike: requests builds a
+    separate ProxyManager for proxies whose pools would otherwise get no pin, and with
+    `verify=False` no check at all. The pool managers carry it as well, as a second lock.
+    """
 
     def __init__(self, fingerprint: str, **kwargs: Any) -> None:
         self.fingerprint = fingerprint.replace(":", "").lower()
         super().__init__(**kwargs)
 
     def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
-        """Hand the pin to every connection pool."""
+        """Hand the pin to every direct connection pool."""
         kwargs["assert_fingerprint"] = self.fingerprint
         super().init_poolmanager(*args, **kwargs)
+
+    def proxy_manager_for(self, proxy: str, **proxy_kwargs: Any) -> Any:
+        """Hand the pin to every connection pool behind a proxy (CONNECT tunnels)."""
+        proxy_kwargs["assert_fingerprint"] = self.fingerprint
+        return super().proxy_manager_for(proxy, **proxy_kwargs)
+
+    def build_connection_pool_key_attributes(
+        self, request: Any, verify: Any, cert: Any = None
+    ) -> tuple[Any, Any]:
+        """The pool key of each request names the pin (direct and proxied pools)."""
+        host_params, pool_kwargs = super().build_connection_pool_key_attributes(
+            request, verify, cert
+        )
+        pinned: dict[str, Any] = {**pool_kwargs, "assert_fingerprint": self.fingerprint}
+        return host_params, pinned
 
     def send(self, request: Any, **kwargs: Any) -> Any:  # type: ignore[override]
         """Send with chain verification replaced by the fingerprint check (never unchecked)."""
@@ -71,7 +94,7 @@ class PinnedAdapter(HTTPAdapter):
 
 def tls_failure(exc: BaseException, *, host_name: str, url: str, pinned: str | None) -> ApiError:
     """The error for a failed TLS verification, naming the server's actual fingerprint."""
-    actual = server_fingerprint(url)
+    actual = _seen_fingerprint(exc) or server_fingerprint(url)
     shown = actual or "(could not be read)"
     reason = _reason(exc)
     if pinned:
@@ -89,6 +112,17 @@ def tls_failure(exc: BaseException, *, host_name: str, url: str, pinned: str | N
         f'in the inventory: hosts.{host_name}.tls: {{fingerprint: "{shown}"}}, or give the CA '
         "that signed it as tls: {ca_file: /path/to/ca.pem}",
     )
+
+
+def _seen_fingerprint(exc: BaseException) -> str | None:
+    """The fingerprint urllib3 reported in a pin mismatch ('... got "abcd.."'), if any.
+
+    It is the certificate this very connection saw, also through a proxy, where a new
+    direct connection to read it would reach another server or none.
+    """
+    match = re.search(r'Fingerprints did not match\. Expected "[0-9a-f]+", got "([0-9a-f]+)"',
+                      str(exc))
+    return format_fingerprint(match.group(1)) if match else None
 
 
 def _reason(exc: BaseException) -> str:

@@ -22,9 +22,13 @@ from typing import Any
 World = dict[str, Any]
 
 
-def write_atomic(path: Path, data: bytes, mode: int = 0o644) -> None:
-    """Write a file so readers see either the old or the new content, never a mix."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+def write_atomic(path: Path, data: bytes, mode: int = 0o600) -> None:
+    """Write a file so readers see either the old or the new content, never a mix.
+
+    Owner-only by default: the world holds what guests were given (user-data with
+    passwords and tokens, ISO images), so nothing here is for other local users.
+    """
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as out:
@@ -39,19 +43,27 @@ def write_atomic(path: Path, data: bytes, mode: int = 0o644) -> None:
         raise
 
 
+def private_dir(path: Path) -> None:
+    """Create path as a 0700 directory, or tighten an existing one of ours to 0700."""
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if path.stat().st_uid == os.getuid() and path.stat().st_mode & 0o077:
+        os.chmod(path, 0o700)
+
+
 class StateStore:
     """Loads and saves the world under an exclusive lock on state_dir/lock."""
 
     def __init__(self, state_dir: Path) -> None:
         self.dir = Path(state_dir)
-        self.dir.mkdir(parents=True, exist_ok=True)
+        private_dir(self.dir)
         self.path = self.dir / "state.json"
         self.lock_path = self.dir / "lock"
 
     @contextlib.contextmanager
     def locked(self) -> Iterator[None]:
         """Hold the state dir's exclusive lock (other processes and threads wait)."""
-        with open(self.lock_path, "a+b") as handle:
+        fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o600)
+        with os.fdopen(fd, "a+b") as handle:
             fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
             try:
                 yield

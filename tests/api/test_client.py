@@ -409,3 +409,20 @@ def test_schema_check_is_live():
 
 def test_url_is_base_plus_api2_json(client):
     assert client.url == URL and client.base == API
+
+
+@responses.activate
+def test_a_redirect_is_not_followed_with_the_credentials():
+    """Proxmox's API never redirects: a 3xx (from a hijacked or misconfigured front) is an
+    error, and the other server never sees the token, the ticket or the password."""
+    elsewhere = responses.get("https://elsewhere.test/steal", json={"data": 1})
+    responses.get(f"{API}/version", status=302,
+                  headers={"Location": "https://elsewhere.test/steal"})
+    responses.post(f"{API}/access/ticket", status=307,
+                   headers={"Location": "https://elsewhere.test/steal"})
+    with pytest.raises(ApiError):
+        make_client().get("/version")
+    with pytest.raises(ApiError):
+        make_client(password=("root@pam", "pw-never-sent")).get("/version")
+    assert elsewhere.call_count == 0
+    assert [c.request.url for c in responses.calls] == [f"{API}/version", f"{API}/access/ticket"]

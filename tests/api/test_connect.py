@@ -67,8 +67,8 @@ def test_unknown_host_is_input_error():
 
 def test_auth_choice_token_password_and_raw_gpu():
     both = {"api": "https://pve.example:8006", "token": TOKEN, "password": PASSWORD}
-    mapped = {"g": {"host": "pve1", "mapping": "g", "vram_gb": 24}}
-    raw = {"g": {"host": "pve1", "pci": "0000:01:00", "vram_gb": 24}}
+    mapped = {"g1": {"host": "pve1", "mapping": "g1", "vram_gb": 24}}
+    raw = {"g1": {"host": "pve1", "pci": "0000:01:00", "vram_gb": 24}}
     assert not wants_password(_inv(both, mapped), "pve1")
     assert wants_password(_inv(both, raw), "pve1")
     only_pw = {"api": "https://pve.example:8006", "password": PASSWORD}

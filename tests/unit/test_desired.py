@@ -14,14 +14,14 @@ INV = """
 hosts:
   pve1: {api: sim, storage: {disks: fast, snippets: local}}
 gpus:
-  g: {host: pve1, mapping: rtx4090, vram_gb: 24}
+  g1: {host: pve1, mapping: rtx4090, vram_gb: 24}
   raw: {host: pve1, pci: "0000:02:00", vram_gb: 12}
 vms:
   box:
     host: pve1
     template: t
     memory_gb: 96
-    gpu: [g, raw]
+    gpu: [g1, raw]
     network: {ip: 192.168.1.9/24, gateway: 192.168.1.1, vlan: 20}
     user: {name: me, ssh_keys: ["ssh-ed25519 AAAAC3Nza me@x", "ssh-rsa AAAAB3 other"]}
   plain: {host: pve1, template: t, memory_gb: 4}

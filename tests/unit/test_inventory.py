@@ -26,7 +26,7 @@ CASES = [
     ("bad_yaml.yaml", 3, "not valid YAML", "expected ','"),
     ("duplicate_key.yaml", 8, "duplicate key 'cores'", "cores"),
     ("raw_pci_with_token.yaml", 8, "only be attached by root@pam", "aihost gpu map rtx4090"),
-    ("bad_default.yaml", 6, "defaults.vm.memory_gb (merged into vms.llm-box)", "greater than 0"),
+    ("bad_default.yaml", 6, "defaults.vm.memory_gb (merged into vms.llm-box)", "16 MiB to 4 TiB"),
     ("bad_ip.yaml", 8, "vms.llm-box.network.ip", "192.168.1.50/24"),
     ("bad_fingerprint.yaml", 6, "SHA-256 as 32 hex pairs", "fingerprint"),
     ("bad_token_id.yaml", 4, "user@realm!tokenname", "aihost@pve!prov"),
@@ -125,9 +125,9 @@ def test_pci_addresses_are_normalised():
     from provision.inventory import parse_inventory
 
     inv = parse_inventory(
-        "hosts: {pve1: {api: sim}}\ngpus: {g: {host: pve1, pci: '01:00', vram_gb: 12}}\n", "x"
+        "hosts: {pve1: {api: sim}}\ngpus: {g1: {host: pve1, pci: '01:00', vram_gb: 12}}\n", "x"
     )
-    assert inv.gpus["g"].pci == "0000:01:00"
+    assert inv.gpus["g1"].pci == "0000:01:00"
 
 
 def test_merge_keys_and_anchors_work():

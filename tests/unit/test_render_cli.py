@@ -10,6 +10,8 @@ from pathlib import Path
 import yaml
 from aihost_testing import run_aihost
 
+from provision.cloudinit.passwd import hash_password
+
 INVENTORY = """\
 version: 1
 {extra}hosts:
@@ -41,13 +43,17 @@ def test_render_masks_secrets_by_default(tmp_path: Path) -> None:
     assert "hf_topsecret123" not in result.stdout + result.stderr
     assert "hunter2-pw" not in result.stdout + result.stderr
     doc = yaml.safe_load(result.stdout)
-    assert doc["users"][0]["plain_text_passwd"] == "***"
+    assert doc["users"][0]["passwd"] == "***"
 
 
 def test_render_show_secrets_and_json(tmp_path: Path) -> None:
     inv = write_inventory(tmp_path)
     shown = run_aihost("-i", inv, "render", "box", "--show-secrets", env=ENV)
-    assert "hf_topsecret123" in shown.stdout and "hunter2-pw" in shown.stdout
+    assert "hf_topsecret123" in shown.stdout
+    # the password is never in the user-data, not even with --show-secrets: only its hash
+    assert "hunter2-pw" not in shown.stdout
+    assert yaml.safe_load(shown.stdout)["users"][0]["passwd"] == hash_password(
+        "box", "alice", "hunter2-pw")
     result = run_aihost("-i", inv, "-o", "json", "render", "box", "--distro", "debian-12", env=ENV)
     data = json.loads(result.stdout)
     assert set(data) == {"vm", "distro", "sha256", "user_data"}

@@ -8,6 +8,7 @@ import pytest
 from test_render_helpers import KEY, files, inventory, parse
 
 from provision.cloudinit import render_meta_data, render_user_data
+from provision.cloudinit.passwd import hash_password
 from provision.errors import InputError
 from provision.sim.guest_userdata import driver_version, parse_user_data, runtime_of
 
@@ -22,7 +23,7 @@ def test_creates_the_user_with_keys_and_installs_and_starts_the_agent() -> None:
     doc = parse(render().text)
     (user,) = doc["users"]
     assert user["name"] == "alice" and user["ssh_authorized_keys"] == [KEY]
-    assert user["lock_passwd"] is True and "plain_text_passwd" not in user
+    assert user["lock_passwd"] is True and "plain_text_passwd" not in user and "passwd" not in user
     assert "qemu-guest-agent" in doc["packages"]
     assert doc["runcmd"][0] == "systemctl start qemu-guest-agent"
     assert "/usr/local/bin/aihost-health" in files(doc)
@@ -207,9 +208,11 @@ def test_password_is_a_secret_masked_in_output() -> None:
         {"user": {"name": "alice", "password": {"secret_env": "PW"}}}, secrets={"PW": "pa: ss#word"}
     )
     (user,) = parse(rendered.text)["users"]
-    assert user["plain_text_passwd"] == "pa: ss#word" and user["lock_passwd"] is False
+    assert user["passwd"] == hash_password("box", "alice", "pa: ss#word")
+    assert user["passwd"].startswith("$6$") and user["lock_passwd"] is False
+    assert "plain_text_passwd" not in user and "pa: ss#word" not in rendered.text
     (masked_user,) = parse(rendered.masked())["users"]
-    assert masked_user["plain_text_passwd"] == "***"
+    assert masked_user["passwd"] == "***"
     assert "pa: ss#word" not in rendered.masked() and "pa: ss#word" not in repr(rendered)
 
 
