@@ -91,7 +91,10 @@ class PasswordAuth(SecretRef):
     @classmethod
     def _user(cls, value: str) -> str:
         if not USER_ID_RE.fullmatch(value):
-            raise PydanticCustomError("user_id", "user must look like user@realm, e.g. root@pam")
+            raise PydanticCustomError(
+                "user_id",
+                "user must be NAME@REALM, e.g. root@pam: Proxmox refuses a login without realm",
+            )
         return value
 
 

@@ -19,12 +19,12 @@ INV = """
 hosts:
   pve1: {api: sim}
 gpus:
-  g: {host: pve1, mapping: rtx4090, vram_gb: 24}
+  g1: {host: pve1, mapping: rtx4090, vram_gb: 24}
 vms:
   box:
     host: pve1
     template: t
-    gpu: g
+    gpu: g1
     network: {ip: 192.168.1.9/24, gateway: 192.168.1.1, vlan: 20, nameserver: 1.1.1.1}
     user: {name: me, ssh_keys: ["ssh-ed25519 AAAAC3Nza me@x"]}
 """

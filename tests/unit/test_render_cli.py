@@ -70,7 +70,7 @@ def test_masked_render_needs_no_secret(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.stderr
     data = json.loads(result.stdout)
     assert data["sha256"] is None
-    assert yaml.safe_load(data["user_data"])["users"][0]["plain_text_passwd"] == "***"
+    assert yaml.safe_load(data["user_data"])["users"][0]["passwd"] == "***"
     assert "secret could not be read" in result.stderr
 
 
