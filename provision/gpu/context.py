@@ -5,10 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from provision.gpu.devices import VmGpuSteps, gpu_keys
+from provision.gpu.devices import VmGpuSteps
 from provision.gpu.lease import GpuLease
 from provision.gpu.register import MappingRegister, NodeNotesRegister
 from provision.inventory.model import Gpu
+from provision.pve.pci import GpuRef
 from provision.vmops.session import Session
 
 
@@ -31,6 +32,7 @@ class GpuContext:
         self.session = session
         self.name = gpu_name
         self.gpu: Gpu = session.inv.gpu(gpu_name)
+        self.ref = GpuRef.of(self.gpu)
         self.host_name = self.gpu.host
         self.node = session.inv.node_of(self.gpu.host)
         self.client = session.client(self.host_name)
@@ -56,7 +58,7 @@ class GpuContext:
             if vm.node != self.node or vm.template or vm.vmid == skip:
                 continue
             config = self.client.get(f"/nodes/{self.node}/qemu/{vm.vmid}/config")
-            keys = gpu_keys(config, self.gpu)
+            keys = self.ref.keys_in(config)
             if keys:
                 found.append(Holder(vm.vmid, vm.name, vm.status, tuple(keys)))
         return found

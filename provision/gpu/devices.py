@@ -1,49 +1,13 @@
-"""Which hostpci entries refer to a GPU, and the VM-level steps on them."""
+"""The VM-level steps a swap is made of: detach, attach, stop, start."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from provision.inventory.model import Gpu
-from provision.plan.desired import hostpci_value
-
-HOSTPCI_KEY = re.compile(r"^hostpci(\d+)$")
-
-
-def refers_to(value: str, gpu: Gpu) -> bool:
-    """True when a hostpci property string passes (any function of) gpu through."""
-    parts = [p.strip() for p in value.split(",") if p.strip()]
-    fields: dict[str, str] = {}
-    for part in parts:
-        key, _, val = part.partition("=")
-        if not _:
-            fields.setdefault("host", key)
-        else:
-            fields[key] = val
-    if gpu.mapping:
-        return fields.get("mapping") == gpu.mapping
-    wanted = _slot(str(gpu.pci))
-    return any(_slot(h) == wanted for h in fields.get("host", "").split(";") if h)
-
-
-def _slot(address: str) -> str:
-    """Domain:bus:slot of a PCI address, lower-case, domain defaulted to 0000."""
-    address = address.lower().split(".")[0]
-    return address if address.count(":") == 2 else f"0000:{address}"
-
-
-def gpu_keys(config: dict[str, Any], gpu: Gpu) -> list[str]:
-    """The hostpciN keys of config that refer to gpu."""
-    return sorted(k for k, v in config.items() if HOSTPCI_KEY.match(k) and refers_to(str(v), gpu))
-
-
-def free_hostpci_key(config: dict[str, Any]) -> str:
-    """The lowest hostpciN not used in config."""
-    used = {int(m.group(1)) for k in config if (m := HOSTPCI_KEY.match(k))}
-    return f"hostpci{min(set(range(16)) - used)}"
+from provision.pve.pci import GpuRef, free_hostpci_key
 
 
 @dataclass
@@ -69,7 +33,7 @@ class VmGpuSteps:
     def detach(self, vmid: int, gpu: Gpu) -> bool:
         """Remove gpu's hostpci entries from vmid; False if there were none."""
         config = self.config(vmid)
-        keys = gpu_keys(config, gpu)
+        keys = GpuRef.of(gpu).keys_in(config)
         if not keys:
             return False
         self.progress(f"detaching from VM {vmid} ({', '.join(keys)})")
@@ -79,11 +43,11 @@ class VmGpuSteps:
     def attach(self, vmid: int, gpu: Gpu) -> bool:
         """Add gpu to vmid at the first free hostpci slot; False if already there."""
         config = self.config(vmid)
-        if gpu_keys(config, gpu):
+        if GpuRef.of(gpu).keys_in(config):
             return False
         key = free_hostpci_key(config)
         self.progress(f"attaching to VM {vmid} as {key}")
-        self._write(vmid, {key: hostpci_value(gpu), "digest": config.get("digest")})
+        self._write(vmid, {key: GpuRef.of(gpu).hostpci_value, "digest": config.get("digest")})
         return True
 
     def _write(self, vmid: int, params: dict[str, Any]) -> None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from provision.pve.pci import pci_slot
+
 NVIDIA = "0x10de"
 
 
@@ -24,7 +26,7 @@ class PciDevice:
     @property
     def slot(self) -> str:
         """domain:bus:slot without the function."""
-        return self.id.rsplit(".", 1)[0]
+        return pci_slot(self.id)
 
     @property
     def vendor_device(self) -> str:
@@ -67,7 +69,8 @@ def read_pci(client: Any, node: str) -> list[PciDevice]:
 
 def functions_of(devices: list[PciDevice], slot: str) -> list[PciDevice]:
     """All functions of the card at slot (domain:bus:slot)."""
-    return [d for d in devices if d.slot == slot]
+    wanted = pci_slot(slot)
+    return [d for d in devices if d.slot == wanted]
 
 
 def nvidia_gpus(devices: list[PciDevice]) -> list[PciDevice]:

@@ -15,6 +15,7 @@ from provision.gpu.context import GpuContext
 from provision.gpu.hardware import PciDevice, functions_of, nvidia_gpus, read_pci
 from provision.gpu.register import DIGEST_MISMATCH
 from provision.gpu.retry import OTHER, Retrier, exhausted
+from provision.pve.pci import map_entry_fields, map_entry_slot, pci_slot
 
 
 def find_card(ctx: GpuContext, pci: str | None) -> PciDevice:
@@ -22,8 +23,8 @@ def find_card(ctx: GpuContext, pci: str | None) -> PciDevice:
     devices = read_pci(ctx.client, ctx.node)
     address = pci or ctx.gpu.pci
     if address:
-        slot = address.split(".")[0] if address.count(":") == 2 else f"0000:{address}"
-        found = [d for d in functions_of(devices, slot.split(".")[0]) if d.is_gpu]
+        slot = pci_slot(address)
+        found = [d for d in functions_of(devices, slot) if d.is_gpu]
         if not found:
             raise InputError(f"no GPU at {slot} on node {ctx.node}",
                              hint=_candidates(nvidia_gpus(devices)))
@@ -71,9 +72,8 @@ def _refuse_wrong_card(ctx: GpuContext, card: PciDevice) -> None:
         if row.get("id") == ctx.gpu.mapping:
             continue
         for text in row.get("map") or []:
-            fields = dict(p.partition("=")[::2] for p in str(text).split(","))
-            if fields.get("node") == ctx.node and \
-                    fields.get("path", "").split(".")[0] == card.slot.split(".")[0]:
+            node = map_entry_fields(str(text)).get("node")
+            if node == ctx.node and map_entry_slot(str(text)) == pci_slot(card.slot):
                 raise InputError(
                     f"{card.slot} on {ctx.node} is already mapped as '{row.get('id')}'",
                     hint=f"one card, one mapping: use GPU {row.get('id')}'s mapping or "

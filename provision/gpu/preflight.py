@@ -9,6 +9,7 @@ from provision.errors import ApiError
 from provision.gpu.context import GpuContext
 from provision.gpu.hardware import PciDevice, functions_of, read_pci
 from provision.gpu.mapping import map_entry, same_model
+from provision.pve.pci import map_entry_fields, map_entry_slot
 from provision.vmops.session import Session
 
 
@@ -103,7 +104,7 @@ def _gpu_findings(ctx: GpuContext, devices: list[PciDevice]) -> list[Finding]:
                              f"only the card's {len(group)} function(s)"))
     if mapping_entry is not None:
         want = map_entry(ctx, card)
-        same = _entry_fields(mapping_entry) == _entry_fields(want)
+        same = map_entry_fields(mapping_entry) == map_entry_fields(want)
         found.append(Finding(f"{name}: mapping", same,
                              "matches the hardware" if same else
                              f"mapping says '{mapping_entry}', hardware is '{want}'",
@@ -112,22 +113,17 @@ def _gpu_findings(ctx: GpuContext, devices: list[PciDevice]) -> list[Finding]:
 
 
 def _slot_of(ctx: GpuContext) -> tuple[str | None, str | None]:
-    if ctx.gpu.pci:
-        return ctx.gpu.pci.split(".")[0], None
+    """The card's slot on ctx's node, and the mapping's entry for that node (if mapped)."""
+    if ctx.ref.address is not None:
+        return ctx.ref.address.slot, None
     try:
         mapping = ctx.client.get(f"/cluster/mapping/pci/{ctx.gpu.mapping}")
     except ApiError:
         return None, None
     for entry in mapping.get("map") or []:
-        fields = _entry_fields(str(entry))
-        if fields.get("node") == ctx.node:
-            return fields.get("path", "").split(";")[0].split(".")[0], str(entry)
+        if map_entry_fields(str(entry)).get("node") == ctx.node:
+            return map_entry_slot(str(entry)), str(entry)
     return None, None
-
-
-def _entry_fields(entry: str) -> dict[str, str]:
-    pairs = (p.partition("=") for p in entry.split(",") if p)
-    return {k: v for k, _, v in pairs if k != "description"}
 
 
 def _ssh_findings(session: Session, host_name: str, devices: list[PciDevice]) -> list[Finding]:

@@ -16,7 +16,6 @@ from typing import Any
 
 from provision.errors import AihostError, ConflictError
 from provision.gpu.context import GpuContext, Holder
-from provision.gpu.devices import gpu_keys
 from provision.gpu.lease import LeaseBusy
 from provision.gpu.record import LeaseRecord
 
@@ -192,7 +191,7 @@ def rollback(ctx: GpuContext, record: LeaseRecord) -> str:
     """Undo an unfinished swap: target loses the GPU, the former holder gets it back."""
     done = []
     if record.target is not None:
-        has_gpu = bool(gpu_keys(ctx.steps.config(record.target), ctx.gpu))
+        has_gpu = bool(ctx.ref.keys_in(ctx.steps.config(record.target)))
         if has_gpu and ctx.steps.status(record.target) == "running":
             ctx.steps.stop(record.target, timeout=30, force=True)
             done.append(f"stopped VM {record.target}")

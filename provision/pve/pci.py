@@ -14,10 +14,14 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Protocol
 
-from provision.pve.vmconfig import parse_property_string
+from provision.pve.vmconfig import format_property_string, normalize_bool, parse_property_string
 
 PCI_RE = re.compile(r"^(?:([0-9a-fA-F]{4}):)?([0-9a-fA-F]{2}):([0-9a-fA-F]{2})(?:\.([0-7]))?$")
 HOSTPCI_KEY = re.compile(r"^hostpci(\d+)$")
+# hostpci sub-keys that are booleans, with Proxmox's defaults (formats.json pve-qm-hostpci).
+_HOSTPCI_BOOL_DEFAULTS = {"rombar": "1", "pcie": "0", "x-vga": "0", "legacy-igd": "0"}
+_HOSTPCI_DEFAULTS = {"driver": "vfio"}
+_HOSTPCI_HEX = ("vendor-id", "device-id", "sub-vendor-id", "sub-device-id")
 
 
 @dataclass(frozen=True)
@@ -69,8 +73,11 @@ def normalize_address(text: str) -> str:
 
 
 class _GpuLike(Protocol):
-    mapping: str | None
-    pci: str | None
+    @property
+    def mapping(self) -> str | None: ...
+
+    @property
+    def pci(self) -> str | None: ...
 
 
 @dataclass(frozen=True)
@@ -144,3 +151,34 @@ def map_entry_slot(entry: str) -> str | None:
     path = map_entry_fields(entry).get("path", "")
     first = path.split(";")[0]
     return pci_slot(first) if first else None
+
+
+def normalize_hostpci(value: str) -> str:
+    """A canonical form of a hostpci value, for comparing semantically, not literally.
+
+    Equal for: any key order, `host=` written or omitted, boolean spellings (pcie=on vs 1),
+    values equal to Proxmox's defaults written or omitted (rombar=1, pcie=0, x-vga=0,
+    legacy-igd=0, driver=vfio), ids with or without the 0000: domain, hex case. The
+    function suffix is kept (`0000:01:00` passes all functions, `.0` only the first: a
+    different setting of the same card; see GpuRef.named_by for "same card" questions).
+    Alternatives separated by ';' keep their order. The result is itself a hostpci value.
+    """
+    props = parse_property_string(value, "host")
+    canonical: dict[str, str] = {}
+    for key, raw in props.items():
+        if key == "host":
+            canonical[key] = ";".join(normalize_address(p) for p in raw.split(";") if p.strip())
+        elif key in _HOSTPCI_BOOL_DEFAULTS:
+            flag = normalize_bool(raw)
+            if flag != _HOSTPCI_BOOL_DEFAULTS[key]:
+                canonical[key] = flag
+        elif key in _HOSTPCI_DEFAULTS:
+            if raw.lower() != _HOSTPCI_DEFAULTS[key]:
+                canonical[key] = raw.lower()
+        elif key in _HOSTPCI_HEX:
+            canonical[key] = raw.lower()
+        else:
+            canonical[key] = raw
+    rest = {k: canonical[k] for k in sorted(canonical) if k != "host"}
+    head = {"host": canonical["host"]} if "host" in canonical else {}
+    return format_property_string({**head, **rest}, "host")

@@ -6,7 +6,8 @@ from collections.abc import Callable
 from typing import Any
 
 from provision.errors import ConflictError, InputError
-from provision.plan.desired import MANAGED_TAG, desired_vm, hostpci_value
+from provision.plan.desired import MANAGED_TAG, desired_vm
+from provision.pve.pci import GpuRef
 from provision.vmops.session import Session
 
 
@@ -14,7 +15,6 @@ def adoption_diff(session: Session, name: str, vmid: int) -> dict[str, Any]:
     """Read VM vmid and compare it with the inventory's entry `name` (reads only)."""
     from provision.delivery.plan import ISO_DROP, delivery_mode
     from provision.plan.compare import config_changes
-    from provision.pve.vmconfig import normalize_hostpci
 
     inv = session.inv
     desired = desired_vm(inv, name)
@@ -35,12 +35,11 @@ def adoption_diff(session: Session, name: str, vmid: int) -> dict[str, Any]:
     client = session.client(desired.host_name)
     config = dict(client.get(f"/nodes/{info.node}/qemu/{vmid}/config"))
     digest = config.pop("digest", None)
-    gpu_values = {normalize_hostpci(hostpci_value(g)) for g in inv.gpus.values()}
     skip = {"tags", "efidisk0"}
     if delivery_mode(inv.hosts[desired.host_name]) == "iso":
         skip |= {"ide2", *ISO_DROP}  # the cidata ISO is planned by `vm up`, with its upload
     wanted = {k: v for k, v in desired.config.items() if k not in skip}
-    changes = config_changes(wanted, config, gpu_hostpci=gpu_values)
+    changes = config_changes(wanted, config, gpus=[GpuRef.of(g) for g in inv.gpus.values()])
     return {
         "vm": name,
         "vmid": vmid,

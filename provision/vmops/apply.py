@@ -9,8 +9,8 @@ from provision.delivery.iso import remove_volumes, upload_iso
 from provision.delivery.snippets import upload_snippets
 from provision.errors import AihostError, ApiError
 from provision.guest.verify import GuestReport, verify_guest
-from provision.plan.desired import hostpci_value
 from provision.plan.model import Plan
+from provision.pve.pci import GpuRef, names_any
 from provision.vmops.access import Access, access_for, guest_address, static_address
 from provision.vmops.planner import VmState
 from provision.vmops.session import Session
@@ -153,8 +153,9 @@ def _configure(session: Session, state: VmState, vmid: int, digest: str | None) 
 
     desired = state.desired
     client = session.client(desired.host_name)
-    contested = {hostpci_value(session.inv.gpus[g]) for g in state.contested}
-    changes = [c for c in state.changes if c.new not in contested]
+    contested = [GpuRef.of(session.inv.gpus[g]) for g in state.contested]
+    changes = [c for c in state.changes if not (
+        c.key.startswith("hostpci") and c.new and names_any(c.new, contested))]
     if not changes:
         return False  # only contested GPUs: the swap attaches them (an empty write is refused)
     params: dict[str, Any] = {c.key: c.new for c in changes if c.new is not None}

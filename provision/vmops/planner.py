@@ -17,8 +17,9 @@ from provision.delivery.iso import iso_prefix
 from provision.delivery.plan import DeliveryPlan, plan_delivery
 from provision.errors import ConflictError, InputError
 from provision.plan.compare import config_changes
-from provision.plan.desired import DesiredVm, desired_vm, hostpci_value, without_gpus
+from provision.plan.desired import DesiredVm, desired_vm, without_gpus
 from provision.plan.model import Action, Change, Plan
+from provision.pve.pci import GpuRef
 from provision.vmops.locate import locate_vm, managed_on_node, require_not_out_of_reach
 from provision.vmops.session import Session
 
@@ -106,12 +107,7 @@ def read_state(session: Session, vm_name: str, *, take_gpu: bool = False,
     wanted.update(delivery.config)
     wanted["description"] = with_generation(config.get("description"), generation,
                                             kept or current)
-    from provision.pve.vmconfig import normalize_hostpci
-
-    changes = config_changes(
-        wanted, config,
-        gpu_hostpci={normalize_hostpci(hostpci_value(g)) for g in inv.gpus.values()},
-    )
+    changes = config_changes(wanted, config, gpus=[GpuRef.of(g) for g in inv.gpus.values()])
     if recorded == generation and kept is not None:
         changes = [c for c in changes if c.key != "description"]
     desired = _with_start_timeout(desired, config, changes)
@@ -216,8 +212,9 @@ def _resize(disk: str | None, want_gb: int) -> str | None:
 
 
 def _gpus_to_attach(session: Session, desired: DesiredVm, changes: list[Change]) -> list[str]:
-    new_values = {c.new for c in changes if c.key.startswith("hostpci") and c.new}
-    return [g for g in desired.gpu_names if hostpci_value(session.inv.gpus[g]) in new_values]
+    new_values = [c.new for c in changes if c.key.startswith("hostpci") and c.new]
+    return [g for g in desired.gpu_names
+            if any(GpuRef.of(session.inv.gpus[g]).named_by(v) for v in new_values)]
 
 
 def _unmapped(session: Session, gpus: list[str]) -> dict[str, Any]:
