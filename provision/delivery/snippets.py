@@ -9,10 +9,11 @@ from typing import TYPE_CHECKING
 
 from provision.errors import ApiError, InputError
 from provision.plan.desired import snippet_names
+from provision.pve.api import Api
+from provision.pve.node import Node
 
 if TYPE_CHECKING:
     from provision.inventory.model import Inventory
-    from provision.pve.client import PveClient
     from provision.ssh.transport import SshSession, SshTarget
 
 
@@ -50,13 +51,13 @@ def snippet_path(ssh: SshSession, volid: str) -> str:
     )
 
 
-def storage_allows(client: PveClient, node: str, storage: str, content: str) -> bool:
+def storage_allows(client: Api, node: str, storage: str, content: str) -> bool:
     """True when the node lists storage (visible to the caller) with content among its types.
 
     An unknown storage is a 400 "No such storage." (pve-storage Status.pm index): False too,
     so the pre-flight names it."""
     try:
-        listed = client.get(f"/nodes/{node}/storage", storage=storage)
+        listed = Node(client, node).storages(storage=storage)
     except ApiError as exc:
         if exc.status == 400 and "storage" in (exc.errors or {}):
             return False
@@ -89,7 +90,7 @@ def plan_snippets(
     inv: Inventory,
     vm_name: str,
     host_name: str,
-    client: PveClient,
+    client: Api,
     user_data: bytes,
     meta_data: bytes,
 ) -> list[SnippetFile]:

@@ -9,6 +9,7 @@ from provision.gpu.devices import VmGpuSteps
 from provision.gpu.lease import GpuLease
 from provision.gpu.register import MappingRegister, NodeNotesRegister
 from provision.inventory.model import Gpu
+from provision.pve.node import Node
 from provision.pve.pci import GpuRef
 from provision.vmops.session import Session
 
@@ -27,8 +28,6 @@ class GpuContext:
     """One inventory GPU in one command."""
 
     def __init__(self, session: Session, gpu_name: str, *, clock: Any = None) -> None:
-        from provision.pve.tasks import wait_task
-
         self.session = session
         self.name = gpu_name
         self.gpu: Gpu = session.inv.gpu(gpu_name)
@@ -36,11 +35,12 @@ class GpuContext:
         self.host_name = self.gpu.host
         self.node = session.inv.node_of(self.gpu.host)
         self.client = session.client(self.host_name)
+        self.pve_node = Node(self.client, self.node)
         register = (MappingRegister(self.client, self.gpu.mapping) if self.gpu.mapping
                     else NodeNotesRegister(self.client, self.node))
         extra = {"clock": clock} if clock else {}
         self.lease = GpuLease(register, gpu_name, **extra)
-        self.steps = VmGpuSteps(self.client, self.node, wait_task, self.say)
+        self.steps = VmGpuSteps(self.pve_node, self.say)
 
     def say(self, message: str) -> None:
         """Progress line prefixed with the GPU's name."""
@@ -57,7 +57,7 @@ class GpuContext:
         for vm in snapshot.vms:
             if vm.node != self.node or vm.template or vm.vmid == skip:
                 continue
-            config = self.client.get(f"/nodes/{self.node}/qemu/{vm.vmid}/config")
+            config = self.pve_node.vm(vm.vmid).config()
             keys = self.ref.keys_in(config)
             if keys:
                 found.append(Holder(vm.vmid, vm.name, vm.status, tuple(keys)))

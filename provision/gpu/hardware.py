@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
+from provision.pve.api import Api
+from provision.pve.node import Node
 from provision.pve.pci import pci_slot
 
 NVIDIA = "0x10de"
@@ -52,9 +53,9 @@ def _hex(value: str) -> str:
     return value.lower().removeprefix("0x").zfill(4)
 
 
-def read_pci(client: Any, node: str) -> list[PciDevice]:
+def read_pci(client: Api, node: str) -> list[PciDevice]:
     """The node's PCI devices."""
-    rows = client.get(f"/nodes/{node}/hardware/pci")
+    rows = Node(client, node).pci()
     return [
         PciDevice(
             id=str(r["id"]), vendor=str(r.get("vendor", "")), device=str(r.get("device", "")),

@@ -9,6 +9,7 @@ from provision.errors import ApiError
 from provision.gpu.context import GpuContext
 from provision.gpu.hardware import PciDevice, functions_of, read_pci
 from provision.gpu.mapping import map_entry, same_model
+from provision.pve.mapping import Mapping
 from provision.pve.pci import map_entry_fields, map_entry_slot
 from provision.vmops.session import Session
 
@@ -117,7 +118,7 @@ def _slot_of(ctx: GpuContext) -> tuple[str | None, str | None]:
     if ctx.ref.address is not None:
         return ctx.ref.address.slot, None
     try:
-        mapping = ctx.client.get(f"/cluster/mapping/pci/{ctx.gpu.mapping}")
+        mapping = Mapping(ctx.client, str(ctx.gpu.mapping)).read()
     except ApiError:
         return None, None
     for entry in mapping.get("map") or []:

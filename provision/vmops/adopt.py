@@ -7,6 +7,7 @@ from typing import Any
 
 from provision.errors import ConflictError, InputError
 from provision.plan.desired import MANAGED_TAG, desired_vm
+from provision.pve.node import Node
 from provision.pve.pci import GpuRef
 from provision.vmops.session import Session
 
@@ -32,8 +33,7 @@ def adoption_diff(session: Session, name: str, vmid: int) -> dict[str, Any]:
         )
     if MANAGED_TAG in info.tags:
         raise ConflictError(f"VM {vmid} is already managed by aihost (tag '{MANAGED_TAG}')")
-    client = session.client(desired.host_name)
-    config = dict(client.get(f"/nodes/{info.node}/qemu/{vmid}/config"))
+    config = Node(session.client(desired.host_name), info.node).vm(vmid).config()
     digest = config.pop("digest", None)
     skip = {"tags", "efidisk0"}
     if delivery_mode(inv.hosts[desired.host_name]) == "iso":
@@ -60,9 +60,6 @@ def adopt(
     if not confirm(diff):
         return {**diff, "adopted": False}
     tags = [t for t in diff["tags"] if t] + [MANAGED_TAG]
-    params: dict[str, Any] = {"tags": ";".join(tags)}
-    if diff["digest"]:
-        params["digest"] = diff["digest"]
     client = session.client(session.inv.vms[name].host)
-    client.put(f"/nodes/{diff['node']}/qemu/{vmid}/config", **params)
+    Node(client, diff["node"]).vm(vmid).set_now({"tags": ";".join(tags)}, digest=diff["digest"])
     return {**diff, "adopted": True}
