@@ -10,7 +10,9 @@ from typing import TYPE_CHECKING
 from provision.errors import ApiError, InputError
 from provision.plan.desired import snippet_names
 from provision.pve.api import Api
+from provision.pve.connect import sim_ssh_target
 from provision.pve.node import Node
+from provision.ssh.transport import SshSession, SshTarget
 
 if TYPE_CHECKING:
     from provision.inventory.model import Inventory
@@ -72,8 +74,6 @@ def ssh_target(inv: Inventory, host_name: str) -> SshTarget:
     """Where to SFTP the snippets: the inventory's ssh settings, or the simulator's endpoint."""
     host = inv.hosts[host_name]
     if host.api == "sim":
-        from provision.pve.connect import sim_ssh_target
-
         return sim_ssh_target(host)
     if host.ssh is None:
         raise InputError(
@@ -81,7 +81,6 @@ def ssh_target(inv: Inventory, host_name: str) -> SshTarget:
             "over SSH",
             hint=f"add ssh: {{user: root}} to hosts.{host_name}, or cloudinit_delivery: iso",
         )
-    from provision.ssh.transport import SshTarget
 
     return SshTarget.from_host(host)
 
@@ -99,8 +98,6 @@ def plan_snippets(
     When the storage does not allow `snippets` content, nothing is read over SSH: every file
     is planned as missing (with no node path), and the pre-flight reports the storage.
     """
-    from provision.ssh.transport import SshSession
-
     storage = inv.hosts[host_name].storage.snippets
     names = snippet_names(vm_name)
     wanted = {"user": user_data, "meta": meta_data}
@@ -122,8 +119,6 @@ def plan_snippets(
 
 def upload_snippets(inv: Inventory, host_name: str, files: list[SnippetFile]) -> int:
     """Write the files that are not there yet (atomically); return how many were written."""
-    from provision.ssh.transport import SshSession
-
     todo = [f for f in files if not f.present]
     if not todo:
         return 0
@@ -142,8 +137,6 @@ def upload_snippets(inv: Inventory, host_name: str, files: list[SnippetFile]) ->
 
 def remove_snippets(inv: Inventory, host_name: str, vm_name: str) -> int:
     """Remove the VM's snippet files from the node; return how many existed."""
-    from provision.ssh.transport import SshSession
-
     storage = inv.hosts[host_name].storage.snippets
     with SshSession(ssh_target(inv, host_name)) as ssh:
         return sum(

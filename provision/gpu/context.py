@@ -5,13 +5,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from provision.errors import InputError
 from provision.gpu.devices import VmGpuSteps
 from provision.gpu.lease import GpuLease
 from provision.gpu.register import MappingRegister, NodeNotesRegister
 from provision.inventory.model import Gpu
 from provision.pve.node import Node
 from provision.pve.pci import GpuRef
-from provision.vmops.session import Session
+from provision.pve.session import Session
+from provision.vmops.locate import locate_vm
 
 
 @dataclass(frozen=True)
@@ -65,9 +67,6 @@ class GpuContext:
 
     def vm_by_name(self, name: str) -> Any:
         """The managed VM of an inventory name (VmInfo), or an InputError."""
-        from provision.errors import InputError
-        from provision.vmops.locate import locate_vm
-
         vm = self.session.inv.vm(name)
         if self.name not in vm.gpu_names:
             wanted = ", ".join(vm.gpu_names) or "no GPU"

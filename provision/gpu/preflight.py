@@ -5,13 +5,15 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from provision.delivery.snippets import ssh_target
 from provision.errors import ApiError
 from provision.gpu.context import GpuContext
 from provision.gpu.hardware import PciDevice, functions_of, read_pci
 from provision.gpu.mapping import map_entry, same_model
 from provision.pve.mapping import Mapping
 from provision.pve.pci import map_entry_fields, map_entry_slot
-from provision.vmops.session import Session
+from provision.pve.session import Session
+from provision.ssh.transport import SshSession
 
 
 @dataclass
@@ -131,8 +133,6 @@ def _ssh_findings(session: Session, host_name: str, devices: list[PciDevice]) ->
     host = session.inv.hosts[host_name]
     if host.api != "sim" and host.ssh is None:
         return [Finding("kernel (ssh)", True, "skipped: no ssh settings for this host")]
-    from provision.delivery.snippets import ssh_target
-    from provision.ssh.transport import SshSession
 
     findings = []
     gpus = [d for d in devices if d.vendor.lower() == "0x10de"]

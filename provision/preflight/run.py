@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from provision.errors import PreflightError
+from provision.errors import AihostError, ConflictError, PreflightError
 from provision.preflight.permissions import (
     Requirement,
     grant_commands,
@@ -17,13 +17,14 @@ from provision.preflight.permissions import (
 from provision.preflight.privileges import DRIVE_RE, bridge_vnets, drive_calls, key_calls
 from provision.pve.access import effective_permissions
 from provision.pve.node import Node
+from provision.vmops.planner import read_state
 
 if TYPE_CHECKING:
     from provision.plan.model import Action, Change
 
 if TYPE_CHECKING:
+    from provision.pve.session import Session
     from provision.vmops.planner import VmState
-    from provision.vmops.session import Session
 
 
 @dataclass
@@ -280,9 +281,6 @@ def host_preflight(session: Session, host_names: list[str]) -> tuple[list[str], 
     A GPU held by another VM is a note, not a problem: a shared GPU is normal and
     `aihost gpu swap` moves it.
     """
-    from provision.errors import AihostError, ConflictError
-    from provision.vmops.planner import read_state
-
     states, problems, notes = [], [], []
     for name in sorted(session.inv.vms):
         if session.inv.vms[name].host not in host_names:

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from provision.errors import ApiError, AuthError
 from provision.inventory.secrets import redact
+from provision.pve.tls import tls_failure
 from provision.pve.translate import Caller, http_error, is_transient, proxmox_message
 
 if TYPE_CHECKING:
@@ -164,8 +165,6 @@ class PveClient:
                 verify=self.verify,
             )
         except requests.exceptions.SSLError as exc:
-            from provision.pve.tls import tls_failure
-
             raise tls_failure(
                 exc, host_name=self.host_name, url=self.url, pinned=self.pinned
             ) from None
@@ -215,8 +214,6 @@ class PveClient:
                 verify=self.verify,
             )
         except requests.exceptions.SSLError as exc:
-            from provision.pve.tls import tls_failure
-
             raise tls_failure(
                 exc, host_name=self.host_name, url=self.url, pinned=self.pinned
             ) from None

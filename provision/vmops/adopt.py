@@ -5,18 +5,17 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from provision.delivery.plan import ISO_DROP, delivery_mode
 from provision.errors import ConflictError, InputError
+from provision.plan.compare import config_changes
 from provision.plan.desired import MANAGED_TAG, desired_vm
 from provision.pve.node import Node
 from provision.pve.pci import GpuRef
-from provision.vmops.session import Session
+from provision.pve.session import Session
 
 
 def adoption_diff(session: Session, name: str, vmid: int) -> dict[str, Any]:
     """Read VM vmid and compare it with the inventory's entry `name` (reads only)."""
-    from provision.delivery.plan import ISO_DROP, delivery_mode
-    from provision.plan.compare import config_changes
-
     inv = session.inv
     desired = desired_vm(inv, name)
     if desired.vmid is not None and desired.vmid != vmid:

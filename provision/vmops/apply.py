@@ -18,11 +18,11 @@ from provision.guest.verify import GuestReport, verify_guest
 from provision.plan.model import Action, Plan
 from provision.pve.node import Node
 from provision.pve.pci import GpuRef, names_any
+from provision.pve.session import Session
 from provision.pve.vm import Vm
 from provision.vmops.access import Access, access_for, guest_address, static_address
 from provision.vmops.newid import create_with_free_id
 from provision.vmops.planner import VmState
-from provision.vmops.session import Session
 
 CLONE_TIMEOUT = 1800.0
 

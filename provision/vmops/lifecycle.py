@@ -11,9 +11,9 @@ from provision.delivery.snippets import remove_snippets
 from provision.errors import ConflictError, InputError
 from provision.plan.desired import MANAGED_TAG, snippet_names
 from provision.pve.node import Node
+from provision.pve.session import Session
 from provision.vmops.access import access_for, guest_address, static_address
 from provision.vmops.locate import locate_vm
-from provision.vmops.session import Session
 
 
 @dataclass

@@ -41,8 +41,8 @@ from provision.pve.api import Api
 from provision.pve.cluster import VmInfo
 from provision.pve.node import Node
 from provision.pve.pci import GpuRef
+from provision.pve.session import Session
 from provision.vmops.locate import locate_vm, managed_on_node, require_not_out_of_reach
-from provision.vmops.session import Session
 
 __all__ = ["VmState", "read_actual", "read_state"]
 

@@ -11,8 +11,8 @@ from provision.errors import ConflictError
 from provision.inventory.loader import parse_inventory
 from provision.plan.desired import desired_vm
 from provision.pve.pci import GpuRef
+from provision.pve.session import Session
 from provision.vmops.planner import read_actual, read_state
-from provision.vmops.session import Session
 
 INVENTORY = """
 hosts:
