@@ -21,10 +21,8 @@ from provision.pve.pci import GpuRef, names_any
 from provision.pve.session import Session
 from provision.pve.vm import Vm
 from provision.vmops.access import Access, access_for, guest_address, static_address
-from provision.vmops.newid import create_with_free_id
+from provision.vmops.make import make_vm, remove_fresh
 from provision.vmops.planner import VmState
-
-CLONE_TIMEOUT = 1800.0
 
 
 @dataclass
@@ -108,7 +106,7 @@ def apply_plan(session: Session, state: VmState, options: UpOptions) -> UpResult
             _STEPS[action.kind](run, action)
         except AihostError:
             if run.created and action.kind in _BEFORE_START:
-                _remove_fresh(session, state, run.vm.vmid)
+                remove_fresh(session, state, run.vm.vmid)
             raise
     _remove_stale_isos(run)
     if options.wait and not state.deferred:
@@ -117,7 +115,7 @@ def apply_plan(session: Session, state: VmState, options: UpOptions) -> UpResult
 
 
 def _make(run: _Run, action: Action) -> None:
-    vmid = _create(run.session, run.state, run.node)
+    vmid = make_vm(run.session, run.state, run.node)
     run.created = True
     run.result.vmid = run.state.plan.vmid = vmid
     run.done(action.kind)
@@ -229,50 +227,6 @@ def _configure(session: Session, state: VmState, vm: Vm, digest: str | None,
     with claim_gpus(session, desired.name, vm.vmid, claimed):
         vm.write(params, digest=digest)
     return True
-
-
-def _create(session: Session, state: VmState, node: Node) -> int:
-    """Clone the template (or create with an imported disk); return the new vmid."""
-    desired = state.desired
-    client = session.client(desired.host_name)
-    say = session.progress
-    # nextid and the create request are serialised: a fleet must not race for one id
-    # (other processes may, create_with_free_id takes another id then).
-    with session.create_lock:
-        vmid, upid = create_with_free_id(
-            client, desired.vmid, lambda v: _post_create(session, state, v), say, desired.name,
-            desired.node,
-        )
-    node.vm(vmid).wait(upid, timeout=CLONE_TIMEOUT, what="create")
-    return int(vmid)
-
-
-def _post_create(session: Session, state: VmState, vmid: int) -> Any:
-    """The clone or create request for vmid; its UPID."""
-    desired = state.desired
-    client = session.client(desired.host_name)
-    if state.template is not None:
-        session.progress(f"{desired.name}: cloning template {state.template.vmid} as {vmid}")
-        params: dict[str, Any] = {"newid": vmid, "name": desired.name, "full": 1,
-                                  "storage": desired.disk_storage}
-        if state.template.node != desired.node:
-            params["target"] = desired.node
-        return Node(client, state.template.node).vm(state.template.vmid).clone(**params)
-    session.progress(f"{desired.name}: creating {vmid} from {desired.image}")
-    params = dict(desired.config)
-    params.update(vmid=vmid, scsihw="virtio-scsi-single", boot="order=scsi0",
-                  scsi0=f"{desired.disk_storage}:0,import-from={desired.image}")
-    return Node(client, desired.node).create_vm(**params)
-
-
-def _remove_fresh(session: Session, state: VmState, vmid: int) -> None:
-    """Undo a VM this run created, so a failed run leaves nothing half-written."""
-    vm = Node(session.client(state.desired.host_name), state.desired.node).vm(vmid)
-    try:
-        vm.destroy(what="remove the half-made VM")
-        session.progress(f"{state.desired.name}: removed the new VM {vmid} again")
-    except ApiError as exc:
-        session.progress(f"{state.desired.name}: could not remove VM {vmid}: {exc}")
 
 
 def _verify(session: Session, state: VmState, vmid: int, options: UpOptions) -> GuestReport:
