@@ -12,10 +12,10 @@ from typing import Any
 
 from provision.errors import ApiError, InputError
 from provision.gpu.context import GpuContext
-from provision.gpu.hardware import PciDevice, functions_of, nvidia_gpus, read_pci
 from provision.gpu.register import DIGEST_MISMATCH
 from provision.gpu.retry import OTHER, Retrier, exhausted
 from provision.pve.api import Api
+from provision.pve.hardware import PciDevice, functions_of, nvidia_gpus, read_pci
 from provision.pve.mapping import Mapping, all_mappings
 from provision.pve.pci import map_entry_fields, map_entry_slot, pci_slot
 

@@ -8,8 +8,8 @@ from typing import Any
 from provision.delivery.snippets import ssh_target
 from provision.errors import ApiError
 from provision.gpu.context import GpuContext
-from provision.gpu.hardware import PciDevice, functions_of, read_pci
 from provision.gpu.mapping import map_entry, same_model
+from provision.pve.hardware import PciDevice, functions_of, read_pci
 from provision.pve.mapping import Mapping
 from provision.pve.pci import map_entry_fields, map_entry_slot
 from provision.pve.session import Session

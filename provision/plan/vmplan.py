@@ -18,6 +18,7 @@ from provision.plan.compare import config_changes
 from provision.plan.desired import DesiredVm
 from provision.plan.model import Action, Change, Plan
 from provision.pve.cluster import VmInfo
+from provision.pve.hardware import PciDevice
 from provision.pve.pci import GpuRef
 from provision.pve.vm import start_timeout
 
@@ -32,7 +33,7 @@ class GpuFacts:
     """What was read about a GPU the VM is to get: its mapping's card when the mapping
     must be created first, and the refusal when another VM holds it."""
 
-    card: Any = None  # provision.gpu.hardware.PciDevice, when the mapping is missing
+    card: PciDevice | None = None  # the card, when its mapping must be created
     held: ConflictError | None = None
 
 
@@ -82,7 +83,7 @@ class VmState:
     gpu_attach: list[str] = field(default_factory=list)
     contested: list[str] = field(default_factory=list)
     unmapped: list[str] = field(default_factory=list)
-    cards: dict[str, Any] = field(default_factory=dict)
+    cards: dict[str, PciDevice] = field(default_factory=dict)
     deferred: list[str] = field(default_factory=list)  # shared GPUs another VM gets
     blocked: list[str] = field(default_factory=list)  # plan_only: what vm up would refuse
     started_config: dict[str, Any] = field(default_factory=dict)  # config after the changes
