@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from provision.errors import AihostError, ApiError
 from provision.gpu.context import GpuContext
-from provision.preflight.run import preflight
+from provision.preflight import run as preflight_run
 from provision.pve.session import Session
 from provision.vmops.apply import UpOptions, UpResult, apply_plan
 from provision.vmops.planner import VmState, read_state
@@ -64,7 +64,7 @@ def up_one(session: Session, name: str, options: UpOptions,
                        reprovision=options.reprovision, defer_gpus=defer_gpus)
     session.progress(state.plan.to_text())
     if options.preflight and state.plan.changes_anything:
-        preflight(session, [state], verify=options.wait, report=session.progress)
+        preflight_run.preflight(session, [state], verify=options.wait, report=session.progress)
     return apply_plan(session, state, options)
 
 
