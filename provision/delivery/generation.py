@@ -14,6 +14,8 @@ from __future__ import annotations
 import hashlib
 import re
 
+from provision.cloudinit.render import render_meta_data
+
 LINE = re.compile(r"^aihost-generation:\s*(\d+)(?:\s+user-data=([0-9a-f]+))?\s*$", re.M)
 
 
@@ -48,6 +50,4 @@ def instance_id(vm_name: str, generation: int) -> str:
 
 def meta_data(vm_name: str, generation: int) -> str:
     """NoCloud meta-data pinning the instance-id and hostname (written by the renderer)."""
-    from provision.cloudinit.render import render_meta_data
-
     return render_meta_data(vm_name, instance_id(vm_name, generation))

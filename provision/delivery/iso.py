@@ -5,7 +5,8 @@ from __future__ import annotations
 import hashlib
 import io
 from dataclasses import dataclass, field
-from typing import Any
+
+from provision.pve.node import Node
 
 ISO_FILES = ("user-data", "meta-data", "network-config")
 
@@ -60,35 +61,23 @@ def iso_prefix(vm_name: str) -> str:
     return f"aihost-{vm_name}-cidata-"
 
 
-def plan_iso(
-    client: Any, node: str, storage: str, vm_name: str, files: dict[str, bytes]
-) -> IsoPlan:
+def plan_iso(node: Node, storage: str, vm_name: str, files: dict[str, bytes]) -> IsoPlan:
     """Name the ISO by its content hash and look it up in the storage (one request)."""
     filename = f"{iso_prefix(vm_name)}{content_digest(files)[:16]}.iso"
-    listed = client.get(f"/nodes/{node}/storage/{storage}/content", content="iso")
+    listed = node.storage(storage).content("iso")
     ours = [str(v["volid"]) for v in listed if iso_prefix(vm_name) in str(v.get("volid", ""))]
     wanted = f"{storage}:iso/{filename}"
     return IsoPlan(storage, filename, files, wanted in ours, [v for v in ours if v != wanted])
 
 
-def upload_iso(client: Any, node: str, plan: IsoPlan, wait: Any) -> None:
+def upload_iso(node: Node, plan: IsoPlan) -> None:
     """Upload the ISO (multipart, content iso) and wait for Proxmox's copy task."""
-    image = build_cidata_iso(plan.files)
-    upid = client.upload(
-        f"/nodes/{node}/storage/{plan.storage}/upload",
-        content="iso",
-        filename=plan.filename,
-        data=image,
-    )
-    if upid:
-        wait(client, upid, timeout=300, what="upload the cloud-init ISO")
+    node.storage(plan.storage).upload("iso", plan.filename, build_cidata_iso(plan.files),
+                                      what="upload the cloud-init ISO")
 
 
-def remove_volumes(client: Any, node: str, volumes: list[str], wait: Any) -> int:
+def remove_volumes(node: Node, volumes: list[str]) -> int:
     """Delete storage volumes (old ISOs); return how many."""
     for volume in volumes:
-        storage = volume.split(":", 1)[0]
-        upid = client.delete(f"/nodes/{node}/storage/{storage}/content/{volume}")
-        if upid:
-            wait(client, upid, timeout=120, what=f"remove {volume}")
+        node.storage(volume.split(":", 1)[0]).delete(volume)
     return len(volumes)

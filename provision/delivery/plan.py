@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from provision.delivery.iso import IsoPlan, plan_iso
 from provision.delivery.snippets import SnippetFile, plan_snippets
 from provision.plan.model import Action
+from provision.pve.api import Api
+from provision.pve.node import Node
 
 if TYPE_CHECKING:
     from provision.inventory.model import Host, Inventory
@@ -46,7 +48,7 @@ def plan_delivery(
     inv: Inventory,
     vm_name: str,
     host_name: str,
-    client: Any,
+    client: Api,
     files: dict[str, bytes],
     *,
     hold_iso: str | None = None,
@@ -71,8 +73,7 @@ def plan_delivery(
             if not s.present
         ]
         return DeliveryPlan(mode, {}, (), actions, snippets=snippets)
-    node = inv.node_of(host_name)
-    iso = plan_iso(client, node, host.storage.iso, vm_name, files)
+    iso = plan_iso(Node(client, inv.node_of(host_name)), host.storage.iso, vm_name, files)
     actions = [] if iso.present else [Action("upload-iso", f"upload {iso.volume}")]
     config = {"ide2": f"{iso.volume},media=cdrom"}
     # Proxmox's own cloud-init drive would be a second `cidata` volume: leave it out.

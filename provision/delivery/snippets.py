@@ -9,10 +9,13 @@ from typing import TYPE_CHECKING
 
 from provision.errors import ApiError, InputError
 from provision.plan.desired import snippet_names
+from provision.pve.api import Api
+from provision.pve.connect import sim_ssh_target
+from provision.pve.node import Node
+from provision.ssh.transport import SshSession, SshTarget
 
 if TYPE_CHECKING:
     from provision.inventory.model import Inventory
-    from provision.pve.client import PveClient
     from provision.ssh.transport import SshSession, SshTarget
 
 
@@ -50,13 +53,13 @@ def snippet_path(ssh: SshSession, volid: str) -> str:
     )
 
 
-def storage_allows(client: PveClient, node: str, storage: str, content: str) -> bool:
+def storage_allows(client: Api, node: str, storage: str, content: str) -> bool:
     """True when the node lists storage (visible to the caller) with content among its types.
 
     An unknown storage is a 400 "No such storage." (pve-storage Status.pm index): False too,
     so the pre-flight names it."""
     try:
-        listed = client.get(f"/nodes/{node}/storage", storage=storage)
+        listed = Node(client, node).storages(storage=storage)
     except ApiError as exc:
         if exc.status == 400 and "storage" in (exc.errors or {}):
             return False
@@ -71,8 +74,6 @@ def ssh_target(inv: Inventory, host_name: str) -> SshTarget:
     """Where to SFTP the snippets: the inventory's ssh settings, or the simulator's endpoint."""
     host = inv.hosts[host_name]
     if host.api == "sim":
-        from provision.pve.connect import sim_ssh_target
-
         return sim_ssh_target(host)
     if host.ssh is None:
         raise InputError(
@@ -80,7 +81,6 @@ def ssh_target(inv: Inventory, host_name: str) -> SshTarget:
             "over SSH",
             hint=f"add ssh: {{user: root}} to hosts.{host_name}, or cloudinit_delivery: iso",
         )
-    from provision.ssh.transport import SshTarget
 
     return SshTarget.from_host(host)
 
@@ -89,7 +89,7 @@ def plan_snippets(
     inv: Inventory,
     vm_name: str,
     host_name: str,
-    client: PveClient,
+    client: Api,
     user_data: bytes,
     meta_data: bytes,
 ) -> list[SnippetFile]:
@@ -98,8 +98,6 @@ def plan_snippets(
     When the storage does not allow `snippets` content, nothing is read over SSH: every file
     is planned as missing (with no node path), and the pre-flight reports the storage.
     """
-    from provision.ssh.transport import SshSession
-
     storage = inv.hosts[host_name].storage.snippets
     names = snippet_names(vm_name)
     wanted = {"user": user_data, "meta": meta_data}
@@ -121,8 +119,6 @@ def plan_snippets(
 
 def upload_snippets(inv: Inventory, host_name: str, files: list[SnippetFile]) -> int:
     """Write the files that are not there yet (atomically); return how many were written."""
-    from provision.ssh.transport import SshSession
-
     todo = [f for f in files if not f.present]
     if not todo:
         return 0
@@ -141,8 +137,6 @@ def upload_snippets(inv: Inventory, host_name: str, files: list[SnippetFile]) ->
 
 def remove_snippets(inv: Inventory, host_name: str, vm_name: str) -> int:
     """Remove the VM's snippet files from the node; return how many existed."""
-    from provision.ssh.transport import SshSession
-
     storage = inv.hosts[host_name].storage.snippets
     with SshSession(ssh_target(inv, host_name)) as ssh:
         return sum(

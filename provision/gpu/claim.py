@@ -9,7 +9,7 @@ from provision.errors import ConflictError
 from provision.gpu.context import GpuContext, Holder
 from provision.gpu.lease import LeaseBusy
 from provision.gpu.swap import recover
-from provision.vmops.session import Session
+from provision.pve.session import Session
 
 
 def other_holders(ctx: GpuContext, vm_name: str, vmid: int | None) -> list[Holder]:

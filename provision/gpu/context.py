@@ -5,11 +5,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from provision.gpu.devices import VmGpuSteps, gpu_keys
+from provision.errors import InputError
+from provision.gpu.devices import VmGpuSteps
 from provision.gpu.lease import GpuLease
 from provision.gpu.register import MappingRegister, NodeNotesRegister
 from provision.inventory.model import Gpu
-from provision.vmops.session import Session
+from provision.pve.node import Node
+from provision.pve.pci import GpuRef
+from provision.pve.session import Session
+from provision.vmops.locate import locate_vm
 
 
 @dataclass(frozen=True)
@@ -26,19 +30,19 @@ class GpuContext:
     """One inventory GPU in one command."""
 
     def __init__(self, session: Session, gpu_name: str, *, clock: Any = None) -> None:
-        from provision.pve.tasks import wait_task
-
         self.session = session
         self.name = gpu_name
         self.gpu: Gpu = session.inv.gpu(gpu_name)
+        self.ref = GpuRef.of(self.gpu)
         self.host_name = self.gpu.host
         self.node = session.inv.node_of(self.gpu.host)
         self.client = session.client(self.host_name)
+        self.pve_node = Node(self.client, self.node)
         register = (MappingRegister(self.client, self.gpu.mapping) if self.gpu.mapping
                     else NodeNotesRegister(self.client, self.node))
         extra = {"clock": clock} if clock else {}
         self.lease = GpuLease(register, gpu_name, **extra)
-        self.steps = VmGpuSteps(self.client, self.node, wait_task, self.say)
+        self.steps = VmGpuSteps(self.pve_node, self.say)
 
     def say(self, message: str) -> None:
         """Progress line prefixed with the GPU's name."""
@@ -55,17 +59,14 @@ class GpuContext:
         for vm in snapshot.vms:
             if vm.node != self.node or vm.template or vm.vmid == skip:
                 continue
-            config = self.client.get(f"/nodes/{self.node}/qemu/{vm.vmid}/config")
-            keys = gpu_keys(config, self.gpu)
+            config = self.pve_node.vm(vm.vmid).config()
+            keys = self.ref.keys_in(config)
             if keys:
                 found.append(Holder(vm.vmid, vm.name, vm.status, tuple(keys)))
         return found
 
     def vm_by_name(self, name: str) -> Any:
         """The managed VM of an inventory name (VmInfo), or an InputError."""
-        from provision.errors import InputError
-        from provision.vmops.locate import locate_vm
-
         vm = self.session.inv.vm(name)
         if self.name not in vm.gpu_names:
             wanted = ", ".join(vm.gpu_names) or "no GPU"

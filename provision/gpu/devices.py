@@ -1,117 +1,73 @@
-"""Which hostpci entries refer to a GPU, and the VM-level steps on them."""
+"""The VM-level steps a swap is made of: detach, attach, stop, start."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from provision.inventory.model import Gpu
-from provision.plan.desired import hostpci_value
-
-HOSTPCI_KEY = re.compile(r"^hostpci(\d+)$")
-
-
-def refers_to(value: str, gpu: Gpu) -> bool:
-    """True when a hostpci property string passes (any function of) gpu through."""
-    parts = [p.strip() for p in value.split(",") if p.strip()]
-    fields: dict[str, str] = {}
-    for part in parts:
-        key, _, val = part.partition("=")
-        if not _:
-            fields.setdefault("host", key)
-        else:
-            fields[key] = val
-    if gpu.mapping:
-        return fields.get("mapping") == gpu.mapping
-    wanted = _slot(str(gpu.pci))
-    return any(_slot(h) == wanted for h in fields.get("host", "").split(";") if h)
-
-
-def _slot(address: str) -> str:
-    """Domain:bus:slot of a PCI address, lower-case, domain defaulted to 0000."""
-    address = address.lower().split(".")[0]
-    return address if address.count(":") == 2 else f"0000:{address}"
-
-
-def gpu_keys(config: dict[str, Any], gpu: Gpu) -> list[str]:
-    """The hostpciN keys of config that refer to gpu."""
-    return sorted(k for k, v in config.items() if HOSTPCI_KEY.match(k) and refers_to(str(v), gpu))
-
-
-def free_hostpci_key(config: dict[str, Any]) -> str:
-    """The lowest hostpciN not used in config."""
-    used = {int(m.group(1)) for k in config if (m := HOSTPCI_KEY.match(k))}
-    return f"hostpci{min(set(range(16)) - used)}"
+from provision.pve.node import Node
+from provision.pve.pci import GpuRef, free_hostpci_key
+from provision.pve.vm import start_timeout
 
 
 @dataclass
 class VmGpuSteps:
     """Idempotent VM steps a swap is made of, each one safe to repeat in recovery."""
 
-    client: Any
-    node: str
-    wait_task: Callable[..., Any]
+    node: Node
     progress: Callable[[str], None]
-
-    def _base(self, vmid: int) -> str:
-        return f"/nodes/{self.node}/qemu/{vmid}"
 
     def config(self, vmid: int) -> dict[str, Any]:
         """Current config (with digest)."""
-        return dict(self.client.get(f"{self._base(vmid)}/config"))
+        return self.node.vm(vmid).config()
 
     def status(self, vmid: int) -> str:
         """running / stopped."""
-        return str(self.client.get(f"{self._base(vmid)}/status/current").get("status"))
+        return self.node.vm(vmid).state()
 
     def detach(self, vmid: int, gpu: Gpu) -> bool:
         """Remove gpu's hostpci entries from vmid; False if there were none."""
-        config = self.config(vmid)
-        keys = gpu_keys(config, gpu)
+        vm = self.node.vm(vmid)
+        config = vm.config()
+        keys = GpuRef.of(gpu).keys_in(config)
         if not keys:
             return False
         self.progress(f"detaching from VM {vmid} ({', '.join(keys)})")
-        self._write(vmid, {"delete": ",".join(keys), "digest": config.get("digest")})
+        vm.write({"delete": ",".join(keys)}, digest=config.get("digest"),
+                 what=f"configure VM {vmid}")
         return True
 
     def attach(self, vmid: int, gpu: Gpu) -> bool:
         """Add gpu to vmid at the first free hostpci slot; False if already there."""
-        config = self.config(vmid)
-        if gpu_keys(config, gpu):
+        vm = self.node.vm(vmid)
+        config = vm.config()
+        ref = GpuRef.of(gpu)
+        if ref.keys_in(config):
             return False
         key = free_hostpci_key(config)
         self.progress(f"attaching to VM {vmid} as {key}")
-        self._write(vmid, {key: hostpci_value(gpu), "digest": config.get("digest")})
+        vm.write({key: ref.hostpci_value}, digest=config.get("digest"),
+                 what=f"configure VM {vmid}")
         return True
-
-    def _write(self, vmid: int, params: dict[str, Any]) -> None:
-        params = {k: v for k, v in params.items() if v is not None}
-        upid = self.client.post(f"{self._base(vmid)}/config", **params)
-        if upid:
-            self.wait_task(self.client, upid, timeout=300, what=f"configure VM {vmid}")
 
     def stop(self, vmid: int, *, timeout: float, force: bool) -> None:
         """Shut vmid down (guest agent or ACPI) within timeout; force: hard stop after it."""
-        if self.status(vmid) != "running":
+        vm = self.node.vm(vmid)
+        if vm.state() != "running":
             return
         self.progress(f"shutting down VM {vmid} (timeout {timeout:.0f} s"
                       + (", then forced)" if force else ")"))
-        params: dict[str, Any] = {"timeout": int(timeout)}
-        if force:
-            params["forceStop"] = 1
-        upid = self.client.post(f"{self._base(vmid)}/status/shutdown", **params)
-        self.wait_task(self.client, upid, timeout=timeout + 60, what=f"shut down VM {vmid}")
+        vm.shutdown(timeout, force=force, what=f"shut down VM {vmid}")
 
     def start(self, vmid: int, *, timeout: int) -> None:
         """Start vmid unless it runs; the timeout is never below qemu-server's default for
-        the config being started (`config_aware_timeout`: x4 with a GPU attached)."""
-        from provision.pve.vmconfig import config_aware_timeout
-
-        if self.status(vmid) == "running":
+        the config being started (provision.pve.vm.start_timeout)."""
+        vm = self.node.vm(vmid)
+        if vm.state() == "running":
             return
-        timeout = max(timeout, config_aware_timeout(self.config(vmid)))
+        config = vm.config()
+        timeout = start_timeout(timeout, config)
         self.progress(f"starting VM {vmid} (timeout {timeout} s)")
-        upid = self.client.post(f"{self._base(vmid)}/status/start", timeout=timeout)
-        self.wait_task(self.client, upid, timeout=timeout + 60, what=f"start VM {vmid}")
+        vm.start(timeout, config=config, what=f"start VM {vmid}")

@@ -7,7 +7,7 @@ from typing import Any
 
 from provision.gpu.context import GpuContext
 from provision.gpu.mapping import mapping_exists
-from provision.vmops.session import Session
+from provision.pve.session import Session
 
 
 @dataclass

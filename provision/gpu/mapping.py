@@ -12,9 +12,12 @@ from typing import Any
 
 from provision.errors import ApiError, InputError
 from provision.gpu.context import GpuContext
-from provision.gpu.hardware import PciDevice, functions_of, nvidia_gpus, read_pci
 from provision.gpu.register import DIGEST_MISMATCH
 from provision.gpu.retry import OTHER, Retrier, exhausted
+from provision.pve.api import Api
+from provision.pve.hardware import PciDevice, functions_of, nvidia_gpus, read_pci
+from provision.pve.mapping import Mapping, all_mappings
+from provision.pve.pci import map_entry_fields, map_entry_slot, pci_slot
 
 
 def find_card(ctx: GpuContext, pci: str | None) -> PciDevice:
@@ -22,8 +25,8 @@ def find_card(ctx: GpuContext, pci: str | None) -> PciDevice:
     devices = read_pci(ctx.client, ctx.node)
     address = pci or ctx.gpu.pci
     if address:
-        slot = address.split(".")[0] if address.count(":") == 2 else f"0000:{address}"
-        found = [d for d in functions_of(devices, slot.split(".")[0]) if d.is_gpu]
+        slot = pci_slot(address)
+        found = [d for d in functions_of(devices, slot) if d.is_gpu]
         if not found:
             raise InputError(f"no GPU at {slot} on node {ctx.node}",
                              hint=_candidates(nvidia_gpus(devices)))
@@ -66,14 +69,13 @@ def _refuse_wrong_card(ctx: GpuContext, card: PciDevice) -> None:
             f"not GPU {ctx.name}'s model '{model}'",
             hint="check --pci (or the inventory's model:), or pass --force",
         )
-    rows = ctx.client.get("/cluster/mapping/pci") or []
+    rows = all_mappings(ctx.client)
     for row in rows:
         if row.get("id") == ctx.gpu.mapping:
             continue
         for text in row.get("map") or []:
-            fields = dict(p.partition("=")[::2] for p in str(text).split(","))
-            if fields.get("node") == ctx.node and \
-                    fields.get("path", "").split(".")[0] == card.slot.split(".")[0]:
+            node = map_entry_fields(str(text)).get("node")
+            if node == ctx.node and map_entry_slot(str(text)) == pci_slot(card.slot):
                 raise InputError(
                     f"{card.slot} on {ctx.node} is already mapped as '{row.get('id')}'",
                     hint=f"one card, one mapping: use GPU {row.get('id')}'s mapping or "
@@ -91,20 +93,9 @@ def map_entry(ctx: GpuContext, card: PciDevice) -> str:
     return entry
 
 
-def _read_mapping(client: Any, mapping_id: str) -> dict[str, Any] | None:
-    """The mapping (with the file's digest), or None when the cluster has none of that name."""
-    try:
-        data: dict[str, Any] = client.get(f"/cluster/mapping/pci/{mapping_id}") or {}
-    except ApiError as exc:
-        if exc.status in (404, 500) and "not found" in exc.message.lower():
-            return None
-        raise
-    return data
-
-
-def mapping_exists(client: Any, mapping_id: str) -> bool:
+def mapping_exists(client: Api, mapping_id: str) -> bool:
     """True when the cluster has a PCI mapping of that name."""
-    return _read_mapping(client, mapping_id) is not None
+    return Mapping(client, mapping_id).find() is not None
 
 
 def map_gpu(ctx: GpuContext, pci: str | None = None, *, card: PciDevice | None = None,
@@ -143,10 +134,11 @@ def map_gpu(ctx: GpuContext, pci: str | None = None, *, card: PciDevice | None =
 
 def _map_once(ctx: GpuContext, mapping_id: str, entry: str, *, assume_missing: bool) -> str | None:
     """One read-modify-write of the mapping: the action taken, or None when it lost."""
-    current = None if assume_missing else _read_mapping(ctx.client, mapping_id)
+    mapping = Mapping(ctx.client, mapping_id)
+    current = None if assume_missing else mapping.find()
     if current is None:
         try:
-            ctx.client.post("/cluster/mapping/pci", id=mapping_id, map=[entry])
+            mapping.create([entry])
         except ApiError as exc:
             if "already defined" in exc.message:
                 return None
@@ -156,11 +148,8 @@ def _map_once(ctx: GpuContext, mapping_id: str, entry: str, *, assume_missing: b
     others = [e for e in entries if f"node={ctx.node}," not in f"{e},"]
     if sorted([*others, entry]) == sorted(entries):
         return "unchanged"
-    params: dict[str, Any] = {"map": [*others, entry]}
-    if current.get("digest"):
-        params["digest"] = current["digest"]
     try:
-        ctx.client.put(f"/cluster/mapping/pci/{mapping_id}", **params)
+        mapping.write([*others, entry], {}, current.get("digest"))
     except ApiError as exc:
         if DIGEST_MISMATCH.search(exc.message):
             return None

@@ -5,11 +5,15 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from provision.delivery.snippets import ssh_target
 from provision.errors import ApiError
 from provision.gpu.context import GpuContext
-from provision.gpu.hardware import PciDevice, functions_of, read_pci
 from provision.gpu.mapping import map_entry, same_model
-from provision.vmops.session import Session
+from provision.pve.hardware import PciDevice, functions_of, read_pci
+from provision.pve.mapping import Mapping
+from provision.pve.pci import map_entry_fields, map_entry_slot
+from provision.pve.session import Session
+from provision.ssh.transport import SshSession
 
 
 @dataclass
@@ -103,7 +107,7 @@ def _gpu_findings(ctx: GpuContext, devices: list[PciDevice]) -> list[Finding]:
                              f"only the card's {len(group)} function(s)"))
     if mapping_entry is not None:
         want = map_entry(ctx, card)
-        same = _entry_fields(mapping_entry) == _entry_fields(want)
+        same = map_entry_fields(mapping_entry) == map_entry_fields(want)
         found.append(Finding(f"{name}: mapping", same,
                              "matches the hardware" if same else
                              f"mapping says '{mapping_entry}', hardware is '{want}'",
@@ -112,30 +116,23 @@ def _gpu_findings(ctx: GpuContext, devices: list[PciDevice]) -> list[Finding]:
 
 
 def _slot_of(ctx: GpuContext) -> tuple[str | None, str | None]:
-    if ctx.gpu.pci:
-        return ctx.gpu.pci.split(".")[0], None
+    """The card's slot on ctx's node, and the mapping's entry for that node (if mapped)."""
+    if ctx.ref.address is not None:
+        return ctx.ref.address.slot, None
     try:
-        mapping = ctx.client.get(f"/cluster/mapping/pci/{ctx.gpu.mapping}")
+        mapping = Mapping(ctx.client, str(ctx.gpu.mapping)).read()
     except ApiError:
         return None, None
     for entry in mapping.get("map") or []:
-        fields = _entry_fields(str(entry))
-        if fields.get("node") == ctx.node:
-            return fields.get("path", "").split(";")[0].split(".")[0], str(entry)
+        if map_entry_fields(str(entry)).get("node") == ctx.node:
+            return map_entry_slot(str(entry)), str(entry)
     return None, None
-
-
-def _entry_fields(entry: str) -> dict[str, str]:
-    pairs = (p.partition("=") for p in entry.split(",") if p)
-    return {k: v for k, _, v in pairs if k != "description"}
 
 
 def _ssh_findings(session: Session, host_name: str, devices: list[PciDevice]) -> list[Finding]:
     host = session.inv.hosts[host_name]
     if host.api != "sim" and host.ssh is None:
         return [Finding("kernel (ssh)", True, "skipped: no ssh settings for this host")]
-    from provision.delivery.snippets import ssh_target
-    from provision.ssh.transport import SshSession
 
     findings = []
     gpus = [d for d in devices if d.vendor.lower() == "0x10de"]

@@ -10,9 +10,13 @@ the mapping's description holds the lease records on one line.
 from __future__ import annotations
 
 import re
+from abc import ABC, abstractmethod
 from typing import Any, Protocol
 
 from provision.errors import ApiError
+from provision.pve.api import Api
+from provision.pve.mapping import Mapping
+from provision.pve.node import Node
 
 DIGEST_MISMATCH = re.compile(
     r"checksum mismatch|digest|file change(?:d)? by other user|modified configuration", re.I
@@ -42,16 +46,20 @@ class Register(Protocol):
     def write(self, text: str, digest: str | None) -> bool: ...
 
 
-class _ApiRegister:
-    path: str
+class _ApiRegister(ABC):
     where: str
 
-    def __init__(self, client: Any) -> None:
-        self.client = client
+    @abstractmethod
+    def _get(self) -> dict[str, Any]:
+        """The object holding the description, with its digest."""
+
+    @abstractmethod
+    def _send(self, params: dict[str, Any], digest: str | None) -> None:
+        """Write params guarded by digest."""
 
     def read(self) -> tuple[str, str | None]:
         """The description text and its digest."""
-        data = self.client.get(self.path) or {}
+        data = self._get()
         return str(data.get("description") or ""), data.get("digest")
 
     def write(self, text: str, digest: str | None) -> bool:
@@ -60,11 +68,9 @@ class _ApiRegister:
         return self._put(params, digest)
 
     def _put(self, params: dict[str, Any], digest: str | None) -> bool:
-        """PUT params guarded by digest; False when Proxmox reports a changed file."""
-        if digest:
-            params["digest"] = digest
+        """Write params guarded by digest; False when Proxmox reports a changed file."""
         try:
-            self.client.put(self.path, **params)
+            self._send(params, digest)
         except ApiError as exc:
             if DIGEST_MISMATCH.search(exc.message):
                 return False
@@ -79,16 +85,27 @@ class MappingRegister(_ApiRegister):
     changed (the caller re-reads and retries, see provision.gpu.retry).
     """
 
-    def __init__(self, client: Any, mapping_id: str) -> None:
-        super().__init__(client)
-        self.path = f"/cluster/mapping/pci/{mapping_id}"
+    def __init__(self, client: Api, mapping_id: str) -> None:
+        self.mapping = Mapping(client, mapping_id)
         self.where = f"the description of PCI mapping '{mapping_id}'"
         self._map: dict[str | None, list[str]] = {}
+
+    @property
+    def path(self) -> str:
+        """The mapping's API path."""
+        return self.mapping.path
+
+    def _get(self) -> dict[str, Any]:
+        return self.mapping.read()
+
+    def _send(self, params: dict[str, Any], digest: str | None) -> None:
+        entries = params.pop("map")
+        self.mapping.write(entries, params, digest)
 
     def read(self) -> tuple[str, str | None]:
         """The description as register text and the file's digest; the mapping's `map`
         entries are kept to be sent back by the write that uses this digest."""
-        data = self.client.get(self.path) or {}
+        data = self._get()
         digest = data.get("digest")
         self._map = {digest: [str(e) for e in data.get("map") or []]}
         return from_one_line(str(data.get("description") or "")), digest
@@ -108,7 +125,12 @@ class MappingRegister(_ApiRegister):
 class NodeNotesRegister(_ApiRegister):
     """The notes (description) of a node (raw-address GPUs)."""
 
-    def __init__(self, client: Any, node: str) -> None:
-        super().__init__(client)
-        self.path = f"/nodes/{node}/config"
+    def __init__(self, client: Api, node: str) -> None:
+        self.node = Node(client, node)
         self.where = f"the notes of node '{node}'"
+
+    def _get(self) -> dict[str, Any]:
+        return self.node.notes()
+
+    def _send(self, params: dict[str, Any], digest: str | None) -> None:
+        self.node.set_notes({**params, "digest": digest} if digest else params)

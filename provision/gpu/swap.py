@@ -16,9 +16,9 @@ from typing import Any
 
 from provision.errors import AihostError, ConflictError
 from provision.gpu.context import GpuContext, Holder
-from provision.gpu.devices import gpu_keys
 from provision.gpu.lease import LeaseBusy
 from provision.gpu.record import LeaseRecord
+from provision.plan.desired import start_timeout_for
 
 
 @dataclass
@@ -56,6 +56,37 @@ class SwapFailed(AihostError):
         self.exit_code = exit_code
 
 
+class _Swap:
+    """One swap in progress: its lease operation, phase and timings."""
+
+    def __init__(self, ctx: GpuContext, op: str, clock: Callable[[], float],
+                 started_at: float) -> None:
+        self.ctx, self.op, self.clock, self.started_at = ctx, op, clock, started_at
+        self.timings: dict[str, float] = {}
+        self.phase = "planning"
+
+    @contextmanager
+    def step(self, name: str) -> Iterator[None]:
+        """Add the seconds the body takes to timings[name]."""
+        begun = self.clock()
+        try:
+            yield
+        finally:
+            self.timings[name] = round(self.timings.get(name, 0.0) + self.clock() - begun, 4)
+
+    def enter(self, name: str, **fields: Any) -> None:
+        """Record the next phase in the lease before carrying it out."""
+        self.phase = name
+        with self.step("lease"):
+            self.ctx.lease.advance(self.op, phase=name, **fields)
+
+    def result(self, source: Holder | None, target: str | None, outcome: str) -> SwapResult:
+        """The result, with the total time."""
+        self.timings["total"] = round(self.clock() - self.started_at, 4)
+        return SwapResult(self.ctx.name, source.name if source else None, target, outcome,
+                          self.timings)
+
+
 def swap_gpu(
     ctx: GpuContext,
     target_name: str | None,
@@ -69,86 +100,83 @@ def swap_gpu(
     started_at = clock()
     target = ctx.vm_by_name(target_name) if target_name else None
     record = _begin(ctx, target, options, clock, sleep)
-    op = str(record.op)
-    timings: dict[str, float] = {}
-    phase = "planning"
-
-    @contextmanager
-    def step(name: str) -> Iterator[None]:
-        """Add the seconds the body takes to timings[name]."""
-        begun = clock()
-        try:
-            yield
-        finally:
-            timings[name] = round(timings.get(name, 0.0) + clock() - begun, 4)
-
-    def enter(name: str, **fields: Any) -> None:
-        nonlocal phase
-        phase = name
-        with step("lease"):
-            ctx.lease.advance(op, phase=name, **fields)
-
-    timings["plan"] = round(clock() - started_at, 4)
-    source: Holder | None = None
+    swap = _Swap(ctx, str(record.op), clock, started_at)
+    swap.timings["plan"] = round(clock() - started_at, 4)
     try:
-        with step("plan"):
+        with swap.step("plan"):
             holders = ctx.holders()
-        others = [h for h in holders if target is None or h.vmid != target.vmid]
-        if len(others) > 1:
-            names = ", ".join(f"{h.name} ({h.vmid})" for h in others)
-            raise ConflictError(
-                f"GPU {ctx.name} is named by several VMs: {names}",
-                hint=f"release it from all but one with `aihost gpu release "
-                f"{ctx.name}` after stopping them",
-            )
-        source = others[0] if others else None
+        source = _source(ctx, target, holders)
         if target is not None and source is None and len(holders) == 1:
-            ctx.lease.finish(op, target.vmid, target.name)
+            ctx.lease.finish(swap.op, target.vmid, target.name)
             return SwapResult(ctx.name, None, target.name, "already held")
-        enter(
-            "stopping",
-            source=source.vmid if source else None,
-            source_was_running=bool(source and source.status == "running"),
-            holder=source.vmid if source else None,
-            holder_name=source.name if source else None,
-        )
-        with step("stop"):
-            if source is not None:
-                ctx.steps.stop(source.vmid, timeout=options.shutdown_timeout, force=options.force)
-            if target is not None:
-                ctx.steps.stop(target.vmid, timeout=options.shutdown_timeout, force=options.force)
-        enter("detached")
-        with step("config"):
-            if source is not None:
-                ctx.steps.detach(source.vmid, ctx.gpu)
+        _stop_and_detach(swap, source, target, options)
         if target is None:
-            with step("lease"):
-                ctx.lease.finish(op, None, None)
-            timings["total"] = round(clock() - started_at, 4)
-            return SwapResult(ctx.name, source.name if source else None, None, "released", timings)
-        enter("attached")
-        with step("config"):
-            ctx.steps.attach(target.vmid, ctx.gpu)
-        with step("start"):
-            ctx.steps.start(target.vmid, timeout=_start_timeout(ctx, target.name))
-        enter("started")
-        if options.verify and verify_gpu is not None:
-            with step("verify"):
-                verify_gpu(target.vmid)
-        with step("lease"):
-            ctx.lease.finish(op, target.vmid, target.name)
+            with swap.step("lease"):
+                ctx.lease.finish(swap.op, None, None)
+            return swap.result(source, None, "released")
+        _attach_and_start(swap, target, options, verify_gpu)
     except AihostError as failure:
-        if phase == "planning":
-            ctx.lease.finish(op, record.holder, record.holder_name)
+        if swap.phase == "planning":
+            ctx.lease.finish(swap.op, record.holder, record.holder_name)
             raise
         rolled = rollback(ctx, ctx.lease.read())
         raise SwapFailed(
-            f"swap of {ctx.name} to {target.name if target else '-'} failed while {phase}: "
-            f"{failure}; rolled back: {rolled}",
+            f"swap of {ctx.name} to {target.name if target else '-'} failed while "
+            f"{swap.phase}: {failure}; rolled back: {rolled}",
             failure.exit_code,
         ) from failure
-    timings["total"] = round(clock() - started_at, 4)
-    return SwapResult(ctx.name, source.name if source else None, target.name, "swapped", timings)
+    return swap.result(source, target.name, "swapped")
+
+
+def _source(ctx: GpuContext, target: Any, holders: list[Holder]) -> Holder | None:
+    """The VM the GPU moves from (None: nobody else holds it); several is a conflict."""
+    others = [h for h in holders if target is None or h.vmid != target.vmid]
+    if len(others) > 1:
+        names = ", ".join(f"{h.name} ({h.vmid})" for h in others)
+        raise ConflictError(
+            f"GPU {ctx.name} is named by several VMs: {names}",
+            hint=f"release it from all but one with `aihost gpu release "
+            f"{ctx.name}` after stopping them",
+        )
+    return others[0] if others else None
+
+
+def _stop_and_detach(swap: _Swap, source: Holder | None, target: Any,
+                     options: SwapOptions) -> None:
+    """Stop the holder and the target, then take the GPU out of the holder's config."""
+    ctx = swap.ctx
+    swap.enter(
+        "stopping",
+        source=source.vmid if source else None,
+        source_was_running=bool(source and source.status == "running"),
+        holder=source.vmid if source else None,
+        holder_name=source.name if source else None,
+    )
+    with swap.step("stop"):
+        for vm in (source, target):
+            if vm is not None:
+                ctx.steps.stop(vm.vmid, timeout=options.shutdown_timeout, force=options.force)
+    swap.enter("detached")
+    with swap.step("config"):
+        if source is not None:
+            ctx.steps.detach(source.vmid, ctx.gpu)
+
+
+def _attach_and_start(swap: _Swap, target: Any, options: SwapOptions,
+                      verify_gpu: Callable[[int], None] | None) -> None:
+    """Give the target the GPU, start it, check it, and record it as the holder."""
+    ctx = swap.ctx
+    swap.enter("attached")
+    with swap.step("config"):
+        ctx.steps.attach(target.vmid, ctx.gpu)
+    with swap.step("start"):
+        ctx.steps.start(target.vmid, timeout=_start_timeout(ctx, target.name))
+    swap.enter("started")
+    if options.verify and verify_gpu is not None:
+        with swap.step("verify"):
+            verify_gpu(target.vmid)
+    with swap.step("lease"):
+        ctx.lease.finish(swap.op, target.vmid, target.name)
 
 
 def _begin(
@@ -182,8 +210,6 @@ def _begin(
 
 
 def _start_timeout(ctx: GpuContext, vm_name: str) -> int:
-    from provision.plan.desired import start_timeout_for
-
     vm = ctx.session.inv.vms.get(vm_name)
     return start_timeout_for(vm) if vm else 120
 
@@ -192,7 +218,7 @@ def rollback(ctx: GpuContext, record: LeaseRecord) -> str:
     """Undo an unfinished swap: target loses the GPU, the former holder gets it back."""
     done = []
     if record.target is not None:
-        has_gpu = bool(gpu_keys(ctx.steps.config(record.target), ctx.gpu))
+        has_gpu = bool(ctx.ref.keys_in(ctx.steps.config(record.target)))
         if has_gpu and ctx.steps.status(record.target) == "running":
             ctx.steps.stop(record.target, timeout=30, force=True)
             done.append(f"stopped VM {record.target}")

@@ -16,6 +16,7 @@ from provision.inventory.pveformats import NODE_RE
 from provision.inventory.reading import read_inventory_text
 from provision.inventory.secrets import read_secret, secret_available
 from provision.inventory.yamlpos import Path_, YamlSyntaxError, line_for, load_with_lines
+from provision.pve.pci import GpuRef
 
 
 def load_inventory(path: Path | str) -> Inventory:
@@ -180,9 +181,10 @@ def _cross_check(inv: Inventory, shown: str, lines: dict[Path_, int]) -> None:
         if gpu.host not in inv.hosts:
             fail(("gpus", name, "host"), f"gpus.{name}.host: unknown host '{gpu.host}'",
                  _suggest(gpu.host, hosts))
-    seen_devices: dict[tuple[str, str], str] = {}
+    seen_devices: dict[tuple[str, str, str], str] = {}
     for name, gpu in inv.gpus.items():
-        device = ("mapping", gpu.mapping) if gpu.mapping else (gpu.host, str(gpu.pci)[:12])
+        kind, ident = GpuRef.of(gpu).device_key  # 0000:01:00 and 01:00.0: one card
+        device = (kind, "" if gpu.mapping else gpu.host, ident)
         if device in seen_devices:
             fail(("gpus", name), f"gpus.{name}: same device as gpus.{seen_devices[device]}",
                  "each physical GPU is listed once; VMs share it through gpu: NAME")

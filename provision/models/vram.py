@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from provision.errors import InputError
 from provision.models.quant import Quant, get_quant
 from provision.models.resolve import ResolvedModel, from_params, resolve_model
 
@@ -119,8 +120,6 @@ def estimate(
     model's maximum. An InputError is raised for unknown models, quantizations, or a
     context beyond what the model supports.
     """
-    from provision.errors import InputError
-
     if model is None:
         if model_ref is not None:
             model = resolve_model(model_ref)

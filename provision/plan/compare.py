@@ -7,25 +7,27 @@ net0, key order in hostpci), so each managed key has its own notion of "same".
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Iterable
 from typing import Any
 from urllib.parse import unquote
 
 from provision.plan.desired import MANAGED_TAG
 from provision.plan.model import Change
-from provision.pve.vmconfig import normalize_hostpci, parse_property_string
+from provision.pve.pci import GpuRef, names_any, normalize_hostpci
+from provision.pve.vmconfig import parse_property_string
 
 TRUE = {"1", "on", "yes", "true"}
 
 
 def config_changes(
-    desired: dict[str, str], actual: dict[str, Any], *, gpu_hostpci: Collection[str] = ()
+    desired: dict[str, str], actual: dict[str, Any], *, gpus: Iterable[GpuRef] = ()
 ) -> list[Change]:
     """Changes that turn actual into desired; values are ready to send to Proxmox.
 
-    gpu_hostpci holds the normalised hostpci values of every inventory GPU: an actual
-    hostpciN naming one of them that the VM should not have is deleted.
+    gpus are every inventory GPU: an actual hostpciN naming (any function of) one of them
+    that the VM should not have is deleted.
     """
+    refs = list(gpus)
     changes: list[Change] = []
     for key, want in desired.items():
         raw = actual.get(key)
@@ -36,7 +38,7 @@ def config_changes(
     for key, have in sorted(actual.items()):
         have = str(have)
         managed_gpu = re.fullmatch(r"hostpci\d+", key) and key not in desired
-        if managed_gpu and normalize_hostpci(have) in gpu_hostpci:
+        if managed_gpu and names_any(have, refs):
             changes.append(Change(key, have, None))
     return changes
 

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field, replace
 from urllib.parse import quote
 
 from provision.inventory.model import Gpu, Inventory, Vm
+from provision.pve.pci import GpuRef
 
 MANAGED_TAG = "aihost"
 
@@ -35,9 +36,7 @@ def snippet_names(vm_name: str) -> dict[str, str]:
 
 def hostpci_value(gpu: Gpu) -> str:
     """The hostpci property string attaching all functions of a GPU as PCIe."""
-    if gpu.mapping:
-        return f"mapping={gpu.mapping},pcie=1"
-    return f"{gpu.pci},pcie=1"
+    return GpuRef.of(gpu).hostpci_value
 
 
 def start_timeout_for(vm: Vm) -> int:
@@ -118,8 +117,8 @@ def _ipconfig(vm: Vm) -> str:
 
 def without_gpus(desired: DesiredVm, inv: Inventory, gpu_names: list[str]) -> DesiredVm:
     """desired without these GPUs' hostpci entries (a shared GPU another VM holds)."""
-    values = {hostpci_value(inv.gpus[name]) for name in gpu_names}
+    refs = [GpuRef.of(inv.gpus[name]) for name in gpu_names]
     config = {k: v for k, v in desired.config.items()
-              if not (k.startswith("hostpci") and v in values)}
+              if not (k.startswith("hostpci") and any(r.named_by(v) for r in refs))}
     kept = tuple(g for g in desired.gpu_names if g not in gpu_names)
     return replace(desired, config=config, gpu_names=kept)

@@ -30,12 +30,22 @@ class Change:
 
 @dataclass(frozen=True)
 class Action:
-    """One step of a plan."""
+    """One step of a plan, with the parameters the executor and the pre-flight use."""
 
     kind: ActionKind
     summary: str
     changes: tuple[Change, ...] = ()
     writes: bool = True
+    gpu: str | None = None  # map-gpu, take-gpu: which GPU
+    gpus: tuple[str, ...] = ()  # clone, create, configure: GPUs attached under their lease
+    disk: str | None = None  # resize: which disk
+    size: str | None = None  # resize: to what size
+    timeout: int | None = None  # start, restart: the start timeout in seconds
+
+    def to_json(self) -> dict[str, Any]:
+        """The action as plain data (kind, summary, changes, writes)."""
+        return {"kind": self.kind, "summary": self.summary,
+                "changes": [asdict(c) for c in self.changes], "writes": self.writes}
 
 
 @dataclass
@@ -62,9 +72,7 @@ class Plan:
             "vmid": self.vmid,
             "exists": self.exists,
             "changes": self.changes_anything,
-            "actions": [
-                {**asdict(a), "changes": [asdict(c) for c in a.changes]} for a in self.actions
-            ],
+            "actions": [a.to_json() for a in self.actions],
             "notes": self.notes,
         }
 

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from provision.errors import PreflightError
+from provision.errors import AihostError, ConflictError, PreflightError
 from provision.preflight.permissions import (
     Requirement,
     grant_commands,
@@ -15,13 +15,16 @@ from provision.preflight.permissions import (
     requirement,
 )
 from provision.preflight.privileges import DRIVE_RE, bridge_vnets, drive_calls, key_calls
+from provision.pve.access import effective_permissions
+from provision.pve.node import Node
+from provision.vmops.planner import read_state
 
 if TYPE_CHECKING:
-    from provision.plan.model import Change
+    from provision.plan.model import Action, Change
 
 if TYPE_CHECKING:
+    from provision.pve.session import Session
     from provision.vmops.planner import VmState
-    from provision.vmops.session import Session
 
 
 @dataclass
@@ -56,32 +59,58 @@ class PreflightReport:
 
 
 def requirements_for(session: Session, state: VmState, *, verify: bool) -> list[Requirement]:
-    """The privileges state's plan needs, with the reason for each."""
-    inv = session.inv
-    desired = state.desired
+    """The privileges state's plan needs, with the reason for each: its actions walked in
+    the order the executor carries them out."""
     kinds = {a.kind for a in state.plan.actions}
-    vmid: object = state.vmid or ""
     needs: list[Requirement] = []
-    storage = desired.disk_storage
-    if "clone" in kinds and state.template is not None:
-        needs.append(requirement("clone", "clone the template", vmid=state.template.vmid))
-        needs.append(requirement("clone-allocate", "create the VM", newid=vmid))
-        needs.append(requirement("disk-space", "the VM's disks", storage=storage))
-    if "create" in kinds:
-        needs.append(requirement("create", "create the VM", vmid=vmid))
-        needs.append(requirement("disk-space", "the VM's disks", storage=storage))
-        needs.append(requirement("configure-hw", "set scsihw", vmid=vmid))
-        needs.append(requirement("configure-disk", "set boot", vmid=vmid))
-    if "clone" in kinds and state.template is not None:
+    for action in state.plan.actions:
+        if action.kind == "verify" and not verify:
+            continue
+        needs += _action_needs(session, state, action, made=bool(kinds & {"clone", "create"}))
+    return needs
+
+
+def _action_needs(session: Session, state: VmState, action: Action, *,
+                  made: bool) -> list[Requirement]:
+    """What one action needs."""
+    vmid: object = state.vmid or ""
+    storage = state.desired.disk_storage
+    kind = action.kind
+    needs: list[Requirement] = []
+    if kind == "clone" and state.template is not None:
+        needs += [requirement("clone", "clone the template", vmid=state.template.vmid),
+                  requirement("clone-allocate", "create the VM", newid=vmid),
+                  requirement("disk-space", "the VM's disks", storage=storage)]
         for key, value in sorted(state.config.items()):
             if re.fullmatch(r"net\d+", key):
                 needs += _bridges(str(value), f"clone the template's {key}")
-    for change in state.changes:
-        needs += change_requirements(change, vmid, create="create" in kinds)
-    for gpu_name in state.unmapped:
-        needs.append(requirement("mapping-create", f"create the PCI mapping of {gpu_name}"))
-    for gpu_name in state.gpu_attach:
-        gpu = inv.gpus[gpu_name]
+    elif kind == "create":
+        needs += [requirement("create", "create the VM", vmid=vmid),
+                  requirement("disk-space", "the VM's disks", storage=storage),
+                  requirement("configure-hw", "set scsihw", vmid=vmid),
+                  requirement("configure-disk", "set boot", vmid=vmid)]
+    elif kind == "map-gpu":
+        needs.append(requirement("mapping-create", f"create the PCI mapping of {action.gpu}"))
+    elif kind == "resize":
+        on = storage if made else _storage_of(state)
+        needs += [requirement("resize", "grow the disk", vmid=vmid),
+                  requirement("disk-space", "grow the disk", storage=on)]
+    elif kind in ("start", "take-gpu"):
+        needs.append(requirement("power", "start the VM", vmid=vmid))
+    elif kind == "verify":
+        needs.append(requirement("agent-exec", "verify the guest through its agent", vmid=vmid))
+    elif kind == "upload-iso":
+        needs += _iso_needs(session, state)
+    for change in action.changes:
+        needs += change_requirements(change, vmid, create=kind == "create")
+    return needs + _gpu_needs(session, action.gpus)
+
+
+def _gpu_needs(session: Session, gpus: tuple[str, ...]) -> list[Requirement]:
+    """Attaching GPUs: Mapping.Use and the lease's register (mapping or node notes)."""
+    needs = []
+    for gpu_name in gpus:
+        gpu = session.inv.gpus[gpu_name]
         if gpu.mapping:
             needs.append(requirement("mapping-use", f"attach GPU {gpu_name}", id=gpu.mapping))
             needs.append(
@@ -89,21 +118,16 @@ def requirements_for(session: Session, state: VmState, *, verify: bool) -> list[
             )
         else:
             needs.append(requirement("node-notes", f"the lease of GPU {gpu_name}"))
-    if "resize" in kinds:
-        needs.append(requirement("resize", "grow the disk", vmid=vmid))
-        on = storage if kinds & {"clone", "create"} else _storage_of(state)
-        needs.append(requirement("disk-space", "grow the disk", storage=on))
-    if "start" in kinds or "take-gpu" in kinds:
-        needs.append(requirement("power", "start the VM", vmid=vmid))
-    if verify and "verify" in kinds:
-        needs.append(requirement("agent-exec", "verify the guest through its agent", vmid=vmid))
-    if any(a.kind == "upload-iso" for a in state.plan.actions):
-        iso_storage = inv.hosts[desired.host_name].storage.iso
-        needs.append(requirement("upload-iso", "upload the cloud-init ISO", storage=iso_storage))
-        if state.delivery.iso is not None and state.delivery.iso.stale:
-            needs.append(
-                requirement("remove-volume", "remove the old cloud-init ISO", storage=iso_storage)
-            )
+    return needs
+
+
+def _iso_needs(session: Session, state: VmState) -> list[Requirement]:
+    iso_storage = session.inv.hosts[state.desired.host_name].storage.iso
+    needs = [requirement("upload-iso", "upload the cloud-init ISO", storage=iso_storage)]
+    if state.delivery.iso is not None and state.delivery.iso.stale:
+        needs.append(
+            requirement("remove-volume", "remove the old cloud-init ISO", storage=iso_storage)
+        )
     return needs
 
 
@@ -147,7 +171,7 @@ def _bridges(net: str | None, why: str) -> list[Requirement]:
 def storage_gaps(session: Session, host_name: str, wanted: dict[str, set[str]]) -> list[str]:
     """Storages that lack a content type the plan needs (one request per node)."""
     node = session.inv.node_of(host_name)
-    listed = session.client(host_name).get(f"/nodes/{node}/storage")
+    listed = Node(session.client(host_name), node).storages()
     content = {str(s["storage"]): set(str(s.get("content", "")).split(",")) for s in listed}
     gaps = []
     for storage, types in sorted(wanted.items()):
@@ -177,7 +201,7 @@ def collect(session: Session, states: list[VmState], *, verify: bool) -> list[Pr
         result = PreflightReport(host_name, client.auth_id)
         needs = [n for s in host_states for n in requirements_for(session, s, verify=verify)]
         if not client.is_root_ticket:
-            permissions = client.get("/access/permissions")
+            permissions = effective_permissions(client)
             result.privileges = missing(permissions, needs)
         result.storage = storage_gaps(session, host_name, _content_needed(session, host_states))
         for state in host_states:
@@ -257,9 +281,6 @@ def host_preflight(session: Session, host_names: list[str]) -> tuple[list[str], 
     A GPU held by another VM is a note, not a problem: a shared GPU is normal and
     `aihost gpu swap` moves it.
     """
-    from provision.errors import AihostError, ConflictError
-    from provision.vmops.planner import read_state
-
     states, problems, notes = [], [], []
     for name in sorted(session.inv.vms):
         if session.inv.vms[name].host not in host_names:

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from provision.errors import ApiError, AuthError
 from provision.inventory.secrets import redact
+from provision.pve.tls import tls_failure
 from provision.pve.translate import Caller, http_error, is_transient, proxmox_message
 
 if TYPE_CHECKING:
@@ -165,8 +166,6 @@ class PveClient:
                 allow_redirects=False,  # the API never redirects; a redirect is not followed
             )
         except requests.exceptions.SSLError as exc:
-            from provision.pve.tls import tls_failure
-
             raise tls_failure(
                 exc, host_name=self.host_name, url=self.url, pinned=self.pinned
             ) from None
@@ -217,8 +216,6 @@ class PveClient:
                 allow_redirects=False,
             )
         except requests.exceptions.SSLError as exc:
-            from provision.pve.tls import tls_failure
-
             raise tls_failure(
                 exc, host_name=self.host_name, url=self.url, pinned=self.pinned
             ) from None

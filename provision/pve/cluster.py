@@ -15,6 +15,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from provision.errors import ApiError
+from provision.pve.api import Api
 from provision.pve.vmconfig import is_true
 
 
@@ -80,7 +81,7 @@ class ClusterSnapshot:
 
     @classmethod
     def read(
-        cls, client: Any, known: dict[str, list[VmInfo] | None] | None = None
+        cls, client: Api, known: dict[str, list[VmInfo] | None] | None = None
     ) -> ClusterSnapshot:
         """GET /cluster/resources?type=vm, then GET /nodes/{node}/qemu per node with VMs
         (known: node lists this command has read already, not asked again).
@@ -134,7 +135,7 @@ class ClusterSnapshot:
         return {g.vmid for g in self.guests}
 
 
-def node_vms(client: Any, node: str) -> list[VmInfo] | None:
+def node_vms(client: Api, node: str) -> list[VmInfo] | None:
     """The VMs of one node, live (GET /nodes/{node}/qemu); None when the node is offline
     (595/596)."""
     try:
@@ -147,7 +148,7 @@ def node_vms(client: Any, node: str) -> list[VmInfo] | None:
             if isinstance(r, dict) and r.get("vmid") is not None]
 
 
-def next_vmid(client: Any, *, avoid: set[int] | None = None) -> int:
+def next_vmid(client: Api, *, avoid: set[int] | None = None) -> int:
     """A free VM id from /cluster/nextid (which may answer a string).
 
     avoid: ids this process already handed out but not yet created (parallel creates);

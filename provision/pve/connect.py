@@ -4,30 +4,29 @@ TLS verification is always on: a `tls.fingerprint` pins the exact certificate (S
 no CA needed), a `tls.ca_file` names the CA bundle, otherwise the system's CAs apply.
 
 `api: sim` starts the built-in simulated Proxmox in this process (one per state
-directory, stopped at exit) and talks to it over real HTTPS like to any other host. The
-inventory's own settings win where given (a token, a password, a fingerprint, a CA
-file), so failures can be rehearsed; the rest come from the simulator: its admin token,
-its root@pam password, its certificate's fingerprint.
+directory, stopped at exit: provision.sim.registry) and talks to it over real HTTPS like
+to any other host. The inventory's own settings win where given (a token, a password, a
+fingerprint, a CA file), so failures can be rehearsed; the rest come from the simulator:
+its admin token, its root@pam password, its certificate's fingerprint.
 """
 
 from __future__ import annotations
 
-import atexit
-import contextlib
-import threading
+import os
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+
+import requests
 
 from provision.errors import InputError
-from provision.inventory.model import Host, Inventory, SecretRef
+from provision.inventory.model import Host, Inventory, SecretRef, SshSettings
 from provision.inventory.secrets import read_secret
-
-if TYPE_CHECKING:
-    from provision.pve.client import PveClient
-
-_SIM_LOCK = threading.Lock()
-_SIM_SERVERS: dict[tuple[str, str], Any] = {}
+from provision.paths import sim_state_dir
+from provision.pve.client import PveClient
+from provision.pve.tls import PinnedAdapter
+from provision.sim import registry
+from provision.sim.server import SimServer
+from provision.ssh.transport import SshTarget
 
 
 def connect(
@@ -75,11 +74,6 @@ def _build(
     default_pin: str | None = None,
     trust_env: bool = True,
 ) -> PveClient:
-    import requests
-
-    from provision.pve.client import PveClient
-    from provision.pve.tls import PinnedAdapter
-
     session = requests.Session()
     session.trust_env = trust_env
     pin = host.tls.fingerprint or (None if host.tls.ca_file else default_pin)
@@ -155,8 +149,6 @@ def _sim_secret(ref: SecretRef, own: str, own_applies: bool) -> str:
 
 
 def _env_set(name: str) -> bool:
-    import os
-
     return bool(os.environ.get(name))
 
 
@@ -203,26 +195,11 @@ def check_fixture(path: Path) -> None:
 
 def sim_server(
     host: Host, inventory_file: Path | None = None, *, progress: Callable[[str], None] | None = None
-) -> Any:
-    """The running simulator for this process's state directory (started on first use)."""
-    from provision.paths import sim_state_dir
-
-    state_dir = sim_state_dir()
+) -> SimServer:
+    """The running simulator for this process's state directory and the host's fixture
+    (started on first use, stopped at exit: provision.sim.registry)."""
     fixture = resolve_fixture(host.sim_fixture, inventory_file)
-    key = (str(state_dir.resolve()), str(fixture or ""))
-    with _SIM_LOCK:
-        server = _SIM_SERVERS.get(key)
-        if server is None:
-            from provision.sim.server import SimServer
-
-            if progress:
-                progress(f"starting the built-in Proxmox simulator (state in {state_dir})")
-            from provision.sim.state import private_dir
-
-            private_dir(state_dir)
-            server = SimServer(state_dir=state_dir, fixture=fixture).start()
-            _SIM_SERVERS[key] = server
-        return server
+    return registry.sim_server(sim_state_dir(), fixture, progress=progress)
 
 
 def sim_ssh_host(host: Host, inventory_file: Path | None = None) -> Host:
@@ -231,8 +208,6 @@ def sim_ssh_host(host: Host, inventory_file: Path | None = None) -> Host:
     The endpoint's host key is written to a known_hosts file in the simulator's state
     directory, so host key checking stays on for the simulator too.
     """
-    from provision.inventory.model import SshSettings
-
     server = sim_server(host, inventory_file)
     if server.sftp_port is None:
         raise InputError("the simulator runs without its SSH endpoint")
@@ -250,21 +225,6 @@ def sim_ssh_host(host: Host, inventory_file: Path | None = None) -> Host:
     return host.model_copy(update={"ssh": ssh})
 
 
-def sim_ssh_target(host: Host, inventory_file: Path | None = None) -> Any:
+def sim_ssh_target(host: Host, inventory_file: Path | None = None) -> SshTarget:
     """The SSH target of the simulator (provision.ssh.transport.SshTarget.from_host)."""
-    from provision.ssh.transport import SshTarget
-
     return SshTarget.from_host(sim_ssh_host(host, inventory_file))
-
-
-def stop_sim_servers() -> None:
-    """Stop every simulator this process started (also run at exit)."""
-    with _SIM_LOCK:
-        servers = list(_SIM_SERVERS.values())
-        _SIM_SERVERS.clear()
-    for server in servers:
-        with contextlib.suppress(Exception):  # shutting down: nothing left to report to
-            server.stop()
-
-
-atexit.register(stop_sim_servers)

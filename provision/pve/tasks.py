@@ -11,9 +11,9 @@ import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 from provision.errors import ApiError, TaskFailed, WaitTimeout
+from provision.pve.api import Api
 from provision.pve.translate import PERMISSION_RE
 
 FIRST_DELAY = 0.05
@@ -21,6 +21,8 @@ MAX_DELAY = 0.5
 LOG_LINES = 10
 LOG_LIMIT = 1000
 WARNINGS_RE = re.compile(r"^WARNINGS: (\d+)$")
+
+TASK_MARGIN = 60  # seconds a task may take beyond the timeout it was given
 
 
 @dataclass(frozen=True)
@@ -66,7 +68,7 @@ def parse_upid(upid: str) -> Upid:
 
 
 def wait_task(
-    client: Any,
+    client: Api,
     upid: str | None,
     *,
     timeout: float,
@@ -107,7 +109,7 @@ def wait_task(
 
 
 def _finished(
-    client: Any, upid: str, info: Upid, exitstatus: str, what: str, elapsed: float
+    client: Api, upid: str, info: Upid, exitstatus: str, what: str, elapsed: float
 ) -> TaskResult:
     if exitstatus == "OK":
         return TaskResult(upid, exitstatus, 0, elapsed)
@@ -136,7 +138,7 @@ def _task_hint(exitstatus: str, user: str) -> str | None:
     return None
 
 
-def task_log_tail(client: Any, node: str, upid: str, lines: int = LOG_LINES) -> list[str]:
+def task_log_tail(client: Api, node: str, upid: str, lines: int = LOG_LINES) -> list[str]:
     """The last lines of a task's log (empty when the log cannot be read)."""
     try:
         entries = client.get(f"/nodes/{node}/tasks/{upid}/log", start=0, limit=LOG_LIMIT) or []

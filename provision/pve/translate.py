@@ -77,44 +77,9 @@ def http_error(
     what = f"{method} {path}"
     host = caller.host_name
     if status == 401:
-        credential = (
-            f"API token {caller.auth_id}" if caller.is_token else f"password of {caller.auth_id}"
-        )
-        hint = (
-            f"check the token id and its secret ({caller.secret_source}); a token is shown once "
-            "at creation: pveum user token add USER@REALM NAME"
-            if caller.is_token
-            else f"check the user name and the password ({caller.secret_source})"
-        )
-        said = (
-            ""
-            if message.lower() in _PLAIN_401
-            else (f" ({message})")
-        )
-        return AuthError(
-            f"authentication failure: the {credential} for host {host} was refused{said}",
-            status=401,
-            hint=hint,
-        )
+        return _auth_failure(caller, message)
     if status == 403:
-        match = PERMISSION_RE.search(message)
-        if match:
-            acl_path, privilege = match.group(1), match.group(2).strip()
-            return PermissionDenied(
-                f"{caller.auth_id} on host {host} is missing privilege {privilege} on "
-                f"{acl_path} ({what})",
-                status=403,
-                hint=grant_command(caller, acl_path, privilege)
-                + (
-                    "; a token with privilege separation also needs it granted to its user"
-                    if caller.is_token
-                    else ""
-                ),
-            )
-        return PermissionDenied(
-            f"{caller.auth_id} on host {host} may not {what}: {message or 'HTTP 403'}",
-            status=403,
-        )
+        return _permission_denied(caller, what, message)
     if status == 400:
         detail = "; ".join(f"{k}: {v}" for k, v in sorted(errors.items()))
         text = f"Proxmox on host {host} refused {what}: {message or 'bad request'}"
@@ -129,4 +94,47 @@ def http_error(
     return ApiError(
         f"{what} on host {host} failed: {message or f'HTTP {status}'}",
         status=status,
+    )
+
+
+def _auth_failure(caller: Caller, message: str) -> AuthError:
+    """A 401: which credential of which host was refused, and how to check it."""
+    credential = (
+        f"API token {caller.auth_id}" if caller.is_token else f"password of {caller.auth_id}"
+    )
+    hint = (
+        f"check the token id and its secret ({caller.secret_source}); a token is shown once "
+        "at creation: pveum user token add USER@REALM NAME"
+        if caller.is_token
+        else f"check the user name and the password ({caller.secret_source})"
+    )
+    said = "" if message.lower() in _PLAIN_401 else f" ({message})"
+    return AuthError(
+        f"authentication failure: the {credential} for host {caller.host_name} was "
+        f"refused{said}",
+        status=401,
+        hint=hint,
+    )
+
+
+def _permission_denied(caller: Caller, what: str, message: str) -> PermissionDenied:
+    """A 403: the missing privilege on its ACL path, with the grant that fixes it."""
+    host = caller.host_name
+    match = PERMISSION_RE.search(message)
+    if match:
+        acl_path, privilege = match.group(1), match.group(2).strip()
+        return PermissionDenied(
+            f"{caller.auth_id} on host {host} is missing privilege {privilege} on "
+            f"{acl_path} ({what})",
+            status=403,
+            hint=grant_command(caller, acl_path, privilege)
+            + (
+                "; a token with privilege separation also needs it granted to its user"
+                if caller.is_token
+                else ""
+            ),
+        )
+    return PermissionDenied(
+        f"{caller.auth_id} on host {host} may not {what}: {message or 'HTTP 403'}",
+        status=403,
     )

@@ -1,4 +1,4 @@
-"""Pure functions on Proxmox VM config values: property strings and hostpci comparison.
+"""Pure functions on Proxmox VM config values: property strings, flags, memory, timeouts.
 
 Property-string rules (pve-common JSONSchema.pm parse_property_string, see
 ../shared/pve/formats.json): split on ',', `key=value` pairs, at most one bare value
@@ -13,10 +13,6 @@ from collections.abc import Iterable, Mapping
 TRUE_WORDS = frozenset({"1", "on", "yes", "true"})
 FALSE_WORDS = frozenset({"0", "off", "no", "false"})
 
-# hostpci sub-keys that are booleans, with Proxmox's defaults (formats.json pve-qm-hostpci).
-_HOSTPCI_BOOL_DEFAULTS = {"rombar": "1", "pcie": "0", "x-vga": "0", "legacy-igd": "0"}
-_HOSTPCI_DEFAULTS = {"driver": "vfio"}
-_HOSTPCI_HEX = ("vendor-id", "device-id", "sub-vendor-id", "sub-device-id")
 
 
 def parse_property_string(value: str, default_key: str | None = None) -> dict[str, str]:
@@ -86,68 +82,6 @@ def normalize_bool(value: str) -> str:
     if lowered in FALSE_WORDS:
         return "0"
     return lowered
-
-
-def normalize_pci_id(pci: str) -> str:
-    """One host PCI id in the long form Proxmox and `lspci -D` print: 0000:01:00[.0].
-
-    The function suffix is kept: `0000:01:00` passes all functions (GPU and its audio),
-    `0000:01:00.0` only the first, so they are different settings (see hostpci_devices
-    for "same card" questions).
-    """
-    text = pci.strip().lower()
-    if text.count(":") == 1:
-        text = f"0000:{text}"
-    return text
-
-
-def normalize_hostpci(value: str) -> str:
-    """A canonical form of a hostpci value, for comparing semantically, not literally.
-
-    Equal for: any key order, `host=` written or omitted, boolean spellings (pcie=on vs 1),
-    values equal to Proxmox's defaults written or omitted (rombar=1, pcie=0, x-vga=0,
-    legacy-igd=0, driver=vfio), ids with or without the 0000: domain, hex case.
-    Alternatives separated by ';' keep their order. The result is a string: hashable, and
-    itself a valid hostpci value.
-    """
-    props = parse_property_string(value, "host")
-    canonical: dict[str, str] = {}
-    for key, raw in props.items():
-        if key == "host":
-            canonical[key] = ";".join(normalize_pci_id(p) for p in raw.split(";") if p.strip())
-        elif key in _HOSTPCI_BOOL_DEFAULTS:
-            flag = normalize_bool(raw)
-            if flag != _HOSTPCI_BOOL_DEFAULTS[key]:
-                canonical[key] = flag
-        elif key in _HOSTPCI_DEFAULTS:
-            if raw.lower() != _HOSTPCI_DEFAULTS[key]:
-                canonical[key] = raw.lower()
-        elif key in _HOSTPCI_HEX:
-            canonical[key] = raw.lower()
-        else:
-            canonical[key] = raw
-    rest = {k: canonical[k] for k in sorted(canonical) if k != "host"}
-    head = {"host": canonical["host"]} if "host" in canonical else {}
-    return format_property_string({**head, **rest}, "host")
-
-
-def hostpci_devices(value: str) -> frozenset[str]:
-    """The PCI slots a raw hostpci value names (0000:01:00; functions dropped).
-
-    For "does this entry use that card" questions, where 0000:01:00 and 0000:01:00.0 are
-    the same GPU. A mapped entry (mapping=NAME) gives an empty set; see hostpci_mapping.
-    """
-    host = parse_property_string(value, "host").get("host", "")
-    slots: set[str] = set()
-    for pci in host.split(";"):
-        if pci.strip():
-            slots.add(normalize_pci_id(pci).split(".")[0])
-    return frozenset(slots)
-
-
-def hostpci_mapping(value: str) -> str | None:
-    """The cluster mapping a hostpci value names, or None for a raw device."""
-    return parse_property_string(value, "host").get("mapping")
 
 
 def is_true(value: object) -> bool:

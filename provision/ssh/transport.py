@@ -21,6 +21,8 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlparse
 
 from provision.errors import InputError, SSHError, WaitTimeout
+from provision.ssh import files
+from provision.ssh.auth import authenticate
 from provision.ssh.known_hosts import DEFAULT_KNOWN_HOSTS, KnownHosts, check_host_key
 
 if TYPE_CHECKING:
@@ -154,8 +156,6 @@ class SshSession:
     def _connect(self) -> paramiko.Transport:
         import paramiko
 
-        from provision.ssh.auth import authenticate
-
         target = self.target
         known = KnownHosts.load(target.known_hosts_path)
         transport = paramiko.Transport(self._socket())
@@ -231,24 +231,18 @@ class SshSession:
         to the target, then renamed over it; a missing directory is created only when its
         parent exists.
         """
-        from provision.ssh import files
-
         sftp = self._sftp_client()
         with self._errors("writing", remote_path):
             return files.upload_if_changed(sftp, remote_path, content, self.target.where)
 
     def read_file(self, remote_path: str) -> bytes | None:
         """The remote file's bytes, or None when it does not exist."""
-        from provision.ssh import files
-
         sftp = self._sftp_client()
         with self._errors("reading", remote_path):
             return files.read_file(sftp, remote_path)
 
     def remove(self, remote_path: str) -> bool:
         """Remove the remote file; False when it was not there."""
-        from provision.ssh import files
-
         sftp = self._sftp_client()
         with self._errors("removing", remote_path):
             return files.remove(sftp, remote_path)

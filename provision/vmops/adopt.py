@@ -5,17 +5,17 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from provision.delivery.plan import ISO_DROP, delivery_mode
 from provision.errors import ConflictError, InputError
-from provision.plan.desired import MANAGED_TAG, desired_vm, hostpci_value
-from provision.vmops.session import Session
+from provision.plan.compare import config_changes
+from provision.plan.desired import MANAGED_TAG, desired_vm
+from provision.pve.node import Node
+from provision.pve.pci import GpuRef
+from provision.pve.session import Session
 
 
 def adoption_diff(session: Session, name: str, vmid: int) -> dict[str, Any]:
     """Read VM vmid and compare it with the inventory's entry `name` (reads only)."""
-    from provision.delivery.plan import ISO_DROP, delivery_mode
-    from provision.plan.compare import config_changes
-    from provision.pve.vmconfig import normalize_hostpci
-
     inv = session.inv
     desired = desired_vm(inv, name)
     if desired.vmid is not None and desired.vmid != vmid:
@@ -32,15 +32,13 @@ def adoption_diff(session: Session, name: str, vmid: int) -> dict[str, Any]:
         )
     if MANAGED_TAG in info.tags:
         raise ConflictError(f"VM {vmid} is already managed by aihost (tag '{MANAGED_TAG}')")
-    client = session.client(desired.host_name)
-    config = dict(client.get(f"/nodes/{info.node}/qemu/{vmid}/config"))
+    config = Node(session.client(desired.host_name), info.node).vm(vmid).config()
     digest = config.pop("digest", None)
-    gpu_values = {normalize_hostpci(hostpci_value(g)) for g in inv.gpus.values()}
     skip = {"tags", "efidisk0"}
     if delivery_mode(inv.hosts[desired.host_name]) == "iso":
         skip |= {"ide2", *ISO_DROP}  # the cidata ISO is planned by `vm up`, with its upload
     wanted = {k: v for k, v in desired.config.items() if k not in skip}
-    changes = config_changes(wanted, config, gpu_hostpci=gpu_values)
+    changes = config_changes(wanted, config, gpus=[GpuRef.of(g) for g in inv.gpus.values()])
     return {
         "vm": name,
         "vmid": vmid,
@@ -61,9 +59,6 @@ def adopt(
     if not confirm(diff):
         return {**diff, "adopted": False}
     tags = [t for t in diff["tags"] if t] + [MANAGED_TAG]
-    params: dict[str, Any] = {"tags": ";".join(tags)}
-    if diff["digest"]:
-        params["digest"] = diff["digest"]
     client = session.client(session.inv.vms[name].host)
-    client.put(f"/nodes/{diff['node']}/qemu/{vmid}/config", **params)
+    Node(client, diff["node"]).vm(vmid).set_now({"tags": ";".join(tags)}, digest=diff["digest"])
     return {**diff, "adopted": True}

@@ -2,21 +2,27 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from provision.delivery.iso import remove_volumes, upload_iso
 from provision.delivery.snippets import upload_snippets
 from provision.errors import AihostError, ApiError
+from provision.gpu.claim import claim_gpus
+from provision.gpu.context import GpuContext
+from provision.gpu.mapping import map_gpu
+from provision.gpu.swap import SwapOptions, swap_gpu
+from provision.guest.agent import GuestAgent
 from provision.guest.verify import GuestReport, verify_guest
-from provision.plan.desired import hostpci_value
-from provision.plan.model import Plan
+from provision.plan.model import Action, Plan
+from provision.pve.node import Node
+from provision.pve.pci import GpuRef, names_any
+from provision.pve.session import Session
+from provision.pve.vm import Vm
 from provision.vmops.access import Access, access_for, guest_address, static_address
+from provision.vmops.make import make_vm, remove_fresh
 from provision.vmops.planner import VmState
-from provision.vmops.session import Session
-
-CLONE_TIMEOUT = 1800.0
-CONFIG_TIMEOUT = 600.0
 
 
 @dataclass
@@ -63,179 +69,167 @@ class UpResult:
         }
 
 
-def apply_plan(session: Session, state: VmState, options: UpOptions) -> UpResult:
-    """Apply state.plan; a fresh VM is removed again if configuring it fails."""
-    from provision.gpu.context import GpuContext
-    from provision.gpu.mapping import map_gpu
-    from provision.pve.tasks import wait_task
+class _Run:
+    """One apply: the VM's handles, the digest to write with, what was done."""
 
-    desired, plan = state.desired, state.plan
-    client = session.client(desired.host_name)
-    say = session.progress
-    result = UpResult(vm=desired.name, plan=plan, vmid=state.vmid)
+    def __init__(self, session: Session, state: VmState, options: UpOptions) -> None:
+        self.session, self.state, self.options = session, state, options
+        desired = state.desired
+        self.say = session.progress
+        self.node = Node(session.client(desired.host_name), desired.node, self.say)
+        self.result = UpResult(vm=desired.name, plan=state.plan, vmid=state.vmid)
+        self.digest = state.digest
+        self.created = False
+        self.swapped = False
+
+    @property
+    def vm(self) -> Vm:
+        """The VM's handle (once it exists)."""
+        return self.node.vm(int(self.result.vmid or 0))
+
+    def done(self, kind: str) -> None:
+        """Record an applied step."""
+        self.result.applied.append(kind)
+
+
+def apply_plan(session: Session, state: VmState, options: UpOptions) -> UpResult:
+    """Carry out state.plan's actions in their order; a fresh VM is removed again if a
+    step before its start fails."""
+    run = _Run(session, state, options)
+    plan = state.plan
     if not plan.changes_anything:
         if options.wait and state.vmid is not None and not state.deferred:
-            result.access = _access(session, state, state.vmid, None)
-        return result
-    node = desired.node
-    created = False
-    digest = state.digest
-    kinds = {a.kind for a in plan.actions}
-    if "clone" in kinds or "create" in kinds:
-        vmid = _create(session, state, wait_task)
-        created = True
-        result.vmid = plan.vmid = vmid
-        result.applied.append("clone" if "clone" in kinds else "create")
-        digest = client.get(f"/nodes/{node}/qemu/{vmid}/config").get("digest")
-    vmid = int(result.vmid or 0)
-    base = f"/nodes/{node}/qemu/{vmid}"
-    try:
-        for gpu in state.unmapped:
-            say(f"{desired.name}: creating the PCI mapping of GPU {gpu}")
-            map_gpu(GpuContext(session, gpu), card=state.cards[gpu], missing=True)
-            result.applied.append("map-gpu")
-        if "upload-user-data" in kinds:
-            say(f"{desired.name}: uploading cloud-init snippets")
-            upload_snippets(session.inv, desired.host_name, state.delivery.snippets)
-            result.applied.append("upload-user-data")
-        if "upload-iso" in kinds and state.delivery.iso is not None:
-            say(f"{desired.name}: uploading {state.delivery.iso.volume}")
-            upload_iso(client, node, state.delivery.iso, wait_task)
-            result.applied.append("upload-iso")
-        if "configure" in kinds:
-            say(f"{desired.name}: configuring ({len(state.changes)} option(s))")
-            if _configure(session, state, vmid, digest):
-                result.applied.append("configure")
-        if "resize" in kinds:
-            say(f"{desired.name}: growing {state.boot_disk} to {state.resize_to}")
-            upid = client.put(f"{base}/resize", disk=state.boot_disk, size=state.resize_to)
-            if upid:
-                wait_task(client, upid, timeout=CONFIG_TIMEOUT, what="resize", progress=say)
-            result.applied.append("resize")
-    except AihostError:
-        if created:
-            _remove_fresh(session, state, vmid)
-        raise
-    if state.contested:
-        _take_gpus(session, state, options)
-        result.applied.append("take-gpu")
-    elif "restart" in kinds:
-        from provision.vmops.restart import reboot_vm
-
-        say(f"{desired.name}: restarting to apply pending changes")
-        reboot_vm(client, node, vmid, start_timeout=desired.start_timeout, progress=say)
-        result.applied.append("restart")
-    elif "start" in kinds:
-        say(f"{desired.name}: starting (timeout {desired.start_timeout} s)")
-        upid = client.post(f"{base}/status/start", timeout=desired.start_timeout)
-        task = wait_task(client, upid, timeout=desired.start_timeout + 60, what="start",
-                         progress=say)
-        if task.warnings:
-            result.warnings.append(f"start ended with {task.exitstatus}")
-        result.applied.append("start")
-    if state.delivery.iso is not None and state.delivery.iso.stale and "upload-iso" in kinds:
+            run.result.access = _access(session, state, state.vmid, None)
+        return run.result
+    for action in plan.actions:
         try:
-            remove_volumes(client, node, state.delivery.iso.stale, wait_task)
-        except ApiError as exc:
-            result.warnings.append(f"old cloud-init ISOs left on the storage: {exc}")
-    if options.wait and "verify" in kinds:
-        result.report = _verify(session, state, vmid, options)
+            _STEPS[action.kind](run, action)
+        except AihostError:
+            if run.created and action.kind in _BEFORE_START:
+                remove_fresh(session, state, run.vm.vmid)
+            raise
+    _remove_stale_isos(run)
     if options.wait and not state.deferred:
-        result.access = _access(session, state, vmid, result.report)
-    return result
+        run.result.access = _access(session, state, run.vm.vmid, run.result.report)
+    return run.result
 
 
-def _configure(session: Session, state: VmState, vmid: int, digest: str | None) -> bool:
+def _make(run: _Run, action: Action) -> None:
+    vmid = make_vm(run.session, run.state, run.node)
+    run.created = True
+    run.result.vmid = run.state.plan.vmid = vmid
+    run.done(action.kind)
+    run.digest = run.vm.config().get("digest")
+
+
+def _map_gpu(run: _Run, action: Action) -> None:
+    gpu = str(action.gpu)
+    run.say(f"{run.state.desired.name}: creating the PCI mapping of GPU {gpu}")
+    map_gpu(GpuContext(run.session, gpu), card=run.state.cards[gpu], missing=True)
+    run.done(action.kind)
+
+
+def _upload_user_data(run: _Run, action: Action) -> None:
+    if action.kind in run.result.applied:
+        return  # one upload writes every snippet file the plan lists
+    run.say(f"{run.state.desired.name}: uploading cloud-init snippets")
+    upload_snippets(run.session.inv, run.state.desired.host_name, run.state.delivery.snippets)
+    run.done(action.kind)
+
+
+def _upload_iso(run: _Run, action: Action) -> None:
+    iso = run.state.delivery.iso
+    if iso is None:
+        return
+    run.say(f"{run.state.desired.name}: uploading {iso.volume}")
+    upload_iso(run.node, iso)
+    run.done(action.kind)
+
+
+def _configure_step(run: _Run, action: Action) -> None:
+    run.say(f"{run.state.desired.name}: configuring ({len(action.changes)} option(s))")
+    if _configure(run.session, run.state, run.vm, run.digest, action):
+        run.done(action.kind)
+
+
+def _resize(run: _Run, action: Action) -> None:
+    run.say(f"{run.state.desired.name}: growing {action.disk} to {action.size}")
+    run.vm.resize(str(action.disk), str(action.size))
+    run.done(action.kind)
+
+
+def _take_gpu(run: _Run, action: Action) -> None:
+    """--take-gpu: swap the GPU over; the swap starts this VM."""
+    if not run.swapped:
+        run.session.snapshot(run.state.desired.host_name, refresh=True)  # the VM may be new
+        run.swapped = True
+    ctx = GpuContext(run.session, str(action.gpu))
+    swap_gpu(ctx, run.state.desired.name, SwapOptions(force=run.options.force, verify=False))
+    if action.kind not in run.result.applied:
+        run.done(action.kind)
+
+
+def _restart(run: _Run, action: Action) -> None:
+    run.say(f"{run.state.desired.name}: restarting to apply pending changes")
+    run.vm.reboot(int(action.timeout or run.state.desired.start_timeout))
+    run.done(action.kind)
+
+
+def _start(run: _Run, action: Action) -> None:
+    timeout = int(action.timeout or run.state.desired.start_timeout)
+    run.say(f"{run.state.desired.name}: starting (timeout {timeout} s)")
+    task = run.vm.start(timeout, config=run.state.started_config)
+    if task.warnings:
+        run.result.warnings.append(f"start ended with {task.exitstatus}")
+    run.done(action.kind)
+
+
+def _verify_step(run: _Run, action: Action) -> None:
+    if run.options.wait:
+        run.result.report = _verify(run.session, run.state, run.vm.vmid, run.options)
+
+
+def _remove_stale_isos(run: _Run) -> None:
+    """Old cloud-init ISOs go once the new one is uploaded (and the VM started with it)."""
+    iso = run.state.delivery.iso
+    if iso is not None and iso.stale and "upload-iso" in run.result.applied:
+        try:
+            remove_volumes(run.node, iso.stale)
+        except ApiError as exc:
+            run.result.warnings.append(f"old cloud-init ISOs left on the storage: {exc}")
+
+
+_STEPS: dict[str, Callable[[_Run, Action], None]] = {
+    "clone": _make, "create": _make, "map-gpu": _map_gpu,
+    "upload-user-data": _upload_user_data, "upload-iso": _upload_iso,
+    "configure": _configure_step, "resize": _resize, "take-gpu": _take_gpu,
+    "restart": _restart, "start": _start, "verify": _verify_step,
+}
+# A fresh VM is removed again when one of these fails (its start leaves it in place).
+_BEFORE_START = frozenset({"map-gpu", "upload-user-data", "upload-iso", "configure", "resize"})
+
+
+def _configure(session: Session, state: VmState, vm: Vm, digest: str | None,
+               action: Action) -> bool:
     """One config write with digest; GPUs are attached under their lease. False when
     nothing is left to write here."""
-    from provision.gpu.claim import claim_gpus
-    from provision.pve.tasks import wait_task
-
     desired = state.desired
-    client = session.client(desired.host_name)
-    contested = {hostpci_value(session.inv.gpus[g]) for g in state.contested}
-    changes = [c for c in state.changes if c.new not in contested]
+    contested = [GpuRef.of(session.inv.gpus[g]) for g in state.contested]
+    changes = [c for c in action.changes if not (
+        c.key.startswith("hostpci") and c.new and names_any(c.new, contested))]
     if not changes:
         return False  # only contested GPUs: the swap attaches them (an empty write is refused)
     params: dict[str, Any] = {c.key: c.new for c in changes if c.new is not None}
     deletes = [c.key for c in changes if c.new is None]
     if deletes:
         params["delete"] = ",".join(deletes)
-    if digest:
-        params["digest"] = digest
-    claimed = [g for g in state.gpu_attach if g not in state.contested]
-    with claim_gpus(session, desired.name, vmid, claimed):
-        upid = client.post(f"/nodes/{desired.node}/qemu/{vmid}/config", **params)
-        if upid:
-            wait_task(client, upid, timeout=CONFIG_TIMEOUT, what="configure",
-                      progress=session.progress)
+    claimed = [g for g in action.gpus if g not in state.contested]
+    with claim_gpus(session, desired.name, vm.vmid, claimed):
+        vm.write(params, digest=digest)
     return True
 
 
-def _take_gpus(session: Session, state: VmState, options: UpOptions) -> None:
-    """--take-gpu: swap each contested GPU over; the swap starts this VM."""
-    from provision.gpu.context import GpuContext
-    from provision.gpu.swap import SwapOptions, swap_gpu
-
-    session.snapshot(state.desired.host_name, refresh=True)  # the VM may be new
-    for gpu in state.contested:
-        ctx = GpuContext(session, gpu)
-        swap_gpu(ctx, state.desired.name, SwapOptions(force=options.force, verify=False))
-
-
-def _create(session: Session, state: VmState, wait_task: Any) -> int:
-    """Clone the template (or create with an imported disk); return the new vmid."""
-    from provision.vmops.newid import create_with_free_id
-
-    desired = state.desired
-    client = session.client(desired.host_name)
-    say = session.progress
-    # nextid and the create request are serialised: a fleet must not race for one id
-    # (other processes may, create_with_free_id takes another id then).
-    with session.create_lock:
-        vmid, upid = create_with_free_id(
-            client, desired.vmid, lambda v: _post_create(session, state, v), say, desired.name,
-            desired.node,
-        )
-    wait_task(client, upid, timeout=CLONE_TIMEOUT, what="create", progress=say)
-    return int(vmid)
-
-
-def _post_create(session: Session, state: VmState, vmid: int) -> Any:
-    """The clone or create request for vmid; its UPID."""
-    desired = state.desired
-    client = session.client(desired.host_name)
-    if state.template is not None:
-        session.progress(f"{desired.name}: cloning template {state.template.vmid} as {vmid}")
-        params: dict[str, Any] = {"newid": vmid, "name": desired.name, "full": 1,
-                                  "storage": desired.disk_storage}
-        if state.template.node != desired.node:
-            params["target"] = desired.node
-        return client.post(f"/nodes/{state.template.node}/qemu/{state.template.vmid}/clone",
-                           **params)
-    session.progress(f"{desired.name}: creating {vmid} from {desired.image}")
-    params = dict(desired.config)
-    params.update(vmid=vmid, scsihw="virtio-scsi-single", boot="order=scsi0",
-                  scsi0=f"{desired.disk_storage}:0,import-from={desired.image}")
-    return client.post(f"/nodes/{desired.node}/qemu", **params)
-
-
-def _remove_fresh(session: Session, state: VmState, vmid: int) -> None:
-    """Undo a VM this run created, so a failed run leaves nothing half-written."""
-    from provision.pve.tasks import wait_task
-
-    client = session.client(state.desired.host_name)
-    try:
-        upid = client.delete(f"/nodes/{state.desired.node}/qemu/{vmid}", purge=1)
-        wait_task(client, upid, timeout=CONFIG_TIMEOUT, what="remove the half-made VM")
-        session.progress(f"{state.desired.name}: removed the new VM {vmid} again")
-    except ApiError as exc:
-        session.progress(f"{state.desired.name}: could not remove VM {vmid}: {exc}")
-
-
 def _verify(session: Session, state: VmState, vmid: int, options: UpOptions) -> GuestReport:
-    from provision.guest.agent import GuestAgent
-
     desired = state.desired
     vm = session.inv.vms[desired.name]
     agent = GuestAgent(session.client(desired.host_name), desired.node, vmid)

@@ -6,9 +6,11 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from provision.errors import AihostError, ApiError
+from provision.gpu.context import GpuContext
+from provision.preflight import run as preflight_run
+from provision.pve.session import Session
 from provision.vmops.apply import UpOptions, UpResult, apply_plan
 from provision.vmops.planner import VmState, read_state
-from provision.vmops.session import Session
 
 MAX_WORKERS = 20
 
@@ -28,8 +30,6 @@ def share_out(session: Session, names: list[str]) -> dict[str, frozenset[str]]:
     A GPU named by several of them goes to the VM its lease records as holder when that
     is one of them, else to the first of them in inventory order; the others defer it.
     """
-    from provision.gpu.context import GpuContext
-
     wanting: dict[str, list[str]] = {}
     for vm_name in session.inv.vms:  # inventory order
         if vm_name in names:
@@ -64,9 +64,7 @@ def up_one(session: Session, name: str, options: UpOptions,
                        reprovision=options.reprovision, defer_gpus=defer_gpus)
     session.progress(state.plan.to_text())
     if options.preflight and state.plan.changes_anything:
-        from provision.preflight.run import preflight
-
-        preflight(session, [state], verify=options.wait, report=session.progress)
+        preflight_run.preflight(session, [state], verify=options.wait, report=session.progress)
     return apply_plan(session, state, options)
 
 

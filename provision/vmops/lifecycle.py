@@ -5,11 +5,15 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from provision.delivery.iso import iso_prefix, remove_volumes
+from provision.delivery.plan import delivery_mode
+from provision.delivery.snippets import remove_snippets
 from provision.errors import ConflictError, InputError
 from provision.plan.desired import MANAGED_TAG, snippet_names
+from provision.pve.node import Node
+from provision.pve.session import Session
 from provision.vmops.access import access_for, guest_address, static_address
 from provision.vmops.locate import locate_vm
-from provision.vmops.session import Session
 
 
 @dataclass
@@ -57,52 +61,39 @@ def list_vms(session: Session, names: list[str], *, ask_guest: bool = False) -> 
 
 def stop_vm(session: Session, name: str, *, force: bool, timeout: float) -> str:
     """Shut the VM down through ACPI/agent within timeout; --force stops it hard."""
-    from provision.pve.tasks import wait_task
-
     vm = session.inv.vm(name)
     info = locate_vm(session.snapshot(vm.host), name, vm.vmid)
     if info is None:
         raise InputError(f"VM '{name}' does not exist in Proxmox")
     if info.status != "running":
         return "already stopped"
-    client = session.client(vm.host)
-    base = f"/nodes/{info.node}/qemu/{info.vmid}/status"
+    handle = Node(session.client(vm.host), info.node, session.progress).vm(info.vmid)
     if force:
-        upid = client.post(f"{base}/stop")
-        wait_task(client, upid, timeout=timeout + 30, what="stop", progress=session.progress)
+        handle.stop(timeout)
         return "stopped (forced)"
-    upid = client.post(f"{base}/shutdown", timeout=int(timeout))
-    wait_task(client, upid, timeout=timeout + 30, what="shutdown", progress=session.progress)
+    handle.shutdown(timeout)
     return "shut down"
 
 
 def destroy_vm(session: Session, name: str) -> dict[str, Any]:
     """Stop and remove a managed VM and its snippets; refuse VMs without the aihost tag."""
-    from provision.delivery.iso import iso_prefix, remove_volumes
-    from provision.delivery.plan import delivery_mode
-    from provision.delivery.snippets import remove_snippets
-    from provision.pve.tasks import wait_task
-
     vm = session.inv.vm(name)
     info = locate_vm(session.snapshot(vm.host), name, vm.vmid)
     if info is None:
         raise InputError(f"VM '{name}' does not exist in Proxmox; nothing to destroy")
     if MANAGED_TAG not in info.tags:
         raise ConflictError(f"VM {info.vmid} is not tagged '{MANAGED_TAG}'; refusing to destroy")
-    client = session.client(vm.host)
-    base = f"/nodes/{info.node}/qemu/{info.vmid}"
+    node = Node(session.client(vm.host), info.node, session.progress)
+    handle = node.vm(info.vmid)
     if info.status == "running":
-        upid = client.post(f"{base}/status/stop")
-        wait_task(client, upid, timeout=120, what="stop", progress=session.progress)
-    upid = client.delete(base, purge=1, **{"destroy-unreferenced-disks": 1})
-    wait_task(client, upid, timeout=600, what="destroy", progress=session.progress)
+        handle.stop()
+    handle.destroy(unreferenced_disks=True)
     host = session.inv.hosts[vm.host]
     removed: list[str] = []
     if delivery_mode(host) == "iso":
-        listed = client.get(f"/nodes/{info.node}/storage/{host.storage.iso}/content",
-                            content="iso")
+        listed = node.storage(host.storage.iso).content("iso")
         isos = [str(v["volid"]) for v in listed if iso_prefix(name) in str(v.get("volid"))]
-        remove_volumes(client, info.node, isos, wait_task)
+        remove_volumes(node, isos)
         removed = isos
     elif remove_snippets(session.inv, vm.host, name):
         removed = list(snippet_names(name).values())

@@ -17,7 +17,9 @@ from collections.abc import Callable
 from typing import Any
 
 from provision.errors import ApiError, ConflictError
+from provision.pve.api import Api
 from provision.pve.cluster import next_vmid
+from provision.pve.node import Node
 
 ATTEMPTS = 5
 ID_TAKEN = re.compile(r"unable to create VM \d+: config file already exists|"
@@ -25,7 +27,7 @@ ID_TAKEN = re.compile(r"unable to create VM \d+: config file already exists|"
 
 
 def create_with_free_id(
-    client: Any, fixed: int | None, create: Callable[[int], Any],
+    client: Api, fixed: int | None, create: Callable[[int], Any],
     say: Callable[[str], None], name: str, node: str,
 ) -> tuple[int, Any]:
     """(vmid, create's result): create(vmid) with the inventory's id, else with ids from
@@ -45,10 +47,10 @@ def create_with_free_id(
     raise AssertionError("unreachable")  # pragma: no cover
 
 
-def same_name(client: Any, node: str, name: str) -> int | None:
+def same_name(client: Api, node: str, name: str) -> int | None:
     """The id of a VM called name on node, from the node's live VM list (the cluster
     list's names come from status broadcasts and lag behind a new VM)."""
-    for row in client.get(f"/nodes/{node}/qemu") or []:
+    for row in Node(client, node).vms():
         if row.get("name") == name and not row.get("template"):
             return int(row["vmid"])
     return None

@@ -97,9 +97,9 @@ def test_node_notes_keep_their_lines(client):
 def test_gpu_map_update_lost_to_another_mapping_is_reread_and_retried(client):
     from types import SimpleNamespace
 
-    from provision.gpu.hardware import PciDevice
     from provision.gpu.mapping import map_gpu
     from provision.gpu.retry import Backoff, Retrier
+    from provision.pve.hardware import PciDevice
 
     changed = ("update hardware mapping failed: detected modified configuration - "
                "file changed by other user? Try again.")

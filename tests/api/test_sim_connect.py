@@ -16,9 +16,9 @@ from provision.pve.connect import (  # noqa: E402
     connect,
     sim_server,
     sim_ssh_target,
-    stop_sim_servers,
 )
 from provision.pve.tasks import wait_task  # noqa: E402
+from provision.sim.registry import stop_sim_servers  # noqa: E402
 
 
 @pytest.fixture(autouse=True)

@@ -4,14 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from provision.pve.vmconfig import (
-    format_property_string,
-    hostpci_devices,
-    hostpci_mapping,
-    is_true,
-    normalize_hostpci,
-    parse_property_string,
-)
+from provision.pve.pci import normalize_hostpci
+from provision.pve.vmconfig import format_property_string, is_true, parse_property_string
 
 
 def test_parse_default_key_and_pairs():
@@ -90,13 +84,6 @@ def test_normalized_hostpci_is_a_valid_value():
     assert normalize_hostpci("pcie=on,host=01:00") == "0000:01:00,pcie=1"
     assert normalize_hostpci("pcie=1,mapping=gpu0,x-vga=1") == "mapping=gpu0,pcie=1,x-vga=1"
 
-
-def test_hostpci_devices_and_mapping():
-    assert hostpci_devices("0000:01:00.0,pcie=1") == {"0000:01:00"}
-    assert hostpci_devices("01:00;02:00.1") == {"0000:01:00", "0000:02:00"}
-    assert hostpci_devices("mapping=gpu0,pcie=1") == frozenset()
-    assert hostpci_mapping("mapping=gpu0,pcie=1") == "gpu0"
-    assert hostpci_mapping("0000:01:00") is None
 
 
 def test_is_true():

@@ -230,7 +230,7 @@ def test_vm_up_take_gpu_swaps_it_over(sim, tmp_path):
 
 
 def test_downtime_measurement_reports_every_step_and_the_swap_order():
-    from provision.gpu.downtime import measure, to_markdown
+    from bench.downtime import measure, to_markdown
 
     data = measure({})
     assert data["violations"] == []

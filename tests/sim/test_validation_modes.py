@@ -20,8 +20,9 @@ import pytest
 import requests
 
 from provision.inventory.model import Inventory
-from provision.pve.connect import sim_server, stop_sim_servers
+from provision.pve.connect import sim_server
 from provision.sim.cli_entry import serve
+from provision.sim.registry import stop_sim_servers
 
 _Q = "/nodes/pve1/qemu"
 _LONG = "x" * 70000

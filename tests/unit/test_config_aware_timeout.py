@@ -6,8 +6,9 @@ from __future__ import annotations
 import pytest
 
 from provision.plan.model import Change
+from provision.plan.vmplan import config_after
+from provision.pve.vm import start_timeout
 from provision.pve.vmconfig import config_aware_timeout, memory_mib
-from provision.vmops.planner import _with_start_timeout
 
 # (config, timeout) as the Perl sub of qemu-server 9.2.6 (commit e6352be67f70) returns
 # them, run with perl on these hashes: 30 s or int(MiB / 1024) above 30720 MiB; x4 with
@@ -57,6 +58,6 @@ def test_the_planner_raises_the_timeout_to_the_config_being_started():
                         disk_storage="s", disk_gb=40, config={}, start_timeout=60)
     template = {"memory": "2048", "net0": "virtio,bridge=vmbr0", "digest": "x"}
     changes = [Change("memory", "2048", "16384"), Change("hostpci0", None, "mapping=g")]
-    assert _with_start_timeout(desired, template, changes).start_timeout == 125
+    assert start_timeout(desired.start_timeout, config_after(template, changes)) == 125
     gone = [Change("net0", "virtio,bridge=vmbr0", None)]
-    assert _with_start_timeout(desired, template, gone).start_timeout == 60  # own rule wins
+    assert start_timeout(desired.start_timeout, config_after(template, gone)) == 60  # own rule

@@ -1,4 +1,4 @@
-"""Waiting for the restart after a Proxmox reboot (provision/vmops/restart.py) on plain data:
+"""Waiting for the restart after a Proxmox reboot (provision/pve/reboot.py) on plain data:
 the reboot task ends at the shutdown; the VM's live status and the node's task list tell
 whether qm cleanup's qmstart brought it back."""
 
@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from provision.errors import TaskFailed, WaitTimeout
-from provision.vmops.restart import reboot_vm
+from provision.pve.vm import Vm
 
 REBOOT = "UPID:pve1:00001000:00002000:6A000000:qmreboot:100:aihost@pve!prov:"
 RESTART = "UPID:pve1:00001001:00002001:6A000002:qmstart:100:root@pam:"
@@ -48,7 +48,7 @@ class FakeNode:
 
 
 def _reboot(node: FakeNode, start_timeout: float = 30) -> None:
-    reboot_vm(node, "pve1", 100, start_timeout=start_timeout, clock=node.clock, sleep=node.sleep)
+    Vm(node, "pve1", 100, clock=node.clock, sleep=node.sleep).reboot(start_timeout)
 
 
 def test_returns_once_the_vm_runs_again() -> None:

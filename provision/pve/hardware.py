@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+
+from provision.pve.api import Api
+from provision.pve.node import Node
+from provision.pve.pci import pci_slot
 
 NVIDIA = "0x10de"
 
@@ -24,7 +27,7 @@ class PciDevice:
     @property
     def slot(self) -> str:
         """domain:bus:slot without the function."""
-        return self.id.rsplit(".", 1)[0]
+        return pci_slot(self.id)
 
     @property
     def vendor_device(self) -> str:
@@ -50,9 +53,9 @@ def _hex(value: str) -> str:
     return value.lower().removeprefix("0x").zfill(4)
 
 
-def read_pci(client: Any, node: str) -> list[PciDevice]:
+def read_pci(client: Api, node: str) -> list[PciDevice]:
     """The node's PCI devices."""
-    rows = client.get(f"/nodes/{node}/hardware/pci")
+    rows = Node(client, node).pci()
     return [
         PciDevice(
             id=str(r["id"]), vendor=str(r.get("vendor", "")), device=str(r.get("device", "")),
@@ -67,7 +70,8 @@ def read_pci(client: Any, node: str) -> list[PciDevice]:
 
 def functions_of(devices: list[PciDevice], slot: str) -> list[PciDevice]:
     """All functions of the card at slot (domain:bus:slot)."""
-    return [d for d in devices if d.slot == slot]
+    wanted = pci_slot(slot)
+    return [d for d in devices if d.slot == wanted]
 
 
 def nvidia_gpus(devices: list[PciDevice]) -> list[PciDevice]:

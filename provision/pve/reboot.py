@@ -11,60 +11,41 @@ list (visible to a token with Sys.Audit on the node) to report its error at once
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING
 
 from provision.errors import ApiError, TaskFailed, WaitTimeout
-from provision.pve.tasks import parse_upid, task_log_tail, wait_task
+from provision.pve.tasks import TASK_MARGIN, parse_upid, task_log_tail
+
+if TYPE_CHECKING:
+    from provision.pve.vm import Vm
 
 SHUTDOWN_TIMEOUT = 120  # seconds the guest gets to power off (Proxmox's default is 60)
 MAX_DELAY = 1.0
 
 
-def reboot_vm(
-    client: Any,
-    node: str,
-    vmid: int,
-    *,
-    start_timeout: float,
-    progress: Callable[[str], None] | None = None,
-    clock: Callable[[], float] = time.monotonic,
-    sleep: Callable[[float], None] = time.sleep,
-) -> None:
-    """Reboot vmid and return once it runs again; TaskFailed when the restart failed,
+def reboot(vm: Vm, *, start_timeout: float) -> None:
+    """Reboot vm and return once it runs again; TaskFailed when the restart failed,
     WaitTimeout when it does not run within start_timeout + 60 s of the shutdown."""
-    upid = client.post(f"/nodes/{node}/qemu/{vmid}/status/reboot", timeout=SHUTDOWN_TIMEOUT)
-    wait_task(client, upid, timeout=SHUTDOWN_TIMEOUT + 60, what="reboot (shutdown)",
-              progress=progress, clock=clock, sleep=sleep)
-    wait_restarted(client, node, vmid, since=parse_upid(upid).starttime,
-                   timeout=start_timeout + 60, progress=progress, clock=clock, sleep=sleep)
+    upid = vm.api.post(f"{vm.path}/status/reboot", timeout=SHUTDOWN_TIMEOUT)
+    vm.wait(upid, timeout=SHUTDOWN_TIMEOUT + TASK_MARGIN, what="reboot (shutdown)")
+    wait_restarted(vm, since=parse_upid(upid).starttime, timeout=start_timeout + TASK_MARGIN)
 
 
-def wait_restarted(
-    client: Any,
-    node: str,
-    vmid: int,
-    *,
-    since: int,
-    timeout: float,
-    progress: Callable[[str], None] | None = None,
-    clock: Callable[[], float] = time.monotonic,
-    sleep: Callable[[float], None] = time.sleep,
-) -> None:
+def wait_restarted(vm: Vm, *, since: int, timeout: float) -> None:
     """Poll the VM's live status until it runs (bounded by timeout); a failed qmstart of
-    vmid started since `since` (node time) ends the wait with its error."""
-    start = clock()
+    the VM started since `since` (node time) ends the wait with its error."""
+    start = vm.clock()
     delay = 0.05
     announced = False
+    vmid, node = vm.vmid, vm.node
     while True:
-        status = client.get(f"/nodes/{node}/qemu/{vmid}/status/current") or {}
+        status = vm.status()
         if status.get("status") == "running":
             return
-        failed = failed_restart(client, node, vmid, since)
+        failed = failed_restart(vm, since)
         if failed is not None:
             raise failed
-        waited = clock() - start
+        waited = vm.clock() - start
         if waited >= timeout:
             raise WaitTimeout(
                 f"VM {vmid} did not run again within {timeout:.0f} s of its reboot (Proxmox's "
@@ -73,18 +54,19 @@ def wait_restarted(
                 hint=f"look for a qmstart task of VM {vmid} in the task log of node {node}, "
                 "then re-run `aihost vm up`",
             )
-        if progress and not announced:
-            progress(f"waiting for VM {vmid} to run again (the restart after its reboot)")
+        if not announced:
+            vm.progress(f"waiting for VM {vmid} to run again (the restart after its reboot)")
             announced = True
-        sleep(min(delay, max(0.0, timeout - waited)))
+        vm.sleep(min(delay, max(0.0, timeout - waited)))
         delay = min(delay * 2, MAX_DELAY)
 
 
-def failed_restart(client: Any, node: str, vmid: int, since: int) -> TaskFailed | None:
-    """The error of a qmstart of vmid since `since` that failed, or None (none failed, or
+def failed_restart(vm: Vm, since: int) -> TaskFailed | None:
+    """The error of a qmstart of the VM since `since` that failed, or None (none failed, or
     the task list does not show it: without Sys.Audit a token sees only its own tasks)."""
+    vmid = vm.vmid
     try:
-        tasks = client.get(f"/nodes/{node}/tasks", vmid=vmid, typefilter="qmstart",
+        tasks = vm.api.get(f"/nodes/{vm.node}/tasks", vmid=vmid, typefilter="qmstart",
                            source="all", since=since) or []
     except ApiError:
         return None
@@ -93,7 +75,7 @@ def failed_restart(client: Any, node: str, vmid: int, since: int) -> TaskFailed 
         if status in ("", "RUNNING", "OK") or status.startswith("WARNINGS"):
             continue
         upid = str(task.get("upid", ""))
-        tail = task_log_tail(client, node, upid) if upid else []
+        tail = task_log_tail(vm.api, vm.node, upid) if upid else []
         failure = TaskFailed(
             f"VM {vmid} did not start again after its reboot: Proxmox task qmstart (started by "
             f"{task.get('user', 'qm cleanup')}) ended with: {status}",

@@ -1,4 +1,4 @@
-"""Measure a GPU swap's downtime on the simulator: `python -m provision.gpu.downtime`.
+"""Measure a GPU swap's downtime on the simulator: `python -m bench.downtime`.
 
 Starts a private simulator (HTTPS, in a temporary directory) with the given task
 durations, brings up llm-box holding the GPU and image-box running without it, swaps

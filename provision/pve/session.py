@@ -1,0 +1,66 @@
+"""One command's view of the world: API clients and cluster snapshots, made once per host."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+
+from provision.inventory.model import Inventory
+from provision.pve.client import PveClient
+from provision.pve.cluster import ClusterSnapshot, VmInfo, node_vms
+from provision.pve.connect import connect
+
+Progress = Callable[[str], None]
+
+
+def _quiet(_message: str) -> None:
+    return None
+
+
+class Session:
+    """Connections and cluster snapshots for one aihost command, shared by its VMs."""
+
+    def __init__(self, inv: Inventory, progress: Progress | None = None) -> None:
+        self.inv = inv
+        self.progress: Progress = progress or _quiet
+        self._clients: dict[str, PveClient] = {}
+        self._snapshots: dict[str, ClusterSnapshot] = {}
+        self._node_lists: dict[tuple[str, str], list[VmInfo] | None] = {}
+        self._lock = threading.RLock()
+        self.create_lock = threading.Lock()
+
+    def client(self, host_name: str) -> PveClient:
+        """The API client of an inventory host (connected on first use)."""
+        with self._lock:
+            if host_name not in self._clients:
+                self._clients[host_name] = connect(self.inv, host_name, progress=self.progress)
+            return self._clients[host_name]
+
+    def snapshot(self, host_name: str, *, refresh: bool = False) -> ClusterSnapshot:
+        """The host's cluster (which VMs exist where, their live names and states), read
+        once per command; refresh after writes that a later step must see."""
+        api = self.inv.hosts[host_name].api
+        with self._lock:
+            if refresh or api not in self._snapshots:
+                known = {} if refresh else {
+                    node: rows for (where, node), rows in self._node_lists.items() if where == api
+                }
+                snapshot = ClusterSnapshot.read(self.client(host_name), known)
+                self._snapshots[api] = snapshot
+                for node in {vm.node for vm in snapshot.vms} - snapshot.unreachable:
+                    self._node_lists[(api, node)] = [
+                        vm for vm in snapshot.vms if vm.node == node]
+            return self._snapshots[api]
+
+    def node_vms(self, host_name: str, node: str) -> list[VmInfo] | None:
+        """One node's VMs, live (GET /nodes/{node}/qemu), read once per command (None when
+        the node does not answer)."""
+        api = self.inv.hosts[host_name].api
+        with self._lock:
+            if (api, node) not in self._node_lists:
+                self._node_lists[(api, node)] = node_vms(self.client(host_name), node)
+            return self._node_lists[(api, node)]
+
+    def request_count(self) -> int:
+        """API requests sent by this session's clients so far."""
+        return sum(client.request_count() for client in self._clients.values())
