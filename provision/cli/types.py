@@ -48,7 +48,7 @@ class FixtureParam(click.ParamType):
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
         """The fixture's path, or a usage error naming the option."""
         from provision.errors import InputError
-        from provision.pve.connect import resolve_fixture
+        from provision.inventory.fixture_ref import resolve_fixture
 
         if isinstance(value, Path):
             return value

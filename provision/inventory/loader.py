@@ -11,6 +11,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from provision.errors import InputError, InventoryError
+from provision.inventory.fixture_ref import resolve_fixture
 from provision.inventory.model import Inventory, SecretRef, Vm
 from provision.inventory.pveformats import NODE_RE
 from provision.inventory.reading import read_inventory_text
@@ -239,8 +240,6 @@ def _check_secrets(inv: Inventory, fail: Any) -> None:
 
 def _check_fixtures(inv: Inventory, inventory_file: Path, fail: Any) -> None:
     """A sim_fixture must be a simulator world (checked before the simulator starts)."""
-    from provision.pve.connect import resolve_fixture
-
     for name, host in inv.hosts.items():
         if host.api != "sim" or not host.sim_fixture:
             continue

@@ -13,8 +13,8 @@ INVENTORY = """
 hosts:
   pve1: {api: sim}
 gpus:
-  a: {host: pve1, pci: "%s", vram_gb: 24}
-  b: {host: pve1, pci: "%s", vram_gb: 24}
+  ga: {host: pve1, pci: "%s", vram_gb: 24}
+  gb: {host: pve1, pci: "%s", vram_gb: 24}
 vms: {}
 """
 
@@ -26,17 +26,17 @@ vms: {}
     ("0000:0A:00", "0a:00.0"),
 ])
 def test_one_card_listed_twice_in_any_spelling_is_refused(first, second):
-    with pytest.raises(InventoryError, match="same device as gpus.a"):
+    with pytest.raises(InventoryError, match="same device as gpus.ga"):
         parse_inventory(INVENTORY % (first, second), "inv.yaml")
 
 
 def test_two_cards_on_one_host_are_fine():
     inv = parse_inventory(INVENTORY % ("0000:01:00", "02:00.0"), "inv.yaml")
-    assert sorted(inv.gpus) == ["a", "b"]
+    assert sorted(inv.gpus) == ["ga", "gb"]
 
 
 def test_a_function_only_entry_of_an_inventory_gpu_is_removed_from_a_vm_without_it():
-    gpu = GpuRef.of(parse_inventory(INVENTORY % ("0000:01:00", "02:00"), "i").gpus["a"])
+    gpu = GpuRef.of(parse_inventory(INVENTORY % ("0000:01:00", "02:00"), "i").gpus["ga"])
     actual = {"hostpci0": "0000:01:00.0,pcie=1", "hostpci1": "0000:03:00,pcie=1"}
     changes = config_changes({}, actual, gpus=[gpu])
     assert [(c.key, c.new) for c in changes] == [("hostpci0", None)]  # hostpci1: not ours
