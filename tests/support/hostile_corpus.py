@@ -145,7 +145,7 @@ INVENTORY_CASES: list[Case] = [
        "not a regular file"),
     _r("token-secret-not-utf8", TOKEN, '    token: {id: "a@pve!xy", secret_file: "{dir}/evil"}',
        "not UTF-8", files={"evil": b"\xff\xfe"}),
-    _r("password-user", TOKEN, '    password: {user: "root", secret_env: P}', "user@realm"),
+    _r("password-user", TOKEN, '    password: {user: "root", secret_env: P}', "NAME@REALM"),
     _r("password-inline", TOKEN, '    password: {user: root@pam, password: hunter2}', "written inline"),
     _r("fingerprint-short", TLS, '    tls: {fingerprint: "AB:CD"}', "32 hex pairs"),
     _r("fingerprint-newline", TLS, '    tls: {fingerprint: "' + ":".join(["AB"] * 32) + '\\n"}',
