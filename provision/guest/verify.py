@@ -9,6 +9,7 @@ from typing import Any
 
 from provision.errors import GuestError
 from provision.guest.agent import GuestAgent
+from provision.guest.firstboot import wait_first_boot
 
 NVIDIA_QUERY = [
     "nvidia-smi", "--query-gpu=name,memory.total,driver_version", "--format=csv,noheader",
@@ -54,6 +55,7 @@ def verify_guest(
     say = progress or (lambda _msg: None)
     say("verify: waiting for the guest agent")
     report = GuestReport(agent_seconds=agent.wait_ready(agent_timeout, progress))
+    wait_first_boot(agent, max(0.0, agent_timeout - report.agent_seconds), say)
     if expect_gpu:
         say("verify: nvidia-smi")
         result = agent.run(NVIDIA_QUERY)

@@ -91,6 +91,18 @@ def exec_status(ctx: Ctx) -> Any:
     return out
 
 
+def file_read(ctx: Ctx) -> Any:
+    """GET .../agent/file-read?file=PATH (qemu-server PVE/API2/Qemu/Agent.pm, file-read:
+    guest-file-open fails as check_agent_error reports it, "Agent error: DESC")."""
+    _vmid, _vm, gview = view(ctx)
+    path = str(ctx.params.get("file", ""))
+    content = guest.read_file(gview, path)
+    if content is None:  # qemu-ga's guest-file-open error text
+        raise fail(f"Agent error: failed to open file '{path}' (mode: 'r'): "
+                   "No such file or directory")
+    return {"content": content}
+
+
 def interfaces(ctx: Ctx) -> Any:
     """GET .../agent/network-get-interfaces."""
     _vmid, _vm, gview = view(ctx)
@@ -117,5 +129,6 @@ ROUTES: list[Route] = [
     ("POST", f"{_Q}/agent/exec", agent_exec),
     ("GET", f"{_Q}/agent/exec-status", exec_status),
     ("GET", f"{_Q}/agent/network-get-interfaces", interfaces),
+    ("GET", f"{_Q}/agent/file-read", file_read),
     ("GET", f"{_Q}/cloudinit/dump", cloudinit_dump),
 ]

@@ -170,7 +170,8 @@ class QemuGuest:
                 check=True, timeout=60,
             )
         self.socket.unlink(missing_ok=True)
-        accel = ["-accel", "kvm", "-cpu", "host"] if kvm_usable() else ["-accel", "tcg", "-cpu", "max"]
+        accel = ["-accel", "kvm", "-cpu", "host"] if kvm_usable() else [
+            "-accel", "tcg", "-cpu", "max"]
         command = [
             "qemu-system-x86_64", *accel, "-smp", "2", "-m", "2048", "-no-reboot",
             "-kernel", str(self.image / "vmlinuz"), "-initrd", str(self.image / "initrd"),

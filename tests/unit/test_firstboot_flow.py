@@ -172,7 +172,9 @@ GENERATIONS = [
 ]
 
 
-def _nvidia_modules(tmp_path: Path, devices: list[tuple[str, str]]) -> subprocess.CompletedProcess[str]:
+def _nvidia_modules(
+    tmp_path: Path, devices: list[tuple[str, str]]
+) -> subprocess.CompletedProcess[str]:
     doc = parse(render_user_data(inventory({"distro": "debian-12"}), "box").text)
     script = files(doc)["/usr/local/sbin/aihost-install-driver"]["content"]
     start = script.index("nvidia_modules() {")

@@ -34,9 +34,8 @@ def test_creates_the_user_with_keys_and_installs_and_starts_the_agent() -> None:
 def test_ubuntu_uses_the_signed_server_driver(distro: str) -> None:
     doc = parse(render(distro=distro).text)
     script = files(doc)["/usr/local/sbin/aihost-install-driver"]["content"]
-    assert 'ubuntu-drivers install --gpgpu "nvidia:$flavour"' in script.splitlines()
-    assert "flavour=580-server" in script.splitlines()
-    assert 'flavour="$flavour-open"' in script  # Turing and newer
+    assert 'ubuntu-drivers install --gpgpu "nvidia:580-server$suffix"' in script.splitlines()
+    assert "    suffix=-open" in script.splitlines()  # Turing and newer
     assert 'apt-get install -y "nvidia-utils-580-server"' in script.splitlines()
     # ubuntu-drivers exits 0 having installed nothing: the packages are checked after it.
     assert script.index("ubuntu-drivers install") < script.index('installed "nvidia-headless')
@@ -213,7 +212,8 @@ def test_llamacpp_downloads_the_gguf_and_offloads_all_layers() -> None:
     assert files(doc)["/etc/aihost/models"]["content"] == "Model-Q4_K_M.gguf\n"
     assert "aihost-install-cuda" in files(doc)["/usr/local/sbin/aihost-firstboot"]["content"]
     # The shared-library build is installed whole (libllama/libggml beside the binary).
-    assert 'cmake --install "$src/build"' in setup and '-DCMAKE_INSTALL_RPATH="$PREFIX/lib"' in setup
+    assert 'cmake --install "$src/build"' in setup
+    assert '-DCMAKE_INSTALL_RPATH="$PREFIX/lib"' in setup
 
 
 def test_llamacpp_needs_a_model_path_or_url() -> None:
