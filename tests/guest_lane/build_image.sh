@@ -13,11 +13,12 @@ CACHE=${1:?usage: build_image.sh CACHE_DIR}
 SUITE=bookworm
 MIRROR=${AIHOST_DEBIAN_MIRROR:-http://deb.debian.org/debian}
 # What the guest README lists (python3-cffi-backend or python3-cryptography never
-# configures), plus what aihost's user-data installs at first boot (jq, zstd, dkms and the
-# kernel headers meta package for the driver), so a first boot takes minutes.
+# configures), locales (else cloud-init's locale module fails: cloud images have it),
+# plus what aihost's user-data installs at first boot (jq, zstd, dkms and the kernel
+# headers meta package for the driver), so a first boot takes minutes.
 PACKAGES="linux-image-amd64,linux-headers-amd64,cloud-init,qemu-guest-agent,systemd-sysv,\
 ifupdown,openssh-server,python3-cffi-backend,sudo,curl,ca-certificates,isc-dhcp-client,\
-initramfs-tools,jq,zstd,dkms,pciutils,udev"
+initramfs-tools,jq,zstd,dkms,pciutils,udev,locales"
 SIZE=8G
 
 key=$( { echo "$SUITE $MIRROR $PACKAGES $SIZE"; cat "$0"; } | sha256sum | cut -c1-16)

@@ -1,29 +1,32 @@
-"""The real guest lane: aihost's user-data in a debootstrapped Debian 12 guest under QEMU
-with aihost's cidata ISO and a real qemu-guest-agent (no GPU, no NVIDIA servers: the
-image maps developer.download.nvidia.com to 127.0.0.1, so the lane behaves the same on
-a machine that could reach them). Times are printed (`-s`) and kept in the test report.
+"""The real guest lane: aihost's user-data in a debootstrapped Debian 12 guest under QEMU,
+with aihost's cidata ISO and a real qemu-guest-agent, reached through the simulator's
+agent endpoints (`sim serve --guest qemu`: provision.sim.qemu_bridge), so `aihost vm up`
+verifies a real guest. No GPU and no NVIDIA servers: the image maps
+developer.download.nvidia.com to 127.0.0.1, so the lane behaves the same on a machine
+that could reach them. Times are printed (.ci/run runs the lane with -s).
 """
 
 from __future__ import annotations
 
 import json
-import os
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
-from qemu_guest import QemuGuest, build_image, kvm_usable, missing_tools
+import yaml
+from aihost_testing import run_aihost, schema_validator
+from lane import build_image, missing_tools
 
-from provision.cloudinit import render_meta_data, render_user_data
-from provision.inventory.model import Inventory
+from provision.sim import qemu_bridge
+from provision.sim.qemu_guest import QemuGuest, kvm_usable
 
 pytestmark = [pytest.mark.slow, pytest.mark.guest]
 TCG = not kvm_usable()
 BOOT_TIMEOUT = 600 if TCG else 180
 FIRST_BOOT_TIMEOUT = 1500 if TCG else 600
-KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIG9vZ2xlZ29vZ2xlZ29vZ2xl lane@aihost"
 
 
 @pytest.fixture(scope="module")
@@ -38,96 +41,106 @@ def image() -> Path:
     return path
 
 
-def render(vm: dict[str, Any], generation: int = 1) -> tuple[str, str]:
-    """(user-data, meta-data) aihost renders for VM 'lane' on debian-12."""
-    spec = {"host": "pve", "template": "tpl", "distro": "debian-12",
-            "user": {"name": "lane", "ssh_keys": [KEY]}, **vm}
-    inv = Inventory.model_validate({
-        "hosts": {"pve": {"api": "sim"}},
-        "gpus": {"g1": {"host": "pve", "mapping": "rtx", "vram_gb": 24}},
-        "vms": {"lane": spec},
-    })
-    return (render_user_data(inv, "lane").text,
-            render_meta_data("lane", f"aihost-lane-g{generation}"))
+@dataclass
+class Lane:
+    """A simulator whose agent endpoints a QEMU guest answers, and an inventory for it."""
+
+    server: Any
+    bridge: qemu_bridge.Bridge
+    state: Path
+
+    def inventory(self, vm: dict[str, Any]) -> Path:
+        token = self.state / "token"
+        token.write_text(self.server.token_secret + "\n")
+        data = {
+            "hosts": {"pve1": {"api": self.server.url, "tls": {"fingerprint":
+                                                                self.server.fingerprint},
+                               "token": {"id": self.server.token_id,
+                                         "secret_file": str(token)}}},
+            "gpus": {"rtx4090": {"host": "pve1", "mapping": "rtx4090", "vram_gb": 24}},
+            "vms": {"lane": {"host": "pve1", "template": "ubuntu-2404-cloud", "cores": 2,
+                             "memory_gb": 2, "disk_gb": 40, "distro": "debian-12", **vm}},
+        }
+        path = self.state / "inv.yaml"
+        path.write_text(yaml.safe_dump(data, sort_keys=False))
+        return path
+
+    def up(self, vm: dict[str, Any]) -> tuple[Any, float]:
+        start = time.monotonic()
+        result = run_aihost("-i", str(self.inventory(vm)), "vm", "up", "lane",
+                            "--agent-timeout", str(BOOT_TIMEOUT + FIRST_BOOT_TIMEOUT))
+        return result, time.monotonic() - start
+
+    def guest(self) -> QemuGuest:
+        ((qemu, _started),) = self.bridge.guests.values()
+        return qemu
 
 
 @pytest.fixture
-def guest(image: Path, tmp_path: Path) -> Iterator[QemuGuest]:
-    vm = QemuGuest(image, tmp_path)
-    yield vm
-    vm.stop()
+def lane(image: Path, tmp_path: Path) -> Iterator[Lane]:
+    from provision.sim.server import SimServer
+
+    state = tmp_path / "sim"
+    server = SimServer(state, durations={}, validator=schema_validator()).start()
+    bridge = qemu_bridge.register(state, image, tmp_path / "qemu")
+    try:
+        yield Lane(server, bridge, state)
+    finally:
+        qemu_bridge.unregister(state)
+        violations = server.violations()
+        server.stop()
+        assert not violations, violations
 
 
-def wait_state(vm: QemuGuest, done: Any, timeout: float) -> dict[str, Any]:
-    """Poll /var/lib/aihost/state.json through the agent until done(state) holds."""
-    deadline = time.monotonic() + timeout
-    state: dict[str, Any] = {}
-    while time.monotonic() < deadline:
-        if vm.running() and vm.ping():
-            text = vm.read_file("/var/lib/aihost/state.json")
-            state = json.loads(text) if text else {}
-            if done(state):
-                return state
-        elif not vm.running():
-            return state
-        time.sleep(5)
-    raise AssertionError(f"state after {timeout:.0f} s: {state}\n{vm.serial_text()[-3000:]}")
-
-
-def cloud_init_status(vm: QemuGuest) -> tuple[int, dict[str, Any]]:
-    """`cloud-init status --wait --long` exit code and /run/cloud-init/result.json."""
+def cloud_init_result(vm: QemuGuest) -> tuple[int, dict[str, Any]]:
+    """`cloud-init status --wait` exit code and /run/cloud-init/result.json."""
     run = vm.exec(["cloud-init", "status", "--wait"], timeout=FIRST_BOOT_TIMEOUT)
-    result = json.loads(vm.read_file("/run/cloud-init/result.json") or "{}")
-    return run.exitcode, result
+    return run.exitcode, json.loads(vm.read_file("/run/cloud-init/result.json") or "{}")
 
 
-def finished(state: dict[str, Any]) -> bool:
-    return state.get("status") == "failed" or state.get("phase") == "done"
-
-
-def test_none_none_finishes_first_boot(guest: QemuGuest) -> None:
-    """gpu: none, runtime: none: the user-data is accepted, first boot reaches done,
-    cloud-init reports no error, and the first-boot message appears once."""
-    guest.write_cidata(*render({"runtime": "none"}))
-    start = time.monotonic()
-    guest.start()
-    agent = guest.wait_agent(BOOT_TIMEOUT)
-    state = wait_state(guest, finished, FIRST_BOOT_TIMEOUT)
-    code, result = cloud_init_status(guest)
-    first_boot = time.monotonic() - start
-    print(f"\nguest lane: agent after {agent:.0f} s, first boot done after {first_boot:.0f} s")
-    assert state["phase"] == "done" and state["status"] == "ok", state
-    assert state["phases"]["health"]["status"] == "ok"
-    assert code == 0 and result["v1"]["errors"] == [], result
-    log = guest.read_file("/var/log/cloud-init-output.log") or ""
+def test_vm_up_verifies_a_real_guest_without_gpu_or_runtime(lane: Lane) -> None:
+    """gpu: none, runtime: none: the user-data is accepted, first boot reaches done with
+    every phase recorded, cloud-init reports no error, the first-boot message shows once,
+    and `aihost vm up` verifies the guest end to end."""
+    result, took = lane.up({"runtime": "none"})
+    print(f"\nguest lane: vm up (boot + first boot + verify) took {took:.0f} s")
+    assert result.exit_code == 0, result.stderr
+    assert "lane: first boot: done ok" in result.stderr
+    qemu = lane.guest()
+    code, status = cloud_init_result(qemu)
+    assert code == 0 and status["v1"]["errors"] == [], status
+    state = json.loads(qemu.read_file("/var/lib/aihost/state.json") or "{}")
+    assert (state["phase"], state["status"]) == ("done", "ok")
+    assert state["phases"]["health"] == {"status": "ok", "error": None}
+    log = qemu.read_file("/var/log/cloud-init-output.log") or ""
     assert log.count("aihost: first boot of lane done") == 1, log[-2000:]
 
 
-def test_gpu_vm_fails_the_driver_phase_then_boots_again_cleanly(guest: QemuGuest) -> None:
-    """A GPU VM without NVIDIA's servers: the driver phase fails with curl's own error,
-    cloud-init reports the error, no reboot happens; a second boot has no ordering cycle,
-    no restart loop, and keeps the failed state for aihost to report."""
-    guest.write_cidata(*render({"gpu": "g1", "runtime": "ollama", "models": ["qwen2.5:0.5b"]}))
-    guest.start()
-    guest.wait_agent(BOOT_TIMEOUT)
-    state = wait_state(guest, finished, FIRST_BOOT_TIMEOUT)
-    assert state["phase"] == "driver" and state["status"] == "failed", state
-    assert "developer.download.nvidia.com" in state["error"], state
-    assert "curl" in state["error"], state
-    code, result = cloud_init_status(guest)
+def test_gpu_vm_fails_the_driver_phase_with_its_reason_then_boots_cleanly(lane: Lane) -> None:
+    """A GPU VM without NVIDIA's servers: `vm up` reports the driver phase with curl's own
+    error (not a timeout), cloud-init reports the error, no reboot happens; a second boot
+    has no ordering cycle, no failed unit (no restart loop) and keeps the failed state."""
+    result, took = lane.up({"gpu": "rtx4090", "runtime": "ollama", "models": ["qwen2.5:0.5b"]})
+    print(f"\nguest lane: GPU vm up failed after {took:.0f} s")
+    assert result.exit_code == 3, result.stderr
+    (line,) = [x for x in result.stderr.splitlines() if x.startswith("aihost: error:")]
+    assert "first boot failed in the driver phase" in line
+    assert "curl" in line and "developer.download.nvidia.com" in line, line
+    qemu = lane.guest()
+    code, status = cloud_init_result(qemu)
     assert code != 0, "cloud-init status must report the failed phase"
-    assert any("scripts-user" in str(err) for err in result["v1"]["errors"]), result
-    assert guest.running(), "no reboot after a failed driver install"
-    # Second boot: no cycle, no restart loop, the failed state stays for aihost to read.
-    guest.exec(["systemctl", "poweroff"], timeout=30)
-    assert guest.wait_exit(120)
-    guest.start()
-    guest.wait_agent(BOOT_TIMEOUT)
-    guest.exec(["cloud-init", "status", "--wait"], timeout=BOOT_TIMEOUT)
-    journal = guest.exec(["journalctl", "-b", "--no-pager", "-o", "cat"]).out
-    assert "ordering cycle" not in journal, journal[-3000:]
-    failed = guest.exec(["systemctl", "--failed", "--no-legend", "--plain"]).out
+    assert any("scripts-user" in str(err) for err in status["v1"]["errors"]), status
+    assert qemu.running(), "no reboot after a failed driver install"
+    qemu.exec(["systemctl", "poweroff"], timeout=30)
+    assert qemu.wait_exit(180)
+    start = time.monotonic()
+    qemu.start()
+    qemu.wait_agent(BOOT_TIMEOUT)
+    qemu.exec(["cloud-init", "status", "--wait"], timeout=BOOT_TIMEOUT)
+    print(f"\nguest lane: second boot to cloud-init done in {time.monotonic() - start:.0f} s")
+    journal = qemu.exec(["journalctl", "-b", "--no-pager", "-o", "cat"]).out
+    assert "ordering cycle" not in journal and "deleted to break" not in journal
+    failed = qemu.exec(["systemctl", "--failed", "--no-legend", "--plain"]).out
     assert failed.strip() == "", failed
-    again = json.loads(guest.read_file("/var/lib/aihost/state.json") or "{}")
-    assert again["phase"] == "driver" and again["status"] == "failed", again
-    assert os.path.exists(guest.overlay)
+    again = json.loads(qemu.read_file("/var/lib/aihost/state.json") or "{}")
+    assert (again["phase"], again["status"]) == ("driver", "failed"), again

@@ -1,9 +1,12 @@
-"""A real Debian 12 guest under QEMU for the guest lane: aihost's cidata ISO, a real
-qemu-guest-agent on a virtio-serial socket, KVM when /dev/kvm is usable, TCG otherwise.
+"""A real guest under QEMU (not a model): aihost's cidata ISO, a real qemu-guest-agent on a
+virtio-serial socket, KVM when usable, TCG otherwise. Used by `sim serve --guest qemu`
+(provision.sim.qemu_bridge) and the guest lane (tests/guest_lane).
 
-The image comes from build_image.sh (debootstrap, cached by package list). Each boot runs
-on a qcow2 overlay of the cached raw image, so the image itself stays clean. The boot
-command line follows /work/shared/guest/README.md ("How the guest was built").
+The image (vmlinuz, initrd, disk.img) comes from tests/guest_lane/build_image.sh
+(debootstrap of Debian 12, cached by package list). Each VM boots a qcow2 overlay of the
+cached raw image, so the image itself stays clean; QEMU runs with -no-reboot, so a guest
+reboot ends the process and the caller boots it again (as Proxmox keeps a VM running).
+The command line follows the guest facts sheet ("How the guest was built").
 """
 
 from __future__ import annotations
@@ -11,7 +14,6 @@ from __future__ import annotations
 import base64
 import json
 import os
-import shutil
 import socket
 import subprocess
 import time
@@ -20,15 +22,6 @@ from pathlib import Path
 from typing import Any
 
 from provision.delivery.iso import build_cidata_iso
-
-HERE = Path(__file__).resolve().parent
-DEFAULT_CACHE = Path(os.environ.get("AIHOST_GUEST_CACHE", "/var/cache/aihost-guest"))
-
-
-def missing_tools() -> list[str]:
-    """The host tools the lane needs that are not installed."""
-    tools = ("qemu-system-x86_64", "qemu-img", "debootstrap", "mkfs.ext4")
-    return [tool for tool in tools if shutil.which(tool) is None]
 
 
 def kvm_usable() -> bool:
@@ -46,17 +39,6 @@ def kvm_usable() -> bool:
     except OSError:
         return False
     return "vmx" in flags or "svm" in flags
-
-
-def build_image(cache: Path = DEFAULT_CACHE) -> Path:
-    """The cached image directory (vmlinuz, initrd, disk.img), built when missing."""
-    run = subprocess.run(
-        ["sh", str(HERE / "build_image.sh"), str(cache)],
-        capture_output=True, text=True, timeout=1800, check=False,
-    )
-    if run.returncode != 0:
-        raise RuntimeError(f"build_image.sh failed: {run.stderr.strip()[-2000:]}")
-    return Path(run.stdout.strip().splitlines()[-1])
 
 
 @dataclass
