@@ -12,10 +12,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from provision.errors import ApiError, GuestError, WaitTimeout
+from provision.errors import GuestError, WaitTimeout
 from provision.guest.agent import GuestAgent
 
 STATE_PATH = "/var/lib/aihost/state.json"
+RESULT_PATH = "/run/cloud-init/result.json"
 HINTS = {
     "driver": "the NVIDIA driver install failed in the guest; see /var/log/cloud-init-output.log",
     "reboot": "the guest did not come back from the driver reboot; look at the VM console",
@@ -55,16 +56,11 @@ def read_state(agent: GuestAgent) -> FirstBoot | None:
                      str(error) if error else None)
 
 
-def _cloud_init_running(agent: GuestAgent) -> bool:
-    """True while `cloud-init status` says running or not yet run, or the agent cannot say."""
-    try:
-        result = agent.run(["cloud-init", "status"], timeout=30)
-    except (ApiError, WaitTimeout):
-        return True
-    if result.exitcode == 127:  # no cloud-init in this guest
-        return False
-    status = result.out.strip().removeprefix("status:").strip()
-    return status in ("running", "not run", "not started", "")
+def _cloud_init_finished(agent: GuestAgent) -> bool:
+    """True once cloud-init's final stage wrote /run/cloud-init/result.json on this boot
+    (`cloud-init status` is no help here: it says error while still running once any
+    module failed)."""
+    return agent.read_file(RESULT_PATH) is not None
 
 
 def wait_first_boot(
@@ -73,9 +69,9 @@ def wait_first_boot(
     say: Callable[[str], None],
 ) -> FirstBoot | None:
     """Wait until first boot is done or failed, saying each new phase; None when cloud-init
-    finished and left no state file (user-data not aihost's, or file-read not permitted).
-    While the file is missing and cloud-init still runs (the agent starts before cloud-init
-    writes aihost's scripts), or the guest is away (the driver reboot), it keeps waiting.
+    finished and left no state file (user-data not aihost's). While the file is missing and
+    cloud-init still runs (the agent starts before cloud-init writes aihost's scripts), or
+    the guest is away (the driver reboot), it keeps waiting.
 
     A failed driver, reboot, runtime or models phase raises GuestError with the guest's own
     error; a failed health phase is returned so the caller's checks say what is wrong."""
@@ -84,7 +80,7 @@ def wait_first_boot(
     seen: tuple[str, str] | None = None
     while True:
         state = read_state(agent)
-        if state is None and seen is None and not _cloud_init_running(agent):
+        if state is None and seen is None and _cloud_init_finished(agent):
             return None
         if state is not None and (state.phase, state.status) != seen:
             seen = (state.phase, state.status)

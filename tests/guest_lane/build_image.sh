@@ -43,6 +43,9 @@ echo "debian" >"$root/etc/hostname"
 # The lane runs "without NVIDIA's servers" on every machine, reachable or not: the
 # driver phase must fail for its real reason (repository unreachable) and say so.
 echo "127.0.0.1 developer.download.nvidia.com" >>"$root/etc/hosts"
+# As Debian's cloud images: C.UTF-8 (cloud-init's locale module then has nothing to
+# generate; with LANG unset it asks for en_US.UTF-8, which Debian's locale-gen ignores).
+echo "LANG=C.UTF-8" >"$root/etc/default/locale"
 # Debian's cloud image leaves networking to cloud-init (fallback: DHCP on the first NIC).
 printf 'auto lo\niface lo inet loopback\nsource /etc/network/interfaces.d/*\n' \
     >"$root/etc/network/interfaces"

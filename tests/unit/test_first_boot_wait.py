@@ -23,25 +23,26 @@ def _state(phase: str, status: str, error: str | None = None) -> str:
 
 
 class _Client:
-    """file-read answers from `reads` in turn (the last one repeats); cloud-init status
-    says `cloud`."""
+    """file-read of the state answers from `reads` in turn (the last one repeats);
+    /run/cloud-init/result.json exists when `finished`."""
 
-    def __init__(self, reads: list[Any], cloud: str = "status: running\n") -> None:
+    def __init__(self, reads: list[Any], finished: bool = False) -> None:
         self.reads = reads
-        self.cloud = cloud
+        self.finished = finished
 
     def get(self, path: str, **params: Any) -> Any:
-        if path.endswith("/file-read"):
-            item = self.reads.pop(0) if len(self.reads) > 1 else self.reads[0]
-            if isinstance(item, Exception):
-                raise item
-            return {"content": item}
-        assert path.endswith("/exec-status")
-        return {"exited": 1, "exitcode": 0, "out-data": self.cloud}
+        assert path.endswith("/file-read")
+        if params["file"] == "/run/cloud-init/result.json":
+            if not self.finished:
+                raise MISSING
+            return {"content": '{"v1": {"errors": []}}'}
+        item = self.reads.pop(0) if len(self.reads) > 1 else self.reads[0]
+        if isinstance(item, Exception):
+            raise item
+        return {"content": item}
 
     def post(self, path: str, **params: Any) -> Any:
-        assert path.endswith("/exec") and params["command"] == ["cloud-init", "status"]
-        return {"pid": 1}
+        raise AssertionError("no exec")
 
 
 def _agent(client: _Client) -> tuple[GuestAgent, list[float]]:
@@ -77,7 +78,7 @@ def test_a_failed_health_phase_is_left_to_the_callers_checks() -> None:
 
 
 def test_no_state_file_after_cloud_init_finished_means_no_aihost_first_boot() -> None:
-    agent, now = _agent(_Client([MISSING], cloud="status: done\n"))
+    agent, now = _agent(_Client([MISSING], finished=True))
     assert wait_first_boot(agent, 600, lambda _m: None) is None
     assert now[0] == 0.0
 
