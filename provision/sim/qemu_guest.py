@@ -105,6 +105,14 @@ class AgentSocket:
         line, self.buffer = self.buffer.split(b"\n", 1)
         return json.loads(line) if line.strip() else self._read_line()
 
+    def send(self, command: str, arguments: dict[str, Any] | None = None) -> None:
+        """Send a command that gives no reply on success (guest-shutdown)."""
+        sock = self._connect(10)
+        message: dict[str, Any] = {"execute": command}
+        if arguments:
+            message["arguments"] = arguments
+        sock.sendall(json.dumps(message).encode() + b"\n")
+
     def call(self, command: str, arguments: dict[str, Any] | None = None,
              timeout: float = 10) -> Any:
         """One agent command; its `return` value, or RuntimeError with the agent's error."""
@@ -196,6 +204,14 @@ class QemuGuest:
         if self.proc is not None and self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait(timeout=30)
+        self.agent.close()
+
+    def poweroff(self) -> None:
+        """Ask the guest to power off (guest-shutdown; the agent does not reply)."""
+        try:
+            self.agent.send("guest-shutdown", {"mode": "powerdown"})
+        except OSError:
+            pass
         self.agent.close()
 
     def ping(self) -> bool:
