@@ -12,6 +12,7 @@ The command line follows the guest facts sheet ("How the guest was built").
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import os
 import socket
@@ -208,10 +209,8 @@ class QemuGuest:
 
     def poweroff(self) -> None:
         """Ask the guest to power off (guest-shutdown; the agent does not reply)."""
-        try:
+        with contextlib.suppress(OSError):
             self.agent.send("guest-shutdown", {"mode": "powerdown"})
-        except OSError:
-            pass
         self.agent.close()
 
     def ping(self) -> bool:
