@@ -106,14 +106,6 @@ class AgentSocket:
         line, self.buffer = self.buffer.split(b"\n", 1)
         return json.loads(line) if line.strip() else self._read_line()
 
-    def send(self, command: str, arguments: dict[str, Any] | None = None) -> None:
-        """Send a command that gives no reply on success (guest-shutdown)."""
-        sock = self._connect(10)
-        message: dict[str, Any] = {"execute": command}
-        if arguments:
-            message["arguments"] = arguments
-        sock.sendall(json.dumps(message).encode() + b"\n")
-
     def call(self, command: str, arguments: dict[str, Any] | None = None,
              timeout: float = 10) -> Any:
         """One agent command; its `return` value, or RuntimeError with the agent's error."""
@@ -208,9 +200,11 @@ class QemuGuest:
         self.agent.close()
 
     def poweroff(self) -> None:
-        """Ask the guest to power off (guest-shutdown; the agent does not reply)."""
-        with contextlib.suppress(OSError):
-            self.agent.send("guest-shutdown", {"mode": "powerdown"})
+        """Start `systemctl poweroff` in the guest through guest-exec (not waiting for it:
+        the shutdown ends the agent). guest-shutdown gives no reply, and in this lane's
+        Debian 12 guest it did not power off."""
+        with contextlib.suppress(OSError, RuntimeError, ValueError):
+            self.agent.call("guest-exec", {"path": "systemctl", "arg": ["poweroff"]})
         self.agent.close()
 
     def ping(self) -> bool:
