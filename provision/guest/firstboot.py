@@ -33,6 +33,7 @@ class FirstBoot:
     phase: str
     status: str
     error: str | None
+    instance_id: str | None = None
 
     @property
     def finished(self) -> bool:
@@ -52,8 +53,9 @@ def read_state(agent: GuestAgent) -> FirstBoot | None:
     if not isinstance(data, dict) or not isinstance(data.get("phase"), str):
         return None
     error = data.get("error")
+    iid = data.get("instance_id")
     return FirstBoot(str(data["phase"]), str(data.get("status", "")),
-                     str(error) if error else None)
+                     str(error) if error else None, str(iid) if iid else None)
 
 
 def _cloud_init_finished(agent: GuestAgent) -> bool:
@@ -67,11 +69,13 @@ def wait_first_boot(
     agent: GuestAgent,
     timeout: float,
     say: Callable[[str], None],
+    instance_id: str | None = None,
 ) -> FirstBoot | None:
     """Wait until first boot is done or failed, saying each new phase; None when cloud-init
     finished and left no state file (user-data not aihost's). While the file is missing and
     cloud-init still runs (the agent starts before cloud-init writes aihost's scripts), or
-    the guest is away (the driver reboot), it keeps waiting.
+    the guest is away (the driver reboot), it keeps waiting. With instance_id, a state of
+    another instance (the one before `--reprovision`) counts as no state yet.
 
     A failed driver, reboot, runtime or models phase raises GuestError with the guest's own
     error; a failed health phase is returned so the caller's checks say what is wrong."""
@@ -80,6 +84,8 @@ def wait_first_boot(
     seen: tuple[str, str] | None = None
     while True:
         state = read_state(agent)
+        if state is not None and instance_id and state.instance_id != instance_id:
+            state = None
         if state is None and seen is None and _cloud_init_finished(agent):
             return None
         if state is not None and (state.phase, state.status) != seen:

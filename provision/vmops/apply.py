@@ -210,6 +210,7 @@ def _remove_fresh(session: Session, state: VmState, vmid: int) -> None:
 
 
 def _verify(session: Session, state: VmState, vmid: int, options: UpOptions) -> GuestReport:
+    from provision.delivery.generation import instance_id
     from provision.guest.agent import GuestAgent
 
     desired = state.desired
@@ -221,6 +222,7 @@ def _verify(session: Session, state: VmState, vmid: int, options: UpOptions) -> 
         agent, expect_gpu=bool(desired.gpu_names), runtime=vm.runtime, models=models,
         agent_timeout=options.agent_timeout,
         progress=lambda msg: session.progress(f"{desired.name}: {msg}"),
+        instance_id=instance_id(desired.name, state.generation),
     )
 
 

@@ -65,9 +65,9 @@ class Lane:
         path.write_text(yaml.safe_dump(data, sort_keys=False))
         return path
 
-    def up(self, vm: dict[str, Any]) -> tuple[Any, float]:
+    def up(self, vm: dict[str, Any], *extra: str) -> tuple[Any, float]:
         start = time.monotonic()
-        result = run_aihost("-i", str(self.inventory(vm)), "vm", "up", "lane",
+        result = run_aihost("-i", str(self.inventory(vm)), "vm", "up", "lane", *extra,
                             "--agent-timeout", str(BOOT_TIMEOUT + FIRST_BOOT_TIMEOUT))
         return result, time.monotonic() - start
 
@@ -101,7 +101,8 @@ def cloud_init_result(vm: QemuGuest) -> tuple[int, dict[str, Any]]:
 def test_vm_up_verifies_a_real_guest_without_gpu_or_runtime(lane: Lane) -> None:
     """gpu: none, runtime: none: the user-data is accepted, first boot reaches done with
     every phase recorded, cloud-init reports no error, the first-boot message shows once,
-    and `aihost vm up` verifies the guest end to end."""
+    and `aihost vm up` verifies the guest end to end; `--reprovision` (a new instance-id)
+    runs first boot again on the same disk."""
     result, took = lane.up({"runtime": "none"})
     print(f"\nguest lane: vm up (boot + first boot + verify) took {took:.0f} s")
     assert result.exit_code == 0, result.stderr
@@ -114,6 +115,15 @@ def test_vm_up_verifies_a_real_guest_without_gpu_or_runtime(lane: Lane) -> None:
     assert state["phases"]["health"] == {"status": "ok", "error": None}
     log = qemu.read_file("/var/log/cloud-init-output.log") or ""
     assert log.count("aihost: first boot of lane done") == 1, log[-2000:]
+    result, took = lane.up({"runtime": "none"}, "--reprovision")
+    print(f"\nguest lane: vm up --reprovision took {took:.0f} s")
+    assert result.exit_code == 0, result.stderr
+    qemu = lane.guest()
+    state = json.loads(qemu.read_file("/var/lib/aihost/state.json") or "{}")
+    assert (state["instance_id"], state["phase"], state["status"]) == (
+        "aihost-lane-g2", "done", "ok"), state
+    log = qemu.read_file("/var/log/cloud-init-output.log") or ""
+    assert log.count("aihost: first boot of lane done") == 2, log[-2000:]
 
 
 def test_gpu_vm_fails_the_driver_phase_with_its_reason_then_boots_cleanly(lane: Lane) -> None:

@@ -18,8 +18,8 @@ MISSING = ApiError("Agent error: failed to open file '/var/lib/aihost/state.json
 AWAY = ApiError("QEMU guest agent is not running", status=500)
 
 
-def _state(phase: str, status: str, error: str | None = None) -> str:
-    return json.dumps({"phase": phase, "status": status, "error": error})
+def _state(phase: str, status: str, error: str | None = None, iid: str = "aihost-box-g1") -> str:
+    return json.dumps({"phase": phase, "status": status, "error": error, "instance_id": iid})
 
 
 class _Client:
@@ -87,3 +87,15 @@ def test_a_first_boot_that_does_not_finish_times_out_naming_the_phase() -> None:
     agent, _now = _agent(_Client([_state("models", "running")]))
     with pytest.raises(WaitTimeout, match=r"within 60 s; the guest is in phase models \(running\)"):
         wait_first_boot(agent, 60, lambda _m: None)
+
+
+def test_the_state_of_the_instance_before_reprovision_is_not_taken_for_the_new_one() -> None:
+    client = _Client([_state("done", "ok", iid="aihost-box-g1"), AWAY,
+                      _state("done", "ok", iid="aihost-box-g1"),
+                      _state("runtime", "running", iid="aihost-box-g2"),
+                      _state("done", "ok", iid="aihost-box-g2")])
+    agent, _now = _agent(client)
+    said: list[str] = []
+    state = wait_first_boot(agent, 600, said.append, instance_id="aihost-box-g2")
+    assert state is not None and state.instance_id == "aihost-box-g2"
+    assert said == ["first boot: runtime running", "first boot: done ok"]
