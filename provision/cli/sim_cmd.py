@@ -25,17 +25,25 @@ def sim() -> None:
 @click.option("--sftp-port", type=PORT_OR_ANY, default=0, show_default=True,
               help="SFTP port (0: any).")
 @click.option("--no-sftp", is_flag=True, help="Run without the SFTP/SSH endpoint.")
+@click.option("--guest", type=click.Choice(["model", "qemu"]), default="model",
+              show_default=True, help="Who answers the guest agent: the guest model, or a "
+              "real guest booted in QEMU per running VM (needs --guest-image).")
+@click.option("--guest-image", type=click.Path(path_type=Path, file_okay=False),
+              help="Image dir (vmlinuz, initrd, disk.img) of tests/guest_lane/build_image.sh.")
 def serve(port: int, fixture: Path | None, state: Path | None, sftp_port: int,
-          no_sftp: bool) -> None:
+          no_sftp: bool, guest: str, guest_image: Path | None) -> None:
     """Serve the simulator in the foreground on 127.0.0.1 (HTTPS API plus SFTP) until Ctrl-C."""
     from provision.sim.cli_entry import serve as run
 
+    if guest == "qemu" and guest_image is None:
+        raise click.UsageError("--guest qemu needs --guest-image DIR")
     _port_free(port, "--port")
     if not no_sftp:
         _port_free(sftp_port, "--sftp-port")
     try:
         run(port=port, fixture=fixture, state_dir=state,
-            sftp_port=None if no_sftp else sftp_port, echo=click.echo)
+            sftp_port=None if no_sftp else sftp_port, echo=click.echo,
+            guest_image=guest_image if guest == "qemu" else None)
     except OSError as exc:  # a port taken between the check and the bind
         raise click.UsageError(f"cannot listen on 127.0.0.1: {exc.strerror or exc}") from None
 

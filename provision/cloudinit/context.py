@@ -102,6 +102,7 @@ def build_context(
             "max_model_len": vm.vllm.max_model_len,
         },
         "hf_token": hf_token,
+        "versions": vm.versions.model_dump(),
         "llamacpp": {
             "model_path": gguf_path,
             "model_url": gguf_url,

@@ -122,6 +122,16 @@ class GuestAgent:
             self.sleep(delay)
             delay = min(delay * 2, 1.0)
 
+    def read_file(self, path: str) -> str | None:
+        """A guest file's text via agent/file-read; None when it cannot be read (absent,
+        the agent not answering, or a token without VM.GuestAgent.FileRead)."""
+        try:
+            data = self.client.get(f"{self.base}/file-read", file=path)
+        except ApiError:
+            return None
+        content = data.get("content") if isinstance(data, dict) else None
+        return content if isinstance(content, str) else None
+
     def addresses(self) -> list[str]:
         """The guest's non-loopback IPv4 addresses."""
         data = self.client.get(f"{self.base}/network-get-interfaces")

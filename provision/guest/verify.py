@@ -9,6 +9,7 @@ from typing import Any
 
 from provision.errors import GuestError
 from provision.guest.agent import GuestAgent, ProgramNotFound
+from provision.guest.firstboot import wait_first_boot
 
 NVIDIA_QUERY = [
     "nvidia-smi", "--query-gpu=name,memory.total,driver_version", "--format=csv,noheader",
@@ -49,11 +50,13 @@ def verify_guest(
     models: list[str],
     agent_timeout: float,
     progress: Callable[[str], None] | None = None,
+    instance_id: str | None = None,
 ) -> GuestReport:
     """Wait for the agent, then check nvidia-smi and the runtime's health; raise GuestError."""
     say = progress or (lambda _msg: None)
     say("verify: waiting for the guest agent")
     report = GuestReport(agent_seconds=agent.wait_ready(agent_timeout, progress))
+    wait_first_boot(agent, max(0.0, agent_timeout - report.agent_seconds), say, instance_id)
     if expect_gpu:
         say("verify: nvidia-smi")
         try:

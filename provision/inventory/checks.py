@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from provision.errors import AihostError
+from provision.errors import AihostError, InputError
 from provision.inventory.model import Inventory
 
 
@@ -14,6 +14,11 @@ def check_inventory(inv: Inventory, *, allow_cpu_offload: bool = False) -> list[
             warnings.append(
                 f"vms.{name}: the {vm.runtime} API listens on {vm.listen} without "
                 "authentication; anyone on that network can use it"
+            )
+        if vm.runtime == "vllm" and not vm.gpu_names:
+            raise InputError(
+                f"{inv.source}: vms.{name}: runtime vllm needs a GPU and this VM has none",
+                hint="add gpu: NAME, or use runtime: ollama or llamacpp (they also run on the CPU)",
             )
         if vm.runtime == "none" and vm.models:
             warnings.append(f"vms.{name}: models are listed but runtime is none")

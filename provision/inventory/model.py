@@ -54,6 +54,11 @@ ModelName = Annotated[str, StringConstraints(min_length=1, max_length=256),
 Runtime = Literal["ollama", "vllm", "llamacpp", "none"]
 Distro = Literal["ubuntu-24.04", "ubuntu-22.04", "debian-12"]
 RUNTIME_PORTS = {"ollama": 11434, "vllm": 8000, "llamacpp": 8080, "none": 0}
+# The versions the guest installs unless the inventory pins others (vms.NAME.versions).
+# Ollama: release tag without the v (ollama.com/download/...?version=); vLLM: PyPI
+# version; llama.cpp: release tag (bNNNN); driver_branch: NVIDIA's Ubuntu server branch.
+DEFAULT_VERSIONS = {"ollama": "0.32.15", "vllm": "0.33.0", "llamacpp": "b10830",
+                    "driver_branch": "580"}
 
 
 class Gpu(Strict):
@@ -170,6 +175,15 @@ class LlamacppSettings(Strict):
     context: int = Field(8192, ge=256, le=2**24)
 
 
+class RuntimeVersions(Strict):
+    """Pinned versions of what first boot installs (defaults: DEFAULT_VERSIONS)."""
+
+    ollama: str = Field(DEFAULT_VERSIONS["ollama"], pattern=r"^\d+\.\d+\.\d+(-rc\d+)?$")
+    vllm: str = Field(DEFAULT_VERSIONS["vllm"], pattern=r"^\d+\.\d+(\.\d+)*(\.post\d+)?$")
+    llamacpp: str = Field(DEFAULT_VERSIONS["llamacpp"], pattern=r"^b\d+$")
+    driver_branch: str = Field(DEFAULT_VERSIONS["driver_branch"], pattern=r"^\d{3}$")
+
+
 class Vm(Strict):
     """A VM aihost manages, after `defaults.vm` was merged in."""
 
@@ -204,6 +218,7 @@ class Vm(Strict):
     context: int | None = Field(None, ge=256, le=2**24)
     vllm: VllmSettings = VllmSettings()
     llamacpp: LlamacppSettings = LlamacppSettings()
+    versions: RuntimeVersions = RuntimeVersions()
     hf_token: SecretRef | None = None
     start_timeout: int | None = Field(None, ge=10, le=86400)
     tags: list[PveTag] = []

@@ -37,6 +37,7 @@ def serve(
     sftp_port: int | None = 0,
     echo: Callable[[str], None] | None = None,
     stop: threading.Event | None = None,
+    guest_image: Path | None = None,
 ) -> int:
     """Start a SimServer, print how to reach it, serve until stop is set (or Ctrl-C)."""
     from provision.sim.server import SimServer
@@ -49,6 +50,11 @@ def serve(
         echo = _echo
     server = SimServer(Path(state_dir), fixture, port=port, sftp_port=sftp_port).start()
     marker = write_serving_marker(Path(state_dir), server.url)
+    if guest_image is not None:
+        from provision.sim import qemu_bridge
+
+        qemu_bridge.register(Path(state_dir), guest_image, Path(state_dir) / "qemu")
+        echo(f"  guest agent: real QEMU guests from {guest_image}")
     echo(f"Proxmox VE simulator on {server.url} (state in {state_dir})")
     echo(f"  TLS fingerprint (SHA-256): {server.fingerprint}")
     echo(f"  certificate: {server.cert_path}")
@@ -67,6 +73,10 @@ def serve(
     finally:
         marker.unlink(missing_ok=True)
         server.stop()
+        if guest_image is not None:
+            from provision.sim import qemu_bridge
+
+            qemu_bridge.unregister(Path(state_dir))
     return 0
 
 

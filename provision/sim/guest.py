@@ -29,6 +29,7 @@ import yaml
 
 from provision.sim import guest_nvidia as nv
 from provision.sim.guest_net import network_interfaces, property_flags
+from provision.sim.guest_state import STATE_PATH, state_json
 from provision.sim.guest_userdata import (
     CloudConfig,
     driver_version,
@@ -48,6 +49,7 @@ __all__ = [
     "instance_id",
     "network_interfaces",
     "property_flags",
+    "read_file",
     "secure_boot",
 ]
 
@@ -273,10 +275,27 @@ def _files(guest: _Guest) -> dict[str, str]:
     files = dict(guest.cloud.files)
     files["/proc/cmdline"] = CMDLINE
     files["/etc/hostname"] = _name(guest) + "\n"
-    files["/var/lib/cloud/data/instance-id"] = (
-        instance_id(view.user_data, view.meta_data, view.network_config) + "\n"
+    iid = instance_id(view.user_data, view.meta_data, view.network_config)
+    files["/var/lib/cloud/data/instance-id"] = iid + "\n"
+    runtime = runtime_of(guest.cloud)
+    state = state_json(
+        guest.cloud, iid, len(view.gpus), guest.gpu_ok,
+        lambda name: _reachable(guest, name),
+        lambda name: _on_gpu(guest, name) or (name == "ollama" and not runtime.models)
+        if runtime else False,
     )
+    if state is not None:
+        files[STATE_PATH] = state
+    if guest.cloud.valid:  # cloud-final finished: the model's guest is past its boot
+        files["/run/cloud-init/result.json"] = json.dumps(
+            {"v1": {"datasource": "DataSourceNoCloud [seed=/dev/sr0][dsmode=net]", "errors": []}}
+        ) + "\n"
     return files
+
+
+def read_file(view: GuestView, path: str) -> str | None:
+    """A file of the modelled guest as qemu-ga's guest-file-read gives it (None: absent)."""
+    return _files(_guest(view)).get(path)
 
 
 def _cat(guest: _Guest, args: list[str], input_data: str | None) -> ExecResult:

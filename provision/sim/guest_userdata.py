@@ -166,10 +166,17 @@ def _decode(content: Any, encoding: str) -> str:
 
 
 def _runcmd_texts(config: CloudConfig) -> list[str]:
-    """runcmd lines plus the content of write_files scripts they run (one level)."""
+    """runcmd lines plus the content of write_files scripts they run, and of the scripts
+    those run in turn (aihost's runcmd is one script that calls the driver installer)."""
     texts = list(config.runcmd)
-    for line in config.runcmd:
-        texts.extend(body for path, body in config.files.items() if path in line)
+    seen: set[str] = set()
+    index = 0
+    while index < len(texts):
+        for path, body in config.files.items():
+            if path not in seen and path in texts[index]:
+                seen.add(path)
+                texts.append(body)
+        index += 1
     return texts
 
 

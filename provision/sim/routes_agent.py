@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from provision.sim import guest
+from provision.sim import guest, qemu_bridge
 from provision.sim import vmconfig as vc
-from provision.sim.context import Ctx, Route
+from provision.sim.context import Ctx, Handler, Route
 from provision.sim.http import fail, param_fail
 from provision.sim.lifecycle import generated_network, generated_user_data
 from provision.sim.pci import parse_prop
@@ -96,6 +96,18 @@ def exec_status(ctx: Ctx) -> Any:
     return out
 
 
+def file_read(ctx: Ctx) -> Any:
+    """GET .../agent/file-read?file=PATH (qemu-server PVE/API2/Qemu/Agent.pm, file-read:
+    guest-file-open fails as check_agent_error reports it, "Agent error: DESC")."""
+    _vmid, _vm, gview = view(ctx)
+    path = str(ctx.params.get("file", ""))
+    content = guest.read_file(gview, path)
+    if content is None:  # qemu-ga's guest-file-open error text
+        raise fail(f"Agent error: failed to open file '{path}' (mode: 'r'): "
+                   "No such file or directory")
+    return {"content": content, "bytes-read": len(content.encode())}
+
+
 def interfaces(ctx: Ctx) -> Any:
     """GET .../agent/network-get-interfaces."""
     _vmid, _vm, gview = view(ctx)
@@ -116,11 +128,36 @@ def cloudinit_dump(ctx: Ctx) -> Any:
     return f"instance-id: {guest.instance_id(user, None, network)}\n"
 
 
+def _bridged(operation: str, handler: Handler) -> Handler:
+    """With `sim serve --guest qemu` a real QEMU guest answers (provision.sim.qemu_bridge),
+    after qemu-server's assert_agent_available checks; else the guest model."""
+
+    def route(ctx: Ctx) -> Any:
+        bridge = qemu_bridge.bridge_for(ctx.state_dir)
+        if bridge is None:
+            return handler(ctx)
+        vmid = str(ctx.params["vmid"])
+        vm = vc.vm_record(ctx.world, ctx.node(), vmid)
+        if "agent" not in vm["config"]:
+            raise fail("No QEMU guest agent configured")
+        if vm["status"] != "running":
+            bridge.stop(vmid)
+            raise fail(f"VM {vmid} is not running")
+        try:
+            return qemu_bridge.answer(bridge.guest(vmid, vm), operation, ctx.params)
+        except qemu_bridge.SimAgentError as exc:
+            raise fail(str(exc)) from None
+
+    route.__doc__ = handler.__doc__
+    return route
+
+
 _Q = "/nodes/{node}/qemu/{vmid}"
 ROUTES: list[Route] = [
-    ("POST", f"{_Q}/agent/ping", ping),
-    ("POST", f"{_Q}/agent/exec", agent_exec),
-    ("GET", f"{_Q}/agent/exec-status", exec_status),
-    ("GET", f"{_Q}/agent/network-get-interfaces", interfaces),
+    ("POST", f"{_Q}/agent/ping", _bridged("ping", ping)),
+    ("POST", f"{_Q}/agent/exec", _bridged("exec", agent_exec)),
+    ("GET", f"{_Q}/agent/exec-status", _bridged("exec-status", exec_status)),
+    ("GET", f"{_Q}/agent/network-get-interfaces", _bridged("network-get-interfaces", interfaces)),
+    ("GET", f"{_Q}/agent/file-read", _bridged("file-read", file_read)),
     ("GET", f"{_Q}/cloudinit/dump", cloudinit_dump),
 ]

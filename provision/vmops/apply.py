@@ -6,6 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from provision.delivery.generation import instance_id
 from provision.delivery.iso import remove_volumes, upload_iso
 from provision.delivery.snippets import upload_snippets
 from provision.errors import AihostError, ApiError
@@ -239,6 +240,7 @@ def _verify(session: Session, state: VmState, vmid: int, options: UpOptions) -> 
         agent, expect_gpu=bool(desired.gpu_names), runtime=vm.runtime, models=models,
         agent_timeout=options.agent_timeout,
         progress=lambda msg: session.progress(f"{desired.name}: {msg}"),
+        instance_id=instance_id(desired.name, state.generation),
     )
 
 

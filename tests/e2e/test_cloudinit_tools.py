@@ -67,12 +67,12 @@ def render_combo(distro: str, runtime: str, gpu: bool, cuda: bool) -> str:
 
 
 def shell_scripts(doc: dict[str, Any]) -> dict[str, str]:
-    """Every shell text in a document: write_files with a shebang, and one script made of
+    """Every shell text in a document: write_files with a #!/bin/sh shebang, and one script made of
     the runcmd, bootcmd and power_state condition lines (cloud-init runs them with sh)."""
     scripts = {
         item["path"]: item["content"]
         for item in doc.get("write_files", [])
-        if str(item.get("content", "")).startswith("#!")
+        if str(item.get("content", "")).startswith("#!/bin/sh")
     }
     lines = [*doc.get("runcmd", []), *doc.get("bootcmd", [])]
     if "power_state" in doc:
@@ -106,8 +106,9 @@ def test_every_combination_has_its_parts(rendered: dict[tuple[Any, ...], Path]) 
         toolkit = cuda or (gpu and runtime == "llamacpp")
         assert ("/usr/local/sbin/aihost-install-cuda" in paths) == toolkit, path.name
         units = {p.rsplit("/", 1)[1] for p in paths if p.startswith("/etc/systemd/system/")}
-        want = {UNITS[runtime], "aihost-setup.service"} if runtime != "none" else set()
-        assert units == want, path.name
+        assert units == ({UNITS[runtime]} if runtime != "none" else set()), path.name
+        assert "/var/lib/cloud/scripts/per-boot/aihost-boot" in paths, path.name
+        assert doc["runcmd"] == ["/usr/local/sbin/aihost-firstboot"], path.name
         assert ("apt" in doc) == (distro == "debian-12" and (gpu or cuda)), path.name
         assert "qemu-guest-agent" in doc["packages"] and "/usr/local/bin/aihost-health" in paths
 

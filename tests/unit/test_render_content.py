@@ -25,7 +25,9 @@ def test_creates_the_user_with_keys_and_installs_and_starts_the_agent() -> None:
     assert user["name"] == "alice" and user["ssh_authorized_keys"] == [KEY]
     assert user["lock_passwd"] is True and "plain_text_passwd" not in user and "passwd" not in user
     assert "qemu-guest-agent" in doc["packages"]
-    assert doc["runcmd"][0] == "systemctl start qemu-guest-agent"
+    assert doc["runcmd"] == ["/usr/local/sbin/aihost-firstboot"]
+    firstboot = files(doc)["/usr/local/sbin/aihost-firstboot"]["content"]
+    assert "systemctl start qemu-guest-agent ||" in firstboot
     assert "/usr/local/bin/aihost-health" in files(doc)
 
 
@@ -33,10 +35,13 @@ def test_creates_the_user_with_keys_and_installs_and_starts_the_agent() -> None:
 def test_ubuntu_uses_the_signed_server_driver(distro: str) -> None:
     doc = parse(render(distro=distro).text)
     script = files(doc)["/usr/local/sbin/aihost-install-driver"]["content"]
-    match = re.search(r"^ubuntu-drivers install --gpgpu nvidia:(\d{3})-server$", script, re.M)
-    assert match, script
-    assert f"apt-get install -y nvidia-utils-{match.group(1)}-server" in script.splitlines()
-    assert "/usr/local/sbin/aihost-install-driver" in doc["runcmd"]
+    assert 'ubuntu-drivers install --gpgpu "nvidia:580-server$suffix"' in script.splitlines()
+    assert "    suffix=-open" in script.splitlines()  # Turing and newer
+    assert 'apt-get install -y "nvidia-utils-580-server"' in script.splitlines()
+    # ubuntu-drivers exits 0 having installed nothing: the packages are checked after it.
+    assert script.index("ubuntu-drivers install") < script.index('installed "nvidia-headless')
+    firstboot = files(doc)["/usr/local/sbin/aihost-firstboot"]["content"]
+    assert "/usr/local/sbin/aihost-install-driver || exit 1" in firstboot
     assert "ubuntu-drivers-common" in doc["packages"]
     assert "apt" not in doc  # no extra repository for the driver
 
@@ -44,8 +49,10 @@ def test_ubuntu_uses_the_signed_server_driver(distro: str) -> None:
 def test_debian_uses_nvidia_repo_with_contrib_and_headers() -> None:
     doc = parse(render(distro="debian-12").text)
     script = files(doc)["/usr/local/sbin/aihost-install-driver"]["content"].splitlines()
-    assert 'apt-get install -y "linux-headers-$(uname -r)"' in script
-    assert "apt-get install -y nvidia-driver-cuda nvidia-kernel-open-dkms" in script
+    assert "apt-get install -y linux-image-amd64 linux-headers-amd64" in script
+    assert not any("linux-headers-$(uname -r)" in line for line in script)
+    assert "    apt-get install -y nvidia-driver-cuda nvidia-kernel-open-dkms" in script
+    assert "    apt-get install -y nvidia-driver-cuda nvidia-kernel-dkms" in script
     assert any("repos/debian12/x86_64/cuda-keyring_1.1-1_all.deb" in line for line in script)
     (source,) = doc["apt"]["sources"].values()
     assert source["source"].split()[3:] == ["contrib", "non-free", "non-free-firmware"]
@@ -59,8 +66,8 @@ def test_gpu_vm_blacklists_nouveau_and_reboots_once(distro: str, tmp_path) -> No
     assert "blacklist nouveau" in files(doc)["/etc/modprobe.d/blacklist-nouveau.conf"]["content"]
     power = doc["power_state"]
     assert power["mode"] == "reboot"
-    # The condition holds only after a driver install and before the marker of the reboot;
-    # bootcmd (every boot) sets that marker once the reboot-required file exists.
+    # The condition holds only after a driver install (aihost-boot removes the marker on
+    # the next boot: tests/unit/test_firstboot_flow.py runs that).
     state = tmp_path / "aihost"
     state.mkdir()
 
@@ -71,34 +78,57 @@ def test_gpu_vm_blacklists_nouveau_and_reboots_once(distro: str, tmp_path) -> No
     assert run(power["condition"]) == 1  # no driver installed: no reboot
     (state / "reboot-required").touch()
     assert run(power["condition"]) == 0  # driver installed: reboot
-    for line in doc["bootcmd"]:
-        assert run(line) == 0  # the next boot
-    assert run(power["condition"]) == 1  # never again
+    assert "bootcmd" not in doc
     driver = files(doc)["/usr/local/sbin/aihost-install-driver"]["content"]
     assert driver.rstrip().endswith("touch /var/lib/aihost/reboot-required")
     assert "nvidia-smi >/dev/null 2>&1" in driver  # a working driver is not reinstalled
 
 
 @pytest.mark.parametrize("distro", ["ubuntu-24.04", "debian-12"])
-def test_no_gpu_skips_driver_and_reboot_and_starts_setup_now(distro: str) -> None:
+def test_no_gpu_skips_driver_and_reboot(distro: str) -> None:
     doc = parse(render(gpu=False, distro=distro).text)
     assert "power_state" not in doc and "bootcmd" not in doc
     assert "/usr/local/sbin/aihost-install-driver" not in files(doc)
-    assert "systemctl start --no-block aihost-setup.service" in doc["runcmd"]
     assert driver_version(parse_user_data(render(gpu=False, distro=distro).text)) is None
 
 
-def test_gpu_vm_enables_setup_for_the_next_boot_only() -> None:
+def test_no_setup_unit_and_no_final_message_on_every_boot() -> None:
+    """The old aihost-setup.service (After=cloud-final, WantedBy=multi-user) formed an
+    ordering cycle; setup now runs from cloud-init's scripts-per-boot. final_message runs
+    on every boot, so the first-boot message comes from aihost-boot instead."""
     doc = parse(render().text)
-    assert "systemctl enable aihost-setup.service" in doc["runcmd"]
-    assert not any("start" in line and "aihost-setup" in line for line in doc["runcmd"])
-    unit = files(doc)["/etc/systemd/system/aihost-setup.service"]["content"]
-    assert "ConditionPathExists=!/var/lib/aihost/setup-done" in unit
-    assert "WantedBy=multi-user.target" in unit
-    runcmd = doc["runcmd"]
-    assert runcmd.index("/usr/local/sbin/aihost-install-driver") < runcmd.index(
-        "systemctl enable aihost-setup.service"
-    )
+    assert not [p for p in files(doc) if "aihost-setup.service" in p]
+    assert "final_message" not in doc
+    boot = files(doc)["/var/lib/cloud/scripts/per-boot/aihost-boot"]
+    assert boot["permissions"] == "0755"
+    assert "aihost: first boot of box done" in boot["content"]
+
+
+def test_runtime_versions_are_pinned_and_configurable() -> None:
+    doc = parse(render().text)
+    setup = files(doc)["/usr/local/sbin/aihost-setup-runtime"]["content"]
+    assert "VERSION=0.32.15" in setup.splitlines()
+    assert "ollama-linux-$arch.tar.zst?version=$VERSION" in setup
+    doc = parse(render({"runtime": "vllm", "versions": {"vllm": "0.11.0"}}).text)
+    setup = files(doc)["/usr/local/sbin/aihost-setup-runtime"]["content"]
+    assert "VERSION=0.11.0" in setup.splitlines() and '"vllm==$VERSION"' in setup
+    doc = parse(render({"runtime": "llamacpp", "llamacpp": {"model_path": "/m.gguf"},
+                        "versions": {"llamacpp": "b6000"}}).text)
+    setup = files(doc)["/usr/local/sbin/aihost-setup-runtime"]["content"]
+    assert "VERSION=b6000" in setup.splitlines() and '--branch "$VERSION"' in setup
+    with pytest.raises(Exception, match="versions"):
+        render({"versions": {"ollama": "latest"}})
+
+
+@pytest.mark.parametrize("unit", ["ollama.service", "vllm.service", "llama-server.service"])
+def test_runtime_units_have_a_start_limit(unit: str) -> None:
+    runtime = {"ollama.service": "ollama", "vllm.service": "vllm"}.get(unit, "llamacpp")
+    vm = {"runtime": runtime, "llamacpp": {"model_path": "/m.gguf"}}
+    text = files(parse(render(vm).text))[f"/etc/systemd/system/{unit}"]["content"]
+    lines = text.splitlines()
+    unit_section = lines[: lines.index("[Service]")]
+    assert any(re.fullmatch(r"StartLimitIntervalSec=\d+", line) for line in unit_section)
+    assert any(re.fullmatch(r"StartLimitBurst=[1-9]", line) for line in unit_section)
 
 
 @pytest.mark.parametrize("cuda", [True, False])
@@ -108,7 +138,8 @@ def test_cuda_toolkit_only_when_asked(cuda: bool) -> None:
     assert (script is not None) == cuda
     if cuda:
         assert re.search(r"^apt-get install -y cuda-toolkit-12-\d+$", script["content"], re.M)
-        assert "/usr/local/sbin/aihost-install-cuda" in doc["runcmd"]
+        firstboot = files(doc)["/usr/local/sbin/aihost-firstboot"]["content"]
+        assert "/usr/local/sbin/aihost-install-cuda || exit 1" in firstboot
 
 
 def test_ollama_unit_binds_where_asked_and_pulls_models_over_the_api() -> None:
@@ -121,7 +152,7 @@ def test_ollama_unit_binds_where_asked_and_pulls_models_over_the_api() -> None:
     assert '"$URL/api/pull"' in setup and "ollama pull" not in setup
     assert "URL=http://127.0.0.1:11500" in setup.splitlines()
     assert "zstd -d" in setup and "zstd" in doc["packages"]
-    assert setup.index("command -v ollama") < setup.index('"$URL/api/pull"')
+    assert setup.index("runtime() {") < setup.index("models() {") < setup.index('"$URL/api/pull"')
     runtime = runtime_of(parse_user_data(text))
     assert runtime and (runtime.host, runtime.port) == ("0.0.0.0", 11500)
     assert runtime.models == ["qwen2.5:7b", "llama3.1:latest"]
@@ -180,7 +211,10 @@ def test_llamacpp_downloads_the_gguf_and_offloads_all_layers() -> None:
     setup = files(doc)["/usr/local/sbin/aihost-setup-runtime"]["content"]
     assert f"MODEL_URL='{url}'" in setup.splitlines() and "-DGGML_CUDA=ON" in setup
     assert files(doc)["/etc/aihost/models"]["content"] == "Model-Q4_K_M.gguf\n"
-    assert "/usr/local/sbin/aihost-install-cuda" in doc["runcmd"]  # nvcc builds it
+    assert "aihost-install-cuda" in files(doc)["/usr/local/sbin/aihost-firstboot"]["content"]
+    # The shared-library build is installed whole (libllama/libggml beside the binary).
+    assert 'cmake --install "$src/build"' in setup
+    assert '-DCMAKE_INSTALL_RPATH="$PREFIX/lib"' in setup
 
 
 def test_llamacpp_needs_a_model_path_or_url() -> None:

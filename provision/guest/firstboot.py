@@ -1,0 +1,110 @@
+"""Follow the guest's first boot through /var/lib/aihost/state.json (written by the
+user-data's aihost-firstboot and aihost-boot scripts; read with the agent's file-read).
+
+Phases in order: driver, reboot, runtime, models, health, then done. A failed phase
+carries the failing command's own error text, which aihost reports instead of a timeout.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from provision.errors import GuestError, WaitTimeout
+from provision.guest.agent import GuestAgent
+
+STATE_PATH = "/var/lib/aihost/state.json"
+RESULT_PATH = "/run/cloud-init/result.json"
+HINTS = {
+    "driver": "the NVIDIA driver install failed in the guest; see /var/log/cloud-init-output.log",
+    "reboot": "the guest did not come back from the driver reboot; look at the VM console",
+    "runtime": "installing the LLM runtime failed; see /var/log/cloud-init-output.log",
+    "models": "the runtime could not get its models; fix the name or source and re-run "
+              "`aihost vm up NAME --reprovision`",
+}
+
+
+@dataclass(frozen=True)
+class FirstBoot:
+    """One reading of the state file."""
+
+    phase: str
+    status: str
+    error: str | None
+    instance_id: str | None = None
+
+    @property
+    def finished(self) -> bool:
+        """True when first boot is done or a phase failed."""
+        return self.status == "failed" or self.phase == "done"
+
+
+def read_state(agent: GuestAgent) -> FirstBoot | None:
+    """The guest's first-boot state, or None when there is none (yet) to read."""
+    text = agent.read_file(STATE_PATH)
+    if not text:
+        return None
+    try:
+        data: Any = json.loads(text)
+    except ValueError:
+        return None
+    if not isinstance(data, dict) or not isinstance(data.get("phase"), str):
+        return None
+    error = data.get("error")
+    iid = data.get("instance_id")
+    return FirstBoot(str(data["phase"]), str(data.get("status", "")),
+                     str(error) if error else None, str(iid) if iid else None)
+
+
+def _cloud_init_finished(agent: GuestAgent) -> bool:
+    """True once cloud-init's final stage wrote /run/cloud-init/result.json on this boot
+    (`cloud-init status` is no help here: it says error while still running once any
+    module failed)."""
+    return agent.read_file(RESULT_PATH) is not None
+
+
+def wait_first_boot(
+    agent: GuestAgent,
+    timeout: float,
+    say: Callable[[str], None],
+    instance_id: str | None = None,
+) -> FirstBoot | None:
+    """Wait until first boot is done or failed, saying each new phase; None when cloud-init
+    finished and left no state file (user-data not aihost's). While the file is missing and
+    cloud-init still runs (the agent starts before cloud-init writes aihost's scripts), or
+    the guest is away (the driver reboot), it keeps waiting. With instance_id, a state of
+    another instance (the one before `--reprovision`) counts as no state yet.
+
+    A failed driver, reboot, runtime or models phase raises GuestError with the guest's own
+    error; a failed health phase is returned so the caller's checks say what is wrong."""
+    start = agent.clock()
+    delay = 0.05
+    seen: tuple[str, str] | None = None
+    while True:
+        state = read_state(agent)
+        if state is not None and instance_id and state.instance_id != instance_id:
+            state = None
+        if state is None and seen is None and _cloud_init_finished(agent):
+            return None
+        if state is not None and (state.phase, state.status) != seen:
+            seen = (state.phase, state.status)
+            say(f"first boot: {state.phase} {state.status}")
+        if state is not None and state.finished:
+            if state.status == "failed" and state.phase in HINTS:
+                raise GuestError(
+                    f"first boot failed in the {state.phase} phase: "
+                    f"{state.error or 'no error text'}",
+                    hint=HINTS[state.phase],
+                )
+            return state
+        waited = agent.clock() - start
+        if waited >= timeout:
+            phase = f"{state.phase} ({state.status})" if state else "unknown"
+            raise WaitTimeout(
+                f"first boot did not finish within {timeout:.0f} s; the guest is in phase {phase}",
+                hint="re-run `aihost vm up` later, or raise --agent-timeout",
+            )
+        agent.sleep(min(delay, max(0.0, timeout - waited)))
+        delay = min(delay * 2, 5.0)

@@ -1,0 +1,92 @@
+"""/var/lib/aihost/state.json of the simulated guest (part of the guest MODEL).
+
+The real guest's aihost-firstboot and aihost-boot scripts (templates/scripts/) record each
+first-boot phase (driver, reboot, runtime, models, health, then done) with the failing
+command's error text. The model reaches the verdict those scripts reach from what it knows
+(the user-data, the attached GPUs, whether the driver loads) and writes the same fields,
+with the error texts the scripts print. No file without aihost's first-boot script.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+from provision.sim.guest_userdata import CloudConfig, runtime_of
+
+STATE_PATH = "/var/lib/aihost/state.json"
+FIRSTBOOT = "/usr/local/sbin/aihost-firstboot"
+DRIVER = "/usr/local/sbin/aihost-install-driver"
+SETUP = "/usr/local/sbin/aihost-setup-runtime"
+NO_GPU = ("aihost: no NVIDIA GPU on this VM's PCI bus: is the GPU attached (hostpci) and the "
+          "VM power-cycled since?")
+
+
+def state_json(cloud: CloudConfig, instance_id: str, gpus: int, gpu_ok: bool,
+               reachable: Callable[[str], bool], on_gpu: Callable[[str], bool]) -> str | None:
+    """The state file's text, or None when the user-data has no aihost first boot."""
+    if not cloud.valid or FIRSTBOOT not in cloud.files:
+        return None
+    phases: dict[str, dict[str, Any]] = {}
+    failed = _run(cloud, gpus, gpu_ok, reachable, on_gpu, phases)
+    last = next(reversed(phases)) if failed else "done"
+    if not failed:
+        phases["done"] = {"status": "ok", "error": None}
+    state = {
+        "phase": last,
+        "status": phases[last]["status"],
+        "error": phases[last]["error"],
+        "instance_id": instance_id,
+        "updated": "1970-01-01T00:00:00+00:00",
+        "phases": phases,
+    }
+    return json.dumps(state) + "\n"
+
+
+def _run(cloud: CloudConfig, gpus: int, gpu_ok: bool, reachable: Callable[[str], bool],
+         on_gpu: Callable[[str], bool], phases: dict[str, dict[str, Any]]) -> bool:
+    """Fill phases in the scripts' order; True when one failed (the scripts stop there)."""
+    def record(phase: str, error: str | None, tool: str) -> bool:
+        phases[phase] = {"status": "failed" if error else "ok",
+                         "error": f"{tool} exited 1: {error}" if error else None}
+        return error is not None
+
+    if DRIVER in cloud.files:
+        if record("driver", None if gpus else NO_GPU, "aihost-install-driver"):
+            return True
+        phases["reboot"] = {"status": "ok", "error": None}
+    runtime = runtime_of(cloud)
+    if runtime is not None and SETUP in cloud.files:
+        record("runtime", None, "aihost-setup-runtime")
+        if record("models", _models_error(cloud, runtime.name, reachable), "aihost-setup-runtime"):
+            return True
+    return record("health", _health_error(cloud, runtime.name if runtime else None, gpu_ok,
+                                          on_gpu), "aihost-health")
+
+
+def _models_error(cloud: CloudConfig, runtime: str, reachable: Callable[[str], bool]) -> str | None:
+    """setup-<runtime>.sh models: a GGUF by path must already be in the guest (the model
+    has no files beyond write_files); vLLM's unit fails without a working GPU."""
+    setup = cloud.files.get(SETUP, "")
+    if runtime == "llamacpp" and "MODEL_URL=" not in setup:
+        path = next((line.split("=", 1)[1].strip("'\"") for line in setup.splitlines()
+                     if line.startswith("MODEL=")), "")
+        if path not in cloud.files:
+            return (f"aihost: the GGUF model {path} is not in the guest (model_path names a "
+                    "file the image must have; or give llamacpp.model_url)")
+    if runtime == "vllm" and not reachable("vllm"):
+        return "aihost: vllm.service failed: RuntimeError: No CUDA GPUs are available"
+    return None
+
+
+def _health_error(cloud: CloudConfig, runtime: str | None, gpu_ok: bool,
+                  on_gpu: Callable[[str], bool]) -> str | None:
+    """aihost-health's reason on stderr, as the rendered script prints it."""
+    health = cloud.files.get("/usr/local/bin/aihost-health", "")
+    expected = "GPU_EXPECTED=1" in health.splitlines()
+    if expected and not gpu_ok:
+        return "aihost-health: nvidia-smi sees no GPU"
+    if expected and runtime is not None and not on_gpu(runtime):
+        return f"aihost-health: {runtime} runs on the CPU, not the GPU (CPU fallback)"
+    return None
