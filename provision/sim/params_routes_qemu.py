@@ -141,6 +141,14 @@ QEMU_DECLARED: dict[tuple[str, str], dict[str, Entry]] = {
         "node": NODE,
         "vmid": VMID,
     },
+    ("GET", f"{_Q}/agent/file-read"): {
+        "count?": i(1, 16777216),
+        "decode?": b(),
+        "file": s(),
+        "node": NODE,
+        "offset?": i(0),
+        "vmid": VMID,
+    },
     ("GET", f"{_Q}/cloudinit/dump"): {
         "node": NODE,
         "type": e("user network meta"),

@@ -23,7 +23,12 @@ LAYERS = {
     "cli": 4, "__main__": 4, "__init__": 4,
 }
 # Not ours to change yet (another change owns these files): (importer, imported).
-KNOWN_UPWARD = {("provision/inventory/checks.py", "models")}
+KNOWN_UPWARD = {
+    ("provision/inventory/checks.py", "models"),
+    # The real-guest bridge boots QEMU with the cidata ISO aihost itself builds, on purpose:
+    # the lane tests that very ISO (the simulator is a test backend, not a product layer).
+    ("provision/sim/qemu_guest.py", "delivery"),
+}
 KNOWN_LAZY = {"provision/inventory/checks.py", "provision/inventory/model.py"}
 
 

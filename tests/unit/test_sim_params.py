@@ -43,6 +43,7 @@ _DELTA_84 = (
     | {("POST", f"{_Q}/{{vmid}}/status/start", k, "added")
        for k in ("with-conntrack-state", "machine.aw-bits")}
     | {("POST", f"{_Q}/{{vmid}}/agent/exec", "command", "changed")}
+    | {("GET", f"{_Q}/{{vmid}}/agent/file-read", k, "added") for k in ("count", "decode", "offset")}
 )
 
 
