@@ -67,6 +67,26 @@ class SecretRef(Strict):
         return self
 
 
+class UserDataSecret(SecretRef):
+    """A secret that can only reach the guest inside its cloud-init user-data, which lies
+    in plain text on a Proxmox storage (readable by anyone with Datastore.Audit there):
+    allowed only with `store_in_user_data: true`, the explicit opt-in."""
+
+    store_in_user_data: bool = False
+
+    @model_validator(mode="after")
+    def _opted_in(self) -> UserDataSecret:
+        if not self.store_in_user_data:
+            raise PydanticCustomError(
+                "secret_at_rest",
+                "this token would be stored in plain text in the VM's cloud-init user-data "
+                "(readable on the Proxmox storage by anyone with Datastore.Audit); write "
+                "store_in_user_data: true to accept that, or leave it out (public models "
+                "need no token)",
+            )
+        return self
+
+
 class TokenAuth(SecretRef):
     """API token: id `user@realm!name`; secret from env or file."""
 

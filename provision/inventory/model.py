@@ -26,6 +26,7 @@ from provision.inventory.hosts import (  # re-exported: see __all__
     Strict,
     TlsSettings,
     TokenAuth,
+    UserDataSecret,
     refuse_inline,
 )
 from provision.inventory.pveformats import (
@@ -219,7 +220,7 @@ class Vm(Strict):
     vllm: VllmSettings = VllmSettings()
     llamacpp: LlamacppSettings = LlamacppSettings()
     versions: RuntimeVersions = RuntimeVersions()
-    hf_token: SecretRef | None = None
+    hf_token: UserDataSecret | None = None
     start_timeout: int | None = Field(None, ge=10, le=86400)
     tags: list[PveTag] = []
 
@@ -334,5 +335,5 @@ class Inventory(Strict):
 __all__ = [
     "CloudUser", "Defaults", "Gpu", "Host", "Inventory", "LlamacppSettings", "Network",
     "PasswordAuth", "SecretRef", "SshSettings", "StorageSettings", "Strict", "TlsSettings",
-    "TokenAuth", "Vm", "VllmSettings",
+    "TokenAuth", "UserDataSecret", "Vm", "VllmSettings",
 ]

@@ -6,7 +6,7 @@ from __future__ import annotations
 from aihost_testing import run_aihost
 
 VLLM = {"gpu": "rtx4090", "runtime": "vllm", "models": ["Qwen/Qwen2.5-7B-Instruct"],
-        "hf_token": {"secret_env": "AIHOST_TEST_HF_UNSET"}}
+        "hf_token": {"secret_env": "AIHOST_TEST_HF_UNSET", "store_in_user_data": True}}
 
 
 def test_missing_hf_token_stops_vm_up_before_any_request(sim, tmp_path, monkeypatch):

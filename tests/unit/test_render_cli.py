@@ -25,7 +25,7 @@ vms:
     gpu: g1
     runtime: vllm
     models: [Qwen/Qwen2.5-7B-Instruct]
-    hf_token: {{secret_env: AIHOST_TEST_HF}}
+    hf_token: {{secret_env: AIHOST_TEST_HF, store_in_user_data: true}}
     user: {{name: alice, password: {{secret_env: AIHOST_TEST_PW}}}}
 """
 ENV = {"AIHOST_TEST_HF": "hf_topsecret123", "AIHOST_TEST_PW": "hunter2-pw"}

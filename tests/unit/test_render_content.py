@@ -165,7 +165,7 @@ def test_vllm_unit_serves_first_model_and_token_only_in_root_file() -> None:
             "runtime": "vllm",
             "models": ["Qwen/Qwen2.5-7B-Instruct", "other"],
             "vllm": {"gpu_memory_utilization": 0.85, "max_model_len": 16384},
-            "hf_token": {"secret_env": "HF"},
+            "hf_token": {"secret_env": "HF", "store_in_user_data": True},
         },
         secrets={"HF": token},
     )

@@ -77,7 +77,7 @@ def test_hostile_secrets_stay_in_their_place(value: str) -> None:
     rendered = render(
         {
             "runtime": "vllm",
-            "hf_token": {"secret_env": "HF"},
+            "hf_token": {"secret_env": "HF", "store_in_user_data": True},
             "user": {"name": "alice", "password": {"secret_env": "PW"}},
         },
         secret_reader=lambda ref, _w: {"HF": token, "PW": "pw" + value}[ref.secret_env],
@@ -121,7 +121,7 @@ def test_line_breaks_are_refused(field: str, vm: dict) -> None:
 def test_token_with_a_newline_is_refused() -> None:
     with pytest.raises(InputError, match="hf_token"):
         render(
-            {"runtime": "vllm", "hf_token": {"secret_env": "HF"}},
+            {"runtime": "vllm", "hf_token": {"secret_env": "HF", "store_in_user_data": True}},
             secret_reader=lambda _r, _w: "hf_a\nEVIL=1",
         )
 
