@@ -198,8 +198,6 @@ def destroy(obj: CliContext, name: str, yes: bool) -> None:
 @click.pass_obj
 def adopt(obj: CliContext, name: str, vmid: int, yes: bool) -> None:
     """Take a hand-made VM under management: show the diff, tag it 'aihost' after confirming."""
-    import sys
-
     from provision.errors import InputError
     from provision.vmops.adopt import adopt as adopt_vm
 
@@ -209,15 +207,11 @@ def adopt(obj: CliContext, name: str, vmid: int, yes: bool) -> None:
         if not diff["differences"]:
             lines.append("  no differences")
         obj.progress("\n".join(lines))
-        if yes:
-            return True
-        if not sys.stdin.isatty():
-            return False  # nobody to ask: tagging needs --yes
-        return click.confirm("tag it 'aihost' so aihost manages it?", default=False,
-                             err=True)
+        # nobody at stdin to ask: tagging needs --yes
+        return yes or obj.confirm("tag it 'aihost' so aihost manages it?")
 
     result = adopt_vm(_session(obj), name, vmid, confirm)
-    if not result["adopted"] and not sys.stdin.isatty():
+    if not result["adopted"] and not obj.interactive:
         raise InputError(f"VM {vmid} not adopted: nothing was changed",
                          hint=f"review the differences above, then `aihost vm adopt {name} "
                          f"--vmid {vmid} --yes`")
