@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,10 +28,14 @@ class Result:
 
 
 def run_aihost(
-    *args: str, env: dict[str, str] | None = None, stdin: str | None = None
+    *args: str,
+    env: dict[str, str] | None = None,
+    stdin: str | None = None,
+    clock: Callable[[], float] | None = None,
 ) -> Result:
     """Run `aihost ARGS` in-process with an Environment over StringIO: env adds variables
-    to this process's, stdin (when given) is typed at a terminal."""
+    to this process's, stdin (when given) is typed at a terminal, clock (when given)
+    replaces the monotonic clock."""
     from provision.cli.environment import Environment
     from provision.cli.main import run
 
@@ -42,6 +47,8 @@ def run_aihost(
         stdin_isatty=stdin is not None,
         env={**os.environ, **(env or {})},
     )
+    if clock is not None:
+        environment.clock = clock
     code = run(list(args), env=environment)
     return Result(code, out.getvalue(), err.getvalue())
 

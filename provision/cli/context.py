@@ -76,6 +76,11 @@ class CliContext:
             self.stdout.write(text if text.endswith("\n") else text + "\n")
         self.stdout.flush()
 
+    def say(self, line: str) -> None:
+        """A line of a long-running command's own output on stdout (not a result)."""
+        self.stdout.write(line + "\n")
+        self.stdout.flush()
+
     def progress(self, message: str) -> None:
         """A progress line on stderr (stdout stays clean for results and JSON)."""
         self.stderr.write(message + "\n")

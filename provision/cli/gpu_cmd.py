@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 def _session(obj: CliContext) -> Session:
     from provision.vmops.session import Session
 
-    return Session(obj.load_inventory(), progress=obj.progress)
+    return Session(obj.load_inventory(), progress=obj.progress, clock=obj.env.clock)
 
 
 def _verifier(session: Session, gpu_name: str, target: str,

@@ -28,7 +28,7 @@ def check(obj: CliContext, name: str | None) -> None:
     names = [name] if name else sorted(inv.hosts)
     if name:
         inv.host(name)
-    session = Session(inv, progress=obj.progress)
+    session = Session(inv, progress=obj.progress, clock=obj.env.clock)
     reports = [check_host(session, host_name) for host_name in names]
     from provision.preflight.run import host_preflight
 

@@ -62,8 +62,9 @@ def verify_vm(
     host = session.inv.vms[name].host
     vm = Node(session.client(host), session.inv.node_of(host)).vm(vmid)
     prefix = label or name
+    agent = GuestAgent(vm, clock=session.clock)
     return verify_guest(
-        GuestAgent(vm), expect_gpu=expect_gpu, runtime=runtime, models=list(models),
+        agent, expect_gpu=expect_gpu, runtime=runtime, models=list(models),
         agent_timeout=agent_timeout, progress=lambda msg: session.progress(f"{prefix}: {msg}"),
         instance_id=instance_id,
     )
