@@ -9,7 +9,6 @@ request sequence the simulator logged (as Markdown).
 from __future__ import annotations
 
 import argparse
-import contextlib
 import io
 import json
 import tempfile
@@ -22,11 +21,11 @@ GPU = "rtx4090"
 
 
 def _run(*args: str) -> tuple[int, str, str]:
+    from provision.cli.environment import Environment
     from provision.cli.main import run
 
     out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        code = run(list(args))
+    code = run(list(args), env=Environment(stdout=out, stderr=err, stdin_isatty=False))
     return code, out.getvalue(), err.getvalue()
 
 

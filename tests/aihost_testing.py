@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import contextlib
 import io
 import os
-import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,24 +27,29 @@ class Result:
         return json.loads(self.stdout)
 
 
-def run_aihost(*args: str, env: dict[str, str] | None = None) -> Result:
-    """Run `aihost ARGS` in-process and capture exit code, stdout and stderr."""
+def run_aihost(
+    *args: str,
+    env: dict[str, str] | None = None,
+    stdin: str | None = None,
+    clock: Callable[[], float] | None = None,
+) -> Result:
+    """Run `aihost ARGS` in-process with an Environment over StringIO: env adds variables
+    to this process's, stdin (when given) is typed at a terminal, clock (when given)
+    replaces the monotonic clock."""
+    from provision.cli.environment import Environment
     from provision.cli.main import run
 
     out, err = io.StringIO(), io.StringIO()
-    saved = {k: os.environ.get(k) for k in (env or {})}
-    os.environ.update(env or {})
-    try:
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-            old_out, old_err = sys.stdout, sys.stderr
-            code = run(list(args))
-            sys.stdout, sys.stderr = old_out, old_err
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
+    environment = Environment(
+        stdin=io.StringIO(stdin or ""),
+        stdout=out,
+        stderr=err,
+        stdin_isatty=stdin is not None,
+        env={**os.environ, **(env or {})},
+    )
+    if clock is not None:
+        environment.clock = clock
+    code = run(list(args), env=environment)
     return Result(code, out.getvalue(), err.getvalue())
 
 

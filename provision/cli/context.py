@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import json
-import os
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
+
+from provision.cli.environment import Environment
 
 if TYPE_CHECKING:
     from provision.inventory import Inventory
@@ -22,15 +22,29 @@ class CliContext:
     inventory_path: str | None = None
     output: str = "text"
     verbose: int = 0
-    stdout: TextIO = field(default_factory=lambda: sys.stdout)
-    stderr: TextIO = field(default_factory=lambda: sys.stderr)
+    env: Environment = field(default_factory=Environment)
     _inventory: Inventory | None = None
+
+    @property
+    def stdout(self) -> TextIO:
+        """Where results go (the Environment's stdout)."""
+        return self.env.stdout
+
+    @property
+    def stderr(self) -> TextIO:
+        """Where progress, warnings and prompts go (the Environment's stderr)."""
+        return self.env.stderr
+
+    @property
+    def interactive(self) -> bool:
+        """Is someone at stdin to answer a question?"""
+        return self.env.stdin_isatty
 
     def resolve_inventory_path(self) -> Path:
         """-i, then AIHOST_INVENTORY, then ./aihost.yaml; InputError if none is given."""
         from provision.errors import InputError
 
-        chosen = self.inventory_path or os.environ.get("AIHOST_INVENTORY")
+        chosen = self.inventory_path or self.env.env.get("AIHOST_INVENTORY")
         if chosen:
             return Path(chosen)
         for name in DEFAULT_INVENTORY_NAMES:
@@ -62,6 +76,11 @@ class CliContext:
             self.stdout.write(text if text.endswith("\n") else text + "\n")
         self.stdout.flush()
 
+    def say(self, line: str) -> None:
+        """A line of a long-running command's own output on stdout (not a result)."""
+        self.stdout.write(line + "\n")
+        self.stdout.flush()
+
     def progress(self, message: str) -> None:
         """A progress line on stderr (stdout stays clean for results and JSON)."""
         self.stderr.write(message + "\n")
@@ -71,3 +90,13 @@ class CliContext:
         """A warning on stderr."""
         self.stderr.write(f"aihost: warning: {message}\n")
         self.stderr.flush()
+
+    def confirm(self, question: str) -> bool:
+        """Ask question on stderr and read y/N from the Environment's stdin (False when no
+        one is there to answer, or at end of input)."""
+        if not self.interactive:
+            return False
+        self.stderr.write(f"{question} [y/N]: ")
+        self.stderr.flush()
+        answer = self.env.stdin.readline()
+        return answer.strip().lower() in ("y", "yes")

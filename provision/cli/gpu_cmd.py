@@ -18,23 +18,17 @@ if TYPE_CHECKING:
 def _session(obj: CliContext) -> Session:
     from provision.vmops.session import Session
 
-    return Session(obj.load_inventory(), progress=obj.progress)
+    return Session(obj.load_inventory(), progress=obj.progress, clock=obj.env.clock)
 
 
 def _verifier(session: Session, gpu_name: str, target: str,
               agent_timeout: float) -> Callable[[int], None]:
-    """nvidia-smi in the target guest through its agent."""
-    from provision.guest.agent import GuestAgent
-    from provision.guest.verify import verify_guest
-
-    inv = session.inv
+    """nvidia-smi in the target guest through its agent (the check `vm up` makes)."""
+    from provision.guest.verify import verify_vm
 
     def verify(vmid: int) -> None:
-        vm = inv.vm(target)
-        agent = GuestAgent(session.client(vm.host), inv.node_of(vm.host), vmid)
-        verify_guest(agent, expect_gpu=True, runtime="none", models=[],
-                     agent_timeout=agent_timeout,
-                     progress=lambda m: session.progress(f"{gpu_name}: {m}"))
+        verify_vm(session, target, vmid, agent_timeout=agent_timeout, expect_gpu=True,
+                  label=gpu_name)
 
     return verify
 

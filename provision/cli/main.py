@@ -10,6 +10,7 @@ import click
 
 from provision import __version__
 from provision.cli.context import CliContext
+from provision.cli.environment import Environment
 from provision.cli.lazy import LazyGroup
 
 COMMANDS = {
@@ -32,7 +33,6 @@ COMMANDS = {
     "-i",
     "--inventory",
     "inventory_path",
-    envvar="AIHOST_INVENTORY",
     metavar="PATH",
     help="Inventory YAML file [env AIHOST_INVENTORY; default ./aihost.yaml].",
 )
@@ -53,7 +53,8 @@ def cli(ctx: click.Context, inventory_path: str | None, output: str, verbose: in
     Start with `aihost -i inventories/demo.yaml vm up llm-box` (runs against the
     built-in simulated Proxmox).
     """
-    ctx.obj = CliContext(inventory_path=inventory_path, output=output, verbose=verbose)
+    env = ctx.obj if isinstance(ctx.obj, Environment) else Environment()
+    ctx.obj = CliContext(inventory_path=inventory_path, output=output, verbose=verbose, env=env)
     _quiet_libraries()
 
 
@@ -73,50 +74,60 @@ def main(argv: list[str] | None = None) -> None:
     sys.exit(run(argv))
 
 
-def run(argv: list[str] | None = None) -> int:
-    """Run the CLI and return the exit code (used by main and by tests)."""
+def run(argv: list[str] | None = None, env: Environment | None = None) -> int:
+    """Run the CLI in env (default: this process's terminal) and return the exit code
+    (used by main and by tests)."""
+    env = env if env is not None else Environment()
+    args = argv if argv is not None else sys.argv[1:]
+    with env.installed():
+        return _run(args, env)
+
+
+def _run(args: list[str], env: Environment) -> int:
+    """Run the command; every error becomes one line on env.stderr and an exit code."""
     from provision.errors import EXIT_BUG, EXIT_INPUT, AihostError
 
-    args = argv if argv is not None else sys.argv[1:]
     verbose = any(arg in ("-v", "--verbose") or arg.startswith("-vv") for arg in args)
     as_json = _wants_json(args)
+    err, out = env.stderr, env.stdout
     try:
-        code = cli.main(args=argv, prog_name="aihost", standalone_mode=False)
+        code = cli.main(args=args, prog_name="aihost", standalone_mode=False, obj=env)
         if isinstance(code, int) and code:
             return code
     except AihostError as exc:
         if verbose:
-            traceback.print_exc()
+            traceback.print_exc(file=err)
         text = _one_line(str(exc))
-        print(f"aihost: error: {text}", file=sys.stderr)
+        print(f"aihost: error: {text}", file=err)
         if as_json and not getattr(exc, "reported", False):
             print(json.dumps({"error": text, "kind": type(exc).__name__,
-                              "exit_code": exc.exit_code}))
+                              "exit_code": exc.exit_code}), file=out)
         return exc.exit_code
     except click.exceptions.Abort:
-        print("aihost: aborted", file=sys.stderr)
+        print("aihost: aborted", file=err)
         return 130
     except click.UsageError as exc:
         # one line like every other error: the option and what is wrong with its value
         message = " ".join(exc.format_message().split())
         command = exc.ctx.command_path if exc.ctx is not None else "aihost"
-        print(f"aihost: error: {message} (see: {command} --help)", file=sys.stderr)
+        print(f"aihost: error: {message} (see: {command} --help)", file=err)
         if as_json:
-            print(json.dumps({"error": message, "kind": "UsageError", "exit_code": EXIT_INPUT}))
+            print(json.dumps({"error": message, "kind": "UsageError", "exit_code": EXIT_INPUT}),
+                  file=out)
         return EXIT_INPUT
     except click.ClickException as exc:
-        exc.show()
+        exc.show(file=err)
         return EXIT_INPUT if exc.exit_code == 2 else exc.exit_code
     except click.exceptions.Exit as exc:
         return exc.exit_code
     except KeyboardInterrupt:
-        print("aihost: interrupted", file=sys.stderr)
+        print("aihost: interrupted", file=err)
         return 130
     except Exception as exc:  # the one broad catch: a bug, shown as one line unless -v
         if verbose:
-            traceback.print_exc()
+            traceback.print_exc(file=err)
         print(f"aihost: internal error: {type(exc).__name__}: {exc} (run with -v for the "
-              "traceback and please report it)", file=sys.stderr)
+              "traceback and please report it)", file=err)
         return EXIT_BUG
     return 0
 

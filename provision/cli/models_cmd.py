@@ -10,15 +10,6 @@ from provision.cli.context import CliContext
 from provision.cli.types import positive_float
 
 RUNTIME_CHOICE = click.Choice(["ollama", "vllm", "llamacpp"])
-COMMON_CARDS = (
-    ("RTX 3060", 12.0),
-    ("RTX A4000", 16.0),
-    ("RTX 3090/4090", 24.0),
-    ("RTX 5090", 32.0),
-    ("A100 40GB", 40.0),
-    ("RTX A6000 / L40S", 48.0),
-    ("A100/H100 80GB", 80.0),
-)
 
 
 @click.group("models")
@@ -86,7 +77,7 @@ def fit(
     Hugging Face repository; use --params 13B for a model the catalog does not know.
     """
     from provision.errors import InputError
-    from provision.models import estimate, fit_model, get_quant, parse_params
+    from provision.models import get_quant, parse_params
 
     if model is None and params is None:
         raise InputError("give a MODEL or --params SIZE", hint="e.g. aihost models fit llama3.1:8b")
@@ -95,51 +86,35 @@ def fit(
     params_b = parse_params(params) if params else None
     vram_list, names = _gpus(obj, gpu, vram)
     if not vram_list:
-        est = estimate(model, params_b=params_b, quant=quant, context=context, parallel=parallel)
-        cards = [
-            name
-            for name, size in COMMON_CARDS
-            if fit_model(
-                None,
-                [size],
-                runtime=runtime,
-                quant=est.quant.name,
-                context=est.context,
-                parallel=parallel,
-                params_b=est.model.params_b,
-            ).fits
-        ]
-        data: dict[str, Any] = {
-            "estimate": est.to_dict(),
-            "verdict": None,
-            "fits_common_cards": cards,
-        }
-        obj.emit(
-            data,
-            _estimate_text(est)
-            + "\n"
-            + (
-                f"fits: {', '.join(cards)} (give --gpu or --vram for a verdict)"
-                if cards
-                else "fits no single common card; several GPUs (repeat --vram) may hold it"
-            ),
-        )
+        _estimate_only(obj, model, params_b, quant, context, parallel, runtime)
         return
-    result = fit_model(
-        model,
-        vram_list,
-        runtime=runtime,
-        quant=quant,
-        context=context,
-        parallel=parallel,
-        params_b=params_b,
-        allow_cpu_offload=allow_cpu_offload,
-        gpu_names=names,
-    )
+    _verdict(obj, model, vram_list, names, params_b=params_b, quant=quant, context=context,
+             parallel=parallel, runtime=runtime, allow_cpu_offload=allow_cpu_offload)
+
+
+def _estimate_only(obj: CliContext, model: str | None, params_b: float | None,
+                   quant: str | None, context: int | None, parallel: int, runtime: str) -> None:
+    """No card given: the estimate, and which common cards would hold it."""
+    from provision.models import estimate
+    from provision.models.ranking import cards_that_fit
+
+    est = estimate(model, params_b=params_b, quant=quant, context=context, parallel=parallel)
+    cards = cards_that_fit(est, runtime, parallel)
+    data: dict[str, Any] = {"estimate": est.to_dict(), "verdict": None, "fits_common_cards": cards}
+    verdict = (f"fits: {', '.join(cards)} (give --gpu or --vram for a verdict)" if cards
+               else "fits no single common card; several GPUs (repeat --vram) may hold it")
+    obj.emit(data, _estimate_text(est) + "\n" + verdict)
+
+
+def _verdict(obj: CliContext, model: str | None, vram_list: list[float], names: list[str],
+             **options: Any) -> None:
+    """The verdict on the given cards; exit 5 (ModelFitError) when it does not fit."""
+    from provision.errors import ModelFitError
+    from provision.models import fit_model
+
+    result = fit_model(model, vram_list, gpu_names=names, **options)
     obj.emit(result.to_dict(), _fit_text(result))
     if result.verdict == "does-not-fit":
-        from provision.errors import ModelFitError
-
         error = ModelFitError(result.summary())
         error.reported = obj.json  # the verdict above is the JSON result
         raise error
@@ -212,50 +187,16 @@ def list_models(
         if not chosen:
             raise InputError("the inventory lists no GPUs", hint="or use --vram GB")
         targets = [(name, inv.gpu(name).vram_gb) for name in chosen]
+    from provision.models.ranking import rank_models
+
     groups = [
-        {"gpu": name, "vram_gb": size, **_fitting(size, context, runtime)} for name, size in targets
+        {"gpu": name, "vram_gb": size, **rank_models(size, context, runtime)}
+        for name, size in targets
     ]
     obj.emit(
         {"context": context, "runtime": runtime, "units": "GiB", "gpus": groups},
         _list_text(groups, context, runtime),
     )
-
-
-def _fitting(size: float, context: int, runtime: str) -> dict[str, Any]:
-    from provision.models import fit_model, load_catalog, make_capacity
-    from provision.models.quant import RECOMMENDED
-
-    quants = ("bf16",) if runtime == "vllm" else RECOMMENDED
-    rows: list[dict[str, Any]] = []
-    for entry in load_catalog().models:
-        ctx = min(context, entry.max_context)
-        best = None
-        for quant in quants:
-            result = fit_model(entry.name, [size], runtime=runtime, quant=quant, context=ctx)
-            if result.verdict == "fits":
-                best = (quant, result)
-                break
-            if result.verdict == "tight" and best is None:
-                best = (quant, result)
-        if best is not None and best[1].estimate is not None:
-            quant, result = best
-            assert result.estimate is not None
-            rows.append(
-                {
-                    "model": entry.name,
-                    "ollama_tag": entry.default_tag,
-                    "params_b": entry.params_b,
-                    "quant": quant,
-                    "context": ctx,
-                    "needs_gib": result.estimate.gib()["total"],
-                    "headroom_gib": round(result.headroom_bytes / 2**30, 2),
-                    "largest_context": result.largest_context,
-                    "verdict": result.verdict,
-                }
-            )
-    rows.sort(key=lambda r: (-float(r["params_b"]), float(r["needs_gib"])))
-    usable = make_capacity([size], runtime).usable_bytes / 2**30
-    return {"usable_gib": round(usable, 2), "models": rows}
 
 
 def _list_text(groups: list[dict[str, Any]], context: int, runtime: str) -> str:

@@ -30,8 +30,9 @@ def sim() -> None:
               "real guest booted in QEMU per running VM (needs --guest-image).")
 @click.option("--guest-image", type=click.Path(path_type=Path, file_okay=False),
               help="Image dir (vmlinuz, initrd, disk.img) of tests/guest_lane/build_image.sh.")
-def serve(port: int, fixture: Path | None, state: Path | None, sftp_port: int,
-          no_sftp: bool, guest: str, guest_image: Path | None) -> None:
+@click.pass_obj
+def serve(obj: CliContext, port: int, fixture: Path | None, state: Path | None,
+          sftp_port: int, no_sftp: bool, guest: str, guest_image: Path | None) -> None:
     """Serve the simulator in the foreground on 127.0.0.1 (HTTPS API plus SFTP) until Ctrl-C."""
     from provision.sim.cli_entry import serve as run
 
@@ -42,7 +43,7 @@ def serve(port: int, fixture: Path | None, state: Path | None, sftp_port: int,
         _port_free(sftp_port, "--sftp-port")
     try:
         run(port=port, fixture=fixture, state_dir=state,
-            sftp_port=None if no_sftp else sftp_port, echo=click.echo,
+            sftp_port=None if no_sftp else sftp_port, echo=obj.say,
             guest_image=guest_image if guest == "qemu" else None)
     except OSError as exc:  # a port taken between the check and the bind
         raise click.UsageError(f"cannot listen on 127.0.0.1: {exc.strerror or exc}") from None

@@ -35,7 +35,7 @@ def _session(obj: CliContext) -> Session:
     inv = obj.load_inventory()
     for warning in check_inventory(inv):
         obj.warn(warning)
-    return Session(inv, progress=obj.progress)
+    return Session(inv, progress=obj.progress, clock=obj.env.clock)
 
 
 @click.group("vm")
@@ -72,10 +72,10 @@ def plan(obj: CliContext, name: str | None, all_: bool) -> None:
 def up(obj: CliContext, name: str | None, all_: bool, no_wait: bool,
        agent_timeout: float, take_gpu: bool, force: bool, reprovision: bool) -> None:
     """Create or converge VMs, start them and verify GPU and runtime in the guest."""
-    from provision.errors import AihostError
     from provision.inventory.secrets import check_vm_secrets
     from provision.vmops.apply import UpOptions
     from provision.vmops.fleet import up_many
+    from provision.vmops.report import up_error, up_json, up_text
 
     names = _names(obj, name, all_)
     check_vm_secrets(obj.load_inventory(), names)
@@ -83,48 +83,13 @@ def up(obj: CliContext, name: str | None, all_: bool, no_wait: bool,
     outcomes = up_many(session, names, UpOptions(
         wait=not no_wait, agent_timeout=agent_timeout, take_gpu=take_gpu, force=force,
         reprovision=reprovision))
-    failed = [o for o in outcomes if o.error is not None]
-    lines = []
-    for outcome in outcomes:
-        if outcome.result is None:
-            lines.append(f"{outcome.vm}: FAILED: {outcome.error}")
-            continue
-        result = outcome.result
-        if not result.plan.changes_anything:
-            lines.append(f"{result.vm}: no changes")
-        else:
-            lines.append(f"{result.vm}: done ({', '.join(result.applied)})")
-        if result.report and result.report.gpus:
-            gpu = result.report.gpus[0]
-            lines.append(f"  GPU: {gpu.name}, {gpu.memory}, driver {gpu.driver}")
-        if result.report and result.report.models:
-            lines.append(f"  models: {', '.join(result.report.models)}")
-        lines.extend(f"  warning: {w}" for w in result.warnings)
-        lines.extend(f"  note: {n}" for n in result.plan.notes)
-        if result.access is not None:
-            access = result.access
-            lines.append(f"  address: {access.address or 'unknown (no guest agent answer)'}")
-            if access.endpoint:
-                lines.append(f"  LLM endpoint: {access.endpoint}")
-            lines.append(f"  way in: {access.way_in}")
-    data = [
-        o.result.to_json() if o.result else
-        {"vm": o.vm, "error": str(o.error), "exit_code": o.error.exit_code if o.error else 1}
-        for o in outcomes
-    ]
-    if failed and len(outcomes) == 1 and failed[0].error is not None:
-        raise failed[0].error
-    obj.emit(data if all_ else data[0], "\n".join(lines))
-    if failed:
-        first = failed[0].error
-        assert first is not None
-        if len(outcomes) == 1:
-            raise first
-        # the most severe of the documented exit codes; the per-VM results above are the
-        # JSON document, so no second one for this error
-        error = AihostError(f"{len(failed)} of {len(outcomes)} VMs failed: "
-                            + ", ".join(o.vm for o in failed))
-        error.exit_code = max(o.error.exit_code for o in failed if o.error is not None)
+    error = up_error(outcomes)
+    if error is not None and len(outcomes) == 1:
+        raise error
+    data = up_json(outcomes)
+    obj.emit(data if all_ else data[0], up_text(outcomes))
+    if error is not None:
+        # the per-VM results above are the JSON document, so no second one for this error
         error.reported = obj.json
         raise error from None
 
@@ -198,8 +163,6 @@ def destroy(obj: CliContext, name: str, yes: bool) -> None:
 @click.pass_obj
 def adopt(obj: CliContext, name: str, vmid: int, yes: bool) -> None:
     """Take a hand-made VM under management: show the diff, tag it 'aihost' after confirming."""
-    import sys
-
     from provision.errors import InputError
     from provision.vmops.adopt import adopt as adopt_vm
 
@@ -209,15 +172,11 @@ def adopt(obj: CliContext, name: str, vmid: int, yes: bool) -> None:
         if not diff["differences"]:
             lines.append("  no differences")
         obj.progress("\n".join(lines))
-        if yes:
-            return True
-        if not sys.stdin.isatty():
-            return False  # nobody to ask: tagging needs --yes
-        return click.confirm("tag it 'aihost' so aihost manages it?", default=False,
-                             err=True)
+        # nobody at stdin to ask: tagging needs --yes
+        return yes or obj.confirm("tag it 'aihost' so aihost manages it?")
 
     result = adopt_vm(_session(obj), name, vmid, confirm)
-    if not result["adopted"] and not sys.stdin.isatty():
+    if not result["adopted"] and not obj.interactive:
         raise InputError(f"VM {vmid} not adopted: nothing was changed",
                          hint=f"review the differences above, then `aihost vm adopt {name} "
                          f"--vmid {vmid} --yes`")

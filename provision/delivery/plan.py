@@ -33,13 +33,6 @@ class DeliveryPlan:
     snippets: list[SnippetFile] = field(default_factory=list)
     iso: IsoPlan | None = None
 
-    @property
-    def user_data_changes(self) -> bool:
-        """True when the user-data on the node differs from the rendered one (an upload)."""
-        if self.iso is not None:
-            return not self.iso.present
-        return any(not s.present for s in self.snippets if s.volume.endswith("-user.yaml"))
-
 
 ISO_DROP = ("cicustom", "ipconfig0", "ciuser", "sshkeys", "nameserver")
 

@@ -16,8 +16,8 @@ from typing import Any
 LINE = re.compile(r"^aihost-lease (?P<gpu>[^:\s]+): (?P<body>\{.*\})\s*$")
 
 IDLE = "idle"
-# Swap phases, in order. Before STARTED a crash is rolled back; from STARTED on, finished.
-PHASES = ("stopping", "detached", "attached", "started")
+# Swap phases, in order: stopping, detached, attached, started. Before started a crash is
+# rolled back; from started on, finished.
 
 
 @dataclass(frozen=True)

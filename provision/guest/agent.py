@@ -6,21 +6,14 @@ import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
 
 from provision.errors import ApiError, GuestError, WaitTimeout
+from provision.pve.vm import Vm
 
 # glib's g_spawn error, which qemu-ga's guest-exec returns when it cannot start the program
 # (wrapped in "Guest agent command failed, error was '...'" before qemu-ga 9.1).
 _SPAWN_FAILED = re.compile(r"Failed to execute child process [\u201c\"](?P<program>.*?)[\u201d\"] "
                            r"\((?P<reason>[^)]*)\)")
-
-
-class ApiClient(Protocol):
-    """The slice of PveClient the guest code needs."""
-
-    def get(self, path: str, **params: Any) -> Any: ...
-    def post(self, path: str, **params: Any) -> Any: ...
 
 
 class ProgramNotFound(GuestError):
@@ -44,26 +37,23 @@ class ExecResult:
 
 
 class GuestAgent:
-    """The agent of one VM."""
+    """The agent of one VM, reached through the VM's handle."""
 
     def __init__(
         self,
-        client: ApiClient,
-        node: str,
-        vmid: int,
+        vm: Vm,
         *,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
-        self.client = client
-        self.base = f"/nodes/{node}/qemu/{vmid}/agent"
+        self.vm = vm
         self.clock = clock
         self.sleep = sleep
 
     def ping(self) -> bool:
         """True when the agent answers; False while it is not running (yet)."""
         try:
-            self.client.post(f"{self.base}/ping")
+            self.vm.agent_post("ping")
         except ApiError as exc:
             if exc.status == 500 or "not running" in exc.message:
                 return False
@@ -97,7 +87,7 @@ class GuestAgent:
         """Run a command in the guest and wait for it to exit (bounded); ProgramNotFound
         when the agent cannot start it (not installed, not executable)."""
         try:
-            started = self.client.post(f"{self.base}/exec", command=command)
+            started = self.vm.agent_post("exec", command=command)
         except ApiError as exc:
             spawn = _SPAWN_FAILED.search(exc.message)
             if spawn is None:
@@ -108,7 +98,7 @@ class GuestAgent:
         begin = self.clock()
         delay = 0.05
         while True:
-            status = self.client.get(f"{self.base}/exec-status", pid=pid)
+            status = self.vm.agent_get("exec-status", pid=pid)
             if status.get("exited"):
                 return ExecResult(
                     exitcode=int(status.get("exitcode", -1)),
@@ -126,7 +116,7 @@ class GuestAgent:
         """A guest file's text via agent/file-read; None when it cannot be read (absent,
         the agent not answering, or a token without VM.GuestAgent.FileRead)."""
         try:
-            data = self.client.get(f"{self.base}/file-read", file=path)
+            data = self.vm.agent_get("file-read", file=path)
         except ApiError:
             return None
         content = data.get("content") if isinstance(data, dict) else None
@@ -134,7 +124,7 @@ class GuestAgent:
 
     def addresses(self) -> list[str]:
         """The guest's non-loopback IPv4 addresses."""
-        data = self.client.get(f"{self.base}/network-get-interfaces")
+        data = self.vm.agent_get("network-get-interfaces")
         result = data.get("result", data) if isinstance(data, dict) else data
         found: list[str] = []
         for iface in result or []:

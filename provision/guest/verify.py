@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from provision.errors import GuestError
 from provision.guest.agent import GuestAgent, ProgramNotFound
 from provision.guest.firstboot import wait_first_boot
+from provision.pve.node import Node
+from provision.pve.session import Session
 
 NVIDIA_QUERY = [
     "nvidia-smi", "--query-gpu=name,memory.total,driver_version", "--format=csv,noheader",
@@ -40,6 +42,32 @@ class GuestReport:
     def to_json(self) -> dict[str, Any]:
         """Plain data for --output json."""
         return asdict(self)
+
+
+def verify_vm(
+    session: Session,
+    name: str,
+    vmid: int,
+    *,
+    agent_timeout: float,
+    expect_gpu: bool,
+    runtime: str = "none",
+    models: Sequence[str] = (),
+    label: str | None = None,
+    instance_id: str | None = None,
+) -> GuestReport:
+    """The one guest check of inventory VM name (as vmid on its host's node), used by
+    `vm up` and by a GPU swap: verify_guest through its agent; progress lines start with
+    label (default: name)."""
+    host = session.inv.vms[name].host
+    vm = Node(session.client(host), session.inv.node_of(host)).vm(vmid)
+    prefix = label or name
+    agent = GuestAgent(vm, clock=session.clock)
+    return verify_guest(
+        agent, expect_gpu=expect_gpu, runtime=runtime, models=list(models),
+        agent_timeout=agent_timeout, progress=lambda msg: session.progress(f"{prefix}: {msg}"),
+        instance_id=instance_id,
+    )
 
 
 def verify_guest(

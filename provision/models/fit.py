@@ -13,7 +13,6 @@ from provision.models.resolve import ResolvedModel, from_entry, from_params, res
 from provision.models.vram import GIB, Estimate, estimate
 
 TIGHT_FRACTION = 0.10  # weights are estimated to within ~10%: less headroom than that is tight
-VERDICTS = ("fits", "tight", "does-not-fit", "cpu-offload", "unchecked")
 
 
 @dataclass
@@ -21,7 +20,7 @@ class FitResult:
     """One model against one VM's GPUs. estimate is None only when verdict is 'unchecked'."""
 
     ref: str
-    verdict: str
+    verdict: str  # fits, tight, does-not-fit, cpu-offload or unchecked
     capacity: Capacity
     estimate: Estimate | None = None
     context_source: str = "given"

@@ -24,11 +24,6 @@ class Quant:
     bits: float
     note: str = ""
 
-    @property
-    def bytes_per_weight(self) -> float:
-        """Bytes each parameter takes."""
-        return self.bits / 8
-
 
 QUANTS: dict[str, Quant] = {
     q.name: q

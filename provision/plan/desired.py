@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from urllib.parse import quote
 
 from provision.inventory.model import Gpu, Inventory, Vm
@@ -26,7 +26,6 @@ class DesiredVm:
     config: dict[str, str]
     gpu_names: tuple[str, ...] = ()
     start_timeout: int = 30
-    snippet_volumes: dict[str, str] = field(default_factory=dict)
 
 
 def snippet_names(vm_name: str) -> dict[str, str]:
@@ -95,7 +94,6 @@ def desired_vm(inv: Inventory, vm_name: str) -> DesiredVm:
         config=config,
         gpu_names=tuple(vm.gpu_names),
         start_timeout=start_timeout_for(vm),
-        snippet_volumes=snippets,
     )
 
 

@@ -130,10 +130,6 @@ class ClusterSnapshot:
         """The QEMU VMs carrying the tag (aihost's own)."""
         return [vm for vm in self.vms if tag in vm.tags]
 
-    def used_vmids(self) -> set[int]:
-        """Every id in use by a guest."""
-        return {g.vmid for g in self.guests}
-
 
 def node_vms(client: Api, node: str) -> list[VmInfo] | None:
     """The VMs of one node, live (GET /nodes/{node}/qemu); None when the node is offline

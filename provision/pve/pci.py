@@ -47,10 +47,6 @@ class PciAddress:
         """The card's slot, all functions: `0000:01:00`."""
         return f"{self.domain}:{self.bus}:{self.device}"
 
-    def same_card(self, other: PciAddress) -> bool:
-        """True when both name (functions of) the same physical card."""
-        return self.slot == other.slot
-
     def __str__(self) -> str:
         return self.slot if self.function is None else f"{self.slot}.{self.function}"
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 
 from provision.inventory.model import Inventory
@@ -20,9 +21,11 @@ def _quiet(_message: str) -> None:
 class Session:
     """Connections and cluster snapshots for one aihost command, shared by its VMs."""
 
-    def __init__(self, inv: Inventory, progress: Progress | None = None) -> None:
+    def __init__(self, inv: Inventory, progress: Progress | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.inv = inv
         self.progress: Progress = progress or _quiet
+        self.clock = clock  # what bounded waits in the guest measure time with
         self._clients: dict[str, PveClient] = {}
         self._snapshots: dict[str, ClusterSnapshot] = {}
         self._node_lists: dict[tuple[str, str], list[VmInfo] | None] = {}

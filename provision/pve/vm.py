@@ -51,6 +51,14 @@ class Vm:
         return wait_task(self.api, upid, timeout=timeout, what=what, progress=self.progress,
                          clock=self.clock, sleep=self.sleep)
 
+    def agent_get(self, name: str, /, **params: Any) -> Any:
+        """GET one of the VM's guest-agent commands (exec-status, file-read, ...)."""
+        return self.api.get(f"{self.path}/agent/{name}", **params)
+
+    def agent_post(self, name: str, /, **params: Any) -> Any:
+        """POST one of the VM's guest-agent commands (ping, exec, ...)."""
+        return self.api.post(f"{self.path}/agent/{name}", **params)
+
     def config(self) -> dict[str, Any]:
         """The current config, with Proxmox's `digest` of it."""
         return dict(self.api.get(f"{self.path}/config") or {})

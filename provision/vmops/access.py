@@ -10,6 +10,7 @@ from provision.errors import ApiError
 from provision.guest.agent import GuestAgent
 from provision.inventory.model import Vm
 from provision.pve.client import PveClient
+from provision.pve.node import Node
 
 LOOPBACK = ("127.0.0.1", "::1")
 
@@ -35,7 +36,7 @@ def static_address(vm: Vm) -> str | None:
 def guest_address(client: PveClient, node: str, vmid: int) -> str | None:
     """The first IPv4 address the guest agent reports (None when the agent does not answer)."""
     try:
-        found = GuestAgent(client, node, vmid).addresses()
+        found = GuestAgent(Node(client, node).vm(vmid)).addresses()
     except ApiError:
         return None
     return found[0] if found else None

@@ -14,8 +14,7 @@ from provision.gpu.claim import claim_gpus
 from provision.gpu.context import GpuContext
 from provision.gpu.mapping import map_gpu
 from provision.gpu.swap import SwapOptions, swap_gpu
-from provision.guest.agent import GuestAgent
-from provision.guest.verify import GuestReport, verify_guest
+from provision.guest.verify import GuestReport, verify_vm
 from provision.plan.model import Action, Plan
 from provision.pve.node import Node
 from provision.pve.pci import GpuRef, names_any
@@ -233,13 +232,11 @@ def _configure(session: Session, state: VmState, vm: Vm, digest: str | None,
 def _verify(session: Session, state: VmState, vmid: int, options: UpOptions) -> GuestReport:
     desired = state.desired
     vm = session.inv.vms[desired.name]
-    agent = GuestAgent(session.client(desired.host_name), desired.node, vmid)
     # an edited user-data the guest has not run yet cannot have pulled the new models
     models = [] if state.user_data_pending else vm.models
-    return verify_guest(
-        agent, expect_gpu=bool(desired.gpu_names), runtime=vm.runtime, models=models,
-        agent_timeout=options.agent_timeout,
-        progress=lambda msg: session.progress(f"{desired.name}: {msg}"),
+    return verify_vm(
+        session, desired.name, vmid, agent_timeout=options.agent_timeout,
+        expect_gpu=bool(desired.gpu_names), runtime=vm.runtime, models=models,
         instance_id=instance_id(desired.name, state.generation),
     )
 

@@ -62,7 +62,7 @@ def test_snapshot_takes_vm_facts_from_the_nodes_live_lists(client):
     assert snapshot.by_vmid(200).type == "lxc"  # ids are shared with containers
     assert snapshot.by_name("dns") == []  # but containers are not VMs
     assert [vm.vmid for vm in snapshot.managed()] == [100]
-    assert snapshot.used_vmids() == {100, 101, 102, 103, 200, 9000}
+    assert {g.vmid for g in snapshot.guests} == {100, 101, 102, 103, 200, 9000}
 
 
 @responses.activate

@@ -72,6 +72,22 @@ def test_adopt_without_yes_shows_the_diff_and_does_not_tag(sim, tmp_path):
     assert "aihost" not in _config(sim).get("tags", "")
 
 
+def test_adopt_asks_at_a_terminal_and_tags_only_on_yes(sim, tmp_path):
+    _hand_made(sim)
+    inventory = sim.inventory(tmp_path / "inv.yaml", {"hand-box": BOX})
+    args = ("-i", str(inventory), "vm", "adopt", "hand-box", "--vmid", str(VMID))
+    before = len(sim.requests())
+    declined = run_aihost(*args, stdin="n\n")
+    assert declined.exit_code == 0, declined.stderr
+    assert "tag it 'aihost' so aihost manages it? [y/N]: " in declined.stderr
+    assert "hand-box: VM 120 not adopted" in declined.stdout
+    assert sim.writes(before) == []
+    accepted = run_aihost(*args, stdin="y\n")
+    assert accepted.exit_code == 0, accepted.stderr
+    assert "hand-box: VM 120 adopted" in accepted.stdout
+    assert "aihost" in _config(sim)["tags"].split(";")
+
+
 def test_adopt_with_yes_tags_it_and_vm_up_converges_it(sim, tmp_path):
     _hand_made(sim)
     inventory = sim.inventory(tmp_path / "inv.yaml", {"hand-box": BOX})

@@ -12,6 +12,7 @@ import pytest
 from provision.errors import ApiError, GuestError, WaitTimeout
 from provision.guest.agent import GuestAgent
 from provision.guest.firstboot import wait_first_boot
+from provision.pve.vm import Vm
 
 MISSING = ApiError("Agent error: failed to open file '/var/lib/aihost/state.json' (mode: 'r'): "
                    "No such file or directory", status=500)
@@ -47,7 +48,7 @@ class _Client:
 
 def _agent(client: _Client) -> tuple[GuestAgent, list[float]]:
     now = [0.0]
-    agent = GuestAgent(client, "pve1", 100, clock=lambda: now[0],
+    agent = GuestAgent(Vm(client, "pve1", 100), clock=lambda: now[0],
                        sleep=lambda s: now.__setitem__(0, now[0] + s))
     return agent, now
 

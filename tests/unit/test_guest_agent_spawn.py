@@ -11,6 +11,7 @@ import pytest
 from provision.errors import ApiError, GuestError
 from provision.guest.agent import GuestAgent, ProgramNotFound
 from provision.guest.verify import verify_guest
+from provision.pve.vm import Vm
 
 OLD_QGA = ("Agent error: Guest agent command failed, error was 'Failed to execute child "
            "process \u201cnvidia-smi\u201d (No such file or directory)'")
@@ -39,21 +40,21 @@ class Agentless:
 @pytest.mark.parametrize(("message", "reason"), [(OLD_QGA, "No such file or directory"),
                                                  (NEW_QGA, "Permission denied")])
 def test_spawn_failure_is_program_not_found(message: str, reason: str) -> None:
-    agent = GuestAgent(Agentless(message), "pve1", 100)
+    agent = GuestAgent(Vm(Agentless(message), "pve1", 100))
     with pytest.raises(ProgramNotFound) as caught:
         agent.run(["nvidia-smi"])
     assert (caught.value.program, caught.value.reason) == ("nvidia-smi", reason)
 
 
 def test_other_agent_errors_pass_through() -> None:
-    agent = GuestAgent(Agentless("QEMU guest agent is not running"), "pve1", 100)
+    agent = GuestAgent(Vm(Agentless("QEMU guest agent is not running"), "pve1", 100))
     with pytest.raises(ApiError) as caught:
         agent.run(["nvidia-smi"])
     assert not isinstance(caught.value, ProgramNotFound)
 
 
 def test_verify_says_the_driver_is_not_installed() -> None:
-    agent = GuestAgent(Agentless(OLD_QGA), "pve1", 100)
+    agent = GuestAgent(Vm(Agentless(OLD_QGA), "pve1", 100))
     with pytest.raises(GuestError) as caught:
         verify_guest(agent, expect_gpu=True, runtime="none", models=[], agent_timeout=1)
     assert caught.value.message == (

@@ -95,3 +95,37 @@ def test_the_checker_sees_an_upward_import():
     tree = ast.parse("def f():\n    from provision.cli.main import run\n")
     (node, in_function, _), = _imports(tree)
     assert _targets(node) == ["cli"] and in_function
+
+
+# Proxmox API paths are built in pve/ only (the simulator serves them). Known exceptions:
+# preflight/privileges.py is a table of the calls' documented path templates and ACL paths
+# to compare a token's rights with; it sends no request.
+API_ROOTS = ("/nodes", "/cluster", "/access", "/storage", "/pools", "/version")
+KNOWN_API_PATHS = {"provision/preflight/privileges.py"}
+
+
+def _api_paths(tree: ast.AST) -> list[str]:
+    """Every string or f-string in tree that starts like a Proxmox API path."""
+    found = []
+    parts = {id(v) for n in ast.walk(tree) if isinstance(n, ast.JoinedStr) for v in n.values}
+    for node in ast.walk(tree):
+        head = node
+        if isinstance(node, ast.JoinedStr) and node.values:
+            head = node.values[0]
+        if (id(node) not in parts and isinstance(head, ast.Constant) and isinstance(head.value, str)
+                and head.value.startswith(API_ROOTS)):
+            found.append(f"line {node.lineno}: {head.value}")
+    return found
+
+
+@pytest.mark.parametrize("path", [p for p in _modules() if _layer_of(p) not in ("pve", "sim")],
+                         ids=lambda p: str(p.relative_to(PACKAGE)))
+def test_only_pve_builds_api_paths(path):
+    shown = f"provision/{path.relative_to(PACKAGE)}"
+    paths = _api_paths(ast.parse(path.read_text(encoding="utf-8")))
+    assert shown in KNOWN_API_PATHS or paths == []
+
+
+def test_the_checker_sees_an_api_path_in_an_f_string():
+    tree = ast.parse('def f(node):\n    return client.get(f"/nodes/{node}/qemu")\n')
+    assert _api_paths(tree) == ["line 2: /nodes/"]

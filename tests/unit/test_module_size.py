@@ -1,7 +1,7 @@
 """Issue 13: no module over 300 lines and no function over 60 lines.
 
-CHECKED lists the directories enforced so far (the coordinator extends it to the whole
-package); every .py file under them, recursively, is measured. A function's length runs
+CHECKED is the whole product package (the simulator included); every .py file under it,
+recursively, is measured. A function's length runs
 from its `def` (decorators included) to its last line; nested functions and methods are
 measured on their own as well as inside their parent.
 """
@@ -16,7 +16,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 
 # Directories (relative to the repository root) whose modules are held to the limits.
-CHECKED = ["provision/sim"]
+CHECKED = ["provision"]
 
 MAX_MODULE_LINES = 300
 MAX_FUNCTION_LINES = 60
@@ -25,6 +25,8 @@ MAX_FUNCTION_LINES = 60
 ALLOWED = {
     # until the guest lane merge: another helper is splitting the guest model
     "provision/sim/guest.py",
+    # another helper is changing the inventory model (and templates) now: split after that
+    "provision/inventory/model.py",
 }
 
 
@@ -63,6 +65,13 @@ def test_the_checked_directories_exist_and_hold_modules() -> None:
         assert list((ROOT / rel).rglob("*.py")), rel
     for rel in ALLOWED:
         assert (ROOT / rel).is_file(), f"allow-list names a module that is gone: {rel}"
+
+
+@pytest.mark.parametrize("rel", sorted(ALLOWED))
+def test_every_allowed_module_is_still_over_a_limit(rel: str) -> None:
+    """An entry goes as soon as its module fits: the allow-list never hides a fixed one."""
+    source = (ROOT / rel).read_text(encoding="utf-8")
+    assert len(source.splitlines()) > MAX_MODULE_LINES or long_functions(source), rel
 
 
 @pytest.mark.parametrize("path", _modules(), ids=lambda p: p.relative_to(ROOT).as_posix())
