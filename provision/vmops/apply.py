@@ -240,7 +240,7 @@ def _verify(session: Session, state: VmState, vmid: int, options: UpOptions) -> 
         agent, expect_gpu=bool(desired.gpu_names), runtime=vm.runtime, models=models,
         agent_timeout=options.agent_timeout,
         progress=lambda msg: session.progress(f"{desired.name}: {msg}"),
-        instance_id=instance_id(desired.name, state.generation),
+        instance_id=instance_id(desired.name, state.generation), settings=vm.settings,
     )
 
 
