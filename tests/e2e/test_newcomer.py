@@ -78,20 +78,30 @@ def _follow(result: Result, seen: set[str], depth: int = 0) -> None:
         shutil.rmtree(snapshot, ignore_errors=True)
 
 
-def walk(seen: set[str], *args: str, code: int = 0) -> Result:
-    """One row of the walk: -o json, then text; checks both, then follows the hints."""
-    as_json = aihost("-o", "json", *args)
-    assert as_json.exit_code == code, (args, as_json.stderr)
-    assert as_json.stdout.strip(), f"{args}: nothing on stdout with -o json"
-    json.loads(as_json.stdout)  # exactly one document: trailing data is an error
-    text = aihost(*args)
-    assert text.exit_code == code, (args, text.stderr)
+def _json(seen: set[str], args: tuple[str, ...], code: int) -> Result:
+    result = aihost("-o", "json", *args)
+    assert result.exit_code == code, (args, result.stderr)
+    assert result.stdout.strip(), f"{args}: nothing on stdout with -o json"
+    json.loads(result.stdout)  # exactly one document: trailing data is an error
+    _follow(result, seen)
+    return result
+
+
+def _text(seen: set[str], args: tuple[str, ...], code: int) -> Result:
+    result = aihost(*args)
+    assert result.exit_code == code, (args, result.stderr)
     if tuple(args[:2]) not in DOCUMENTS:
         for shown in REPRS:
-            assert shown not in text.stdout + text.stderr, (args, text.stdout, text.stderr)
-    for result in (as_json, text):
-        _follow(result, seen)
-    return text
+            assert shown not in result.stdout + result.stderr, (args, result.stdout,
+                                                                 result.stderr)
+    _follow(result, seen)
+    return result
+
+
+def walk(seen: set[str], *args: str, code: int = 0) -> Result:
+    """One row of the walk: -o json, then text, each checked and its hints followed."""
+    _json(seen, args, code)
+    return _text(seen, args, code)
 
 
 def test_the_readme_commands_on_the_demo(fast_demo: None) -> None:
@@ -121,6 +131,9 @@ def test_the_readme_commands_on_the_demo(fast_demo: None) -> None:
                 ("gpu", "release", "rtx4090"), ("gpu", "recover", "rtx4090"),
                 ("vm", "plan", "image-box"), ("vm", "down", "small-box")):
         walk(seen, *row)
+    walk(seen, "vm", "destroy", "small-box", code=2)  # without --yes: nothing happens
+    _json(seen, ("vm", "destroy", "small-box", "--yes"), 0)
+    _text(seen, ("vm", "destroy", "image-box", "--yes"), 0)
     walk(seen, "sim", "reset")
     listed = walk(seen, "vm", "list")  # a fresh world: the demo's VMs are not made yet
     assert "small-box" in listed.stdout
