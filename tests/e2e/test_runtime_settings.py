@@ -64,3 +64,20 @@ def test_a_vllm_unit_without_max_num_seqs_is_caught(sim, tmp_path):
     result = _up(inventory, "box")
     assert result.exit_code != 0
     assert "vllm reports no parallel, the inventory says 8" in result.stderr
+
+
+def _check(tmp_path: Path, vm: dict) -> object:
+    data = {"hosts": {"pve1": {"api": "sim"}},
+            "gpus": {"rtx3060": {"host": "pve1", "mapping": "rtx3060", "vram_gb": 12}},
+            "vms": {"box": {"host": "pve1", "template": "tpl", "gpu": "rtx3060",
+                            "runtime": "ollama", "models": ["llama3.1:8b"], **vm}}}
+    path = tmp_path / "inv.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return run_aihost("-i", str(path), "inventory", "check")
+
+
+def test_the_fit_check_counts_the_parallel_sequences_the_runtime_runs(tmp_path):
+    assert _check(tmp_path, {"context": 32768}).exit_code == 0
+    crowded = _check(tmp_path, {"context": 32768, "parallel": 4})
+    assert crowded.exit_code == 2
+    assert "llama3.1:8b" in crowded.stderr and "4 parallel sequences" in crowded.stderr
