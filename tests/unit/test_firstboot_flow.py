@@ -314,7 +314,10 @@ def test_health_reports_ollamas_context_and_its_servers_parallel(tmp_path: Path,
 
 
 class _Files(BaseHTTPRequestHandler):
-    """llama-server's /health, /v1/models and /props, and one GGUF file to download."""
+    """llama-server's /health, /v1/models and /props (vLLM's /v1/models when vllm), and
+    one GGUF file to download."""
+
+    vllm = False
 
     def log_message(self, *args: Any) -> None:  # quiet
         pass
@@ -324,6 +327,8 @@ class _Files(BaseHTTPRequestHandler):
             "/health": {"status": "ok"}, "/v1/models": {"data": [{"id": "m.gguf"}]},
             "/props": {"default_generation_settings": {"n_ctx": 4096}, "total_slots": 3},
         }
+        if self.vllm:
+            replies["/v1/models"] = {"data": [{"id": "m", "max_model_len": 16384}]}
         if self.path == "/m.gguf":
             data = b"GGUF not really"
         elif self.path in replies:
@@ -371,3 +376,21 @@ def test_the_gguf_download_is_checked_as_the_simulated_guest_says(
     assert run.returncode == code
     assert run.stderr.strip().splitlines()[-1] == error.format(url=url)
     assert not list((tmp_path / "aihost").rglob("*.gguf*"))  # nothing half-downloaded stays
+
+
+def test_health_reports_vllms_max_model_len_and_the_max_num_seqs_it_runs_with(
+        tmp_path: Path, files_server: int) -> None:
+    box = sandbox(tmp_path, {"runtime": "vllm", "port": files_server, "models": ["m"],
+                             "context": 16384, "parallel": 8})
+    _Files.vllm = True
+    server = subprocess.Popen(["python3", "-c", "import time; time.sleep(30)",
+                               "serve", "m", "--max-num-seqs", "8"])
+    try:  # `systemctl show -p MainPID --value vllm.service` names the running server
+        box.stub("systemctl", f'[ "$1" = show ] && echo {server.pid}')
+        run = box.run("bin/aihost-health")
+    finally:
+        _Files.vllm = False
+        server.kill()
+        server.wait()
+    runtime = json.loads(run.stdout)["runtime"]  # no nvidia-smi here: exit 1, JSON all the same
+    assert (runtime["context"], runtime["parallel"]) == (16384, 8)
