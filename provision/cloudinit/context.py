@@ -33,23 +33,26 @@ def bind_address(listen: str, port: int) -> str:
     return f"[{address}]:{port}" if address.version == 6 else f"{address}:{port}"
 
 
-def _gguf_target(vm: Vm) -> tuple[str, str | None]:
-    """(path of the GGUF in the guest, URL to download it from or None)."""
+def _gguf_target(vm: Vm) -> tuple[str, str | None, str | None]:
+    """(path of the GGUF in the guest, URL to download it from, its sha256)."""
     settings = vm.llamacpp
+    url = settings.download_url
+    if url is None:
+        if not settings.model_path:
+            raise InputError(
+                "runtime llamacpp needs llamacpp.hf_repo/hf_file or model_url (downloaded on "
+                "first boot, with sha256) or model_path (a GGUF in the image)"
+            )
+        return one_line(settings.model_path, "llamacpp.model_path"), None, None
+    url = one_line(url, "the GGUF download URL")
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise InputError(f"llamacpp.model_url must be an http(s) URL, got {url!r}")
     if settings.model_path:
-        return one_line(settings.model_path, "llamacpp.model_path"), None
-    if settings.model_url:
-        url = one_line(settings.model_url, "llamacpp.model_url")
-        parts = urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.netloc:
-            raise InputError(f"llamacpp.model_url must be an http(s) URL, got {url!r}")
-        name = PurePosixPath(parts.path).name
-        safe = re.sub(r"[^A-Za-z0-9._-]", "_", name).lstrip(".") or "model.gguf"
-        return f"{MODELS_DIR}/{safe}", url
-    raise InputError(
-        "runtime llamacpp needs llamacpp.model_path (a GGUF in the guest) or "
-        "llamacpp.model_url (downloaded on first boot)"
-    )
+        return one_line(settings.model_path, "llamacpp.model_path"), url, settings.sha256
+    name = PurePosixPath(parts.path).name
+    safe = re.sub(r"[^A-Za-z0-9._-]", "_", name).lstrip(".") or "model.gguf"
+    return f"{MODELS_DIR}/{safe}", url, settings.sha256
 
 
 def build_context(
@@ -75,7 +78,8 @@ def build_context(
         secrets.append(hf_token)
     if vm.runtime == "vllm" and not models:
         raise InputError("runtime vllm serves the first of models:, and none is listed")
-    gguf_path, gguf_url = _gguf_target(vm) if vm.runtime == "llamacpp" else ("", None)
+    gguf_path, gguf_url, gguf_sha = (
+        _gguf_target(vm) if vm.runtime == "llamacpp" else ("", None, None))
     served = models[:1]
     if vm.runtime == "llamacpp" and not served:
         served = [PurePosixPath(gguf_path).name]
@@ -96,7 +100,8 @@ def build_context(
         "bind": bind_address(vm.listen, port) if vm.runtime != "none" else "",
         "url": local_url(vm.listen, port) if vm.runtime != "none" else "",
         "user": {"name": vm.user.name, "ssh_keys": keys, "password": password},
-        "context_tokens": vm.context,
+        "context_tokens": vm.settings["context"],
+        "parallel": vm.settings["parallel"],
         "vllm": {
             "gpu_memory_utilization": vm.vllm.gpu_memory_utilization,
             "max_model_len": vm.vllm.max_model_len,
@@ -106,6 +111,7 @@ def build_context(
         "llamacpp": {
             "model_path": gguf_path,
             "model_url": gguf_url,
+            "sha256": gguf_sha,
             "context": vm.llamacpp.context,
         },
     }

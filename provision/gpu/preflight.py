@@ -68,14 +68,15 @@ def _gpu_findings(ctx: GpuContext, devices: list[PciDevice]) -> list[Finding]:
         # Not a host problem: `vm up` creates the mapping from the node's hardware listing.
         return [Finding(f"{name}: mapping", True,
                         f"mapping '{ctx.gpu.mapping}' has no entry for node {ctx.node} yet: "
-                        f"`aihost vm up` creates it from the hardware listing",
+                        f"`aihost gpu map {name}` (or `vm up` of a VM that uses it) creates it "
+                        "from the hardware listing",
                         f"aihost gpu map {name}")]
     funcs = functions_of(devices, slot)
     gpu_funcs = [d for d in funcs if d.is_gpu]
     if not gpu_funcs:
         return [Finding(f"{name}: present", False, f"no GPU at {slot} on {ctx.node}",
                         "check the address with `lspci -D | grep -i nvidia` on the node, then "
-                        "fix pci: or re-run `aihost gpu map`")]
+                        f"fix pci: or re-run `aihost gpu map {name}`")]
     card = gpu_funcs[0]
     found = [Finding(f"{name}: present", True, f"{card.slot}: {card.name} ({card.vendor_device})")]
     if ctx.gpu.model and not same_model(ctx.gpu.model, card.name):

@@ -37,6 +37,7 @@ class GuestReport:
     runtime: str = "none"
     runtime_url: str | None = None
     models: list[str] = field(default_factory=list)
+    settings: dict[str, int | None] = field(default_factory=dict)
     addresses: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
@@ -66,7 +67,7 @@ def verify_vm(
     return verify_guest(
         agent, expect_gpu=expect_gpu, runtime=runtime, models=list(models),
         agent_timeout=agent_timeout, progress=lambda msg: session.progress(f"{prefix}: {msg}"),
-        instance_id=instance_id,
+        instance_id=instance_id, settings=session.inv.vms[name].settings,
     )
 
 
@@ -79,8 +80,12 @@ def verify_guest(
     agent_timeout: float,
     progress: Callable[[str], None] | None = None,
     instance_id: str | None = None,
+    settings: dict[str, int | None] | None = None,
 ) -> GuestReport:
-    """Wait for the agent, then check nvidia-smi and the runtime's health; raise GuestError."""
+    """Wait for the agent, then check nvidia-smi and the runtime's health; raise GuestError.
+
+    settings: the context length and parallel sequences the runtime must report running
+    (Vm.settings; None values are left to the runtime and not checked)."""
     say = progress or (lambda _msg: None)
     say("verify: waiting for the guest agent")
     report = GuestReport(agent_seconds=agent.wait_ready(agent_timeout, progress))
@@ -122,6 +127,8 @@ def verify_guest(
                 hint="the driver may have failed after a reboot (CUDA error 999); restart the "
                 f"{_unit(runtime)} service or reboot the VM",
             )
+        report.settings = {k: state.get(k) for k in ("context", "parallel")}
+        _check_settings(runtime, settings or {}, report.settings)
         missing = [m for m in models if not _has_model(report.models, m)]
         if missing:
             raise GuestError(
@@ -130,6 +137,30 @@ def verify_guest(
             )
     report.addresses = agent.addresses()
     return report
+
+
+SETTING_NAMES = {
+    "ollama": {"context": "OLLAMA_CONTEXT_LENGTH", "parallel": "OLLAMA_NUM_PARALLEL"},
+    "vllm": {"context": "--max-model-len", "parallel": "--max-num-seqs"},
+    "llamacpp": {"context": "-c / -np (context per slot)", "parallel": "-np"},
+}
+
+
+def _check_settings(runtime: str, wanted: dict[str, int | None],
+                    reported: dict[str, int | None]) -> None:
+    """The running runtime reports what the inventory configured. Only Ollama's context
+    may be unreported: /api/ps has it once a model is loaded, and none may be."""
+    for key, value in wanted.items():
+        seen = reported.get(key)
+        if value is None or seen == value or (seen is None and (runtime, key) == (
+                "ollama", "context")):
+            continue
+        what = f"runs with {key} {seen}" if seen is not None else f"reports no {key}"
+        raise GuestError(
+            f"{runtime} {what}, the inventory says {value}",
+            hint=f"its {SETTING_NAMES.get(runtime, {}).get(key, key)} does not match the "
+            f"inventory: re-provision the VM (vm up --reprovision)",
+        )
 
 
 def _health(agent: GuestAgent) -> dict[str, Any]:

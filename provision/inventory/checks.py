@@ -36,11 +36,11 @@ def _check_model_fit(inv: Inventory, allow_cpu_offload: bool) -> list[str]:
         if not vm.models or not vm.gpu_names or vm.runtime == "none":
             continue
         vram = [inv.gpus[g].vram_gb for g in vm.gpu_names]
-        context = {"vllm": vm.vllm.max_model_len,
-                   "llamacpp": vm.llamacpp.context}.get(vm.runtime, vm.context)
+        settings = vm.settings  # what the runtime is started with
         try:
             results = check_vm_models(
-                vm.models, vram, runtime=vm.runtime, context=context,
+                vm.models, vram, runtime=vm.runtime, context=settings["context"],
+                parallel=settings["parallel"] or 1,
                 allow_cpu_offload=allow_cpu_offload,
                 gpu_memory_utilization=vm.vllm.gpu_memory_utilization,
                 gpu_names=tuple(vm.gpu_names),

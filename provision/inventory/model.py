@@ -16,6 +16,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from provision.inventory.guest import CloudUser, Network  # re-exported: see __all__
 from provision.inventory.hosts import (  # re-exported: see __all__
     Host,
     LocalPath,
@@ -27,7 +28,6 @@ from provision.inventory.hosts import (  # re-exported: see __all__
     TlsSettings,
     TokenAuth,
     UserDataSecret,
-    refuse_inline,
 )
 from provision.inventory.pveformats import (
     DISK_MAX_GB,
@@ -35,18 +35,22 @@ from provision.inventory.pveformats import (
     MEMORY_MIN_MIB,
     VMID_MAX,
     VMID_MIN,
-    AddressList,
-    BridgeId,
     ConfigId,
     DnsName,
-    OneLine,
     PveTag,
     config_id,
     one_line,
 )
+from provision.inventory.runtime import (  # re-exported: see __all__
+    DEFAULT_VERSIONS,
+    RUNTIME_PORTS,
+    LlamacppSettings,
+    RuntimeVersions,
+    VllmSettings,
+    runtime_settings,
+)
 
 PCI_RE = re.compile(r"(?:([0-9a-fA-F]{4}):)?([0-9a-fA-F]{2}):([0-9a-fA-F]{2})(?:\.([0-7]))?")
-SSH_KEY_RE = re.compile(r"(ssh-(ed25519|rsa|dss)|ecdsa-sha2-\S+|sk-\S+) [A-Za-z0-9+/=]+( [^\n]*)?")
 # a model name as the runtime takes it (ollama tag, Hugging Face repo id); the renderer
 # quotes it for YAML, sh and systemd, so one line is what the inventory must guarantee
 ModelName = Annotated[str, StringConstraints(min_length=1, max_length=256),
@@ -54,12 +58,6 @@ ModelName = Annotated[str, StringConstraints(min_length=1, max_length=256),
 
 Runtime = Literal["ollama", "vllm", "llamacpp", "none"]
 Distro = Literal["ubuntu-24.04", "ubuntu-22.04", "debian-12"]
-RUNTIME_PORTS = {"ollama": 11434, "vllm": 8000, "llamacpp": 8080, "none": 0}
-# The versions the guest installs unless the inventory pins others (vms.NAME.versions).
-# Ollama: release tag without the v (ollama.com/download/...?version=); vLLM: PyPI
-# version; llama.cpp: release tag (bNNNN); driver_branch: NVIDIA's Ubuntu server branch.
-DEFAULT_VERSIONS = {"ollama": "0.32.15", "vllm": "0.33.0", "llamacpp": "b10830",
-                    "driver_branch": "580"}
 
 
 class Gpu(Strict):
@@ -97,94 +95,6 @@ class Gpu(Strict):
         return self
 
 
-class Network(Strict):
-    """The VM's first NIC and its cloud-init IP configuration."""
-
-    bridge: BridgeId = "vmbr0"
-    ip: str = "dhcp"
-    gateway: str | None = None
-    vlan: int | None = Field(None, ge=1, le=4094)
-    nameserver: AddressList | None = None
-
-    @field_validator("ip")
-    @classmethod
-    def _ip(cls, value: str) -> str:
-        if value == "dhcp":
-            return value
-        try:
-            ipaddress.IPv4Interface(value)
-        except ValueError:
-            raise PydanticCustomError(
-                "ip", "ip must be dhcp or an address with prefix, e.g. 192.168.1.50/24"
-            ) from None
-        if "/" not in value:
-            raise PydanticCustomError("ip", "add the prefix length, e.g. 192.168.1.50/24")
-        return value
-
-    @field_validator("gateway")
-    @classmethod
-    def _gateway(cls, value: str | None) -> str | None:
-        if value is not None:
-            try:
-                ipaddress.IPv4Address(value)
-            except ValueError:
-                raise PydanticCustomError("gateway", "gateway must be an IPv4 address") from None
-        return value
-
-
-class CloudUser(Strict):
-    """The login user cloud-init creates in the guest."""
-
-    name: str = Field("aihost", pattern=r"^[a-z_][a-z0-9_-]{0,31}$")
-    ssh_keys: list[OneLine] = []
-    password: SecretRef | None = None
-
-    @model_validator(mode="before")
-    @classmethod
-    def _no_inline(cls, data: Any) -> Any:
-        if isinstance(data, dict) and isinstance(data.get("password"), str):
-            return refuse_inline({"password": 1}, ("password",), "the user's password")
-        return data
-
-    @field_validator("ssh_keys")
-    @classmethod
-    def _keys(cls, keys: list[str]) -> list[str]:
-        for key in keys:
-            if not SSH_KEY_RE.fullmatch(key):
-                raise PydanticCustomError(
-                    "ssh_key", "ssh_keys entries must be public keys: 'ssh-ed25519 AAAA... comment'"
-                )
-        return keys
-
-
-class VllmSettings(Strict):
-    """vLLM serving options."""
-
-    gpu_memory_utilization: float = Field(0.9, gt=0.1, le=1.0)
-    max_model_len: int = Field(8192, ge=256, le=2**24)
-
-
-class LlamacppSettings(Strict):
-    """llama.cpp server options: a GGUF model by path in the guest or by URL."""
-
-    model_path: (
-        Annotated[str, StringConstraints(pattern=r"^/"), AfterValidator(one_line)] | None
-    ) = None
-    model_url: (
-        Annotated[str, StringConstraints(pattern=r"^https?://"), AfterValidator(one_line)] | None
-    ) = None
-    context: int = Field(8192, ge=256, le=2**24)
-
-
-class RuntimeVersions(Strict):
-    """Pinned versions of what first boot installs (defaults: DEFAULT_VERSIONS)."""
-
-    ollama: str = Field(DEFAULT_VERSIONS["ollama"], pattern=r"^\d+\.\d+\.\d+(-rc\d+)?$")
-    vllm: str = Field(DEFAULT_VERSIONS["vllm"], pattern=r"^\d+\.\d+(\.\d+)*(\.post\d+)?$")
-    llamacpp: str = Field(DEFAULT_VERSIONS["llamacpp"], pattern=r"^b\d+$")
-    driver_branch: str = Field(DEFAULT_VERSIONS["driver_branch"], pattern=r"^\d{3}$")
-
-
 class Vm(Strict):
     """A VM aihost manages, after `defaults.vm` was merged in."""
 
@@ -217,6 +127,7 @@ class Vm(Strict):
     distro: Distro = "ubuntu-24.04"
     cuda: bool = False
     context: int | None = Field(None, ge=256, le=2**24)
+    parallel: int | None = Field(None, ge=1, le=1024)
     vllm: VllmSettings = VllmSettings()
     llamacpp: LlamacppSettings = LlamacppSettings()
     versions: RuntimeVersions = RuntimeVersions()
@@ -276,6 +187,23 @@ class Vm(Strict):
             return []
         return [self.gpu] if isinstance(self.gpu, str) else list(self.gpu)
 
+    @model_validator(mode="after")
+    def _gguf(self) -> Vm:
+        if self.runtime == "llamacpp" and not self.llamacpp.has_source:
+            raise PydanticCustomError(
+                "gguf_source",
+                "runtime llamacpp needs its GGUF model: llamacpp: {hf_repo: OWNER/REPO, "
+                "hf_file: FILE.gguf, sha256: HEX} (or model_url: URL with sha256), or "
+                "model_path: /path/in/the/image.gguf",
+            )
+        return self
+
+    @property
+    def settings(self) -> dict[str, int | None]:
+        """Context length and parallel sequences the runtime runs with (runtime_settings)."""
+        return runtime_settings(self.runtime, self.context, self.parallel, self.vllm,
+                                self.llamacpp)
+
     @property
     def runtime_port(self) -> int:
         """The port the runtime listens on (inventory, or the runtime's default)."""
@@ -333,7 +261,8 @@ class Inventory(Strict):
 
 
 __all__ = [
-    "CloudUser", "Defaults", "Gpu", "Host", "Inventory", "LlamacppSettings", "Network",
-    "PasswordAuth", "SecretRef", "SshSettings", "StorageSettings", "Strict", "TlsSettings",
-    "TokenAuth", "UserDataSecret", "Vm", "VllmSettings",
+    "DEFAULT_VERSIONS", "RUNTIME_PORTS", "CloudUser", "Defaults", "Gpu", "Host", "Inventory",
+    "LlamacppSettings", "Network", "PasswordAuth", "RuntimeVersions", "SecretRef",
+    "SshSettings", "StorageSettings", "Strict", "TlsSettings", "TokenAuth", "UserDataSecret",
+    "Vm", "VllmSettings",
 ]

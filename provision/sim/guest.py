@@ -32,9 +32,11 @@ from provision.sim.guest_net import network_interfaces, property_flags
 from provision.sim.guest_state import STATE_PATH, state_json
 from provision.sim.guest_userdata import (
     CloudConfig,
+    Runtime,
     driver_version,
     parse_user_data,
     runtime_of,
+    runtime_settings,
     signed_driver,
 )
 
@@ -378,6 +380,8 @@ def _health(guest: _Guest) -> ExecResult:
             "url": None,
             "models": [],
             "on_gpu": False,
+            "context": None,
+            "parallel": None,
         }
     else:
         reachable = _reachable(guest, runtime.name)
@@ -390,10 +394,20 @@ def _health(guest: _Guest) -> ExecResult:
             "url": f"http://{host}:{runtime.port}",
             "models": runtime.models if reachable else [],
             "on_gpu": reachable and _on_gpu(guest, runtime.name),
+            **_settings(guest, runtime, reachable),
         }
     expected = bool(view.gpus) or guest.driver is not None
     healthy = (guest.gpu_ok or not expected) and (runtime is None or state["reachable"])
     return ExecResult(0 if healthy else 1, json.dumps({"gpu": gpu, "runtime": state}) + "\n", "")
+
+
+def _settings(guest: _Guest, runtime: Runtime, reachable: bool) -> dict[str, int | None]:
+    """What the running runtime reports of its context and parallel sequences."""
+    if not reachable:
+        return {"context": None, "parallel": None}
+    vram = sum(int(g.get("memory_mib", 0)) for g in guest.view.gpus) if guest.gpu_ok else 0
+    unit = guest.cloud.files.get(f"/etc/systemd/system/{runtime.unit}", "")
+    return runtime_settings(runtime, unit, vram)
 
 
 def _on_gpu(guest: _Guest, runtime: str) -> bool:

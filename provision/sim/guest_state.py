@@ -13,6 +13,7 @@ import json
 from collections.abc import Callable
 from typing import Any
 
+from provision.sim.guest_downloads import download_error
 from provision.sim.guest_userdata import CloudConfig, runtime_of
 
 STATE_PATH = "/var/lib/aihost/state.json"
@@ -47,10 +48,11 @@ def state_json(cloud: CloudConfig, instance_id: str, gpus: int, gpu_ok: bool,
 def _run(cloud: CloudConfig, gpus: int, gpu_ok: bool, reachable: Callable[[str], bool],
          on_gpu: Callable[[str], bool], phases: dict[str, dict[str, Any]]) -> bool:
     """Fill phases in the scripts' order; True when one failed (the scripts stop there)."""
-    def record(phase: str, error: str | None, tool: str) -> bool:
-        phases[phase] = {"status": "failed" if error else "ok",
-                         "error": f"{tool} exited 1: {error}" if error else None}
-        return error is not None
+    def record(phase: str, error: str | tuple[int, str] | None, tool: str) -> bool:
+        code, text = error if isinstance(error, tuple) else (1, error)
+        phases[phase] = {"status": "failed" if text else "ok",
+                         "error": f"{tool} exited {code}: {text}" if text else None}
+        return text is not None
 
     if DRIVER in cloud.files:
         if record("driver", None if gpus else NO_GPU, "aihost-install-driver"):
@@ -65,19 +67,35 @@ def _run(cloud: CloudConfig, gpus: int, gpu_ok: bool, reachable: Callable[[str],
                                           on_gpu), "aihost-health")
 
 
-def _models_error(cloud: CloudConfig, runtime: str, reachable: Callable[[str], bool]) -> str | None:
-    """setup-<runtime>.sh models: a GGUF by path must already be in the guest (the model
-    has no files beyond write_files); vLLM's unit fails without a working GPU."""
+def _models_error(cloud: CloudConfig, runtime: str,
+                  reachable: Callable[[str], bool]) -> tuple[int, str] | None:
+    """setup-<runtime>.sh models: a GGUF download must arrive with the inventory's SHA-256
+    (guest_downloads); a GGUF by path must already be in the guest (the model has no files
+    beyond write_files); vLLM's unit fails without a working GPU."""
     setup = cloud.files.get(SETUP, "")
-    if runtime == "llamacpp" and "MODEL_URL=" not in setup:
-        path = next((line.split("=", 1)[1].strip("'\"") for line in setup.splitlines()
-                     if line.startswith("MODEL=")), "")
+    if runtime == "llamacpp":
+        values = _assignments(setup)
+        if "MODEL_URL" in values:
+            return download_error(values["MODEL_URL"], values.get("MODEL_SHA256", ""))
+        path = values.get("MODEL", "")
         if path not in cloud.files:
-            return (f"aihost: the GGUF model {path} is not in the guest (model_path names a "
-                    "file the image must have; or give llamacpp.model_url)")
+            return 1, (f"aihost: the GGUF model {path} is not in the guest (model_path names a "
+                       "file the image must have; or give llamacpp.hf_repo and hf_file with "
+                       "sha256)")
     if runtime == "vllm" and not reachable("vllm"):
-        return "aihost: vllm.service failed: RuntimeError: No CUDA GPUs are available"
+        return 1, "aihost: vllm.service failed: RuntimeError: No CUDA GPUs are available"
     return None
+
+
+def _assignments(script: str) -> dict[str, str]:
+    """NAME=value lines of a shell script, single-quoted values unquoted (the renderer's
+    sh filter quotes with '...')."""
+    values = {}
+    for line in script.splitlines():
+        name, sep, value = line.partition("=")
+        if sep and name.isidentifier() and name.isupper():
+            values[name] = value.strip("'\"")
+    return values
 
 
 def _health_error(cloud: CloudConfig, runtime: str | None, gpu_ok: bool,

@@ -51,7 +51,7 @@ def render_combo(distro: str, runtime: str, gpu: bool, cuda: bool) -> str:
         "user": {"name": "alice", "ssh_keys": [KEY], "password": {"secret_env": "PW"}},
         "hf_token": {"secret_env": "HF", "store_in_user_data": True},
         "listen": "0.0.0.0",
-        "llamacpp": {"model_url": "https://example.org/m/Model-Q4_K_M.gguf"},
+        "llamacpp": {"model_url": "https://example.org/m/Model-Q4_K_M.gguf", "sha256": "ab" * 32},
     }
     if gpu:
         vm["gpu"] = "g1"

@@ -295,7 +295,34 @@ def test_health_ollama_on_gpu() -> None:
         "url": "http://192.168.1.50:11434",
         "models": ["llama3.1:8b", "qwen2.5:latest"],
         "on_gpu": True,
+        "context": 4096,  # Ollama's default below 24 GiB of VRAM (docs/context-length.mdx)
+        "parallel": None,  # no OLLAMA_NUM_PARALLEL in the server's environment
     }
+
+
+@pytest.mark.parametrize(
+    ("name", "unit", "vram", "expected"),
+    [
+        ("ollama", "Environment=OLLAMA_CONTEXT_LENGTH=16384\nEnvironment=OLLAMA_NUM_PARALLEL=2",
+         12288, {"context": 16384, "parallel": 2}),
+        ("ollama", "", 32768, {"context": 32768, "parallel": None}),
+        ("ollama", "", 49152, {"context": 262144, "parallel": None}),
+        ("vllm", "ExecStart=/opt/vllm/bin/vllm serve m --max-model-len 8192 --max-num-seqs 4",
+         24564, {"context": 8192, "parallel": 4}),
+        ("vllm", "ExecStart=/opt/vllm/bin/vllm serve m", 24564,
+         {"context": None, "parallel": None}),
+        # -c is the whole cache: /props gives each of the -np slots c/np
+        ("llamacpp", "ExecStart=/usr/local/bin/llama-server -m /m.gguf -c 12288 -np 3 -ngl 999",
+         12288, {"context": 4096, "parallel": 3}),
+    ],
+)
+def test_the_runtime_reports_the_settings_its_unit_starts_it_with(
+    name: str, unit: str, vram: int, expected: dict
+) -> None:
+    from provision.sim.guest_userdata import Runtime, runtime_settings
+
+    runtime = Runtime(name, f"{name}.service", "127.0.0.1", 1, ["m"])
+    assert runtime_settings(runtime, unit, vram) == expected
 
 
 HEALTH_CASES = [

@@ -74,3 +74,35 @@ def test_file_read_of_a_missing_file_is_the_agent_error(sim):
     assert caught.value.content == ("Agent error: failed to open file "
                                      "'/var/lib/aihost/state.json' (mode: 'r'): "
                                      "No such file or directory")
+
+
+DEMO_GGUF = {"hf_repo": "unsloth/Llama-3.2-3B-Instruct-GGUF",
+             "hf_file": "Llama-3.2-3B-Instruct-Q4_K_M.gguf",
+             "hf_revision": "e7d0997e49c9cb00d88b4c1a6a16aa894b0bbc31",
+             "sha256": "6c99cc00ae910f6a532a80022cb4bc1939094527a089c29294b841c0bd87f74d"}
+
+
+def test_llamacpp_download_with_the_right_checksum_reaches_done(sim):
+    vm = _started(sim, _user_data({"runtime": "llamacpp", "llamacpp": DEMO_GGUF}))
+    assert (_state(vm)["phase"], _state(vm)["status"]) == ("done", "ok")
+
+
+def test_llamacpp_download_with_another_checksum_fails_its_models_phase(sim):
+    wrong = {**DEMO_GGUF, "sha256": "0" * 64}
+    vm = _started(sim, _user_data({"runtime": "llamacpp", "llamacpp": wrong}))
+    state = _state(vm)
+    assert (state["phase"], state["status"]) == ("models", "failed")
+    assert state["error"] == (
+        "aihost-setup-runtime exited 1: aihost: the GGUF model from https://huggingface.co/"
+        "unsloth/Llama-3.2-3B-Instruct-GGUF/resolve/e7d0997e49c9cb00d88b4c1a6a16aa894b0bbc31/"
+        f"Llama-3.2-3B-Instruct-Q4_K_M.gguf has SHA-256 {DEMO_GGUF['sha256']}, not the "
+        f"inventory's {'0' * 64}")
+
+
+def test_llamacpp_download_of_a_missing_file_fails_as_curl_does(sim):
+    missing = {**DEMO_GGUF, "hf_file": "Llama-3.2-3B-Instruct-Q4_K_X.gguf"}
+    vm = _started(sim, _user_data({"runtime": "llamacpp", "llamacpp": missing}))
+    state = _state(vm)
+    assert (state["phase"], state["status"]) == ("models", "failed")
+    assert state["error"] == ("aihost-setup-runtime exited 22: curl: (22) The requested URL "
+                              "returned error: 404")

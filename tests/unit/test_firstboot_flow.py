@@ -294,3 +294,103 @@ def test_vllm_without_a_gpu_is_refused_by_the_inventory_check() -> None:
     with pytest.raises(InputError, match="runtime vllm needs a GPU") as caught:
         check_inventory(inv)
     assert caught.value.exit_code == 2
+
+
+def test_health_reports_ollamas_context_and_its_servers_parallel(tmp_path: Path,
+                                                                  ollama: int) -> None:
+    box = sandbox(tmp_path, {"port": ollama, "models": ["qwen2.5:0.5b"]}, gpu=False)
+    _Ollama.ps = {"models": [{"name": "qwen2.5:0.5b", "size": 100, "size_vram": 0,
+                              "context_length": 16384}]}
+    server = subprocess.Popen(["sleep", "30"], env={"OLLAMA_NUM_PARALLEL": "3"})
+    try:  # `systemctl show -p MainPID --value ollama.service` names the running server
+        box.stub("systemctl", f'[ "$1" = show ] && echo {server.pid}')
+        run = box.run("bin/aihost-health")
+    finally:
+        server.kill()
+        server.wait()
+    assert run.returncode == 0, run.stderr
+    runtime = json.loads(run.stdout)["runtime"]
+    assert (runtime["context"], runtime["parallel"]) == (16384, 3)
+
+
+class _Files(BaseHTTPRequestHandler):
+    """llama-server's /health, /v1/models and /props (vLLM's /v1/models when vllm), and
+    one GGUF file to download."""
+
+    vllm = False
+
+    def log_message(self, *args: Any) -> None:  # quiet
+        pass
+
+    def do_GET(self) -> None:
+        replies: dict[str, Any] = {
+            "/health": {"status": "ok"}, "/v1/models": {"data": [{"id": "m.gguf"}]},
+            "/props": {"default_generation_settings": {"n_ctx": 4096}, "total_slots": 3},
+        }
+        if self.vllm:
+            replies["/v1/models"] = {"data": [{"id": "m", "max_model_len": 16384}]}
+        if self.path == "/m.gguf":
+            data = b"GGUF not really"
+        elif self.path in replies:
+            data = json.dumps(replies[self.path]).encode()
+        else:
+            self.send_error(404)
+            return
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+
+@pytest.fixture
+def files_server() -> Iterator[int]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Files)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield server.server_address[1]
+    server.shutdown()
+
+
+def test_health_reports_llama_servers_slots_and_context_per_slot(tmp_path: Path,
+                                                                 files_server: int) -> None:
+    box = sandbox(tmp_path, {"runtime": "llamacpp", "port": files_server, "models": [],
+                             "llamacpp": {"model_path": "/m.gguf"}}, gpu=False)
+    run = box.run("bin/aihost-health")
+    assert run.returncode == 0, run.stderr
+    runtime = json.loads(run.stdout)["runtime"]
+    assert (runtime["context"], runtime["parallel"]) == (4096, 3)
+
+
+@pytest.mark.parametrize(("path", "code", "error"), [
+    ("/m.gguf", 1, "aihost: the GGUF model from {url} has SHA-256 "
+     "00a30ee0d2e0ee0f6c1650d56222ffa205c786a92cc687299ae3eeaf60a1a7a6, not the inventory's "
+     + "0" * 64),
+    ("/nosuch.gguf", 22, "curl: (22) The requested URL returned error: 404"),
+])
+def test_the_gguf_download_is_checked_as_the_simulated_guest_says(
+        tmp_path: Path, files_server: int, path: str, code: int, error: str) -> None:
+    _need("sha256sum")
+    url = f"http://127.0.0.1:{files_server}{path}"
+    box = sandbox(tmp_path, {"runtime": "llamacpp", "models": [],
+                             "llamacpp": {"model_url": url, "sha256": "0" * 64}}, gpu=False)
+    run = box.run("bin/aihost-setup-runtime", "models")
+    assert run.returncode == code
+    assert run.stderr.strip().splitlines()[-1] == error.format(url=url)
+    assert not list((tmp_path / "aihost").rglob("*.gguf*"))  # nothing half-downloaded stays
+
+
+def test_health_reports_vllms_max_model_len_and_the_max_num_seqs_it_runs_with(
+        tmp_path: Path, files_server: int) -> None:
+    box = sandbox(tmp_path, {"runtime": "vllm", "port": files_server, "models": ["m"],
+                             "context": 16384, "parallel": 8})
+    _Files.vllm = True
+    server = subprocess.Popen(["python3", "-c", "import time; time.sleep(30)",
+                               "serve", "m", "--max-num-seqs", "8"])
+    try:  # `systemctl show -p MainPID --value vllm.service` names the running server
+        box.stub("systemctl", f'[ "$1" = show ] && echo {server.pid}')
+        run = box.run("bin/aihost-health")
+    finally:
+        _Files.vllm = False
+        server.kill()
+        server.wait()
+    runtime = json.loads(run.stdout)["runtime"]  # no nvidia-smi here: exit 1, JSON all the same
+    assert (runtime["context"], runtime["parallel"]) == (16384, 8)

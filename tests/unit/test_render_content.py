@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 import pytest
+from pydantic import ValidationError
 from test_render_helpers import KEY, files, inventory, parse
 
 from provision.cloudinit import render_meta_data, render_user_data
@@ -199,14 +200,14 @@ def test_llamacpp_downloads_the_gguf_and_offloads_all_layers() -> None:
                 "runtime": "llamacpp",
                 "models": [],
                 "port": 9000,
-                "llamacpp": {"model_url": url, "context": 4096},
+                "llamacpp": {"model_url": url, "context": 4096, "sha256": "ab" * 32},
             }
         ).text
     )
     unit = files(doc)["/etc/systemd/system/llama-server.service"]["content"]
     assert (
         'ExecStart=/usr/local/bin/llama-server -m "/var/lib/aihost/models/Model-Q4_K_M.gguf"'
-        ' --alias "Model-Q4_K_M.gguf" --host 127.0.0.1 --port 9000 -c 4096 -ngl 999'
+        ' --alias "Model-Q4_K_M.gguf" --host 127.0.0.1 --port 9000 -c 4096 -np 1 -ngl 999'
     ) in unit.splitlines()
     setup = files(doc)["/usr/local/sbin/aihost-setup-runtime"]["content"]
     assert f"MODEL_URL='{url}'" in setup.splitlines() and "-DGGML_CUDA=ON" in setup
@@ -217,9 +218,29 @@ def test_llamacpp_downloads_the_gguf_and_offloads_all_layers() -> None:
     assert '-DCMAKE_INSTALL_RPATH="$PREFIX/lib"' in setup
 
 
-def test_llamacpp_needs_a_model_path_or_url() -> None:
-    with pytest.raises(InputError, match="model_path"):
+def test_llamacpp_needs_a_model_source() -> None:
+    with pytest.raises(ValidationError, match="runtime llamacpp needs its GGUF model"):
         render({"runtime": "llamacpp"})
+    with pytest.raises(ValidationError, match="needs its sha256"):
+        render({"runtime": "llamacpp", "llamacpp": {"hf_repo": "a/b", "hf_file": "m.gguf"}})
+    with pytest.raises(ValidationError, match="hf_repo and hf_file together"):
+        render({"runtime": "llamacpp", "llamacpp": {"hf_repo": "a/b", "sha256": "ab" * 32}})
+
+
+def test_context_and_parallel_become_the_runtimes_own_settings() -> None:
+    def unit(vm: dict[str, object], name: str) -> list[str]:
+        return files(parse(render(vm).text))[f"/etc/systemd/system/{name}"]["content"].splitlines()
+
+    ollama = unit({"runtime": "ollama", "context": 16384, "parallel": 2}, "ollama.service")
+    assert "Environment=OLLAMA_CONTEXT_LENGTH=16384" in ollama
+    assert "Environment=OLLAMA_NUM_PARALLEL=2" in ollama
+    assert not [x for x in unit({"runtime": "ollama"}, "ollama.service") if "OLLAMA_CON" in x]
+    vllm = unit({"runtime": "vllm", "models": ["Qwen/Qwen2.5-7B-Instruct"], "context": 16384,
+                 "parallel": 8}, "vllm.service")
+    assert any("--max-model-len 16384 --max-num-seqs 8" in x for x in vllm)
+    llama = unit({"runtime": "llamacpp", "context": 4096, "parallel": 3,
+                  "llamacpp": {"model_path": "/m.gguf"}}, "llama-server.service")
+    assert any(x.endswith("-c 12288 -np 3 -ngl 999") for x in llama)  # 3 slots of 4096
 
 
 def test_runtime_none_writes_no_units() -> None:

@@ -26,6 +26,8 @@ TOP_KEYS_GPU_OLLAMA = {
 }
 SAFE = [v for v in HOSTILE if "\u2028" not in v and "\x7f" not in v]
 
+SHA = "ab" * 32  # a well-formed sha256 (the download is never made)
+
 
 def render(vm, **kw):
     return render_user_data(inventory(vm), "box", **kw)
@@ -63,7 +65,7 @@ def test_hostile_vllm_model_is_one_systemd_word(value: str) -> None:
 @pytest.mark.parametrize("value", SAFE)
 def test_hostile_model_url_is_quoted_in_the_setup_script(value: str) -> None:
     url = "https://example.org/m/" + value
-    doc = parse(render({"runtime": "llamacpp", "llamacpp": {"model_url": url}}).text)
+    doc = parse(render({"runtime": "llamacpp", "llamacpp": {"model_url": url, "sha256": SHA}}).text)
     setup = files(doc)["/usr/local/sbin/aihost-setup-runtime"]["content"]
     assert ["MODEL_URL=" + url] in shell_words(setup)
     model = [w for w in shell_words(setup) if w and w[0].startswith("MODEL=")]
@@ -105,7 +107,8 @@ def test_hostile_ssh_key_comment_is_one_key(comment: str) -> None:
         ("an SSH key", {"user": {"name": "alice", "ssh_keys": [KEY + "\nssh-rsa AAAA evil"]}}),
         (
             "llamacpp.model_url",
-            {"runtime": "llamacpp", "llamacpp": {"model_url": "https://x/a\rb.gguf"}},
+            {"runtime": "llamacpp",
+             "llamacpp": {"model_url": "https://x/a\rb.gguf", "sha256": SHA}},
         ),
         ("a model name", {"models": ["line\u2028break"]}),
     ],
@@ -138,7 +141,7 @@ def test_hostile_values_leave_scripts_shellcheck_clean(tmp_path) -> None:
     value = SAFE[0] + SAFE[1] + SAFE[2] + SAFE[3]
     scripts = []
     for vm in (
-        {"runtime": "llamacpp", "llamacpp": {"model_url": "https://x/" + value}},
+        {"runtime": "llamacpp", "llamacpp": {"model_url": "https://x/" + value, "sha256": SHA}},
         {"runtime": "ollama", "models": [value], "listen": "::"},
         {"runtime": "vllm", "models": [value]},
     ):
