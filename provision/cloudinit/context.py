@@ -55,16 +55,10 @@ def _gguf_target(vm: Vm) -> tuple[str, str | None, str | None]:
     return f"{MODELS_DIR}/{safe}", url, settings.sha256
 
 
-def build_context(
-    vm_name: str,
-    vm: Vm,
-    distro: str,
-    secret_reader: Callable[[SecretRef, str], str],
-    instance_id: str | None,
-) -> tuple[dict[str, Any], list[str]]:
-    """The template context for one VM and the secret values placed in it."""
-    models = [one_line(m, "a model name") for m in vm.models]
-    keys = [one_line(k, "an SSH key") for k in vm.user.ssh_keys]
+def _secrets(
+    vm_name: str, vm: Vm, secret_reader: Callable[[SecretRef, str], str]
+) -> tuple[str | None, str | None, list[str]]:
+    """(password hash, HF token, the secret values to mask) for the user-data."""
     secrets: list[str] = []
     password = None
     if vm.user.password is not None:
@@ -76,6 +70,20 @@ def build_context(
     if vm.hf_token is not None and vm.runtime == "vllm":
         hf_token = one_line(secret_reader(vm.hf_token, "the Hugging Face token"), "hf_token")
         secrets.append(hf_token)
+    return password, hf_token, secrets
+
+
+def build_context(
+    vm_name: str,
+    vm: Vm,
+    distro: str,
+    secret_reader: Callable[[SecretRef, str], str],
+    instance_id: str | None,
+) -> tuple[dict[str, Any], list[str]]:
+    """The template context for one VM and the secret values placed in it."""
+    models = [one_line(m, "a model name") for m in vm.models]
+    keys = [one_line(k, "an SSH key") for k in vm.user.ssh_keys]
+    password, hf_token, secrets = _secrets(vm_name, vm, secret_reader)
     if vm.runtime == "vllm" and not models:
         raise InputError("runtime vllm serves the first of models:, and none is listed")
     gguf_path, gguf_url, gguf_sha = (

@@ -92,22 +92,7 @@ def verify_guest(
     wait_first_boot(agent, max(0.0, agent_timeout - report.agent_seconds), say, instance_id)
     if expect_gpu:
         say("verify: nvidia-smi")
-        try:
-            result = agent.run(NVIDIA_QUERY)
-        except ProgramNotFound as absent:
-            raise GuestError(
-                f"nvidia-smi is not installed in the guest ({absent.reason})",
-                hint="the NVIDIA driver is not installed in the guest; check the user-data's "
-                "driver step (`cloud-init status --long` in the guest)",
-            ) from None
-        if result.exitcode != 0:
-            detail = (result.err or result.out).strip().splitlines()
-            raise GuestError(
-                f"nvidia-smi failed in the guest (exit {result.exitcode}): "
-                f"{detail[0] if detail else 'no output'}",
-                hint=_nvidia_hint(result.exitcode),
-            )
-        report.gpus = [_parse_gpu(line) for line in result.out.strip().splitlines() if line]
+        report.gpus = _gpus(agent)
     if runtime != "none":
         say(f"verify: {runtime} health")
         health = _health(agent)
@@ -145,6 +130,27 @@ SETTING_NAMES = {
     "llamacpp": {"context": "-c / -np (context per slot)", "parallel": "-np"},
 }
 
+
+
+def _gpus(agent: GuestAgent) -> list[GpuSeen]:
+    """The GPUs nvidia-smi lists in the guest; GuestError when the driver is missing or
+    fails (a missing program is the agent's spawn error: qemu-ga runs no shell)."""
+    try:
+        result = agent.run(NVIDIA_QUERY)
+    except ProgramNotFound as absent:
+        raise GuestError(
+            f"nvidia-smi is not installed in the guest ({absent.reason})",
+            hint="the NVIDIA driver is not installed in the guest; check the user-data's "
+            "driver step (`cloud-init status --long` in the guest)",
+        ) from None
+    if result.exitcode != 0:
+        detail = (result.err or result.out).strip().splitlines()
+        raise GuestError(
+            f"nvidia-smi failed in the guest (exit {result.exitcode}): "
+            f"{detail[0] if detail else 'no output'}",
+            hint=_nvidia_hint(result.exitcode),
+        )
+    return [_parse_gpu(line) for line in result.out.strip().splitlines() if line]
 
 def _check_settings(runtime: str, wanted: dict[str, int | None],
                     reported: dict[str, int | None]) -> None:
