@@ -19,26 +19,32 @@ guest_net (qemu-ga's interface list).
 
 from __future__ import annotations
 
-import hashlib
 import json
 import shlex
-from dataclasses import dataclass
-from typing import Any
 
 import yaml
 
 from provision.sim import guest_nvidia as nv
+from provision.sim.guest_facts import (
+    AGENT_NOT_RUNNING,
+    CMDLINE,
+    HEALTH_PATH,
+    ExecResult,
+    Guest,
+    GuestView,
+    agent_available,
+    agent_enabled,
+    first_boots_after,
+    guest_of,
+    instance_id,
+    secure_boot,
+)
+from provision.sim.guest_health import health, on_gpu, reachable
 from provision.sim.guest_net import network_interfaces, property_flags
 from provision.sim.guest_state import STATE_PATH, state_json
-from provision.sim.guest_userdata import (
-    CloudConfig,
-    Runtime,
-    driver_version,
-    parse_user_data,
-    runtime_of,
-    runtime_settings,
-    signed_driver,
-)
+from provision.sim.guest_userdata import runtime_of
+
+_SHELLS = {"sh", "bash", "/bin/sh", "/bin/bash", "/usr/bin/bash"}
 
 __all__ = [
     "AGENT_NOT_RUNNING",
@@ -54,109 +60,6 @@ __all__ = [
     "read_file",
     "secure_boot",
 ]
-
-AGENT_NOT_RUNNING = "QEMU guest agent is not running"
-HEALTH_PATH = "/usr/local/bin/aihost-health"
-_TRUE = {"1", "on", "yes", "true"}
-_SHELLS = {"sh", "bash", "/bin/sh", "/bin/bash", "/usr/bin/bash"}
-CMDLINE = (
-    "BOOT_IMAGE=/boot/vmlinuz-6.8.0-49-generic root=LABEL=cloudimg-rootfs ro "
-    "console=tty1 console=ttyS0\n"
-)
-
-
-@dataclass
-class GuestView:
-    """What the simulator knows about one VM, as the guest model needs it.
-
-    config is the configuration the VM runs with (not pending changes). first_boots is the
-    number of first boots the simulator counted (see `first_boots_after`).
-    """
-
-    vmid: int
-    config: dict[str, str]
-    user_data: str | None
-    meta_data: str | None
-    gpus: list[dict[str, Any]]
-    seconds_since_start: float
-    boot_delay: float
-    ip: str | None
-    running: bool = True
-    network_config: str | None = None
-    first_boots: int = 1
-
-
-@dataclass(frozen=True)
-class ExecResult:
-    """A finished command in the guest, as agent/exec-status reports it."""
-
-    exitcode: int
-    out: str
-    err: str
-
-
-def agent_enabled(config: dict[str, str]) -> bool:
-    """True when the config's `agent` option enables the guest agent device."""
-    flag = property_flags(config.get("agent"), "enabled").get("enabled", "0")
-    return flag.lower() in _TRUE
-
-
-def secure_boot(config: dict[str, str]) -> bool:
-    """True when the VM boots OVMF with pre-enrolled Secure Boot keys."""
-    if config.get("bios") != "ovmf":
-        return False
-    efi = property_flags(config.get("efidisk0"), "file")
-    return efi.get("pre-enrolled-keys", "0").lower() in _TRUE
-
-
-def agent_available(view: GuestView) -> bool:
-    """True when `agent/ping` succeeds; otherwise the API answers AGENT_NOT_RUNNING."""
-    if not (view.running and agent_enabled(view.config)):
-        return False
-    if view.seconds_since_start < view.boot_delay:
-        return False
-    cloud = parse_user_data(view.user_data)
-    return cloud.valid and cloud.installs("qemu-guest-agent")
-
-
-def instance_id(user_data: str | None, meta_data: str | None, network_config: str | None) -> str:
-    """The NoCloud instance-id the guest sees.
-
-    With a meta-data file, its `instance-id` (cloud-init's default "nocloud" when it has
-    none); without one, Proxmox writes SHA-1 hex of user-data + network-config.
-    """
-    if meta_data is not None:
-        try:
-            meta = yaml.safe_load(meta_data)
-        except yaml.YAMLError:
-            meta = None
-        if isinstance(meta, dict) and meta.get("instance-id") is not None:
-            return str(meta["instance-id"])
-        return "nocloud"
-    text = (user_data or "") + (network_config or "")
-    return hashlib.sha1(text.encode("utf-8")).hexdigest()
-
-
-def first_boots_after(recorded_id: str | None, first_boots: int, current_id: str) -> int:
-    """The first-boot count after a boot: cloud-init redoes its first boot when the
-    instance-id differs from the one it recorded (the simulator keeps both per VM)."""
-    return first_boots + 1 if recorded_id != current_id else first_boots
-
-
-@dataclass(frozen=True)
-class _Guest:
-    view: GuestView
-    cloud: CloudConfig
-    driver: str | None
-    gpu_ok: bool  # the driver is loaded and sees the attached GPU(s)
-
-
-def _guest(view: GuestView) -> _Guest:
-    cloud = parse_user_data(view.user_data)
-    driver = driver_version(cloud)
-    loads = driver is not None and (not secure_boot(view.config) or signed_driver(cloud))
-    return _Guest(view, cloud, driver, bool(loads and view.gpus))
-
 
 class SpawnError(Exception):
     """qemu-ga's guest-exec could not start the program (qga/commands.c `qmp_guest_exec`:
@@ -176,15 +79,15 @@ def exec_command(view: GuestView, command: list[str], input_data: str | None = N
     """Run a command in the modelled guest as qemu-ga's guest-exec does: the program itself,
     no shell; SpawnError when it does not exist in the guest."""
     if command and command[0] in _SHELLS and len(command) >= 3 and command[1] == "-c":
-        return _shell(_guest(view), command[2], input_data)
+        return _shell(guest_of(view), command[2], input_data)
     argv = [str(a) for a in command]
-    result = _run(_guest(view), argv, input_data)
+    result = _run(guest_of(view), argv, input_data)
     if result is None:
         raise SpawnError(argv[0] if argv else "")
     return result
 
 
-def _shell(guest: _Guest, script: str, input_data: str | None) -> ExecResult:
+def _shell(guest: Guest, script: str, input_data: str | None) -> ExecResult:
     """`sh -c "A | grep [-i] X"`: one command, optionally filtered by grep."""
     stages = [shlex.split(stage) for stage in script.split("|")]
     result = _run(guest, stages[0], input_data) or _not_found(stages[0][0] if stages[0] else "")
@@ -209,7 +112,7 @@ def _not_found(program: str) -> ExecResult:
     return ExecResult(127, "", f"bash: {program}: command not found\n")
 
 
-def _run(guest: _Guest, argv: list[str], input_data: str | None) -> ExecResult | None:
+def _run(guest: Guest, argv: list[str], input_data: str | None) -> ExecResult | None:
     """The program's result, or None when it does not exist in the guest."""
     if not argv:
         return None
@@ -223,7 +126,7 @@ def _run(guest: _Guest, argv: list[str], input_data: str | None) -> ExecResult |
         )
         return ExecResult(code, out, err)
     if program in (HEALTH_PATH, "aihost-health") and HEALTH_PATH in guest.cloud.files:
-        return _health(guest)
+        return health(guest)
     handlers = {
         "cloud-init": _cloud_init,
         "aihost-sim-first-boots": _first_boots,
@@ -240,7 +143,7 @@ def _run(guest: _Guest, argv: list[str], input_data: str | None) -> ExecResult |
     return handler(guest, args, input_data)
 
 
-def _cloud_init(guest: _Guest, args: list[str], _input: str | None) -> ExecResult:
+def _cloud_init(guest: Guest, args: list[str], _input: str | None) -> ExecResult:
     if args[:1] == ["status"]:
         if not guest.cloud.valid:
             return ExecResult(1, "status: error\n", "")
@@ -263,16 +166,16 @@ def _cloud_init(guest: _Guest, args: list[str], _input: str | None) -> ExecResul
     )
 
 
-def _first_boots(guest: _Guest, _args: list[str], _input: str | None) -> ExecResult:
+def _first_boots(guest: Guest, _args: list[str], _input: str | None) -> ExecResult:
     return ExecResult(0, f"{guest.view.first_boots}\n", "")
 
 
-def _lspci(guest: _Guest, _args: list[str], _input: str | None) -> ExecResult:
+def _lspci(guest: Guest, _args: list[str], _input: str | None) -> ExecResult:
     q35 = guest.view.config.get("machine", "").startswith(("q35", "pc-q35"))
     return ExecResult(0, nv.lspci_lines(guest.view.gpus, q35), "")
 
 
-def _files(guest: _Guest) -> dict[str, str]:
+def _files(guest: Guest) -> dict[str, str]:
     view = guest.view
     files = dict(guest.cloud.files)
     files["/proc/cmdline"] = CMDLINE
@@ -282,8 +185,8 @@ def _files(guest: _Guest) -> dict[str, str]:
     runtime = runtime_of(guest.cloud)
     state = state_json(
         guest.cloud, iid, len(view.gpus), guest.gpu_ok,
-        lambda name: _reachable(guest, name),
-        lambda name: _on_gpu(guest, name) or (name == "ollama" and not runtime.models)
+        lambda name: reachable(guest, name),
+        lambda name: on_gpu(guest, name) or (name == "ollama" and not runtime.models)
         if runtime else False,
     )
     if state is not None:
@@ -297,10 +200,10 @@ def _files(guest: _Guest) -> dict[str, str]:
 
 def read_file(view: GuestView, path: str) -> str | None:
     """A file of the modelled guest as qemu-ga's guest-file-read gives it (None: absent)."""
-    return _files(_guest(view)).get(path)
+    return _files(guest_of(view)).get(path)
 
 
-def _cat(guest: _Guest, args: list[str], input_data: str | None) -> ExecResult:
+def _cat(guest: Guest, args: list[str], input_data: str | None) -> ExecResult:
     paths = [a for a in args if a != "-"]
     if not paths:
         return ExecResult(0, input_data or "", "")
@@ -314,19 +217,19 @@ def _cat(guest: _Guest, args: list[str], input_data: str | None) -> ExecResult:
     return ExecResult(1 if err else 0, "".join(out), "".join(err))
 
 
-def _unit_states(guest: _Guest) -> dict[str, str]:
+def _unit_states(guest: Guest) -> dict[str, str]:
     states = {"qemu-guest-agent": "active", "ssh": "active", "cloud-init": "active"}
     if guest.driver is not None:
         states["nvidia-persistenced"] = "active" if guest.gpu_ok else "failed"
     runtime = runtime_of(guest.cloud)
     if runtime is not None:
         states[runtime.unit.removesuffix(".service")] = (
-            "active" if _reachable(guest, runtime.name) else "failed"
+            "active" if reachable(guest, runtime.name) else "failed"
         )
     return states
 
 
-def _systemctl(guest: _Guest, args: list[str], _input: str | None) -> ExecResult:
+def _systemctl(guest: Guest, args: list[str], _input: str | None) -> ExecResult:
     if not args or args[0] != "is-active":
         verb = args[0] if args else ""
         return ExecResult(1, "", f"Unknown command verb '{verb}'.\n")
@@ -337,7 +240,7 @@ def _systemctl(guest: _Guest, args: list[str], _input: str | None) -> ExecResult
     return ExecResult(code, "".join(f"{s}\n" for s in lines), "")
 
 
-def _name(guest: _Guest) -> str:
+def _name(guest: Guest) -> str:
     try:
         meta = yaml.safe_load(guest.view.meta_data or "") or {}
     except yaml.YAMLError:
@@ -348,70 +251,13 @@ def _name(guest: _Guest) -> str:
     )
 
 
-def _hostname(guest: _Guest, _args: list[str], _input: str | None) -> ExecResult:
+def _hostname(guest: Guest, _args: list[str], _input: str | None) -> ExecResult:
     return ExecResult(0, _name(guest) + "\n", "")
 
 
-def _mokutil(guest: _Guest, args: list[str], _input: str | None) -> ExecResult:
+def _mokutil(guest: Guest, args: list[str], _input: str | None) -> ExecResult:
     if args != ["--sb-state"]:
         return ExecResult(1, "", "Usage: mokutil [OPTIONS]\n")
     state = "enabled" if secure_boot(guest.view.config) else "disabled"
     return ExecResult(0, f"SecureBoot {state}\n", "")
 
-
-def _reachable(guest: _Guest, runtime: str) -> bool:
-    """Ollama and llama.cpp also serve on the CPU; vLLM needs a working CUDA GPU."""
-    return guest.gpu_ok if runtime == "vllm" else True
-
-
-def _health(guest: _Guest) -> ExecResult:
-    view, runtime = guest.view, runtime_of(guest.cloud)
-    first = view.gpus[0] if view.gpus and guest.gpu_ok else None
-    gpu = {
-        "visible": guest.gpu_ok,
-        "name": first.get("name") if first else None,
-        "memory_mib": int(first["memory_mib"]) if first and "memory_mib" in first else None,
-        "driver": guest.driver if guest.gpu_ok else None,
-    }
-    if runtime is None:
-        state: dict[str, Any] = {
-            "name": "none",
-            "reachable": False,
-            "url": None,
-            "models": [],
-            "on_gpu": False,
-            "context": None,
-            "parallel": None,
-        }
-    else:
-        reachable = _reachable(guest, runtime.name)
-        host = view.ip.split("/")[0] if runtime.host == "0.0.0.0" and view.ip else runtime.host
-        if host == "0.0.0.0":
-            host = "127.0.0.1"
-        state = {
-            "name": runtime.name,
-            "reachable": reachable,
-            "url": f"http://{host}:{runtime.port}",
-            "models": runtime.models if reachable else [],
-            "on_gpu": reachable and _on_gpu(guest, runtime.name),
-            **_settings(guest, runtime, reachable),
-        }
-    expected = bool(view.gpus) or guest.driver is not None
-    healthy = (guest.gpu_ok or not expected) and (runtime is None or state["reachable"])
-    return ExecResult(0 if healthy else 1, json.dumps({"gpu": gpu, "runtime": state}) + "\n", "")
-
-
-def _settings(guest: _Guest, runtime: Runtime, reachable: bool) -> dict[str, int | None]:
-    """What the running runtime reports of its context and parallel sequences."""
-    if not reachable:
-        return {"context": None, "parallel": None}
-    vram = sum(int(g.get("memory_mib", 0)) for g in guest.view.gpus) if guest.gpu_ok else 0
-    unit = guest.cloud.files.get(f"/etc/systemd/system/{runtime.unit}", "")
-    return runtime_settings(runtime, unit, vram)
-
-
-def _on_gpu(guest: _Guest, runtime: str) -> bool:
-    """Current Ollama needs driver 550 or newer; with an older one it runs on the CPU."""
-    if not guest.gpu_ok or guest.driver is None:
-        return False
-    return runtime != "ollama" or int(guest.driver.split(".")[0]) >= 550
