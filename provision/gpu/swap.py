@@ -14,9 +14,10 @@ from contextlib import contextmanager, suppress
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from provision.errors import AihostError, ConflictError
+from provision.errors import AihostError, ApiError, ConflictError
 from provision.gpu.context import GpuContext, Holder
 from provision.gpu.lease import LeaseBusy
+from provision.gpu.mapping import mapping_exists
 from provision.gpu.record import LeaseRecord
 from provision.plan.desired import start_timeout_for
 
@@ -238,14 +239,47 @@ def rollback(ctx: GpuContext, record: LeaseRecord) -> str:
 
 def recover(ctx: GpuContext) -> str | None:
     """Finish or roll back an operation left behind by a crashed aihost; None if none."""
-    record = ctx.lease.read()
-    if not record.busy:
+    record = _read(ctx)
+    if record is None or not record.busy:
         return None
     if not ctx.lease.abandoned(record):
         raise ctx.lease.busy_error(record)
     record = ctx.lease.take_over(record)
     ctx.say(f"recovering operation {record.op} left in phase {record.phase}")
-    if record.phase == "started" and record.target is not None:
+    if record.target is not None and _target_done(ctx, record):
         ctx.lease.finish(str(record.op), record.target, record.target_name)
         return f"finished: VM {record.target} holds {ctx.name}"
     return "rolled back: " + rollback(ctx, record)
+
+
+def recover_abandoned(ctx: GpuContext) -> str | None:
+    """Recover the GPU's operation if its process is gone (one lease read otherwise; a
+    GPU whose mapping does not exist yet has none); what recovery did, or None."""
+    record = _read(ctx)
+    if record is None or not record.busy or not ctx.lease.abandoned(record):
+        return None
+    with suppress(LeaseBusy):  # another process may be recovering it right now
+        return recover(ctx)
+    return None
+
+
+def _read(ctx: GpuContext) -> LeaseRecord | None:
+    """The GPU's lease record; None when its mapping does not exist yet (no lease, and no
+    VM can name the GPU)."""
+    try:
+        return ctx.lease.read()
+    except ApiError:
+        if ctx.gpu.mapping and not mapping_exists(ctx.client, ctx.gpu.mapping):
+            return None
+        raise
+
+
+def _target_done(ctx: GpuContext, record: LeaseRecord) -> bool:
+    """True when the operation's target has the GPU and is to keep it: a swap that got as
+    far as starting it, or a `vm up` attach whose config write went through (and which a
+    later run may have started since) while no other VM names the GPU."""
+    if record.phase == "started":
+        return True
+    if record.phase != "attaching" or not ctx.ref.keys_in(ctx.steps.config(record.target or 0)):
+        return False
+    return not ctx.holders(skip=record.target)

@@ -178,7 +178,15 @@ def _restart(run: _Run, action: Action) -> None:
 def _start(run: _Run, action: Action) -> None:
     timeout = int(action.timeout or run.state.desired.start_timeout)
     run.say(f"{run.state.desired.name}: starting (timeout {timeout} s)")
-    task = run.vm.start(timeout, config=run.state.started_config)
+    try:
+        task = run.vm.start(timeout, config=run.state.started_config)
+    except ApiError as exc:
+        # an earlier run's start (killed while waiting for it) got there first
+        if "already running" not in exc.message or run.vm.state() != "running":
+            raise
+        run.say(f"{run.state.desired.name}: already started by an earlier run's start task")
+        run.done(action.kind)
+        return
     if task.warnings:
         run.result.warnings.append(f"start ended with {task.exitstatus}")
     run.done(action.kind)

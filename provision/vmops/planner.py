@@ -12,6 +12,7 @@ from typing import Any
 
 from provision.cloudinit.render import render_user_data
 from provision.delivery.generation import (
+    being_created,
     generation_of,
     instance_id,
     meta_data,
@@ -27,7 +28,7 @@ from provision.gpu.claim import check_free
 from provision.gpu.context import GpuContext
 from provision.gpu.mapping import find_card, mapping_exists
 from provision.inventory.model import Inventory
-from provision.plan.desired import DesiredVm, desired_vm, without_gpus
+from provision.plan.desired import MANAGED_TAG, DesiredVm, desired_vm, without_gpus
 from provision.plan.vmplan import (
     Actual,
     GpuFacts,
@@ -133,7 +134,8 @@ def _locate(session: Session, desired: DesiredVm) -> VmInfo | None:
     """The VM behind the inventory entry: from its node's live list when that settles it
     (a converged re-run reads no more), else from the whole cluster."""
     home = session.node_vms(desired.host_name, desired.node)
-    found = managed_on_node(home, desired.name, desired.vmid)
+    found = managed_on_node(home, desired.name, desired.vmid) or _half_made(session, desired,
+                                                                           home)
     if found is not None:
         return found
     snapshot = session.snapshot(desired.host_name)
@@ -141,6 +143,20 @@ def _locate(session: Session, desired: DesiredVm) -> VmInfo | None:
     if info is None:
         require_not_out_of_reach(snapshot, desired.name)
     return info
+
+
+def _half_made(session: Session, desired: DesiredVm, home: list[VmInfo] | None) -> VmInfo | None:
+    """A VM of this name that an earlier run began to create and did not finish (its
+    description still carries the creation mark of the clone/create request): this run
+    finishes it. With several, the lowest vmid (make_vm keeps that one too)."""
+    node = Node(session.client(desired.host_name), desired.node)
+    for vm in sorted(home or [], key=lambda v: v.vmid):
+        if (vm.name != desired.name or vm.template or MANAGED_TAG in vm.tags
+                or desired.vmid not in (None, vm.vmid)):
+            continue
+        if being_created(node.vm(vm.vmid).config().get("description"), desired.name):
+            return vm
+    return None
 
 
 def _existing_config(client: Api, info: VmInfo, desired: DesiredVm) -> dict[str, Any]:

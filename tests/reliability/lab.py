@@ -154,6 +154,14 @@ class Lab:
         self.inventory.write_text(yaml.safe_dump(data, sort_keys=False))
 
 
+def start_labs(count: int) -> list[Lab]:
+    """count labs, prepared side by side."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=count) as pool:
+        return list(pool.map(lambda _: Lab(), range(count)))
+
+
 def _validator() -> Any:
     """Proxmox's schema check of every request, when the shared schema is there."""
     shared = Path(os.environ.get("AIHOST_SHARED_DIR", REPO_ROOT.parent / "shared"))

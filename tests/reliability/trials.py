@@ -15,10 +15,11 @@ Every trial has its own seed: `python -m tests.reliability --seed N --trials 1` 
 from __future__ import annotations
 
 import contextlib
-import io
+import itertools
 import random
 import signal
 import subprocess
+import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -156,13 +157,10 @@ def _finish(proc: subprocess.Popen[str]) -> tuple[str, str]:
 
 
 def _in_process(lab: Lab, *args: str) -> tuple[int, str]:
-    """aihost ARGS in this process (no interpreter start-up); (exit code, stderr)."""
-    from provision.cli.main import run
-
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        code = run(["-i", str(lab.inventory), *args])
-    return code, err.getvalue()
+    """aihost ARGS run to its end in a new process; (exit code, stderr)."""
+    proc = lab.spawn(*args)
+    _, err = _finish(proc)
+    return int(proc.returncode), err
 
 
 def _last(text: str) -> str:
@@ -194,16 +192,31 @@ class Summary:
         return "\n".join(lines)
 
 
-def run_many(lab: Lab, first_seed: int, trials: int, budget: float | None = None,
+def run_many(labs: list[Lab], first_seed: int, trials: int, budget: float | None = None,
              log: Any = None) -> Summary:
-    """Trials with seeds first_seed, first_seed+1, ... until trials or the budget (s)."""
+    """Trials with seeds first_seed, first_seed+1, ... until trials or the budget (s),
+    one thread per lab (a trial mostly waits for tasks and processes)."""
     summary = Summary()
     started = time.monotonic()
-    for seed in range(first_seed, first_seed + trials):
-        if budget is not None and time.monotonic() - started > budget:
-            break
-        trial = run_trial(lab, seed)
-        summary.add(trial)
-        if log is not None:
-            log(trial.line())
+    seeds = itertools.count(first_seed)
+    lock = threading.Lock()
+
+    def work(lab: Lab) -> None:
+        while True:
+            with lock:
+                seed = next(seeds)
+                if seed >= first_seed + trials or (
+                        budget is not None and time.monotonic() - started > budget):
+                    return
+            trial = run_trial(lab, seed)
+            with lock:
+                summary.add(trial)
+                if log is not None:
+                    log(trial.line())
+
+    threads = [threading.Thread(target=work, args=(lab,)) for lab in labs]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
     return summary
