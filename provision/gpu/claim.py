@@ -9,7 +9,7 @@ from provision.errors import ConflictError
 from provision.gpu.context import GpuContext, Holder
 from provision.gpu.lease import LeaseBusy
 from provision.gpu.record import LeaseRecord
-from provision.gpu.swap import recover
+from provision.gpu.recovery import recover
 from provision.pve.session import Session
 
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from provision.errors import AihostError, ApiError
 from provision.gpu.context import GpuContext
-from provision.gpu.swap import recover_abandoned
+from provision.gpu.recovery import recover_abandoned
 from provision.preflight import run as preflight_run
 from provision.pve.session import Session
 from provision.vmops.apply import UpOptions, UpResult, apply_plan
