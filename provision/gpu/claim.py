@@ -8,6 +8,7 @@ from contextlib import contextmanager
 from provision.errors import ConflictError
 from provision.gpu.context import GpuContext, Holder
 from provision.gpu.lease import LeaseBusy
+from provision.gpu.mapping import mapping_exists
 from provision.gpu.record import LeaseRecord
 from provision.gpu.recovery import recover
 from provision.pve.session import Session
@@ -82,3 +83,19 @@ def _begin(ctx: GpuContext, vm_name: str, vmid: int) -> LeaseRecord:
             raise
         recover(ctx)
         return ctx.lease.begin(phase="attaching", target=vmid, target_name=vm_name)
+
+
+def forget_holder(session: Session, gpus: list[str], vmid: int) -> None:
+    """After VM vmid is gone: each GPU's lease stops naming it as the holder (by
+    compare-and-set; a lease naming another VM, or busy with an operation, is left)."""
+
+    def change(current: LeaseRecord) -> LeaseRecord | None:
+        if current.busy or current.holder != vmid:
+            return None
+        return current.with_(holder=None, holder_name=None)
+
+    for gpu in gpus:
+        ctx = GpuContext(session, gpu)
+        if ctx.gpu.mapping and not mapping_exists(ctx.client, ctx.gpu.mapping):
+            continue
+        ctx.lease.update(change)

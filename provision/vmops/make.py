@@ -8,6 +8,7 @@ from typing import Any
 
 from provision.delivery.generation import creation_mark
 from provision.errors import ApiError, ConflictError
+from provision.gpu.claim import forget_holder
 from provision.plan.vmplan import VmState
 from provision.pve.node import Node
 from provision.pve.session import Session
@@ -79,5 +80,6 @@ def remove_fresh(session: Session, state: VmState, vmid: int) -> None:
     try:
         vm.destroy(what="remove the half-made VM")
         session.progress(f"{state.desired.name}: removed the new VM {vmid} again")
+        forget_holder(session, list(state.desired.gpu_names), vmid)
     except ApiError as exc:
         session.progress(f"{state.desired.name}: could not remove VM {vmid}: {exc}")

@@ -124,3 +124,21 @@ def _dead_pid() -> int:
     proc = subprocess.Popen([sys.executable, "-c", "pass"])
     proc.wait()
     return proc.pid
+
+
+def test_vm_destroy_leaves_the_lease_without_a_holder(sim, tmp_path):
+    inventory = _inventory(sim, tmp_path)
+    assert aihost(inventory, "vm", "up", "llm-box", "--no-wait").exit_code == 0
+    assert '"holder":100' in lease_text(sim)
+    gone = aihost(inventory, "vm", "destroy", "llm-box", "--yes")
+    assert gone.exit_code == 0, gone.stderr
+    assert '"holder"' not in lease_text(sim)
+
+
+def test_a_new_vm_removed_after_a_failed_step_leaves_no_holder_in_the_lease(sim, tmp_path):
+    inventory = _inventory(sim, tmp_path)
+    control(sim, "POST", "faults", {"kind": "http500", "method": "PUT", "path": "/resize$"})
+    up = aihost(inventory, "vm", "up", "llm-box", "--no-wait")
+    assert up.exit_code == 3, up.stderr
+    assert "removed the new VM 100 again" in up.stderr
+    assert vms(sim) == {} and '"holder"' not in lease_text(sim)
