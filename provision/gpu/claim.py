@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from provision.errors import ConflictError
+from provision.errors import AihostError, ConflictError
 from provision.gpu.context import GpuContext, Holder
 from provision.gpu.lease import LeaseBusy
 from provision.gpu.mapping import mapping_exists
@@ -68,10 +68,24 @@ def claim_gpus(session: Session, vm_name: str, vmid: int, gpus: list[str]) -> It
         yield
     except BaseException:
         for ctx, op, holder, holder_name in taken:
-            ctx.lease.finish(op, holder, holder_name)
+            _settle_failed(ctx, op, vmid, vm_name, (holder, holder_name))
         raise
     for ctx, op, _, _ in taken:
         ctx.lease.finish(op, vmid, vm_name)
+
+
+def _settle_failed(ctx: GpuContext, op: str, vmid: int, vm_name: str,
+                   before: tuple[int | None, str | None]) -> None:
+    """End the claim of an attach that failed: a config write whose answer was lost may
+    have gone through, so the VM's live config decides the holder. When even that cannot
+    be read, the lease stays in phase `attaching` for recovery (this process's end makes
+    it abandoned; the next command on the GPU rolls it forward or back)."""
+    try:
+        attached = bool(ctx.ref.keys_in(ctx.steps.config(vmid)))
+        ctx.lease.finish(op, *((vmid, vm_name) if attached else before))
+    except AihostError as exc:
+        ctx.say(f"could not settle the lease of {ctx.name} ({exc}); the next command on "
+                f"it, or `aihost gpu recover {ctx.name}`, will")
 
 
 def _begin(ctx: GpuContext, vm_name: str, vmid: int) -> LeaseRecord:

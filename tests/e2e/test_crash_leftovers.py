@@ -142,3 +142,17 @@ def test_a_new_vm_removed_after_a_failed_step_leaves_no_holder_in_the_lease(sim,
     assert up.exit_code == 3, up.stderr
     assert "removed the new VM 100 again" in up.stderr
     assert vms(sim) == {} and '"holder"' not in lease_text(sim)
+
+
+def test_an_attach_whose_answer_is_lost_records_the_holder_its_config_names(sim, tmp_path):
+    inventory = _inventory(sim, tmp_path)
+    assert aihost(inventory, "vm", "up", "llm-box", "--no-wait").exit_code == 0
+    assert aihost(inventory, "gpu", "release", GPU).exit_code == 0
+    # the config write goes through; every read of its task's status fails
+    control(sim, "POST", "faults", {"kind": "http500", "method": "GET", "count": 0,
+                                    "path": "/tasks/[^/]*qmconfig[^/]*/status"})
+    up = aihost(inventory, "vm", "up", "llm-box", "--no-wait")
+    assert up.exit_code == 3, up.stderr
+    control(sim, "DELETE", "faults")
+    assert holders(sim) == {"llm-box": "stopped"}
+    assert '"holder":100' in lease_text(sim) and '"op"' not in lease_text(sim)
