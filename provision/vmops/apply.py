@@ -11,7 +11,7 @@ from provision.delivery.snippets import upload_snippets
 from provision.errors import AihostError, ApiError
 from provision.gpu.claim import claim_gpus
 from provision.gpu.context import GpuContext
-from provision.gpu.mapping import map_gpu
+from provision.gpu.mapping import map_gpu, mapping_exists
 from provision.gpu.swap import SwapOptions, swap_gpu
 from provision.guest.agent import GuestAgent
 from provision.guest.verify import GuestReport, verify_guest
@@ -123,9 +123,15 @@ def _make(run: _Run, action: Action) -> None:
 
 
 def _map_gpu(run: _Run, action: Action) -> None:
+    """Create the GPU's mapping: once per GPU in a `vm up --all` (its threads take turns,
+    and one that finds the mapping made by another leaves it)."""
     gpu = str(action.gpu)
-    run.say(f"{run.state.desired.name}: creating the PCI mapping of GPU {gpu}")
-    map_gpu(GpuContext(run.session, gpu), card=run.state.cards[gpu], missing=True)
+    ctx = GpuContext(run.session, gpu)
+    with run.session.create_lock:
+        if ctx.gpu.mapping and mapping_exists(ctx.client, ctx.gpu.mapping):
+            return
+        run.say(f"{run.state.desired.name}: creating the PCI mapping of GPU {gpu}")
+        map_gpu(ctx, card=run.state.cards[gpu], missing=True)
     run.done(action.kind)
 
 

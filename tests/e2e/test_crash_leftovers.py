@@ -156,3 +156,14 @@ def test_an_attach_whose_answer_is_lost_records_the_holder_its_config_names(sim,
     control(sim, "DELETE", "faults")
     assert holders(sim) == {"llm-box": "stopped"}
     assert '"holder":100' in lease_text(sim) and '"op"' not in lease_text(sim)
+
+
+def test_vm_up_all_creates_each_mapping_once(sim, tmp_path):
+    inventory = _inventory(sim, tmp_path)
+    before = len(sim.requests())
+    up = aihost(inventory, "-o", "json", "vm", "up", "--all", "--take-gpu", "--no-wait")
+    creates = [r for r in sim.requests(before)
+               if r["method"] == "POST" and r["path"].endswith("/cluster/mapping/pci")]
+    assert len(creates) == 1, (creates, up.stderr)
+    assert "already defined" not in up.stderr
+    assert len(holders(sim)) == 1
