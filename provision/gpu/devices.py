@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -71,3 +72,17 @@ class VmGpuSteps:
         timeout = start_timeout(timeout, config)
         self.progress(f"starting VM {vmid} (timeout {timeout} s)")
         vm.start(timeout, config=config, what=f"start VM {vmid}")
+
+    def settle(self, vmids: list[int], *, timeout: float = 60.0,
+               clock: Callable[[], float] = time.monotonic,
+               sleep: Callable[[float], None] = time.sleep) -> None:
+        """Wait (up to timeout) for the node's running tasks on vmids to end: a start or
+        shutdown a killed process began goes on without it, and recovery must see its
+        outcome, not race it (GET /nodes/{node}/tasks?source=active&vmid=N)."""
+        deadline = clock() + timeout
+        for vmid in vmids:
+            while self.node.tasks(source="active", vmid=vmid):
+                if clock() > deadline:
+                    self.progress(f"VM {vmid} still has a running task; going on")
+                    return
+                sleep(0.1)

@@ -48,6 +48,7 @@ def recover(ctx: GpuContext) -> str | None:
         raise ctx.lease.busy_error(record)
     record = ctx.lease.take_over(record)
     ctx.say(f"recovering operation {record.op} left in phase {record.phase}")
+    ctx.steps.settle([v for v in (record.target, record.source) if v is not None])
     if record.target is not None and _target_done(ctx, record):
         ctx.lease.finish(str(record.op), record.target, record.target_name)
         return f"finished: VM {record.target} holds {ctx.name}"

@@ -167,3 +167,27 @@ def test_vm_up_all_creates_each_mapping_once(sim, tmp_path):
     assert len(creates) == 1, (creates, up.stderr)
     assert "already defined" not in up.stderr
     assert len(holders(sim)) == 1
+
+
+def test_recover_waits_for_the_start_a_killed_swap_left_running(sim, tmp_path):
+    from test_gpu_swap import world
+
+    inventory = world(sim, tmp_path)
+    target = vms(sim)["image-box"]["vmid"]
+    control(sim, "POST", "durations", {"qmstart": 1.5})
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
+    since = len(sim.requests())
+    proc = subprocess.Popen([sys.executable, "-m", "provision", "-i", str(inventory), "gpu",
+                             "swap", GPU, "--to", "image-box", "--no-verify"],
+                            cwd=REPO_ROOT, env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    start = f"/qemu/{target}/status/start"
+    while not any(r["path"].endswith(start) for r in sim.requests(since)):
+        assert proc.poll() is None, "the swap ended before starting its target"
+    proc.kill()
+    proc.wait()
+    recover = aihost(inventory, "gpu", "recover", GPU)
+    assert recover.exit_code == 0, recover.stderr
+    assert "finished" in recover.stdout + recover.stderr
+    assert holders(sim) == {"image-box": "running"}
+    assert f'"holder":{target}' in lease_text(sim) and '"op"' not in lease_text(sim)
