@@ -34,8 +34,11 @@ def rollback(ctx: GpuContext, record: LeaseRecord) -> str:
             ctx.steps.start(record.source, timeout=300)
             done.append(f"started VM {record.source} again")
     if record.op:
-        name = record.holder_name if record.holder == record.source else None
-        ctx.lease.finish(record.op, record.source, name)
+        # before a swap records its source (planning) or in a `vm up` attach, the holder
+        # recorded when the operation began is still the holder
+        holder = record.source if record.source is not None else record.holder
+        name = record.holder_name if record.holder == holder else None
+        ctx.lease.finish(record.op, holder, name)
     return ", ".join(done) or "nothing had changed"
 
 

@@ -56,8 +56,8 @@ def test_rerun_on_a_converged_vm_writes_nothing(sim, tmp_path):
     # live VM list (/cluster/resources lags), the config, the snippet storage, and the
     # guest's address (DHCP) to show where the VM is
     assert [r["path"].removeprefix("/api2/json") for r in log] == [
-        "/cluster/mapping/pci/rtx4090", "/nodes/pve1/qemu", "/nodes/pve1/qemu/100/config", "/nodes/pve1/storage",
-        "/nodes/pve1/qemu/100/agent/network-get-interfaces"]
+        "/cluster/mapping/pci/rtx4090", "/nodes/pve1/qemu", "/nodes/pve1/qemu/100/config",
+        "/nodes/pve1/storage", "/nodes/pve1/qemu/100/agent/network-get-interfaces"]
     assert "address: " in again.stdout and "way in: " in again.stdout
 
 

@@ -164,8 +164,10 @@ def _in_process(lab: Lab, *args: str) -> tuple[int, str]:
 
 
 def _last(text: str) -> str:
+    """The error line, and each VM's own failure line of a `vm up --all`."""
     lines = [line for line in text.strip().splitlines() if line.strip()]
-    return lines[-1][:300] if lines else ""
+    each = [line[:300] for line in lines[:-1] if ": failed: " in line]
+    return " | ".join(each + [lines[-1][:300]]) if lines else ""
 
 
 @dataclass

@@ -103,3 +103,14 @@ def test_a_failed_rollback_names_the_swap_and_gpu_recover():
     assert "swap of big to b (operation" in message and "the rollback failed too" in message
     assert "aihost gpu recover big" in str(failed.value.hint)
     assert failed.value.exit_code == 3
+
+
+def test_a_swap_killed_while_planning_keeps_the_recorded_holder():
+    holder, target = two_vms()
+    ctx = Ctx([holder, target])
+    ctx.lease.update(lambda r: r.with_(holder=100, holder_name="a"))
+    ctx.lease.begin(phase="planning", target=101, target_name="b")
+    ctx.lease = GpuLease(ctx.lease.register, "big", owner="me@h:2", alive=lambda o: o != "me@h:1")
+    assert recover(ctx) == "rolled back: nothing had changed"
+    record = ctx.lease.read()
+    assert (record.busy, record.holder, record.holder_name) == (False, 100, "a")
