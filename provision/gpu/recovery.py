@@ -18,8 +18,13 @@ from provision.gpu.record import LeaseRecord
 
 
 def rollback(ctx: GpuContext, record: LeaseRecord) -> str:
-    """Undo an unfinished swap: target loses the GPU, the former holder gets it back."""
+    """Undo an unfinished swap: target loses the GPU, the former holder gets it back.
+
+    A start whose outcome was not seen (its status read failed, or its process died)
+    may still be running: its end is waited for first, so a target it starts is stopped
+    again instead of keeping the card from the former holder."""
     done = []
+    ctx.steps.settle([v for v in (record.target, record.source) if v is not None])
     if record.target is not None:
         has_gpu = bool(ctx.ref.keys_in(ctx.steps.config(record.target)))
         if has_gpu and ctx.steps.status(record.target) == "running":

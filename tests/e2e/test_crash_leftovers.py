@@ -191,3 +191,19 @@ def test_recover_waits_for_the_start_a_killed_swap_left_running(sim, tmp_path):
     assert "finished" in recover.stdout + recover.stderr
     assert holders(sim) == {"image-box": "running"}
     assert f'"holder":{target}' in lease_text(sim) and '"op"' not in lease_text(sim)
+
+
+def test_a_swap_that_lost_sight_of_its_targets_start_rolls_back_after_it(sim, tmp_path):
+    from test_gpu_swap import world
+
+    inventory = world(sim, tmp_path)
+    target = vms(sim)["image-box"]["vmid"]
+    holder = vms(sim)["llm-box"]["vmid"]
+    control(sim, "POST", "durations", {"qmstart": 0.5})
+    control(sim, "POST", "faults", {"kind": "http500", "method": "GET",
+                                    "path": f"/tasks/[^/]*:qmstart:{target}:[^/]*/status"})
+    swap = aihost(inventory, "gpu", "swap", GPU, "--to", "image-box", "--no-verify")
+    assert swap.exit_code == 3, swap.stderr
+    assert "rolled back: stopped VM" in swap.stderr, swap.stderr
+    assert holders(sim) == {"llm-box": "running"}
+    assert f'"holder":{holder}' in lease_text(sim) and '"op"' not in lease_text(sim)
