@@ -71,6 +71,18 @@ def claim_gpus(session: Session, vm_name: str, vmid: int, gpus: list[str]) -> It
             _settle_failed(ctx, op, vmid, vm_name, (holder, holder_name))
         raise
     for ctx, op, _, _ in taken:
+        _finish(ctx, op, vmid, vm_name)
+
+
+def _finish(ctx: GpuContext, op: str, vmid: int, vm_name: str) -> None:
+    """Record vmid as the holder once its config names the GPU: retried once (a write
+    whose answer was lost may have gone through: the record then shows it)."""
+    try:
+        ctx.lease.finish(op, vmid, vm_name)
+    except AihostError:
+        record = ctx.lease.read()
+        if record.op != op and record.holder == vmid:
+            return
         ctx.lease.finish(op, vmid, vm_name)
 
 

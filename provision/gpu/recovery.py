@@ -25,8 +25,9 @@ def rollback(ctx: GpuContext, record: LeaseRecord) -> str:
     again instead of keeping the card from the former holder."""
     done = []
     ctx.steps.settle([v for v in (record.target, record.source) if v is not None])
-    if record.target is not None:
-        has_gpu = bool(ctx.ref.keys_in(ctx.steps.config(record.target)))
+    target = ctx.steps.config_if_any(record.target) if record.target is not None else None
+    if record.target is not None and target is not None:
+        has_gpu = bool(ctx.ref.keys_in(target))
         if has_gpu and ctx.steps.status(record.target) == "running":
             ctx.steps.stop(record.target, timeout=30, force=True)
             done.append(f"stopped VM {record.target}")
@@ -94,7 +95,8 @@ def _target_done(ctx: GpuContext, record: LeaseRecord) -> bool:
         return True
     if record.phase not in ("attaching", "attached") or record.target is None:
         return False
-    if not ctx.ref.keys_in(ctx.steps.config(record.target)):
+    config = ctx.steps.config_if_any(record.target)
+    if config is None or not ctx.ref.keys_in(config):
         return False
     if record.phase == "attached" and ctx.steps.status(record.target) != "running":
         return False

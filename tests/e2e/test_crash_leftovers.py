@@ -207,3 +207,31 @@ def test_a_swap_that_lost_sight_of_its_targets_start_rolls_back_after_it(sim, tm
     assert "rolled back: stopped VM" in swap.stderr, swap.stderr
     assert holders(sim) == {"llm-box": "running"}
     assert f'"holder":{holder}' in lease_text(sim) and '"op"' not in lease_text(sim)
+
+
+def test_a_lost_answer_to_the_claims_last_lease_write_is_retried(sim, tmp_path):
+    inventory = _inventory(sim, tmp_path)
+    assert aihost(inventory, "vm", "up", "image-box", "--no-wait").exit_code == 0
+    assert aihost(inventory, "vm", "destroy", "image-box", "--yes").exit_code == 0
+    # the claim's first lease write goes through, the second's connection drops
+    control(sim, "POST", "faults", {"kind": "drop", "method": "PUT", "nth": 2,
+                                    "path": f"/cluster/mapping/pci/{GPU}$"})
+    up = aihost(inventory, "vm", "up", "llm-box", "--no-wait")
+    assert up.exit_code == 0, up.stderr
+    vmid = vms(sim)["llm-box"]["vmid"]
+    assert f'"holder":{vmid}' in lease_text(sim) and '"op"' not in lease_text(sim)
+
+
+def test_recover_of_an_attach_whose_vm_is_gone_ends_the_operation(sim, tmp_path):
+    inventory = _inventory(sim, tmp_path)
+    assert aihost(inventory, "vm", "up", "image-box", "--no-wait").exit_code == 0
+    assert aihost(inventory, "vm", "destroy", "image-box", "--yes").exit_code == 0
+    mapping = api(sim, "GET", f"/cluster/mapping/pci/{GPU}")
+    dead = f"root@{os.uname().nodename}:{_dead_pid()}"
+    record = (f'aihost-lease {GPU}: {{"op":"abc","owner":"{dead}","phase":"attaching",'
+              f'"target":150,"target_name":"llm-box","time":1}}')
+    api(sim, "PUT", f"/cluster/mapping/pci/{GPU}", map=mapping["map"], description=record,
+        digest=mapping["digest"])
+    recover = aihost(inventory, "gpu", "recover", GPU)
+    assert recover.exit_code == 0, recover.stderr
+    assert '"op"' not in lease_text(sim) and '"holder"' not in lease_text(sim)
