@@ -114,7 +114,7 @@ def release(obj: CliContext, name: str, force: bool, timeout: float, wait: bool)
 def recover(obj: CliContext, name: str) -> None:
     """Finish or roll back a swap that was interrupted (crash, kill, lost connection)."""
     from provision.gpu.context import GpuContext
-    from provision.gpu.swap import recover as recover_op
+    from provision.gpu.recovery import recover as recover_op
 
     outcome = recover_op(GpuContext(_session(obj), name)) or "nothing to recover"
     obj.emit({"gpu": name, "result": outcome}, f"{name}: {outcome}")

@@ -17,6 +17,20 @@ import re
 from provision.cloudinit.render import render_meta_data
 
 LINE = re.compile(r"^aihost-generation:\s*(\d+)(?:\s+user-data=([0-9a-f]+))?\s*$", re.M)
+# The description a new VM gets in its clone/create request, before anything else is
+# written: the VM is aihost's from its first moment (a run killed before the config write
+# that tags it leaves a VM the next run finishes instead of refusing it as unmanaged).
+CREATING = re.compile(r"^aihost-creating: op=([0-9a-f]+) vm=(\S+)\s*$", re.M)
+
+
+def creation_mark(op: str, vm_name: str) -> str:
+    """The description line marking a VM aihost is creating (operation op)."""
+    return f"aihost-creating: op={op} vm={vm_name}"
+
+
+def being_created(description: str | None, vm_name: str) -> bool:
+    """True when description marks a VM aihost began creating as vm_name."""
+    return any(m.group(2) == vm_name for m in CREATING.finditer(description or ""))
 
 
 def generation_of(description: str | None) -> int | None:
@@ -38,7 +52,7 @@ def user_data_digest(user_data: bytes) -> str:
 
 def with_generation(description: str | None, generation: int, digest: str | None = None) -> str:
     """description with its generation line set (the user's own text is kept)."""
-    text = LINE.sub("", description or "").rstrip("\n")
+    text = CREATING.sub("", LINE.sub("", description or "")).rstrip("\n")
     line = f"aihost-generation: {generation}" + (f" user-data={digest}" if digest else "")
     return f"{text}\n{line}\n" if text.strip() else f"{line}\n"
 

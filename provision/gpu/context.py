@@ -5,11 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from provision.errors import InputError
+from provision.errors import ApiError, InputError
 from provision.gpu.devices import VmGpuSteps
 from provision.gpu.lease import GpuLease
 from provision.gpu.register import MappingRegister, NodeNotesRegister
 from provision.inventory.model import Gpu
+from provision.pve.cluster import node_vms
 from provision.pve.node import Node
 from provision.pve.pci import GpuRef
 from provision.pve.session import Session
@@ -51,18 +52,25 @@ class GpuContext:
     def holders(self, *, refresh: bool = True, skip: int | None = None) -> list[Holder]:
         """VMs on the GPU's node whose config refers to it (read from Proxmox, not a file).
 
-        refresh re-reads the cluster list (a swap must see VMs made since the command
-        began); skip leaves out a VM the caller already knows about.
+        refresh re-reads the node's live VM list (GET /nodes/{node}/qemu: a claim or a
+        swap must see VMs made since the command began, which the cluster list shows
+        without a name until the next status broadcast); without it the list this command
+        read first is used. skip leaves out a VM the caller already knows about.
         """
-        snapshot = self.session.snapshot(self.host_name, refresh=refresh)
+        vms = (node_vms(self.client, self.node) if refresh
+               else self.session.node_vms(self.host_name, self.node))
+        if vms is None:
+            raise ApiError(f"node {self.node} does not answer, so aihost cannot tell which "
+                           f"VM holds GPU {self.name}", hint="bring the node back, then re-run")
         found = []
-        for vm in snapshot.vms:
-            if vm.node != self.node or vm.template or vm.vmid == skip:
+        for vm in vms:
+            if vm.template or vm.vmid == skip:
                 continue
             config = self.pve_node.vm(vm.vmid).config()
             keys = self.ref.keys_in(config)
             if keys:
-                found.append(Holder(vm.vmid, vm.name, vm.status, tuple(keys)))
+                found.append(Holder(vm.vmid, str(config.get("name") or vm.name), vm.status,
+                                    tuple(keys)))
         return found
 
     def vm_by_name(self, name: str) -> Any:

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import re
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from provision.errors import ApiError
 from provision.inventory.model import Gpu
 from provision.pve.node import Node
 from provision.pve.pci import GpuRef, free_hostpci_key
 from provision.pve.vm import start_timeout
+
+# qemu-server's answer for a vmid without a config (PVE::QemuConfig load_config)
+GONE = re.compile(r"Configuration file '[^']*' does not exist")
 
 
 @dataclass
@@ -22,6 +28,16 @@ class VmGpuSteps:
     def config(self, vmid: int) -> dict[str, Any]:
         """Current config (with digest)."""
         return self.node.vm(vmid).config()
+
+    def config_if_any(self, vmid: int) -> dict[str, Any] | None:
+        """Current config, or None when the VM no longer exists (removed after a failed
+        create, or by the user)."""
+        try:
+            return self.config(vmid)
+        except ApiError as exc:
+            if GONE.search(exc.message):
+                return None
+            raise
 
     def status(self, vmid: int) -> str:
         """running / stopped."""
@@ -71,3 +87,17 @@ class VmGpuSteps:
         timeout = start_timeout(timeout, config)
         self.progress(f"starting VM {vmid} (timeout {timeout} s)")
         vm.start(timeout, config=config, what=f"start VM {vmid}")
+
+    def settle(self, vmids: list[int], *, timeout: float = 60.0,
+               clock: Callable[[], float] = time.monotonic,
+               sleep: Callable[[float], None] = time.sleep) -> None:
+        """Wait (up to timeout) for the node's running tasks on vmids to end: a start or
+        shutdown a killed process began goes on without it, and recovery must see its
+        outcome, not race it (GET /nodes/{node}/tasks?source=active&vmid=N)."""
+        deadline = clock() + timeout
+        for vmid in vmids:
+            while self.node.tasks(source="active", vmid=vmid):
+                if clock() > deadline:
+                    self.progress(f"VM {vmid} still has a running task; going on")
+                    return
+                sleep(0.1)

@@ -12,13 +12,16 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, NoReturn
 
-from provision.errors import AihostError, ConflictError
+from provision.errors import AihostError, ApiError, ConflictError
 from provision.gpu.context import GpuContext, Holder
 from provision.gpu.lease import LeaseBusy
 from provision.gpu.record import LeaseRecord
+from provision.gpu.recovery import recover, rollback
 from provision.plan.desired import start_timeout_for
+
+SETTLE_ATTEMPTS = 4
 
 
 @dataclass
@@ -51,9 +54,13 @@ class SwapResult:
 class SwapFailed(AihostError):
     """A swap failed and was rolled back; carries the original error's exit code."""
 
-    def __init__(self, message: str, exit_code: int) -> None:
-        super().__init__(message)
+    def __init__(self, message: str, exit_code: int, *, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
         self.exit_code = exit_code
+
+
+class LeaseUnwritten(ApiError):
+    """The target runs with the GPU but the lease could not be brought up to date."""
 
 
 class _Swap:
@@ -115,17 +122,37 @@ def swap_gpu(
                 ctx.lease.finish(swap.op, None, None)
             return swap.result(source, None, "released")
         _attach_and_start(swap, target, options, verify_gpu)
-    except AihostError as failure:
+    except LeaseUnwritten:
+        raise  # the target works and keeps the card; only the record is behind
+    except (AihostError, KeyboardInterrupt) as failure:
         if swap.phase == "planning":
             ctx.lease.finish(swap.op, record.holder, record.holder_name)
             raise
-        rolled = rollback(ctx, ctx.lease.read())
-        raise SwapFailed(
-            f"swap of {ctx.name} to {target.name if target else '-'} failed while "
-            f"{swap.phase}: {failure}; rolled back: {rolled}",
-            failure.exit_code,
-        ) from failure
+        _undo(swap, target.name if target else None, failure)
     return swap.result(source, target.name, "swapped")
+
+
+def _undo(swap: _Swap, target: str | None, failure: BaseException) -> NoReturn:
+    """A failed or interrupted (Ctrl-C) swap: roll back, say so, and raise."""
+    ctx = swap.ctx
+    what = f"swap of {ctx.name} to {target or '-'} (operation {swap.op})"
+    recover_hint = f"run `aihost gpu recover {ctx.name}` to finish or roll it back"
+    try:
+        record = ctx.lease.read()
+        if isinstance(failure, KeyboardInterrupt) and record.phase == "started":
+            ctx.lease.finish(swap.op, record.target, record.target_name)
+            ctx.say(f"{what} interrupted after its start: finished, {target} holds the GPU")
+            raise failure
+        rolled = rollback(ctx, record)
+    except AihostError as second:
+        ctx.say(f"{what}: the rollback failed: {second}")
+        raise SwapFailed(f"{what} failed while {swap.phase}: {failure}; the rollback failed "
+                         f"too: {second}", second.exit_code, hint=recover_hint) from failure
+    if isinstance(failure, KeyboardInterrupt):
+        ctx.say(f"{what} interrupted while {swap.phase}; rolled back: {rolled}")
+        raise failure
+    raise SwapFailed(f"{what} failed while {swap.phase}: {failure}; rolled back: {rolled}",
+                     failure.exit_code if isinstance(failure, AihostError) else 3) from failure
 
 
 def _source(ctx: GpuContext, target: Any, holders: list[Holder]) -> Holder | None:
@@ -171,12 +198,35 @@ def _attach_and_start(swap: _Swap, target: Any, options: SwapOptions,
         ctx.steps.attach(target.vmid, ctx.gpu)
     with swap.step("start"):
         ctx.steps.start(target.vmid, timeout=_start_timeout(ctx, target.name))
-    swap.enter("started")
+    _settle(swap, target, lambda: swap.enter("started"), done=lambda r: r.phase == "started")
     if options.verify and verify_gpu is not None:
         with swap.step("verify"):
             verify_gpu(target.vmid)
     with swap.step("lease"):
-        ctx.lease.finish(swap.op, target.vmid, target.name)
+        _settle(swap, target, lambda: ctx.lease.finish(swap.op, target.vmid, target.name),
+                done=lambda r: r.op is None and r.holder == target.vmid)
+
+
+def _settle(swap: _Swap, target: Any, write: Callable[[], object],
+            done: Callable[[LeaseRecord], bool]) -> None:
+    """A lease write once the target works: retried (a write whose answer was lost may
+    have gone through: done tells from the record), at worst LeaseUnwritten (exit 3)."""
+    ctx = swap.ctx
+    last: AihostError | None = None
+    for attempt in range(SETTLE_ATTEMPTS):
+        if attempt:
+            time.sleep(0.2 * attempt)
+        try:
+            if last is not None and done(ctx.lease.read()):
+                return
+            write()
+            return
+        except AihostError as exc:
+            last = exc
+    raise LeaseUnwritten(
+        f"GPU {ctx.name} moved to {target.name} (VM {target.vmid} runs with it), but its "
+        f"lease could not be updated: {last}",
+        hint=f"run `aihost gpu recover {ctx.name}`: it records {target.name} as the holder")
 
 
 def _begin(
@@ -212,40 +262,3 @@ def _begin(
 def _start_timeout(ctx: GpuContext, vm_name: str) -> int:
     vm = ctx.session.inv.vms.get(vm_name)
     return start_timeout_for(vm) if vm else 120
-
-
-def rollback(ctx: GpuContext, record: LeaseRecord) -> str:
-    """Undo an unfinished swap: target loses the GPU, the former holder gets it back."""
-    done = []
-    if record.target is not None:
-        has_gpu = bool(ctx.ref.keys_in(ctx.steps.config(record.target)))
-        if has_gpu and ctx.steps.status(record.target) == "running":
-            ctx.steps.stop(record.target, timeout=30, force=True)
-            done.append(f"stopped VM {record.target}")
-        if ctx.steps.detach(record.target, ctx.gpu):
-            done.append(f"detached from VM {record.target}")
-    if record.source is not None:
-        if ctx.steps.attach(record.source, ctx.gpu):
-            done.append(f"re-attached to VM {record.source}")
-        if record.source_was_running:
-            ctx.steps.start(record.source, timeout=300)
-            done.append(f"started VM {record.source} again")
-    if record.op:
-        name = record.holder_name if record.holder == record.source else None
-        ctx.lease.finish(record.op, record.source, name)
-    return ", ".join(done) or "nothing had changed"
-
-
-def recover(ctx: GpuContext) -> str | None:
-    """Finish or roll back an operation left behind by a crashed aihost; None if none."""
-    record = ctx.lease.read()
-    if not record.busy:
-        return None
-    if not ctx.lease.abandoned(record):
-        raise ctx.lease.busy_error(record)
-    record = ctx.lease.take_over(record)
-    ctx.say(f"recovering operation {record.op} left in phase {record.phase}")
-    if record.phase == "started" and record.target is not None:
-        ctx.lease.finish(str(record.op), record.target, record.target_name)
-        return f"finished: VM {record.target} holds {ctx.name}"
-    return "rolled back: " + rollback(ctx, record)

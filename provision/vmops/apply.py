@@ -12,7 +12,7 @@ from provision.delivery.snippets import upload_snippets
 from provision.errors import AihostError, ApiError
 from provision.gpu.claim import claim_gpus
 from provision.gpu.context import GpuContext
-from provision.gpu.mapping import map_gpu
+from provision.gpu.mapping import map_gpu, mapping_exists
 from provision.gpu.swap import SwapOptions, swap_gpu
 from provision.guest.verify import GuestReport, verify_vm
 from provision.plan.model import Action, Plan
@@ -123,9 +123,15 @@ def _make(run: _Run, action: Action) -> None:
 
 
 def _map_gpu(run: _Run, action: Action) -> None:
+    """Create the GPU's mapping: once per GPU in a `vm up --all` (its threads take turns,
+    and one that finds the mapping made by another leaves it)."""
     gpu = str(action.gpu)
-    run.say(f"{run.state.desired.name}: creating the PCI mapping of GPU {gpu}")
-    map_gpu(GpuContext(run.session, gpu), card=run.state.cards[gpu], missing=True)
+    ctx = GpuContext(run.session, gpu)
+    with run.session.create_lock:
+        if ctx.gpu.mapping and mapping_exists(ctx.client, ctx.gpu.mapping):
+            return
+        run.say(f"{run.state.desired.name}: creating the PCI mapping of GPU {gpu}")
+        map_gpu(ctx, card=run.state.cards[gpu], missing=True)
     run.done(action.kind)
 
 
@@ -178,7 +184,15 @@ def _restart(run: _Run, action: Action) -> None:
 def _start(run: _Run, action: Action) -> None:
     timeout = int(action.timeout or run.state.desired.start_timeout)
     run.say(f"{run.state.desired.name}: starting (timeout {timeout} s)")
-    task = run.vm.start(timeout, config=run.state.started_config)
+    try:
+        task = run.vm.start(timeout, config=run.state.started_config)
+    except ApiError as exc:
+        # an earlier run's start (killed while waiting for it) got there first
+        if "already running" not in exc.message or run.vm.state() != "running":
+            raise
+        run.say(f"{run.state.desired.name}: already started by an earlier run's start task")
+        run.done(action.kind)
+        return
     if task.warnings:
         run.result.warnings.append(f"start ended with {task.exitstatus}")
     run.done(action.kind)

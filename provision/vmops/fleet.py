@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from provision.errors import AihostError, ApiError
 from provision.gpu.context import GpuContext
+from provision.gpu.recovery import recover_abandoned
 from provision.preflight import run as preflight_run
 from provision.pve.session import Session
 from provision.vmops.apply import UpOptions, UpResult, apply_plan
@@ -59,7 +60,10 @@ def plan_vms(session: Session, names: list[str]) -> list[VmState]:
 
 def up_one(session: Session, name: str, options: UpOptions,
            defer_gpus: frozenset[str] = frozenset()) -> UpResult:
-    """Plan and apply one VM."""
+    """Plan and apply one VM (after rolling forward or back an operation a crashed run
+    left on its GPUs, so "no changes" never hides one)."""
+    for gpu in session.inv.vms[name].gpu_names:
+        recover_abandoned(GpuContext(session, gpu))
     state = read_state(session, name, take_gpu=options.take_gpu,
                        reprovision=options.reprovision, defer_gpus=defer_gpus)
     session.progress(state.plan.to_text())

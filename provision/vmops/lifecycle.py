@@ -9,6 +9,7 @@ from provision.delivery.iso import iso_prefix, remove_volumes
 from provision.delivery.plan import delivery_mode
 from provision.delivery.snippets import remove_snippets
 from provision.errors import ConflictError, InputError
+from provision.gpu.claim import forget_holder
 from provision.plan.desired import MANAGED_TAG, snippet_names
 from provision.pve.node import Node
 from provision.pve.session import Session
@@ -88,6 +89,7 @@ def destroy_vm(session: Session, name: str) -> dict[str, Any]:
     if info.status == "running":
         handle.stop()
     handle.destroy(unreferenced_disks=True)
+    forget_holder(session, list(vm.gpu_names), info.vmid)
     host = session.inv.hosts[vm.host]
     removed: list[str] = []
     if delivery_mode(host) == "iso":

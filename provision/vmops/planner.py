@@ -7,11 +7,14 @@ GPU the plan attaches, its mapping and its holders.
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
 from provision.cloudinit.render import render_user_data
 from provision.delivery.generation import (
+    being_created,
     generation_of,
     instance_id,
     meta_data,
@@ -27,7 +30,7 @@ from provision.gpu.claim import check_free
 from provision.gpu.context import GpuContext
 from provision.gpu.mapping import find_card, mapping_exists
 from provision.inventory.model import Inventory
-from provision.plan.desired import DesiredVm, desired_vm, without_gpus
+from provision.plan.desired import MANAGED_TAG, DesiredVm, desired_vm, without_gpus
 from provision.plan.vmplan import (
     Actual,
     GpuFacts,
@@ -42,6 +45,7 @@ from provision.pve.cluster import VmInfo
 from provision.pve.node import Node
 from provision.pve.pci import GpuRef
 from provision.pve.session import Session
+from provision.pve.vm import Vm
 from provision.vmops.locate import locate_vm, managed_on_node, require_not_out_of_reach
 
 __all__ = ["VmState", "read_actual", "read_state"]
@@ -133,7 +137,8 @@ def _locate(session: Session, desired: DesiredVm) -> VmInfo | None:
     """The VM behind the inventory entry: from its node's live list when that settles it
     (a converged re-run reads no more), else from the whole cluster."""
     home = session.node_vms(desired.host_name, desired.node)
-    found = managed_on_node(home, desired.name, desired.vmid)
+    found = managed_on_node(home, desired.name, desired.vmid) or _half_made(session, desired,
+                                                                           home)
     if found is not None:
         return found
     snapshot = session.snapshot(desired.host_name)
@@ -143,17 +148,48 @@ def _locate(session: Session, desired: DesiredVm) -> VmInfo | None:
     return info
 
 
+def _half_made(session: Session, desired: DesiredVm, home: list[VmInfo] | None) -> VmInfo | None:
+    """A VM of this name that an earlier run began to create and did not finish (its
+    description still carries the creation mark of the clone/create request): this run
+    finishes it. With several, the lowest vmid (make_vm keeps that one too)."""
+    node = Node(session.client(desired.host_name), desired.node)
+    for vm in sorted(home or [], key=lambda v: v.vmid):
+        if (vm.name != desired.name or vm.template or MANAGED_TAG in vm.tags
+                or desired.vmid not in (None, vm.vmid)):
+            continue
+        if being_created(node.vm(vm.vmid).config().get("description"), desired.name):
+            return vm
+    return None
+
+
 def _existing_config(client: Api, info: VmInfo, desired: DesiredVm) -> dict[str, Any]:
     if info.node != desired.node:
         raise ConflictError(
             f"VM '{desired.name}' runs on node '{info.node}', the inventory says "
             f"'{desired.node}'", hint=f"set host: to the entry for {info.node}, or migrate it",
         )
-    config = Node(client, info.node).vm(info.vmid).config()
-    lock = config.get("lock") or info.lock
+    vm = Node(client, info.node).vm(info.vmid)
+    config = vm.config()
+    if being_created(config.get("description"), desired.name):
+        config = _after_create(vm, config)  # its own fresh config tells, not the list
+        lock = config.get("lock")
+    else:
+        lock = config.get("lock") or info.lock
     if lock:
         raise ConflictError(f"VM {info.vmid} is locked ({lock})",
                             hint="wait for the running task to end, then re-run")
+    return config
+
+
+def _after_create(vm: Vm, config: dict[str, Any], *, timeout: float = 300.0,
+                  clock: Callable[[], float] = time.monotonic,
+                  sleep: Callable[[float], None] = time.sleep) -> dict[str, Any]:
+    """The config of a VM an earlier run began to create, once the clone or create task
+    that run left behind has ended (its lock is gone), or as it is after timeout."""
+    deadline = clock() + timeout
+    while config.get("lock") in ("clone", "create") and clock() < deadline:
+        sleep(0.25)
+        config = vm.config()
     return config
 
 

@@ -79,6 +79,9 @@ class FakeNode:
     def vm(self, vmid: int) -> FakeVmHandle:
         return FakeVmHandle(self.vms[vmid])
 
+    def tasks(self, **_filters: Any) -> list[dict[str, Any]]:
+        return []  # no task outlives a call here
+
 
 class FakeContext:
     """GpuContext's surface as swap_gpu uses it: the GPU, its lease, its VM steps."""

@@ -1,0 +1,1 @@
+"""The reliability harness: kills, faults and races against a simulator, then invariants."""
