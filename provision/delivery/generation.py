@@ -20,12 +20,19 @@ LINE = re.compile(r"^aihost-generation:\s*(\d+)(?:\s+user-data=([0-9a-f]+))?\s*$
 # The description a new VM gets in its clone/create request, before anything else is
 # written: the VM is aihost's from its first moment (a run killed before the config write
 # that tags it leaves a VM the next run finishes instead of refusing it as unmanaged).
-CREATING = re.compile(r"^aihost-creating: op=([0-9a-f]+) vm=(\S+)\s*$", re.M)
+CREATING = re.compile(r"^aihost-creating: op=([0-9a-f]+) vm=(\S+)(?: by=(\S+))?\s*$", re.M)
 
 
-def creation_mark(op: str, vm_name: str) -> str:
-    """The description line marking a VM aihost is creating (operation op)."""
-    return f"aihost-creating: op={op} vm={vm_name}"
+def creation_mark(op: str, vm_name: str, owner: str | None = None) -> str:
+    """The description line marking a VM aihost is creating (operation op, by owner:
+    user@host:pid of the creating process)."""
+    return f"aihost-creating: op={op} vm={vm_name}" + (f" by={owner}" if owner else "")
+
+
+def creator_of(description: str | None, vm_name: str) -> str | None:
+    """The owner recorded in the creation mark of vm_name (None without one)."""
+    found = [m.group(3) for m in CREATING.finditer(description or "") if m.group(2) == vm_name]
+    return found[0] if found else None
 
 
 def being_created(description: str | None, vm_name: str) -> bool:

@@ -9,6 +9,7 @@ from typing import Any
 from provision.delivery.generation import creation_mark
 from provision.errors import ApiError, ConflictError
 from provision.gpu.claim import forget_holder
+from provision.gpu.lease import this_owner
 from provision.plan.vmplan import VmState
 from provision.pve.node import Node
 from provision.pve.session import Session
@@ -28,7 +29,7 @@ def make_vm(session: Session, state: VmState, node: Node) -> int:
     desired = state.desired
     client = session.client(desired.host_name)
     say = session.progress
-    mark = creation_mark(uuid.uuid4().hex[:12], desired.name)
+    mark = creation_mark(uuid.uuid4().hex[:12], desired.name, this_owner())
     # nextid and the create request are serialised: a fleet must not race for one id
     # (other processes may, create_with_free_id takes another id then).
     with session.create_lock:

@@ -15,6 +15,7 @@ from typing import Any
 from provision.cloudinit.render import render_user_data
 from provision.delivery.generation import (
     being_created,
+    creator_of,
     generation_of,
     instance_id,
     meta_data,
@@ -28,6 +29,7 @@ from provision.delivery.plan import plan_delivery
 from provision.errors import ConflictError, InputError
 from provision.gpu.claim import check_free
 from provision.gpu.context import GpuContext
+from provision.gpu.lease import owner_alive
 from provision.gpu.mapping import find_card, mapping_exists
 from provision.inventory.model import Inventory
 from provision.plan.desired import MANAGED_TAG, DesiredVm, desired_vm, without_gpus
@@ -171,6 +173,12 @@ def _existing_config(client: Api, info: VmInfo, desired: DesiredVm) -> dict[str,
     vm = Node(client, info.node).vm(info.vmid)
     config = vm.config()
     if being_created(config.get("description"), desired.name):
+        creator = creator_of(config.get("description"), desired.name)
+        if config.get("lock") and creator and owner_alive(creator):
+            raise ConflictError(  # another run is making it right now: not ours to finish
+                f"VM {info.vmid} is locked ({config['lock']}): aihost run {creator} is "
+                f"creating '{desired.name}'",
+                hint="wait for that run to end, then re-run")
         config = _after_create(vm, config)  # its own fresh config tells, not the list
         lock = config.get("lock")
     else:

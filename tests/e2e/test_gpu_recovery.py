@@ -15,11 +15,13 @@ from test_gpu_swap import GPU, aihost, control, holders, lease_text, vms, world
 
 # What keeps the swap in each phase until it is killed: a long task, or (attached) the
 # target's config write hanging on the wire.
+# Long enough for the kill to land in the phase, short enough that recovery, which waits
+# for the tasks a killed process left running, does not wait long.
 SLOW: dict[str, dict[str, float]] = {
-    "stopping": {"qmshutdown": 60},  # shutting the holder down
-    "detached": {"qmconfig": 60},  # writing the holder's config without the GPU
+    "stopping": {"qmshutdown": 6},  # shutting the holder down
+    "detached": {"qmconfig": 6},  # writing the holder's config without the GPU
     "attached": {},  # writing the target's config with the GPU (hangs, see below)
-    "started": {"boot": 60},  # the target boots; the GPU check waits for its agent
+    "started": {"boot": 6},  # the target boots; the GPU check waits for its agent
 }
 ZERO = {"qmshutdown": 0, "qmconfig": 0, "boot": 0}
 
@@ -112,7 +114,7 @@ def test_killed_swap_is_recovered_by_the_next_swap(sim, tmp_path, phase):
 
 def test_a_live_swap_is_not_recovered(sim, tmp_path):
     inventory = world(sim, tmp_path)
-    control(sim, "POST", "durations", {"qmshutdown": 60})
+    control(sim, "POST", "durations", {"qmshutdown": 8})
     proc = subprocess.Popen(
         [
             sys.executable,
