@@ -136,9 +136,7 @@ class BenchSim:
     def vms(self) -> dict[str, dict[str, Any]]:
         """Non-template VMs by name (live)."""
         return {
-            vm["name"]: vm
-            for vm in self._live_vms()
-            if not vm.get("template") and vm.get("name")
+            vm["name"]: vm for vm in self._live_vms() if not vm.get("template") and vm.get("name")
         }
 
     def template_vmid(self, name: str = TEMPLATE) -> int:

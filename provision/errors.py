@@ -96,8 +96,15 @@ class PermissionDenied(ApiError):
 class TaskFailed(ApiError):
     """A Proxmox task ended with an error exit status."""
 
-    def __init__(self, message: str, *, upid: str, exitstatus: str, log_tail: list[str],
-                 hint: str | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        upid: str,
+        exitstatus: str,
+        log_tail: list[str],
+        hint: str | None = None,
+    ) -> None:
         super().__init__(message, hint=hint)
         self.upid = upid
         self.exitstatus = exitstatus

@@ -21,14 +21,16 @@ def _session(obj: CliContext) -> Session:
     return Session(obj.load_inventory(), progress=obj.progress, clock=obj.env.clock)
 
 
-def _verifier(session: Session, gpu_name: str, target: str,
-              agent_timeout: float) -> Callable[[int], None]:
+def _verifier(
+    session: Session, gpu_name: str, target: str, agent_timeout: float
+) -> Callable[[int], None]:
     """nvidia-smi in the target guest through its agent (the check `vm up` makes)."""
     from provision.guest.verify import verify_vm
 
     def verify(vmid: int) -> None:
-        verify_vm(session, target, vmid, agent_timeout=agent_timeout, expect_gpu=True,
-                  label=gpu_name)
+        verify_vm(
+            session, target, vmid, agent_timeout=agent_timeout, expect_gpu=True, label=gpu_name
+        )
 
     return verify
 
@@ -51,8 +53,11 @@ def list_(obj: CliContext) -> None:
 @gpu.command("map")
 @click.argument("name", shell_complete=complete_gpu)
 @click.option("--pci", type=PciAddress(), help="The card's address, e.g. 0000:01:00.")
-@click.option("--force", is_flag=True,
-              help="Map a card that is not the inventory's model or that another mapping names.")
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Map a card that is not the inventory's model or that another mapping names.",
+)
 @click.pass_obj
 def map_(obj: CliContext, name: str, pci: str | None, force: bool) -> None:
     """Create or update the cluster PCI mapping from the node's hardware listing."""
@@ -63,17 +68,34 @@ def map_(obj: CliContext, name: str, pci: str | None, force: bool) -> None:
     obj.emit(result, f"{name}: mapping {result['mapping']} {result['action']} ({result['map']})")
 
 
-def _swap(obj: CliContext, name: str, to: str | None, force: bool, timeout: float, wait: bool,
-          no_verify: bool, agent_timeout: float) -> None:
+def _swap(
+    obj: CliContext,
+    name: str,
+    to: str | None,
+    force: bool,
+    timeout: float,
+    wait: bool,
+    no_verify: bool,
+    agent_timeout: float,
+) -> None:
     from provision.gpu.context import GpuContext
     from provision.gpu.swap import SwapOptions, swap_gpu
 
     session = _session(obj)
     ctx = GpuContext(session, name)
     verify = _verifier(session, name, to, agent_timeout) if to and not no_verify else None
-    result = swap_gpu(ctx, to, SwapOptions(force=force, shutdown_timeout=timeout, wait=wait,
-                                           verify=not no_verify, agent_timeout=agent_timeout),
-                      verify_gpu=verify)
+    result = swap_gpu(
+        ctx,
+        to,
+        SwapOptions(
+            force=force,
+            shutdown_timeout=timeout,
+            wait=wait,
+            verify=not no_verify,
+            agent_timeout=agent_timeout,
+        ),
+        verify_gpu=verify,
+    )
     timings = ", ".join(f"{k} {v:.2f}s" for k, v in result.timings.items())
     text = f"{name}: {result.outcome} ({result.source or '-'} -> {result.target or '-'})"
     obj.emit(result.to_json(), text + (f"; {timings}" if timings else ""))
@@ -81,17 +103,32 @@ def _swap(obj: CliContext, name: str, to: str | None, force: bool, timeout: floa
 
 @gpu.command("swap")
 @click.argument("name", shell_complete=complete_gpu)
-@click.option("--to", "to", required=True, metavar="VM", shell_complete=complete_vm,
-              help="The VM that gets the GPU.")
+@click.option(
+    "--to",
+    "to",
+    required=True,
+    metavar="VM",
+    shell_complete=complete_vm,
+    help="The VM that gets the GPU.",
+)
 @click.option("--force", is_flag=True, help="Stop the holder hard if it does not shut down.")
-@click.option("--timeout", type=seconds(), default=120.0, show_default=True,
-              help="Shutdown timeout (s).")
+@click.option(
+    "--timeout", type=seconds(), default=120.0, show_default=True, help="Shutdown timeout (s)."
+)
 @click.option("--wait", is_flag=True, help="Wait for a swap in progress instead of failing.")
 @click.option("--no-verify", is_flag=True, help="Skip nvidia-smi in the target guest.")
 @click.option("--agent-timeout", type=seconds(), default=600.0, show_default=True)
 @click.pass_obj
-def swap(obj: CliContext, name: str, to: str, force: bool, timeout: float, wait: bool,
-         no_verify: bool, agent_timeout: float) -> None:
+def swap(
+    obj: CliContext,
+    name: str,
+    to: str,
+    force: bool,
+    timeout: float,
+    wait: bool,
+    no_verify: bool,
+    agent_timeout: float,
+) -> None:
     """Move the GPU to VM: stop holder, detach, attach, start, verify; roll back on failure."""
     _swap(obj, name, to, force, timeout, wait, no_verify, agent_timeout)
 
@@ -99,8 +136,9 @@ def swap(obj: CliContext, name: str, to: str, force: bool, timeout: float, wait:
 @gpu.command("release")
 @click.argument("name", shell_complete=complete_gpu)
 @click.option("--force", is_flag=True, help="Stop the holder hard if it does not shut down.")
-@click.option("--timeout", type=seconds(), default=120.0, show_default=True,
-              help="Shutdown timeout (s).")
+@click.option(
+    "--timeout", type=seconds(), default=120.0, show_default=True, help="Shutdown timeout (s)."
+)
 @click.option("--wait", is_flag=True, help="Wait for a swap in progress instead of failing.")
 @click.pass_obj
 def release(obj: CliContext, name: str, force: bool, timeout: float, wait: bool) -> None:

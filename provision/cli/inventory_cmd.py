@@ -15,8 +15,11 @@ def inventory() -> None:
 
 
 @inventory.command("check")
-@click.option("--allow-cpu-offload", is_flag=True,
-              help="Models that do not fit VRAM only warn (ollama, llama.cpp can offload).")
+@click.option(
+    "--allow-cpu-offload",
+    is_flag=True,
+    help="Models that do not fit VRAM only warn (ollama, llama.cpp can offload).",
+)
 @click.pass_obj
 def check(obj: CliContext, allow_cpu_offload: bool) -> None:
     """Validate the inventory; exit 2 with file, line and fix on the first problem."""

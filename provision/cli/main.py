@@ -100,8 +100,10 @@ def _run(args: list[str], env: Environment) -> int:
         text = _one_line(str(exc))
         print(f"aihost: error: {text}", file=err)
         if as_json and not getattr(exc, "reported", False):
-            print(json.dumps({"error": text, "kind": type(exc).__name__,
-                              "exit_code": exc.exit_code}), file=out)
+            print(
+                json.dumps({"error": text, "kind": type(exc).__name__, "exit_code": exc.exit_code}),
+                file=out,
+            )
         return exc.exit_code
     except click.exceptions.Abort:
         print("aihost: aborted", file=err)
@@ -112,8 +114,10 @@ def _run(args: list[str], env: Environment) -> int:
         command = exc.ctx.command_path if exc.ctx is not None else "aihost"
         print(f"aihost: error: {message} (see: {command} --help)", file=err)
         if as_json:
-            print(json.dumps({"error": message, "kind": "UsageError", "exit_code": EXIT_INPUT}),
-                  file=out)
+            print(
+                json.dumps({"error": message, "kind": "UsageError", "exit_code": EXIT_INPUT}),
+                file=out,
+            )
         return EXIT_INPUT
     except click.ClickException as exc:
         exc.show(file=err)
@@ -126,8 +130,11 @@ def _run(args: list[str], env: Environment) -> int:
     except Exception as exc:  # the one broad catch: a bug, shown as one line unless -v
         if verbose:
             traceback.print_exc(file=err)
-        print(f"aihost: internal error: {type(exc).__name__}: {exc} (run with -v for the "
-              "traceback and please report it)", file=err)
+        print(
+            f"aihost: internal error: {type(exc).__name__}: {exc} (run with -v for the "
+            "traceback and please report it)",
+            file=err,
+        )
         return EXIT_BUG
     return 0
 

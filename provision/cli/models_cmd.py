@@ -7,6 +7,7 @@ from typing import Any
 import click
 
 from provision.cli.context import CliContext
+from provision.cli.options import with_params
 from provision.cli.types import positive_float
 
 RUNTIME_CHOICE = click.Choice(["ollama", "vllm", "llamacpp"])
@@ -30,34 +31,39 @@ def _gpus(
     return list(vram), []
 
 
+FIT_PARAMS = (
+    click.argument("model", required=False),
+    click.option(
+        "--params", "params", metavar="SIZE", help="Size of a model not in the catalog, e.g. 13B."
+    ),
+    click.option(
+        "--gpu", multiple=True, metavar="NAME", help="Inventory GPU (repeat for a tensor split)."
+    ),
+    click.option(
+        "--vram",
+        multiple=True,
+        type=positive_float(),
+        metavar="GB",
+        help="Card memory in GB as labelled (repeat for several cards).",
+    ),
+    click.option(
+        "--quant", metavar="Q", help="Quantization: fp16, q8_0, q6_K, q5_K_M, q4_K_M, q4_0..."
+    ),
+    click.option("--context", type=click.IntRange(min=1), metavar="N", help="Context tokens."),
+    click.option(
+        "--parallel",
+        type=click.IntRange(min=1),
+        default=1,
+        show_default=True,
+        help="Concurrent sequences (each gets its own KV cache).",
+    ),
+    click.option("--runtime", type=RUNTIME_CHOICE, default="ollama", show_default=True),
+    click.option("--allow-cpu-offload", is_flag=True, help="Treat a misfit as slow CPU offload."),
+)
+
+
 @models.command("fit")
-@click.argument("model", required=False)
-@click.option(
-    "--params", "params", metavar="SIZE", help="Size of a model not in the catalog, e.g. 13B."
-)
-@click.option(
-    "--gpu", multiple=True, metavar="NAME", help="Inventory GPU (repeat for a tensor split)."
-)
-@click.option(
-    "--vram",
-    multiple=True,
-    type=positive_float(),
-    metavar="GB",
-    help="Card memory in GB as labelled (repeat for several cards).",
-)
-@click.option(
-    "--quant", metavar="Q", help="Quantization: fp16, q8_0, q6_K, q5_K_M, q4_K_M, q4_0..."
-)
-@click.option("--context", type=click.IntRange(min=1), metavar="N", help="Context tokens.")
-@click.option(
-    "--parallel",
-    type=click.IntRange(min=1),
-    default=1,
-    show_default=True,
-    help="Concurrent sequences (each gets its own KV cache).",
-)
-@click.option("--runtime", type=RUNTIME_CHOICE, default="ollama", show_default=True)
-@click.option("--allow-cpu-offload", is_flag=True, help="Treat a misfit as slow CPU offload.")
+@with_params(*FIT_PARAMS)
 @click.pass_obj
 def fit(
     obj: CliContext,
@@ -88,12 +94,29 @@ def fit(
     if not vram_list:
         _estimate_only(obj, model, params_b, quant, context, parallel, runtime)
         return
-    _verdict(obj, model, vram_list, names, params_b=params_b, quant=quant, context=context,
-             parallel=parallel, runtime=runtime, allow_cpu_offload=allow_cpu_offload)
+    _verdict(
+        obj,
+        model,
+        vram_list,
+        names,
+        params_b=params_b,
+        quant=quant,
+        context=context,
+        parallel=parallel,
+        runtime=runtime,
+        allow_cpu_offload=allow_cpu_offload,
+    )
 
 
-def _estimate_only(obj: CliContext, model: str | None, params_b: float | None,
-                   quant: str | None, context: int | None, parallel: int, runtime: str) -> None:
+def _estimate_only(
+    obj: CliContext,
+    model: str | None,
+    params_b: float | None,
+    quant: str | None,
+    context: int | None,
+    parallel: int,
+    runtime: str,
+) -> None:
     """No card given: the estimate, and which common cards would hold it."""
     from provision.models import estimate
     from provision.models.ranking import cards_that_fit
@@ -101,13 +124,17 @@ def _estimate_only(obj: CliContext, model: str | None, params_b: float | None,
     est = estimate(model, params_b=params_b, quant=quant, context=context, parallel=parallel)
     cards = cards_that_fit(est, runtime, parallel)
     data: dict[str, Any] = {"estimate": est.to_dict(), "verdict": None, "fits_common_cards": cards}
-    verdict = (f"fits: {', '.join(cards)} (give --gpu or --vram for a verdict)" if cards
-               else "fits no single common card; several GPUs (repeat --vram) may hold it")
+    verdict = (
+        f"fits: {', '.join(cards)} (give --gpu or --vram for a verdict)"
+        if cards
+        else "fits no single common card; several GPUs (repeat --vram) may hold it"
+    )
     obj.emit(data, _estimate_text(est) + "\n" + verdict)
 
 
-def _verdict(obj: CliContext, model: str | None, vram_list: list[float], names: list[str],
-             **options: Any) -> None:
+def _verdict(
+    obj: CliContext, model: str | None, vram_list: list[float], names: list[str], **options: Any
+) -> None:
     """The verdict on the given cards; exit 5 (ModelFitError) when it does not fit."""
     from provision.errors import ModelFitError
     from provision.models import fit_model

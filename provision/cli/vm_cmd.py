@@ -8,6 +8,7 @@ import click
 
 from provision.cli.complete import complete_vm
 from provision.cli.context import CliContext
+from provision.cli.options import with_params
 from provision.cli.types import VMID, seconds
 
 if TYPE_CHECKING:
@@ -56,21 +57,45 @@ def plan(obj: CliContext, name: str | None, all_: bool) -> None:
     obj.emit([s.plan.to_json() for s in states], "\n".join(s.plan.to_text() for s in states))
 
 
+UP_PARAMS = (
+    click.argument("name", required=False, shell_complete=complete_vm),
+    click.option("--all", "all_", is_flag=True, help="Every VM in the inventory, concurrently."),
+    click.option("--no-wait", is_flag=True, help="Do not wait for the guest to prove it works."),
+    click.option(
+        "--agent-timeout",
+        type=seconds(),
+        default=900.0,
+        show_default=True,
+        metavar="SECONDS",
+        help="How long to wait for the guest agent after start.",
+    ),
+    click.option(
+        "--take-gpu",
+        is_flag=True,
+        help="If another VM holds the GPU, swap it over (stops that VM).",
+    ),
+    click.option("--force", is_flag=True, help="With --take-gpu: stop the holder hard if needed."),
+    click.option(
+        "--reprovision",
+        is_flag=True,
+        help="Make the guest redo its first boot with the current user-data.",
+    ),
+)
+
+
 @vm.command("up")
-@click.argument("name", required=False, shell_complete=complete_vm)
-@click.option("--all", "all_", is_flag=True, help="Every VM in the inventory, concurrently.")
-@click.option("--no-wait", is_flag=True, help="Do not wait for the guest to prove it works.")
-@click.option("--agent-timeout", type=seconds(), default=900.0, show_default=True,
-              metavar="SECONDS",
-              help="How long to wait for the guest agent after start.")
-@click.option("--take-gpu", is_flag=True,
-              help="If another VM holds the GPU, swap it over (stops that VM).")
-@click.option("--force", is_flag=True, help="With --take-gpu: stop the holder hard if needed.")
-@click.option("--reprovision", is_flag=True,
-              help="Make the guest redo its first boot with the current user-data.")
+@with_params(*UP_PARAMS)
 @click.pass_obj
-def up(obj: CliContext, name: str | None, all_: bool, no_wait: bool,
-       agent_timeout: float, take_gpu: bool, force: bool, reprovision: bool) -> None:
+def up(
+    obj: CliContext,
+    name: str | None,
+    all_: bool,
+    no_wait: bool,
+    agent_timeout: float,
+    take_gpu: bool,
+    force: bool,
+    reprovision: bool,
+) -> None:
     """Create or converge VMs, start them and verify GPU and runtime in the guest."""
     from provision.inventory.secrets import check_vm_secrets
     from provision.vmops.apply import UpOptions
@@ -80,9 +105,17 @@ def up(obj: CliContext, name: str | None, all_: bool, no_wait: bool,
     names = _names(obj, name, all_)
     check_vm_secrets(obj.load_inventory(), names)
     session = _session(obj)
-    outcomes = up_many(session, names, UpOptions(
-        wait=not no_wait, agent_timeout=agent_timeout, take_gpu=take_gpu, force=force,
-        reprovision=reprovision))
+    outcomes = up_many(
+        session,
+        names,
+        UpOptions(
+            wait=not no_wait,
+            agent_timeout=agent_timeout,
+            take_gpu=take_gpu,
+            force=force,
+            reprovision=reprovision,
+        ),
+    )
     error = up_error(outcomes)
     if error is not None and len(outcomes) == 1:
         raise error
@@ -105,7 +138,8 @@ def list_(obj: CliContext) -> None:
     header = f"{'VM':<16} {'NODE':<8} {'VMID':>6} {'STATUS':<9} {'GPU':<10} {'RUNTIME':<9} ENDPOINT"
     text = [header] + [
         f"{r.vm:<16} {r.node:<8} {r.vmid or '-':>6} {r.status:<9} {','.join(r.gpu) or '-':<10} "
-        f"{r.runtime:<9} {r.endpoint or '-'}" for r in rows
+        f"{r.runtime:<9} {r.endpoint or '-'}"
+        for r in rows
     ]
     obj.emit([r.to_json() for r in rows], "\n".join(text))
 
@@ -121,15 +155,16 @@ def status(obj: CliContext, name: str) -> None:
     obj.load_inventory().vm(name)
     row = list_vms(session, [name], ask_guest=True)[0]
     shown = {k: ", ".join(v) if isinstance(v, list) else v for k, v in row.to_json().items()}
-    obj.emit(row.to_json(),
-             "\n".join(f"{k + ':':<9} {'-' if v in (None, '') else v}" for k, v in shown.items()))
+    obj.emit(
+        row.to_json(),
+        "\n".join(f"{k + ':':<9} {'-' if v in (None, '') else v}" for k, v in shown.items()),
+    )
 
 
 @vm.command("down")
 @click.argument("name", shell_complete=complete_vm)
 @click.option("--force", is_flag=True, help="Stop hard instead of a guest shutdown.")
-@click.option("--timeout", type=seconds(), default=120.0, show_default=True,
-              metavar="SECONDS")
+@click.option("--timeout", type=seconds(), default=120.0, show_default=True, metavar="SECONDS")
 @click.pass_obj
 def down(obj: CliContext, name: str, force: bool, timeout: float) -> None:
     """Shut a VM down (guest agent or ACPI, bounded); --force stops it."""
@@ -177,11 +212,18 @@ def adopt(obj: CliContext, name: str, vmid: int, yes: bool) -> None:
 
     result = adopt_vm(_session(obj), name, vmid, confirm)
     if not result["adopted"] and not obj.interactive:
-        raise InputError(f"VM {vmid} not adopted: nothing was changed",
-                         hint=f"review the differences above, then `aihost vm adopt {name} "
-                         f"--vmid {vmid} --yes`")
+        raise InputError(
+            f"VM {vmid} not adopted: nothing was changed",
+            hint=f"review the differences above, then `aihost vm adopt {name} --vmid {vmid} --yes`",
+        )
     result.pop("digest", None)
     word = "adopted" if result["adopted"] else "not adopted"
-    obj.emit(result, f"{name}: VM {vmid} {word}"
-             + ("; run `aihost vm plan` to see the changes `vm up` will make"
-                if result["adopted"] else ""))
+    obj.emit(
+        result,
+        f"{name}: VM {vmid} {word}"
+        + (
+            "; run `aihost vm plan` to see the changes `vm up` will make"
+            if result["adopted"]
+            else ""
+        ),
+    )

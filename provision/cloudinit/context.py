@@ -87,7 +87,8 @@ def build_context(
     if vm.runtime == "vllm" and not models:
         raise InputError("runtime vllm serves the first of models:, and none is listed")
     gguf_path, gguf_url, gguf_sha = (
-        _gguf_target(vm) if vm.runtime == "llamacpp" else ("", None, None))
+        _gguf_target(vm) if vm.runtime == "llamacpp" else ("", None, None)
+    )
     served = models[:1]
     if vm.runtime == "llamacpp" and not served:
         served = [PurePosixPath(gguf_path).name]

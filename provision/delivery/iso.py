@@ -72,8 +72,9 @@ def plan_iso(node: Node, storage: str, vm_name: str, files: dict[str, bytes]) ->
 
 def upload_iso(node: Node, plan: IsoPlan) -> None:
     """Upload the ISO (multipart, content iso) and wait for Proxmox's copy task."""
-    node.storage(plan.storage).upload("iso", plan.filename, build_cidata_iso(plan.files),
-                                      what="upload the cloud-init ISO")
+    node.storage(plan.storage).upload(
+        "iso", plan.filename, build_cidata_iso(plan.files), what="upload the cloud-init ISO"
+    )
 
 
 def remove_volumes(node: Node, volumes: list[str]) -> int:

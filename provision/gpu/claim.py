@@ -86,8 +86,9 @@ def _finish(ctx: GpuContext, op: str, vmid: int, vm_name: str) -> None:
         ctx.lease.finish(op, vmid, vm_name)
 
 
-def _settle_failed(ctx: GpuContext, op: str, vmid: int, vm_name: str,
-                   before: tuple[int | None, str | None]) -> None:
+def _settle_failed(
+    ctx: GpuContext, op: str, vmid: int, vm_name: str, before: tuple[int | None, str | None]
+) -> None:
     """End the claim of an attach that failed: a config write whose answer was lost may
     have gone through, so the VM's live config decides the holder. When even that cannot
     be read, the lease stays in phase `attaching` for recovery (this process's end makes
@@ -96,8 +97,10 @@ def _settle_failed(ctx: GpuContext, op: str, vmid: int, vm_name: str,
         attached = bool(ctx.ref.keys_in(ctx.steps.config(vmid)))
         ctx.lease.finish(op, *((vmid, vm_name) if attached else before))
     except AihostError as exc:
-        ctx.say(f"could not settle the lease of {ctx.name} ({exc}); the next command on "
-                f"it, or `aihost gpu recover {ctx.name}`, will")
+        ctx.say(
+            f"could not settle the lease of {ctx.name} ({exc}); the next command on "
+            f"it, or `aihost gpu recover {ctx.name}`, will"
+        )
 
 
 def _begin(ctx: GpuContext, vm_name: str, vmid: int) -> LeaseRecord:

@@ -39,8 +39,11 @@ class GpuContext:
         self.node = session.inv.node_of(self.gpu.host)
         self.client = session.client(self.host_name)
         self.pve_node = Node(self.client, self.node)
-        register = (MappingRegister(self.client, self.gpu.mapping) if self.gpu.mapping
-                    else NodeNotesRegister(self.client, self.node))
+        register = (
+            MappingRegister(self.client, self.gpu.mapping)
+            if self.gpu.mapping
+            else NodeNotesRegister(self.client, self.node)
+        )
         extra = {"clock": clock} if clock else {}
         self.lease = GpuLease(register, gpu_name, **extra)
         self.steps = VmGpuSteps(self.pve_node, self.say)
@@ -57,11 +60,17 @@ class GpuContext:
         without a name until the next status broadcast); without it the list this command
         read first is used. skip leaves out a VM the caller already knows about.
         """
-        vms = (node_vms(self.client, self.node) if refresh
-               else self.session.node_vms(self.host_name, self.node))
+        vms = (
+            node_vms(self.client, self.node)
+            if refresh
+            else self.session.node_vms(self.host_name, self.node)
+        )
         if vms is None:
-            raise ApiError(f"node {self.node} does not answer, so aihost cannot tell which "
-                           f"VM holds GPU {self.name}", hint="bring the node back, then re-run")
+            raise ApiError(
+                f"node {self.node} does not answer, so aihost cannot tell which "
+                f"VM holds GPU {self.name}",
+                hint="bring the node back, then re-run",
+            )
         found = []
         for vm in vms:
             if vm.template or vm.vmid == skip:
@@ -69,8 +78,9 @@ class GpuContext:
             config = self.pve_node.vm(vm.vmid).config()
             keys = self.ref.keys_in(config)
             if keys:
-                found.append(Holder(vm.vmid, str(config.get("name") or vm.name), vm.status,
-                                    tuple(keys)))
+                found.append(
+                    Holder(vm.vmid, str(config.get("name") or vm.name), vm.status, tuple(keys))
+                )
         return found
 
     def vm_by_name(self, name: str) -> Any:

@@ -51,8 +51,9 @@ class VmGpuSteps:
         if not keys:
             return False
         self.progress(f"detaching from VM {vmid} ({', '.join(keys)})")
-        vm.write({"delete": ",".join(keys)}, digest=config.get("digest"),
-                 what=f"configure VM {vmid}")
+        vm.write(
+            {"delete": ",".join(keys)}, digest=config.get("digest"), what=f"configure VM {vmid}"
+        )
         return True
 
     def attach(self, vmid: int, gpu: Gpu) -> bool:
@@ -64,8 +65,7 @@ class VmGpuSteps:
             return False
         key = free_hostpci_key(config)
         self.progress(f"attaching to VM {vmid} as {key}")
-        vm.write({key: ref.hostpci_value}, digest=config.get("digest"),
-                 what=f"configure VM {vmid}")
+        vm.write({key: ref.hostpci_value}, digest=config.get("digest"), what=f"configure VM {vmid}")
         return True
 
     def stop(self, vmid: int, *, timeout: float, force: bool) -> None:
@@ -73,8 +73,10 @@ class VmGpuSteps:
         vm = self.node.vm(vmid)
         if vm.state() != "running":
             return
-        self.progress(f"shutting down VM {vmid} (timeout {timeout:.0f} s"
-                      + (", then forced)" if force else ")"))
+        self.progress(
+            f"shutting down VM {vmid} (timeout {timeout:.0f} s"
+            + (", then forced)" if force else ")")
+        )
         vm.shutdown(timeout, force=force, what=f"shut down VM {vmid}")
 
     def start(self, vmid: int, *, timeout: int) -> None:
@@ -88,9 +90,14 @@ class VmGpuSteps:
         self.progress(f"starting VM {vmid} (timeout {timeout} s)")
         vm.start(timeout, config=config, what=f"start VM {vmid}")
 
-    def settle(self, vmids: list[int], *, timeout: float = 60.0,
-               clock: Callable[[], float] = time.monotonic,
-               sleep: Callable[[float], None] = time.sleep) -> None:
+    def settle(
+        self,
+        vmids: list[int],
+        *,
+        timeout: float = 60.0,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
         """Wait (up to timeout) for the node's running tasks on vmids to end: a start or
         shutdown a killed process began goes on without it, and recovery must see its
         outcome, not race it (GET /nodes/{node}/tasks?source=active&vmid=N)."""

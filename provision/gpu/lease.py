@@ -115,8 +115,7 @@ class GpuLease:
             if self.register.write(write_record(text, self.gpu, new), digest):
                 return new
         last = cause(seen, self.read()) if seen is not None else OTHER
-        raise exhausted(f"the lease of {self.gpu}", self.register.where, last,
-                        self.retry.attempts)
+        raise exhausted(f"the lease of {self.gpu}", self.register.where, last, self.retry.attempts)
 
     def begin(self, **fields: object) -> LeaseRecord:
         """Start an operation: refuse with LeaseBusy if another live one is under way."""
@@ -128,7 +127,8 @@ class GpuLease:
             if current.busy:
                 raise LeaseBusy(
                     f"GPU {self.gpu}: operation {current.op} was interrupted in phase "
-                    f"{current.phase}", current,
+                    f"{current.phase}",
+                    current,
                     hint=f"run `aihost gpu recover {self.gpu}` to finish or roll it back",
                 )
             return current.with_(op=op, owner=self.owner, **fields)
@@ -151,17 +151,27 @@ class GpuLease:
 
         def change(current: LeaseRecord) -> LeaseRecord:
             if current.op != op_id:
-                raise ConflictError(f"GPU {self.gpu}: operation {op_id} lost its lease "
-                                    f"(now {current.op or 'none'})")
+                raise ConflictError(
+                    f"GPU {self.gpu}: operation {op_id} lost its lease (now {current.op or 'none'})"
+                )
             return current.with_(**fields)
 
         return self.update(change)
 
     def finish(self, op: str, holder: int | None, holder_name: str | None) -> LeaseRecord:
         """End op, leaving holder as the GPU's holder."""
-        return self.advance(op, op=None, phase=IDLE, holder=holder, holder_name=holder_name,
-                            source=None, target=None, target_name=None,
-                            source_was_running=False, owner=None)
+        return self.advance(
+            op,
+            op=None,
+            phase=IDLE,
+            holder=holder,
+            holder_name=holder_name,
+            source=None,
+            target=None,
+            target_name=None,
+            source_was_running=False,
+            owner=None,
+        )
 
     def take_over(self, record: LeaseRecord) -> LeaseRecord:
         """Adopt an abandoned operation so this process can recover it."""

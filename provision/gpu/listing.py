@@ -35,11 +35,19 @@ def list_gpus(session: Session) -> list[GpuRow]:
     for name in sorted(session.inv.gpus):
         ctx = GpuContext(session, name)
         if ctx.gpu.mapping and not mapping_exists(ctx.client, ctx.gpu.mapping):
-            rows.append(GpuRow(
-                gpu=name, node=ctx.node, device=f"mapping {ctx.gpu.mapping} (not created yet)",
-                vram_gb=ctx.gpu.vram_gb, holder=None, holder_vmid=None, holder_running=False,
-                also_named_by=[], operation=None,
-            ))
+            rows.append(
+                GpuRow(
+                    gpu=name,
+                    node=ctx.node,
+                    device=f"mapping {ctx.gpu.mapping} (not created yet)",
+                    vram_gb=ctx.gpu.vram_gb,
+                    holder=None,
+                    holder_vmid=None,
+                    holder_running=False,
+                    also_named_by=[],
+                    operation=None,
+                )
+            )
             continue
         holders = ctx.holders()
         record = ctx.lease.read()
@@ -48,19 +56,26 @@ def list_gpus(session: Session) -> list[GpuRow]:
         first = candidates[0] if candidates else None
         operation = None
         if record.busy:
-            operation = {"op": record.op, "phase": record.phase, "owner": record.owner,
-                         "to": record.target_name or record.target,
-                         "abandoned": ctx.lease.abandoned(record)}
-        rows.append(GpuRow(
-            gpu=name, node=ctx.node,
-            device=f"mapping {ctx.gpu.mapping}" if ctx.gpu.mapping else f"pci {ctx.gpu.pci}",
-            vram_gb=ctx.gpu.vram_gb,
-            holder=first.name if first else None,
-            holder_vmid=first.vmid if first else None,
-            holder_running=bool(first and first.status == "running"),
-            also_named_by=[f"{h.name} ({h.vmid})" for h in holders if h is not first],
-            operation=operation,
-        ))
+            operation = {
+                "op": record.op,
+                "phase": record.phase,
+                "owner": record.owner,
+                "to": record.target_name or record.target,
+                "abandoned": ctx.lease.abandoned(record),
+            }
+        rows.append(
+            GpuRow(
+                gpu=name,
+                node=ctx.node,
+                device=f"mapping {ctx.gpu.mapping}" if ctx.gpu.mapping else f"pci {ctx.gpu.pci}",
+                vram_gb=ctx.gpu.vram_gb,
+                holder=first.name if first else None,
+                holder_vmid=first.vmid if first else None,
+                holder_running=bool(first and first.status == "running"),
+                also_named_by=[f"{h.name} ({h.vmid})" for h in holders if h is not first],
+                operation=operation,
+            )
+        )
     return rows
 
 
@@ -78,6 +93,7 @@ def format_rows(rows: list[GpuRow]) -> str:
                 state += " (abandoned: run `aihost gpu recover`)"
         if r.also_named_by:
             state += f"; ALSO named by {', '.join(r.also_named_by)}"
-        lines.append(f"{r.gpu:<10} {r.node:<8} {r.device:<{width}} {r.vram_gb:>5g}G  {holder:<20} "
-                     f"{state}")
+        lines.append(
+            f"{r.gpu:<10} {r.node:<8} {r.device:<{width}} {r.vram_gb:>5g}G  {holder:<20} {state}"
+        )
     return "\n".join(lines)

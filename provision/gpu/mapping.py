@@ -28,8 +28,9 @@ def find_card(ctx: GpuContext, pci: str | None) -> PciDevice:
         slot = pci_slot(address)
         found = [d for d in functions_of(devices, slot) if d.is_gpu]
         if not found:
-            raise InputError(f"no GPU at {slot} on node {ctx.node}",
-                             hint=_candidates(nvidia_gpus(devices)))
+            raise InputError(
+                f"no GPU at {slot} on node {ctx.node}", hint=_candidates(nvidia_gpus(devices))
+            )
         return found[0]
     cards = nvidia_gpus(devices)
     for hint in (ctx.gpu.model, ctx.name):
@@ -98,9 +99,15 @@ def mapping_exists(client: Api, mapping_id: str) -> bool:
     return Mapping(client, mapping_id).find() is not None
 
 
-def map_gpu(ctx: GpuContext, pci: str | None = None, *, card: PciDevice | None = None,
-            missing: bool = False, retry: Retrier | None = None,
-            force: bool = False) -> dict[str, Any]:
+def map_gpu(
+    ctx: GpuContext,
+    pci: str | None = None,
+    *,
+    card: PciDevice | None = None,
+    missing: bool = False,
+    retry: Retrier | None = None,
+    force: bool = False,
+) -> dict[str, Any]:
     """Create or update the mapping of a mapped GPU so API tokens can attach it.
 
     A card that is not the inventory's model, or that another mapping already names on
@@ -128,8 +135,9 @@ def map_gpu(ctx: GpuContext, pci: str | None = None, *, card: PciDevice | None =
         action = _map_once(ctx, ctx.gpu.mapping, entry, assume_missing=missing and not attempt)
         if action:
             return {"gpu": ctx.name, "mapping": ctx.gpu.mapping, "action": action, "map": entry}
-    raise exhausted(f"PCI mapping '{ctx.gpu.mapping}'", "the cluster's mapping/pci.cfg", OTHER,
-                    retry.attempts)
+    raise exhausted(
+        f"PCI mapping '{ctx.gpu.mapping}'", "the cluster's mapping/pci.cfg", OTHER, retry.attempts
+    )
 
 
 def _map_once(ctx: GpuContext, mapping_id: str, entry: str, *, assume_missing: bool) -> str | None:

@@ -41,8 +41,12 @@ class HostReport:
 
     def to_json(self) -> dict[str, Any]:
         """Plain data for --output json."""
-        return {"host": self.host, "node": self.node, "ok": self.ok,
-                "findings": [asdict(f) for f in self.findings]}
+        return {
+            "host": self.host,
+            "node": self.node,
+            "ok": self.ok,
+            "findings": [asdict(f) for f in self.findings],
+        }
 
 
 def check_host(session: Session, host_name: str) -> HostReport:
@@ -66,53 +70,104 @@ def _gpu_findings(ctx: GpuContext, devices: list[PciDevice]) -> list[Finding]:
     slot, mapping_entry = _slot_of(ctx)
     if slot is None:
         # Not a host problem: `vm up` creates the mapping from the node's hardware listing.
-        return [Finding(f"{name}: mapping", True,
-                        f"mapping '{ctx.gpu.mapping}' has no entry for node {ctx.node} yet: "
-                        f"`aihost gpu map {name}` (or `vm up` of a VM that uses it) creates it "
-                        "from the hardware listing",
-                        f"aihost gpu map {name}")]
+        return [
+            Finding(
+                f"{name}: mapping",
+                True,
+                f"mapping '{ctx.gpu.mapping}' has no entry for node {ctx.node} yet: "
+                f"`aihost gpu map {name}` (or `vm up` of a VM that uses it) creates it "
+                "from the hardware listing",
+                f"aihost gpu map {name}",
+            )
+        ]
     funcs = functions_of(devices, slot)
     gpu_funcs = [d for d in funcs if d.is_gpu]
     if not gpu_funcs:
-        return [Finding(f"{name}: present", False, f"no GPU at {slot} on {ctx.node}",
-                        "check the address with `lspci -D | grep -i nvidia` on the node, then "
-                        f"fix pci: or re-run `aihost gpu map {name}`")]
+        return [
+            Finding(
+                f"{name}: present",
+                False,
+                f"no GPU at {slot} on {ctx.node}",
+                "check the address with `lspci -D | grep -i nvidia` on the node, then "
+                f"fix pci: or re-run `aihost gpu map {name}`",
+            )
+        ]
     card = gpu_funcs[0]
     found = [Finding(f"{name}: present", True, f"{card.slot}: {card.name} ({card.vendor_device})")]
-    if ctx.gpu.model and not same_model(ctx.gpu.model, card.name):
-        found.append(Finding(f"{name}: model", False,
-                             f"{card.slot} is '{card.name}', the inventory says "
-                             f"'{ctx.gpu.model}'",
-                             f"aihost gpu map {name} --pci ADDRESS (of the {ctx.gpu.model})"))
-    if card.vendor.lower() != "0x10de":
-        found.append(Finding(f"{name}: vendor", False, f"vendor {card.vendor} is not NVIDIA",
-                             "point the inventory at the NVIDIA card"))
+    found += _card_findings(ctx, card)
+    found += _iommu_findings(name, card, devices)
     if card.iommugroup < 0:
-        found.append(Finding(f"{name}: IOMMU", False, "IOMMU is off (IOMMU group -1)",
-                             "enable VT-d/AMD-Vi in the firmware, add intel_iommu=on iommu=pt to "
-                             "the kernel command line (/etc/kernel/cmdline or GRUB), "
-                             "update-initramfs -u, reboot"))
         return found
-    found.append(Finding(f"{name}: IOMMU", True, f"IOMMU group {card.iommugroup}"))
-    group = [d for d in devices if d.iommugroup == card.iommugroup]
-    strangers = [d for d in group if d.slot != card.slot]
-    if strangers:
-        found.append(Finding(
-            f"{name}: IOMMU group", False,
-            "group also holds " + ", ".join(f"{d.id} ({d.name})" for d in strangers),
-            "move the card to a slot with its own group (CPU-attached), or accept the risk "
-            "with pcie_acs_override=downstream; everything in a group passes through together",
-        ))
-    else:
-        found.append(Finding(f"{name}: IOMMU group", True,
-                             f"only the card's {len(group)} function(s)"))
     if mapping_entry is not None:
         want = map_entry(ctx, card)
         same = map_entry_fields(mapping_entry) == map_entry_fields(want)
-        found.append(Finding(f"{name}: mapping", same,
-                             "matches the hardware" if same else
-                             f"mapping says '{mapping_entry}', hardware is '{want}'",
-                             None if same else f"aihost gpu map {name}"))
+        found.append(
+            Finding(
+                f"{name}: mapping",
+                same,
+                "matches the hardware"
+                if same
+                else f"mapping says '{mapping_entry}', hardware is '{want}'",
+                None if same else f"aihost gpu map {name}",
+            )
+        )
+    return found
+
+
+def _card_findings(ctx: GpuContext, card: PciDevice) -> list[Finding]:
+    """The card is the inventory's model and an NVIDIA one."""
+    name, found = ctx.name, []
+    if ctx.gpu.model and not same_model(ctx.gpu.model, card.name):
+        found.append(
+            Finding(
+                f"{name}: model",
+                False,
+                f"{card.slot} is '{card.name}', the inventory says '{ctx.gpu.model}'",
+                f"aihost gpu map {name} --pci ADDRESS (of the {ctx.gpu.model})",
+            )
+        )
+    if card.vendor.lower() != "0x10de":
+        found.append(
+            Finding(
+                f"{name}: vendor",
+                False,
+                f"vendor {card.vendor} is not NVIDIA",
+                "point the inventory at the NVIDIA card",
+            )
+        )
+    return found
+
+
+def _iommu_findings(name: str, card: PciDevice, devices: list[PciDevice]) -> list[Finding]:
+    """IOMMU on, and the card's group holding only the card's own functions."""
+    if card.iommugroup < 0:
+        return [
+            Finding(
+                f"{name}: IOMMU",
+                False,
+                "IOMMU is off (IOMMU group -1)",
+                "enable VT-d/AMD-Vi in the firmware, add intel_iommu=on iommu=pt to "
+                "the kernel command line (/etc/kernel/cmdline or GRUB), "
+                "update-initramfs -u, reboot",
+            )
+        ]
+    found = [Finding(f"{name}: IOMMU", True, f"IOMMU group {card.iommugroup}")]
+    group = [d for d in devices if d.iommugroup == card.iommugroup]
+    strangers = [d for d in group if d.slot != card.slot]
+    if strangers:
+        found.append(
+            Finding(
+                f"{name}: IOMMU group",
+                False,
+                "group also holds " + ", ".join(f"{d.id} ({d.name})" for d in strangers),
+                "move the card to a slot with its own group (CPU-attached), or accept the risk "
+                "with pcie_acs_override=downstream; everything in a group passes through together",
+            )
+        )
+    else:
+        found.append(
+            Finding(f"{name}: IOMMU group", True, f"only the card's {len(group)} function(s)")
+        )
     return found
 
 
@@ -140,23 +195,40 @@ def _ssh_findings(session: Session, host_name: str, devices: list[PciDevice]) ->
     with SshSession(ssh_target(session.inv, host_name)) as ssh:
         cmdline = ssh.run("cat /proc/cmdline").stdout
         iommu = any(flag in cmdline for flag in ("intel_iommu=on", "amd_iommu=on", "iommu=pt"))
-        findings.append(Finding("kernel command line", iommu, cmdline.strip() or "(empty)",
-                                None if iommu else "add intel_iommu=on iommu=pt and reboot"))
+        findings.append(
+            Finding(
+                "kernel command line",
+                iommu,
+                cmdline.strip() or "(empty)",
+                None if iommu else "add intel_iommu=on iommu=pt and reboot",
+            )
+        )
         modules = ssh.run("lsmod").stdout
         loaded = [m for m in ("nouveau", "nvidia") if f"\n{m} " in f"\n{modules}"]
-        findings.append(Finding(
-            "host GPU drivers", not loaded,
-            f"loaded on the host: {', '.join(loaded)}" if loaded else "nouveau/nvidia not loaded",
-            None if not loaded else "blacklist nouveau and nvidia in /etc/modprobe.d, "
-            "update-initramfs -u, reboot",
-        ))
+        findings.append(
+            Finding(
+                "host GPU drivers",
+                not loaded,
+                f"loaded on the host: {', '.join(loaded)}"
+                if loaded
+                else "nouveau/nvidia not loaded",
+                None
+                if not loaded
+                else "blacklist nouveau and nvidia in /etc/modprobe.d, update-initramfs -u, reboot",
+            )
+        )
         for dev in gpus:
             driver = ssh.run(f"readlink /sys/bus/pci/devices/{dev.id}/driver").stdout.strip()
             bound = driver.rsplit("/", 1)[-1] if driver else "none"
-            findings.append(Finding(
-                f"{dev.id} driver", bound == "vfio-pci", f"bound to {bound}",
-                None if bound == "vfio-pci" else
-                f"echo 'options vfio-pci ids={dev.vendor_device}' > /etc/modprobe.d/vfio.conf; "
-                "update-initramfs -u; reboot",
-            ))
+            findings.append(
+                Finding(
+                    f"{dev.id} driver",
+                    bound == "vfio-pci",
+                    f"bound to {bound}",
+                    None
+                    if bound == "vfio-pci"
+                    else f"echo 'options vfio-pci ids={dev.vendor_device}' "
+                    "> /etc/modprobe.d/vfio.conf; update-initramfs -u; reboot",
+                )
+            )
     return findings

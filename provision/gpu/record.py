@@ -78,7 +78,8 @@ def write_record(text: str, gpu: str, record: LeaseRecord | None) -> str:
     if record is not None:
         body = json.dumps(
             {k: v for k, v in record.to_json().items() if v not in (None, False, 0.0, IDLE)},
-            separators=(",", ":"), sort_keys=True,
+            separators=(",", ":"),
+            sort_keys=True,
         )
         kept.append(f"aihost-lease {gpu}: {body}")
     return "\n".join(kept) + ("\n" if kept else "")

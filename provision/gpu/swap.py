@@ -66,8 +66,9 @@ class LeaseUnwritten(ApiError):
 class _Swap:
     """One swap in progress: its lease operation, phase and timings."""
 
-    def __init__(self, ctx: GpuContext, op: str, clock: Callable[[], float],
-                 started_at: float) -> None:
+    def __init__(
+        self, ctx: GpuContext, op: str, clock: Callable[[], float], started_at: float
+    ) -> None:
         self.ctx, self.op, self.clock, self.started_at = ctx, op, clock, started_at
         self.timings: dict[str, float] = {}
         self.phase = "planning"
@@ -90,8 +91,9 @@ class _Swap:
     def result(self, source: Holder | None, target: str | None, outcome: str) -> SwapResult:
         """The result, with the total time."""
         self.timings["total"] = round(self.clock() - self.started_at, 4)
-        return SwapResult(self.ctx.name, source.name if source else None, target, outcome,
-                          self.timings)
+        return SwapResult(
+            self.ctx.name, source.name if source else None, target, outcome, self.timings
+        )
 
 
 def swap_gpu(
@@ -146,13 +148,18 @@ def _undo(swap: _Swap, target: str | None, failure: BaseException) -> NoReturn:
         rolled = rollback(ctx, record)
     except AihostError as second:
         ctx.say(f"{what}: the rollback failed: {second}")
-        raise SwapFailed(f"{what} failed while {swap.phase}: {failure}; the rollback failed "
-                         f"too: {second}", second.exit_code, hint=recover_hint) from failure
+        raise SwapFailed(
+            f"{what} failed while {swap.phase}: {failure}; the rollback failed too: {second}",
+            second.exit_code,
+            hint=recover_hint,
+        ) from failure
     if isinstance(failure, KeyboardInterrupt):
         ctx.say(f"{what} interrupted while {swap.phase}; rolled back: {rolled}")
         raise failure
-    raise SwapFailed(f"{what} failed while {swap.phase}: {failure}; rolled back: {rolled}",
-                     failure.exit_code if isinstance(failure, AihostError) else 3) from failure
+    raise SwapFailed(
+        f"{what} failed while {swap.phase}: {failure}; rolled back: {rolled}",
+        failure.exit_code if isinstance(failure, AihostError) else 3,
+    ) from failure
 
 
 def _source(ctx: GpuContext, target: Any, holders: list[Holder]) -> Holder | None:
@@ -168,8 +175,7 @@ def _source(ctx: GpuContext, target: Any, holders: list[Holder]) -> Holder | Non
     return others[0] if others else None
 
 
-def _stop_and_detach(swap: _Swap, source: Holder | None, target: Any,
-                     options: SwapOptions) -> None:
+def _stop_and_detach(swap: _Swap, source: Holder | None, target: Any, options: SwapOptions) -> None:
     """Stop the holder and the target, then take the GPU out of the holder's config."""
     ctx = swap.ctx
     swap.enter(
@@ -189,8 +195,9 @@ def _stop_and_detach(swap: _Swap, source: Holder | None, target: Any,
             ctx.steps.detach(source.vmid, ctx.gpu)
 
 
-def _attach_and_start(swap: _Swap, target: Any, options: SwapOptions,
-                      verify_gpu: Callable[[int], None] | None) -> None:
+def _attach_and_start(
+    swap: _Swap, target: Any, options: SwapOptions, verify_gpu: Callable[[int], None] | None
+) -> None:
     """Give the target the GPU, start it, check it, and record it as the holder."""
     ctx = swap.ctx
     swap.enter("attached")
@@ -203,12 +210,17 @@ def _attach_and_start(swap: _Swap, target: Any, options: SwapOptions,
         with swap.step("verify"):
             verify_gpu(target.vmid)
     with swap.step("lease"):
-        _settle(swap, target, lambda: ctx.lease.finish(swap.op, target.vmid, target.name),
-                done=lambda r: r.op is None and r.holder == target.vmid)
+        _settle(
+            swap,
+            target,
+            lambda: ctx.lease.finish(swap.op, target.vmid, target.name),
+            done=lambda r: r.op is None and r.holder == target.vmid,
+        )
 
 
-def _settle(swap: _Swap, target: Any, write: Callable[[], object],
-            done: Callable[[LeaseRecord], bool]) -> None:
+def _settle(
+    swap: _Swap, target: Any, write: Callable[[], object], done: Callable[[LeaseRecord], bool]
+) -> None:
     """A lease write once the target works: retried (a write whose answer was lost may
     have gone through: done tells from the record), at worst LeaseUnwritten (exit 3)."""
     ctx = swap.ctx
@@ -226,7 +238,8 @@ def _settle(swap: _Swap, target: Any, write: Callable[[], object],
     raise LeaseUnwritten(
         f"GPU {ctx.name} moved to {target.name} (VM {target.vmid} runs with it), but its "
         f"lease could not be updated: {last}",
-        hint=f"run `aihost gpu recover {ctx.name}`: it records {target.name} as the holder")
+        hint=f"run `aihost gpu recover {ctx.name}`: it records {target.name} as the holder",
+    )
 
 
 def _begin(

@@ -12,8 +12,10 @@ from provision.pve.vm import Vm
 
 # glib's g_spawn error, which qemu-ga's guest-exec returns when it cannot start the program
 # (wrapped in "Guest agent command failed, error was '...'" before qemu-ga 9.1).
-_SPAWN_FAILED = re.compile(r"Failed to execute child process [\u201c\"](?P<program>.*?)[\u201d\"] "
-                           r"\((?P<reason>[^)]*)\)")
+_SPAWN_FAILED = re.compile(
+    r"Failed to execute child process [\u201c\"](?P<program>.*?)[\u201d\"] "
+    r"\((?P<reason>[^)]*)\)"
+)
 
 
 class ProgramNotFound(GuestError):
@@ -60,9 +62,7 @@ class GuestAgent:
             raise
         return True
 
-    def wait_ready(
-        self, timeout: float, progress: Callable[[str], None] | None = None
-    ) -> float:
+    def wait_ready(self, timeout: float, progress: Callable[[str], None] | None = None) -> float:
         """Poll ping with backoff until the agent answers; return the seconds waited."""
         start = self.clock()
         delay = 0.05
@@ -92,8 +92,11 @@ class GuestAgent:
             spawn = _SPAWN_FAILED.search(exc.message)
             if spawn is None:
                 raise
-            raise ProgramNotFound(spawn["program"], spawn["reason"],
-                                  f"the guest cannot run {command[0]}: {spawn['reason']}") from None
+            raise ProgramNotFound(
+                spawn["program"],
+                spawn["reason"],
+                f"the guest cannot run {command[0]}: {spawn['reason']}",
+            ) from None
         pid = started["pid"] if isinstance(started, dict) else started
         begin = self.clock()
         delay = 0.05

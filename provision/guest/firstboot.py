@@ -22,7 +22,7 @@ HINTS = {
     "reboot": "the guest did not come back from the driver reboot; look at the VM console",
     "runtime": "installing the LLM runtime failed; see /var/log/cloud-init-output.log",
     "models": "the runtime could not get its models; fix the name or source and re-run "
-              "`aihost vm up NAME --reprovision`",
+    "`aihost vm up NAME --reprovision`",
 }
 
 
@@ -54,8 +54,12 @@ def read_state(agent: GuestAgent) -> FirstBoot | None:
         return None
     error = data.get("error")
     iid = data.get("instance_id")
-    return FirstBoot(str(data["phase"]), str(data.get("status", "")),
-                     str(error) if error else None, str(iid) if iid else None)
+    return FirstBoot(
+        str(data["phase"]),
+        str(data.get("status", "")),
+        str(error) if error else None,
+        str(iid) if iid else None,
+    )
 
 
 def _cloud_init_finished(agent: GuestAgent) -> bool:

@@ -14,7 +14,9 @@ from provision.pve.node import Node
 from provision.pve.session import Session
 
 NVIDIA_QUERY = [
-    "nvidia-smi", "--query-gpu=name,memory.total,driver_version", "--format=csv,noheader",
+    "nvidia-smi",
+    "--query-gpu=name,memory.total,driver_version",
+    "--format=csv,noheader",
 ]
 HEALTH = ["/usr/local/bin/aihost-health"]
 
@@ -65,9 +67,14 @@ def verify_vm(
     prefix = label or name
     agent = GuestAgent(vm, clock=session.clock)
     return verify_guest(
-        agent, expect_gpu=expect_gpu, runtime=runtime, models=list(models),
-        agent_timeout=agent_timeout, progress=lambda msg: session.progress(f"{prefix}: {msg}"),
-        instance_id=instance_id, settings=session.inv.vms[name].settings,
+        agent,
+        expect_gpu=expect_gpu,
+        runtime=runtime,
+        models=list(models),
+        agent_timeout=agent_timeout,
+        progress=lambda msg: session.progress(f"{prefix}: {msg}"),
+        instance_id=instance_id,
+        settings=session.inv.vms[name].settings,
     )
 
 
@@ -131,7 +138,6 @@ SETTING_NAMES = {
 }
 
 
-
 def _gpus(agent: GuestAgent) -> list[GpuSeen]:
     """The GPUs nvidia-smi lists in the guest; GuestError when the driver is missing or
     fails (a missing program is the agent's spawn error: qemu-ga runs no shell)."""
@@ -152,14 +158,19 @@ def _gpus(agent: GuestAgent) -> list[GpuSeen]:
         )
     return [_parse_gpu(line) for line in result.out.strip().splitlines() if line]
 
-def _check_settings(runtime: str, wanted: dict[str, int | None],
-                    reported: dict[str, int | None]) -> None:
+
+def _check_settings(
+    runtime: str, wanted: dict[str, int | None], reported: dict[str, int | None]
+) -> None:
     """The running runtime reports what the inventory configured. Only Ollama's context
     may be unreported: /api/ps has it once a model is loaded, and none may be."""
     for key, value in wanted.items():
         seen = reported.get(key)
-        if value is None or seen == value or (seen is None and (runtime, key) == (
-                "ollama", "context")):
+        if (
+            value is None
+            or seen == value
+            or (seen is None and (runtime, key) == ("ollama", "context"))
+        ):
             continue
         what = f"runs with {key} {seen}" if seen is not None else f"reports no {key}"
         raise GuestError(
@@ -198,8 +209,10 @@ def _parse_gpu(line: str) -> GpuSeen:
 
 def _nvidia_hint(exitcode: int) -> str:
     if exitcode == 9:
-        return ("the driver cannot reach a GPU: is the GPU attached (hostpci) and is Secure Boot "
-                "off or the module signed?")
+        return (
+            "the driver cannot reach a GPU: is the GPU attached (hostpci) and is Secure Boot "
+            "off or the module signed?"
+        )
     return "see `dmesg | grep -i nvidia` in the guest"
 
 

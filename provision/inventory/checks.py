@@ -39,7 +39,10 @@ def _check_model_fit(inv: Inventory, allow_cpu_offload: bool) -> list[str]:
         settings = vm.settings  # what the runtime is started with
         try:
             results = check_vm_models(
-                vm.models, vram, runtime=vm.runtime, context=settings["context"],
+                vm.models,
+                vram,
+                runtime=vm.runtime,
+                context=settings["context"],
                 parallel=settings["parallel"] or 1,
                 allow_cpu_offload=allow_cpu_offload,
                 gpu_memory_utilization=vm.vllm.gpu_memory_utilization,

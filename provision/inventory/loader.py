@@ -88,8 +88,12 @@ def _check_unused_defaults(inv: Inventory, shown: str, lines: dict[Path_, int]) 
         error = exc.errors()[0]
         path = ("defaults", "vm", *error["loc"])
         message, hint = _describe(error, path)
-        raise InventoryError(f"{'.'.join(str(p) for p in path)}: {message}", file=shown,
-                             line=line_for(lines, path), hint=hint) from None
+        raise InventoryError(
+            f"{'.'.join(str(p) for p in path)}: {message}",
+            file=shown,
+            line=line_for(lines, path),
+            hint=hint,
+        ) from None
 
 
 def _first_error(
@@ -112,8 +116,10 @@ def _first_error(
     message, hint = _describe(error, loc)
     more = len(located) - 1
     if more:
-        hint = f"{hint}; {more} more problem(s) after this one" if hint else (
-            f"{more} more problem(s) after this one"
+        hint = (
+            f"{hint}; {more} more problem(s) after this one"
+            if hint
+            else (f"{more} more problem(s) after this one")
         )
     return InventoryError(f"{dotted}: {message}", file=shown, line=line or None, hint=hint)
 
@@ -172,51 +178,82 @@ def _cross_check(inv: Inventory, shown: str, lines: dict[Path_, int]) -> None:
     hosts = sorted(inv.hosts)
     for name, host in inv.hosts.items():
         if host.node is None and not NODE_RE.fullmatch(name):
-            fail(("hosts", name),
-                 f"hosts.{name}: '{name}' is not a Proxmox node name (pve-node: letters, "
-                 "digits and '-'), and no node: is given",
-                 f"add node: NODENAME under hosts.{name}, or rename the entry")
+            fail(
+                ("hosts", name),
+                f"hosts.{name}: '{name}' is not a Proxmox node name (pve-node: letters, "
+                "digits and '-'), and no node: is given",
+                f"add node: NODENAME under hosts.{name}, or rename the entry",
+            )
     _check_secrets(inv, fail)
     _check_fixtures(inv, Path(shown), fail)
     for name, gpu in inv.gpus.items():
         if gpu.host not in inv.hosts:
-            fail(("gpus", name, "host"), f"gpus.{name}.host: unknown host '{gpu.host}'",
-                 _suggest(gpu.host, hosts))
+            fail(
+                ("gpus", name, "host"),
+                f"gpus.{name}.host: unknown host '{gpu.host}'",
+                _suggest(gpu.host, hosts),
+            )
+    _check_devices(inv, fail)
+    _check_vms(inv, fail, hosts)
+
+
+def _check_devices(inv: Inventory, fail: Any) -> None:
+    """Each physical GPU listed once, whatever the spelling of its address."""
     seen_devices: dict[tuple[str, str, str], str] = {}
     for name, gpu in inv.gpus.items():
         kind, ident = GpuRef.of(gpu).device_key  # 0000:01:00 and 01:00.0: one card
         device = (kind, "" if gpu.mapping else gpu.host, ident)
         if device in seen_devices:
-            fail(("gpus", name), f"gpus.{name}: same device as gpus.{seen_devices[device]}",
-                 "each physical GPU is listed once; VMs share it through gpu: NAME")
+            fail(
+                ("gpus", name),
+                f"gpus.{name}: same device as gpus.{seen_devices[device]}",
+                "each physical GPU is listed once; VMs share it through gpu: NAME",
+            )
         seen_devices[device] = name
+
+
+def _check_vms(inv: Inventory, fail: Any, hosts: list[str]) -> None:
+    """Each VM's host and GPUs exist and sit on one node; vmids are unique."""
     vmids: dict[int, str] = {}
     for name, vm in inv.vms.items():
         if vm.host not in inv.hosts:
-            fail(("vms", name, "host"), f"vms.{name}.host: unknown host '{vm.host}'",
-                 _suggest(vm.host, hosts))
+            fail(
+                ("vms", name, "host"),
+                f"vms.{name}.host: unknown host '{vm.host}'",
+                _suggest(vm.host, hosts),
+            )
         for gpu_name in vm.gpu_names:
             if gpu_name not in inv.gpus:
-                fail(("vms", name, "gpu"), f"vms.{name}.gpu: unknown GPU '{gpu_name}'",
-                     _suggest(gpu_name, sorted(inv.gpus)))
+                fail(
+                    ("vms", name, "gpu"),
+                    f"vms.{name}.gpu: unknown GPU '{gpu_name}'",
+                    _suggest(gpu_name, sorted(inv.gpus)),
+                )
             gpu = inv.gpus[gpu_name]
             if inv.node_of(gpu.host) != inv.node_of(vm.host):
-                fail(("vms", name, "gpu"),
-                     f"vms.{name}.gpu: GPU '{gpu_name}' is on host '{gpu.host}' but the VM is "
-                     f"on '{vm.host}'", "a passed-through GPU must be in the VM's node")
+                fail(
+                    ("vms", name, "gpu"),
+                    f"vms.{name}.gpu: GPU '{gpu_name}' is on host '{gpu.host}' but the VM is "
+                    f"on '{vm.host}'",
+                    "a passed-through GPU must be in the VM's node",
+                )
             host = inv.hosts[vm.host]
             if gpu.pci and host.api != "sim" and host.password is None:
-                fail(("gpus", gpu_name, "pci"),
-                     f"gpus.{gpu_name}.pci: a raw PCI address can only be attached by root@pam "
-                     "with a password login; API tokens are refused by Proxmox",
-                     f"create a mapping with `aihost gpu map {gpu_name}` and write "
-                     "mapping: NAME, or add password: {user: root@pam, secret_env: VAR} "
-                     f"to hosts.{vm.host}")
+                fail(
+                    ("gpus", gpu_name, "pci"),
+                    f"gpus.{gpu_name}.pci: a raw PCI address can only be attached by root@pam "
+                    "with a password login; API tokens are refused by Proxmox",
+                    f"create a mapping with `aihost gpu map {gpu_name}` and write "
+                    "mapping: NAME, or add password: {user: root@pam, secret_env: VAR} "
+                    f"to hosts.{vm.host}",
+                )
         if vm.vmid is not None:
             if vm.vmid in vmids:
-                fail(("vms", name, "vmid"),
-                     f"vms.{name}.vmid: {vm.vmid} is already used by vms.{vmids[vm.vmid]}",
-                     "give each VM its own vmid, or leave vmid out to get a free one")
+                fail(
+                    ("vms", name, "vmid"),
+                    f"vms.{name}.vmid: {vm.vmid} is already used by vms.{vmids[vm.vmid]}",
+                    "give each VM its own vmid, or leave vmid out to get a free one",
+                )
             vmids[vm.vmid] = name
 
 

@@ -53,8 +53,9 @@ from provision.inventory.runtime import (  # re-exported: see __all__
 PCI_RE = re.compile(r"(?:([0-9a-fA-F]{4}):)?([0-9a-fA-F]{2}):([0-9a-fA-F]{2})(?:\.([0-7]))?")
 # a model name as the runtime takes it (ollama tag, Hugging Face repo id); the renderer
 # quotes it for YAML, sh and systemd, so one line is what the inventory must guarantee
-ModelName = Annotated[str, StringConstraints(min_length=1, max_length=256),
-                     AfterValidator(one_line)]
+ModelName = Annotated[
+    str, StringConstraints(min_length=1, max_length=256), AfterValidator(one_line)
+]
 
 Runtime = Literal["ollama", "vllm", "llamacpp", "none"]
 Distro = Literal["ubuntu-24.04", "ubuntu-22.04", "debian-12"]
@@ -120,6 +121,7 @@ class Vm(Strict):
             if isinstance(name, str):
                 config_id(name)
         return value
+
     runtime: Runtime = "ollama"
     models: list[ModelName] = []
     listen: str = "127.0.0.1"
@@ -201,8 +203,7 @@ class Vm(Strict):
     @property
     def settings(self) -> dict[str, int | None]:
         """Context length and parallel sequences the runtime runs with (runtime_settings)."""
-        return runtime_settings(self.runtime, self.context, self.parallel, self.vllm,
-                                self.llamacpp)
+        return runtime_settings(self.runtime, self.context, self.parallel, self.vllm, self.llamacpp)
 
     @property
     def runtime_port(self) -> int:
@@ -214,8 +215,6 @@ class Defaults(Strict):
     """Shared values merged under each VM (a VM's own keys win)."""
 
     vm: dict[str, Any] = {}
-
-
 
 
 class Inventory(Strict):
@@ -261,8 +260,24 @@ class Inventory(Strict):
 
 
 __all__ = [
-    "DEFAULT_VERSIONS", "RUNTIME_PORTS", "CloudUser", "Defaults", "Gpu", "Host", "Inventory",
-    "LlamacppSettings", "Network", "PasswordAuth", "RuntimeVersions", "SecretRef",
-    "SshSettings", "StorageSettings", "Strict", "TlsSettings", "TokenAuth", "UserDataSecret",
-    "Vm", "VllmSettings",
+    "DEFAULT_VERSIONS",
+    "RUNTIME_PORTS",
+    "CloudUser",
+    "Defaults",
+    "Gpu",
+    "Host",
+    "Inventory",
+    "LlamacppSettings",
+    "Network",
+    "PasswordAuth",
+    "RuntimeVersions",
+    "SecretRef",
+    "SshSettings",
+    "StorageSettings",
+    "Strict",
+    "TlsSettings",
+    "TokenAuth",
+    "UserDataSecret",
+    "Vm",
+    "VllmSettings",
 ]

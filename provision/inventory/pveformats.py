@@ -68,8 +68,7 @@ def one_line(value: str) -> str:
         if unicodedata.category(char) == "Cc" or char in _LINE_BREAKS:
             raise _fail(
                 "one_line",
-                f"contains a control character or line break ({ascii(char)}); "
-                "write it on one line",
+                f"contains a control character or line break ({ascii(char)}); write it on one line",
             )
     return value
 
@@ -102,40 +101,48 @@ def _format(pattern: re.Pattern[str], kind: str, message: str, max_len: int | No
 
 
 config_id = _matcher(
-    CONFIGID_RE, "pve_configid",
+    CONFIGID_RE,
+    "pve_configid",
     "{value} is not a Proxmox configuration id (pve-configid): a letter, then letters, "
     "digits, '-' or '_' (at least 2 characters)",
 )
 ConfigId = Annotated[
-    str, AfterValidator(config_id),
+    str,
+    AfterValidator(config_id),
     WithJsonSchema({"type": "string", "pattern": f"^(?:{CONFIGID_RE.pattern})$"}),
 ]
 NodeName = _format(
-    NODE_RE, "pve_node",
+    NODE_RE,
+    "pve_node",
     "{value} is not a Proxmox node name (pve-node): letters, digits and '-', not at either end",
 )
 StorageId = _format(
-    STORAGE_ID_RE, "pve_storage_id",
+    STORAGE_ID_RE,
+    "pve_storage_id",
     "{value} is not a Proxmox storage id (pve-storage-id): a letter, then letters, "
     "digits, '-', '_' or '.', ending in a letter or digit (at least 2 characters)",
 )
 BridgeId = _format(
-    BRIDGE_ID_RE, "pve_bridge_id",
+    BRIDGE_ID_RE,
+    "pve_bridge_id",
     "{value} is not a Proxmox bridge id (pve-bridge-id): letters, digits, '-', '_' "
     "and '.' only, e.g. vmbr0",
 )
 DnsName = _format(
-    DNS_NAME_RE, "dns_name",
+    DNS_NAME_RE,
+    "dns_name",
     "{value} is not a DNS name (Proxmox format dns-name, at most 63 characters): "
     "letters, digits and '-', labels joined by '.'",
     NAME_MAX,
 )
 PveTag = _format(
-    TAG_RE, "pve_tag",
+    TAG_RE,
+    "pve_tag",
     "{value} is not a Proxmox tag (pve-tag): letters, digits, '_', '-', '+', '.'",
 )
 EnvName = _format(
-    ENV_NAME_RE, "env_name",
+    ENV_NAME_RE,
+    "env_name",
     "{value} is not an environment variable name (letters, digits, '_')",
 )
 OneLine = Annotated[str, AfterValidator(one_line)]

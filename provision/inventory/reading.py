@@ -82,8 +82,7 @@ def decode_inventory(data: bytes, shown: str, what: str = "inventory") -> str:
     except UnicodeDecodeError as exc:
         line = data[: exc.start].count(b"\n") + 1
         raise InventoryError(
-            f"the {what} is not UTF-8 text (byte 0x{data[exc.start]:02x} at offset "
-            f"{exc.start})",
+            f"the {what} is not UTF-8 text (byte 0x{data[exc.start]:02x} at offset {exc.start})",
             file=shown,
             line=line,
             hint="save the file as UTF-8",

@@ -15,16 +15,21 @@ RUNTIME_PORTS = {"ollama": 11434, "vllm": 8000, "llamacpp": 8080, "none": 0}
 # The versions the guest installs unless the inventory pins others (vms.NAME.versions).
 # Ollama: release tag without the v (ollama.com/download/...?version=); vLLM: PyPI
 # version; llama.cpp: release tag (bNNNN); driver_branch: NVIDIA's Ubuntu server branch.
-DEFAULT_VERSIONS = {"ollama": "0.32.15", "vllm": "0.33.0", "llamacpp": "b10830",
-                    "driver_branch": "580"}
+DEFAULT_VERSIONS = {
+    "ollama": "0.32.15",
+    "vllm": "0.33.0",
+    "llamacpp": "b10830",
+    "driver_branch": "580",
+}
 HF_URL = "https://huggingface.co/{repo}/resolve/{revision}/{file}"
 
 GuestPath = Annotated[str, StringConstraints(pattern=r"^/"), AfterValidator(one_line)]
 HttpUrl = Annotated[str, StringConstraints(pattern=r"^https?://[^/\s]+"), AfterValidator(one_line)]
 HF_NAME = r"[A-Za-z0-9][A-Za-z0-9._-]*"
 HfRepo = Annotated[str, StringConstraints(pattern=rf"^{HF_NAME}/{HF_NAME}$", max_length=200)]
-HfFile = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_][A-Za-z0-9._/-]*\.gguf$",
-                                          max_length=300)]
+HfFile = Annotated[
+    str, StringConstraints(pattern=r"^[A-Za-z0-9_][A-Za-z0-9._/-]*\.gguf$", max_length=300)
+]
 Sha256 = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
 Revision = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")]
 
@@ -54,15 +59,20 @@ class LlamacppSettings(Strict):
     def _source(self) -> LlamacppSettings:
         if (self.hf_repo is None) != (self.hf_file is None):
             raise PydanticCustomError(
-                "gguf_source", "give hf_repo and hf_file together, e.g. hf_repo: "
-                "unsloth/Llama-3.2-3B-Instruct-GGUF, hf_file: Llama-3.2-3B-Instruct-Q4_K_M.gguf")
+                "gguf_source",
+                "give hf_repo and hf_file together, e.g. hf_repo: "
+                "unsloth/Llama-3.2-3B-Instruct-GGUF, hf_file: Llama-3.2-3B-Instruct-Q4_K_M.gguf",
+            )
         if self.hf_repo is not None and self.model_url is not None:
             raise PydanticCustomError(
-                "gguf_source", "give one download source: hf_repo/hf_file or model_url")
+                "gguf_source", "give one download source: hf_repo/hf_file or model_url"
+            )
         if self.download_url is not None and self.sha256 is None:
             raise PydanticCustomError(
-                "gguf_sha256", "a downloaded model needs its sha256 (64 hex digits; Hugging Face "
-                "shows it on the file's page as 'SHA256'), so first boot can check the file")
+                "gguf_sha256",
+                "a downloaded model needs its sha256 (64 hex digits; Hugging Face "
+                "shows it on the file's page as 'SHA256'), so first boot can check the file",
+            )
         return self
 
     @property
@@ -87,8 +97,13 @@ class RuntimeVersions(Strict):
     driver_branch: str = Field(DEFAULT_VERSIONS["driver_branch"], pattern=r"^\d{3}$")
 
 
-def runtime_settings(runtime: str, context: int | None, parallel: int | None,
-                     vllm: VllmSettings, llamacpp: LlamacppSettings) -> dict[str, int | None]:
+def runtime_settings(
+    runtime: str,
+    context: int | None,
+    parallel: int | None,
+    vllm: VllmSettings,
+    llamacpp: LlamacppSettings,
+) -> dict[str, int | None]:
     """The context length (tokens per sequence) and parallel sequences the runtime is
     started with, and must report running; None: the inventory leaves it to the runtime.
 

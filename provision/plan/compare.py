@@ -64,8 +64,9 @@ def _exact(want: str, have: str) -> bool:
 
 def _default_key(name: str) -> Callable[[str, str], bool]:
     def same(want: str, have: str) -> bool:
-        return (parse_property_string(want, name).get(name)
-                == parse_property_string(have, name).get(name))
+        return parse_property_string(want, name).get(name) == parse_property_string(have, name).get(
+            name
+        )
 
     return same
 

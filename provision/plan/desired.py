@@ -116,7 +116,10 @@ def _ipconfig(vm: Vm) -> str:
 def without_gpus(desired: DesiredVm, inv: Inventory, gpu_names: list[str]) -> DesiredVm:
     """desired without these GPUs' hostpci entries (a shared GPU another VM holds)."""
     refs = [GpuRef.of(inv.gpus[name]) for name in gpu_names]
-    config = {k: v for k, v in desired.config.items()
-              if not (k.startswith("hostpci") and any(r.named_by(v) for r in refs))}
+    config = {
+        k: v
+        for k, v in desired.config.items()
+        if not (k.startswith("hostpci") and any(r.named_by(v) for r in refs))
+    }
     kept = tuple(g for g in desired.gpu_names if g not in gpu_names)
     return replace(desired, config=config, gpu_names=kept)

@@ -6,8 +6,17 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 ActionKind = Literal[
-    "clone", "create", "map-gpu", "upload-user-data", "upload-iso", "configure", "resize",
-    "take-gpu", "start", "restart", "verify",
+    "clone",
+    "create",
+    "map-gpu",
+    "upload-user-data",
+    "upload-iso",
+    "configure",
+    "resize",
+    "take-gpu",
+    "start",
+    "restart",
+    "verify",
 ]
 
 
@@ -44,8 +53,12 @@ class Action:
 
     def to_json(self) -> dict[str, Any]:
         """The action as plain data (kind, summary, changes, writes)."""
-        return {"kind": self.kind, "summary": self.summary,
-                "changes": [asdict(c) for c in self.changes], "writes": self.writes}
+        return {
+            "kind": self.kind,
+            "summary": self.summary,
+            "changes": [asdict(c) for c in self.changes],
+            "writes": self.writes,
+        }
 
 
 @dataclass

@@ -24,8 +24,10 @@ from provision.pve.vm import start_timeout
 
 BOOT_DISKS = ("scsi0", "virtio0", "sata0", "ide0")
 # Keys a running VM only picks up at its next start.
-COLD_KEYS = re.compile(r"^(hostpci\d+|machine|bios|cpu|memory|cores|efidisk0|cicustom|ide2|"
-                       r"ipconfig\d+|ciuser|sshkeys|nameserver)$")
+COLD_KEYS = re.compile(
+    r"^(hostpci\d+|machine|bios|cpu|memory|cores|efidisk0|cicustom|ide2|"
+    r"ipconfig\d+|ciuser|sshkeys|nameserver)$"
+)
 
 
 @dataclass(frozen=True)
@@ -111,15 +113,15 @@ def wanted_config(desired: DesiredVm, actual: Actual) -> dict[str, str]:
 def changes_for(desired: DesiredVm, actual: Actual, gpus: dict[str, GpuRef]) -> list[Change]:
     """Config changes desired needs; gpus are every inventory GPU (a VM's hostpci naming
     one it should not have is removed)."""
-    changes = config_changes(wanted_config(desired, actual), actual.config,
-                             gpus=list(gpus.values()))
+    changes = config_changes(
+        wanted_config(desired, actual), actual.config, gpus=list(gpus.values())
+    )
     if actual.keep_description:
         changes = [c for c in changes if c.key != "description"]
     return changes
 
 
-def gpus_to_attach(desired: DesiredVm, gpus: dict[str, GpuRef],
-                   changes: list[Change]) -> list[str]:
+def gpus_to_attach(desired: DesiredVm, gpus: dict[str, GpuRef], changes: list[Change]) -> list[str]:
     """The VM's GPUs that a change writes (not yet attached as wanted)."""
     new_values = [c.new for c in changes if c.key.startswith("hostpci") and c.new]
     return [g for g in desired.gpu_names if any(gpus[g].named_by(v) for v in new_values)]
@@ -148,8 +150,12 @@ def resize_to(disk: str | None, want_gb: int) -> str | None:
     return f"{want_gb}G" if have_gb + 1e-9 < want_gb else None
 
 
-def plan_vm(desired: DesiredVm, actual: Actual, gpus: dict[str, GpuRef],
-            options: PlanOptions = PlanOptions()) -> VmState:
+def plan_vm(
+    desired: DesiredVm,
+    actual: Actual,
+    gpus: dict[str, GpuRef],
+    options: PlanOptions = PlanOptions(),
+) -> VmState:
     """Plan desired against actual. A GPU another VM holds is a ConflictError (exit 4),
     unless options.take_gpu (a swap is planned) or options.plan_only (a note)."""
     changes = changes_for(desired, actual, gpus)
@@ -158,11 +164,21 @@ def plan_vm(desired: DesiredVm, actual: Actual, gpus: dict[str, GpuRef],
     boot_disk = next((d for d in BOOT_DISKS if d in actual.config), "scsi0")
     info = actual.info
     state = VmState(
-        desired, info, actual.config, actual.digest, actual.template, changes, actual.delivery,
-        resize_to(actual.config.get(boot_disk), desired.disk_gb), boot_disk,
+        desired,
+        info,
+        actual.config,
+        actual.digest,
+        actual.template,
+        changes,
+        actual.delivery,
+        resize_to(actual.config.get(boot_disk), desired.disk_gb),
+        boot_disk,
         Plan(desired.name, desired.node, info.vmid if info else desired.vmid, info is not None),
-        actual.generation, actual.reprovision, actual.user_data_pending,
-        started_config=started, deferred=list(options.deferred),
+        actual.generation,
+        actual.reprovision,
+        actual.user_data_pending,
+        started_config=started,
+        deferred=list(options.deferred),
     )
     state.gpu_attach = gpus_to_attach(desired, gpus, changes)
     facts = {g: actual.gpus.get(g, GpuFacts()) for g in state.gpu_attach}
@@ -188,29 +204,56 @@ def plan_actions(state: VmState) -> list[Action]:
     fresh_import = state.info is None and state.template is None
     actions: list[Action] = []
     if state.info is None and state.template is not None:
-        actions.append(Action("clone", f"clone template '{desired.template}' "
-                              f"({state.template.vmid} on {state.template.node}) as "
-                              f"'{desired.name}'"))
+        actions.append(
+            Action(
+                "clone",
+                f"clone template '{desired.template}' "
+                f"({state.template.vmid} on {state.template.node}) as "
+                f"'{desired.name}'",
+            )
+        )
     elif state.info is None:
-        actions.append(Action("create", f"create '{desired.name}' importing {desired.image}",
-                              tuple(state.changes), gpus=tuple(state.gpu_attach)))
-    actions += [Action("map-gpu", f"create PCI mapping for GPU {gpu} from the node's "
-                       "hardware listing", gpu=gpu) for gpu in state.unmapped]
+        actions.append(
+            Action(
+                "create",
+                f"create '{desired.name}' importing {desired.image}",
+                tuple(state.changes),
+                gpus=tuple(state.gpu_attach),
+            )
+        )
+    actions += [
+        Action(
+            "map-gpu", f"create PCI mapping for GPU {gpu} from the node's hardware listing", gpu=gpu
+        )
+        for gpu in state.unmapped
+    ]
     actions.extend(state.delivery.actions)
     if state.changes and not fresh_import:
-        actions.append(Action("configure", "set VM options", tuple(state.changes),
-                              gpus=tuple(state.gpu_attach)))
+        actions.append(
+            Action(
+                "configure", "set VM options", tuple(state.changes), gpus=tuple(state.gpu_attach)
+            )
+        )
     if state.resize_to:
-        actions.append(Action("resize", f"grow {state.boot_disk} to {state.resize_to}",
-                              disk=state.boot_disk, size=state.resize_to))
-    actions += [Action("take-gpu", f"take GPU {gpu} from its holder (swap)", gpu=gpu)
-                for gpu in state.contested]
+        actions.append(
+            Action(
+                "resize",
+                f"grow {state.boot_disk} to {state.resize_to}",
+                disk=state.boot_disk,
+                size=state.resize_to,
+            )
+        )
+    actions += [
+        Action("take-gpu", f"take GPU {gpu} from its holder (swap)", gpu=gpu)
+        for gpu in state.contested
+    ]
     if state.deferred or state.blocked:
         return actions  # left stopped: nothing to start or verify
     actions += _power(state)
     if any(a.writes for a in actions):
-        actions.append(Action("verify", "verify the guest: agent, nvidia-smi, runtime",
-                              writes=False))
+        actions.append(
+            Action("verify", "verify the guest: agent, nvidia-smi, runtime", writes=False)
+        )
     return actions
 
 
@@ -223,8 +266,13 @@ def _power(state: VmState) -> list[Action]:
     if state.running:
         cold = [c.key for c in state.changes if COLD_KEYS.match(c.key)]
         if state.reprovision or cold:
-            return [Action("restart", "restart to apply: " + ", ".join(cold or ["re-provision"]),
-                           timeout=timeout)]
+            return [
+                Action(
+                    "restart",
+                    "restart to apply: " + ", ".join(cold or ["re-provision"]),
+                    timeout=timeout,
+                )
+            ]
         return []
     return [Action("start", f"start (timeout {timeout} s)", timeout=timeout)]
 
@@ -234,11 +282,17 @@ def plan_notes(state: VmState) -> list[str]:
     name = state.desired.name
     notes = []
     if state.user_data_pending:
-        notes.append("user-data changed: takes effect on re-provision "
-                     f"(`aihost vm up {name} --reprovision`)")
+        notes.append(
+            f"user-data changed: takes effect on re-provision (`aihost vm up {name} --reprovision`)"
+        )
     if state.reprovision:
-        notes.append(f"re-provision: generation {state.generation}; the guest redoes its "
-                     "first boot at the next start")
-    notes += [f"GPU {gpu} is shared: another VM gets it; left stopped "
-              f"(`aihost gpu swap {gpu} --to {name}` moves it here)" for gpu in state.deferred]
+        notes.append(
+            f"re-provision: generation {state.generation}; the guest redoes its "
+            "first boot at the next start"
+        )
+    notes += [
+        f"GPU {gpu} is shared: another VM gets it; left stopped "
+        f"(`aihost gpu swap {gpu} --to {name}` moves it here)"
+        for gpu in state.deferred
+    ]
     return notes + state.blocked

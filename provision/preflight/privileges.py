@@ -134,19 +134,62 @@ CALLS: dict[str, CallNeed] = {
 # serialN, usbN, unusedN and tags are checked by value elsewhere (key_calls below).
 # tests/unit/test_preflight_keys.py keeps this equal to the simulator's copy.
 OPTION_CLASSES: dict[str, frozenset[str]] = {
-    "configure-cpu": frozenset({"cores", "cpu", "runningcpu", "cpulimit", "cpuunits", "numa",
-                                "smp", "sockets", "vcpus"}),
+    "configure-cpu": frozenset(
+        {"cores", "cpu", "runningcpu", "cpulimit", "cpuunits", "numa", "smp", "sockets", "vcpus"}
+    ),
     "configure-memory": frozenset({"memory", "balloon", "shares", "allow-ksm"}),
-    "configure-hw": frozenset({"acpi", "hotplug", "kvm", "machine", "runningmachine", "scsihw",
-                               "smbios1", "tablet", "vga", "watchdog", "audio0", "rng0"}),
-    "configure-options": frozenset({"agent", "autostart", "bios", "description", "keyboard",
-                                    "localtime", "migrate_downtime", "migrate_speed", "name",
-                                    "onboot", "ostype", "protection", "reboot", "startdate",
-                                    "startup", "tdf", "template", "tags"}),
+    "configure-hw": frozenset(
+        {
+            "acpi",
+            "hotplug",
+            "kvm",
+            "machine",
+            "runningmachine",
+            "scsihw",
+            "smbios1",
+            "tablet",
+            "vga",
+            "watchdog",
+            "audio0",
+            "rng0",
+        }
+    ),
+    "configure-options": frozenset(
+        {
+            "agent",
+            "autostart",
+            "bios",
+            "description",
+            "keyboard",
+            "localtime",
+            "migrate_downtime",
+            "migrate_speed",
+            "name",
+            "onboot",
+            "ostype",
+            "protection",
+            "reboot",
+            "startdate",
+            "startup",
+            "tdf",
+            "template",
+            "tags",
+        }
+    ),
     "configure-power": frozenset({"freeze"}),
     "configure-disk": frozenset({"boot", "bootdisk", "vmstatestorage"}),
-    "configure-cloudinit": frozenset({"cicustom", "cipassword", "citype", "ciuser", "ciupgrade",
-                                      "nameserver", "searchdomain", "sshkeys"}),
+    "configure-cloudinit": frozenset(
+        {
+            "cicustom",
+            "cipassword",
+            "citype",
+            "ciuser",
+            "ciupgrade",
+            "nameserver",
+            "searchdomain",
+            "sshkeys",
+        }
+    ),
 }
 DRIVE_RE = re.compile(r"(?:ide|scsi|virtio|sata)\d+|efidisk0|tpmstate0")
 _PATTERNS = (

@@ -6,10 +6,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from provision.errors import PreflightError
+from provision.errors import AihostError, ConflictError, PreflightError
 from provision.gpu.preflight import HostReport, check_host
-from provision.preflight.run import host_preflight
+from provision.preflight.run import collect, report_lines
 from provision.pve.session import Session
+from provision.vmops.planner import read_state
 
 
 @dataclass
@@ -68,3 +69,22 @@ def host_readiness(session: Session, host_names: list[str]) -> Readiness:
     reports = [check_host(session, name) for name in host_names]
     gaps, notes = host_preflight(session, host_names)
     return Readiness(reports, gaps, notes)
+
+
+def host_preflight(session: Session, host_names: list[str]) -> tuple[list[str], list[str]]:
+    """`host check`'s part: plan each inventory VM on these hosts; (problems, notes).
+
+    A GPU held by another VM is a note, not a problem: a shared GPU is normal and
+    `aihost gpu swap` moves it.
+    """
+    states, problems, notes = [], [], []
+    for name in sorted(session.inv.vms):
+        if session.inv.vms[name].host not in host_names:
+            continue
+        try:
+            states.append(read_state(session, name))
+        except ConflictError as exc:
+            notes.append(f"VM {name}: {exc}")
+        except AihostError as exc:
+            problems.append(f"pre-flight: cannot plan VM {name}: {exc}")
+    return problems + report_lines(collect(session, states, verify=True)), notes

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from provision.errors import AihostError, ConflictError, PreflightError
+from provision.errors import PreflightError
 from provision.preflight.permissions import (
     Requirement,
     grant_commands,
@@ -17,7 +17,6 @@ from provision.preflight.permissions import (
 from provision.preflight.privileges import DRIVE_RE, bridge_vnets, drive_calls, key_calls
 from provision.pve.access import effective_permissions
 from provision.pve.node import Node
-from provision.vmops.planner import read_state
 
 if TYPE_CHECKING:
     from provision.plan.model import Action, Change
@@ -70,31 +69,38 @@ def requirements_for(session: Session, state: VmState, *, verify: bool) -> list[
     return needs
 
 
-def _action_needs(session: Session, state: VmState, action: Action, *,
-                  made: bool) -> list[Requirement]:
+def _action_needs(
+    session: Session, state: VmState, action: Action, *, made: bool
+) -> list[Requirement]:
     """What one action needs."""
     vmid: object = state.vmid or ""
     storage = state.desired.disk_storage
     kind = action.kind
     needs: list[Requirement] = []
     if kind == "clone" and state.template is not None:
-        needs += [requirement("clone", "clone the template", vmid=state.template.vmid),
-                  requirement("clone-allocate", "create the VM", newid=vmid),
-                  requirement("disk-space", "the VM's disks", storage=storage)]
+        needs += [
+            requirement("clone", "clone the template", vmid=state.template.vmid),
+            requirement("clone-allocate", "create the VM", newid=vmid),
+            requirement("disk-space", "the VM's disks", storage=storage),
+        ]
         for key, value in sorted(state.config.items()):
             if re.fullmatch(r"net\d+", key):
                 needs += _bridges(str(value), f"clone the template's {key}")
     elif kind == "create":
-        needs += [requirement("create", "create the VM", vmid=vmid),
-                  requirement("disk-space", "the VM's disks", storage=storage),
-                  requirement("configure-hw", "set scsihw", vmid=vmid),
-                  requirement("configure-disk", "set boot", vmid=vmid)]
+        needs += [
+            requirement("create", "create the VM", vmid=vmid),
+            requirement("disk-space", "the VM's disks", storage=storage),
+            requirement("configure-hw", "set scsihw", vmid=vmid),
+            requirement("configure-disk", "set boot", vmid=vmid),
+        ]
     elif kind == "map-gpu":
         needs.append(requirement("mapping-create", f"create the PCI mapping of {action.gpu}"))
     elif kind == "resize":
         on = storage if made else _storage_of(state)
-        needs += [requirement("resize", "grow the disk", vmid=vmid),
-                  requirement("disk-space", "grow the disk", storage=on)]
+        needs += [
+            requirement("resize", "grow the disk", vmid=vmid),
+            requirement("disk-space", "grow the disk", storage=on),
+        ]
     elif kind in ("start", "take-gpu"):
         needs.append(requirement("power", "start the VM", vmid=vmid))
     elif kind == "verify":
@@ -209,8 +215,10 @@ def collect(session: Session, states: list[VmState], *, verify: bool) -> list[Pr
                 if session.inv.gpus[gpu_name].pci and not client.is_root_ticket:
                     result.auth.append(raw_pci_problem(gpu_name))
             if not client.is_root_ticket:
-                result.auth += [f"only root@pam may set '{key}' (Proxmox refuses it to "
-                                f"{client.auth_id})" for key in root_only_keys(state)]
+                result.auth += [
+                    f"only root@pam may set '{key}' (Proxmox refuses it to {client.auth_id})"
+                    for key in root_only_keys(state)
+                ]
         reports.append(result)
     return reports
 
@@ -273,22 +281,3 @@ def _content_needed(session: Session, states: list[VmState]) -> dict[str, set[st
         if state.desired.image and "create" in kinds:
             wanted.setdefault(state.desired.image.split(":", 1)[0], set()).add("import")
     return wanted
-
-
-def host_preflight(session: Session, host_names: list[str]) -> tuple[list[str], list[str]]:
-    """`host check`'s part: plan each inventory VM on these hosts; (problems, notes).
-
-    A GPU held by another VM is a note, not a problem: a shared GPU is normal and
-    `aihost gpu swap` moves it.
-    """
-    states, problems, notes = [], [], []
-    for name in sorted(session.inv.vms):
-        if session.inv.vms[name].host not in host_names:
-            continue
-        try:
-            states.append(read_state(session, name))
-        except ConflictError as exc:
-            notes.append(f"VM {name}: {exc}")
-        except AihostError as exc:
-            problems.append(f"pre-flight: cannot plan VM {name}: {exc}")
-    return problems + report_lines(collect(session, states, verify=True)), notes

@@ -48,7 +48,6 @@ class VmInfo:
             type=str(item.get("type") or "qemu"),
         )
 
-
     @classmethod
     def from_vmstatus(cls, row: dict[str, Any], node: str) -> VmInfo:
         """Build from one GET /nodes/{node}/qemu entry (live)."""
@@ -140,8 +139,11 @@ def node_vms(client: Api, node: str) -> list[VmInfo] | None:
         if exc.status in (595, 596):
             return None
         raise
-    return [VmInfo.from_vmstatus(r, node) for r in rows
-            if isinstance(r, dict) and r.get("vmid") is not None]
+    return [
+        VmInfo.from_vmstatus(r, node)
+        for r in rows
+        if isinstance(r, dict) and r.get("vmid") is not None
+    ]
 
 
 def next_vmid(client: Api, *, avoid: set[int] | None = None) -> int:

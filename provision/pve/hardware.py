@@ -58,8 +58,11 @@ def read_pci(client: Api, node: str) -> list[PciDevice]:
     rows = Node(client, node).pci()
     return [
         PciDevice(
-            id=str(r["id"]), vendor=str(r.get("vendor", "")), device=str(r.get("device", "")),
-            cls=str(r.get("class", "")), subsystem_vendor=r.get("subsystem_vendor"),
+            id=str(r["id"]),
+            vendor=str(r.get("vendor", "")),
+            device=str(r.get("device", "")),
+            cls=str(r.get("class", "")),
+            subsystem_vendor=r.get("subsystem_vendor"),
             subsystem_device=r.get("subsystem_device"),
             iommugroup=int(r.get("iommugroup", -1)),
             name=str(r.get("device_name") or r.get("device", "")),

@@ -78,8 +78,9 @@ class Storage:
 
     def upload(self, content: str, filename: str, data: bytes, *, what: str) -> TaskResult:
         """Upload a file (multipart) and wait for Proxmox's copy task."""
-        upid = self.node.api.upload(f"{self.path}/upload", content=content,
-                                    filename=filename, data=data)
+        upid = self.node.api.upload(
+            f"{self.path}/upload", content=content, filename=filename, data=data
+        )
         return wait_task(self.node.api, upid, timeout=300, what=what)
 
     def delete(self, volume: str) -> TaskResult:

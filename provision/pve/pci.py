@@ -118,8 +118,9 @@ class GpuRef:
 
     def keys_in(self, config: dict[str, object]) -> list[str]:
         """The hostpciN keys of a VM config that name this card, sorted."""
-        return sorted(k for k, v in config.items()
-                      if HOSTPCI_KEY.match(k) and self.named_by(str(v)))
+        return sorted(
+            k for k, v in config.items() if HOSTPCI_KEY.match(k) and self.named_by(str(v))
+        )
 
 
 def names_any(hostpci: str, refs: Iterable[GpuRef]) -> bool:

@@ -66,8 +66,16 @@ def failed_restart(vm: Vm, since: int) -> TaskFailed | None:
     the task list does not show it: without Sys.Audit a token sees only its own tasks)."""
     vmid = vm.vmid
     try:
-        tasks = vm.api.get(f"/nodes/{vm.node}/tasks", vmid=vmid, typefilter="qmstart",
-                           source="all", since=since) or []
+        tasks = (
+            vm.api.get(
+                f"/nodes/{vm.node}/tasks",
+                vmid=vmid,
+                typefilter="qmstart",
+                source="all",
+                since=since,
+            )
+            or []
+        )
     except ApiError:
         return None
     for task in tasks:
@@ -79,7 +87,9 @@ def failed_restart(vm: Vm, since: int) -> TaskFailed | None:
         failure = TaskFailed(
             f"VM {vmid} did not start again after its reboot: Proxmox task qmstart (started by "
             f"{task.get('user', 'qm cleanup')}) ended with: {status}",
-            upid=upid, exitstatus=status, log_tail=tail,
+            upid=upid,
+            exitstatus=status,
+            log_tail=tail,
         )
         failure.hint = "the reboot itself ended OK; fix the cause, then re-run `aihost vm up`"
         return failure

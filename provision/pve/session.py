@@ -21,8 +21,12 @@ def _quiet(_message: str) -> None:
 class Session:
     """Connections and cluster snapshots for one aihost command, shared by its VMs."""
 
-    def __init__(self, inv: Inventory, progress: Progress | None = None,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        inv: Inventory,
+        progress: Progress | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.inv = inv
         self.progress: Progress = progress or _quiet
         self.clock = clock  # what bounded waits in the guest measure time with
@@ -45,14 +49,19 @@ class Session:
         api = self.inv.hosts[host_name].api
         with self._lock:
             if refresh or api not in self._snapshots:
-                known = {} if refresh else {
-                    node: rows for (where, node), rows in self._node_lists.items() if where == api
-                }
+                known = (
+                    {}
+                    if refresh
+                    else {
+                        node: rows
+                        for (where, node), rows in self._node_lists.items()
+                        if where == api
+                    }
+                )
                 snapshot = ClusterSnapshot.read(self.client(host_name), known)
                 self._snapshots[api] = snapshot
                 for node in {vm.node for vm in snapshot.vms} - snapshot.unreachable:
-                    self._node_lists[(api, node)] = [
-                        vm for vm in snapshot.vms if vm.node == node]
+                    self._node_lists[(api, node)] = [vm for vm in snapshot.vms if vm.node == node]
             return self._snapshots[api]
 
     def node_vms(self, host_name: str, node: str) -> list[VmInfo] | None:

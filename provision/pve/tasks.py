@@ -121,8 +121,13 @@ def _finished(
     message = f"{what} failed: Proxmox task {info.type} ended with: {exitstatus or 'no status'}"
     if shown and exitstatus not in shown:
         message += f" (log: {shown})"
-    raise TaskFailed(message, upid=upid, exitstatus=exitstatus, log_tail=tail,
-                     hint=_task_hint(exitstatus, info.user))
+    raise TaskFailed(
+        message,
+        upid=upid,
+        exitstatus=exitstatus,
+        log_tail=tail,
+        hint=_task_hint(exitstatus, info.user),
+    )
 
 
 def _task_hint(exitstatus: str, user: str) -> str | None:
@@ -130,11 +135,15 @@ def _task_hint(exitstatus: str, user: str) -> str | None:
     privileges only there, e.g. Mapping.Use and raw hostpci on POST .../config)."""
     denied = PERMISSION_RE.search(exitstatus)
     if denied:
-        return (f"the task ran as {user}, which lacks {denied.group(2)} on {denied.group(1)}; "
-                "`aihost host check` prints the pveum commands that grant what is missing")
+        return (
+            f"the task ran as {user}, which lacks {denied.group(2)} on {denied.group(1)}; "
+            "`aihost host check` prints the pveum commands that grant what is missing"
+        )
     if "config for non-mapped devices" in exitstatus:
-        return ("raw PCI devices need a root@pam password login; with a token use a "
-                "cluster PCI mapping (`aihost gpu map GPU`)")
+        return (
+            "raw PCI devices need a root@pam password login; with a token use a "
+            "cluster PCI mapping (`aihost gpu map GPU`)"
+        )
     return None
 
 

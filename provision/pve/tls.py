@@ -120,8 +120,9 @@ def _seen_fingerprint(exc: BaseException) -> str | None:
     It is the certificate this very connection saw, also through a proxy, where a new
     direct connection to read it would reach another server or none.
     """
-    match = re.search(r'Fingerprints did not match\. Expected "[0-9a-f]+", got "([0-9a-f]+)"',
-                      str(exc))
+    match = re.search(
+        r'Fingerprints did not match\. Expected "[0-9a-f]+", got "([0-9a-f]+)"', str(exc)
+    )
     return format_fingerprint(match.group(1)) if match else None
 
 

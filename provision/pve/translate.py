@@ -110,8 +110,7 @@ def _auth_failure(caller: Caller, message: str) -> AuthError:
     )
     said = "" if message.lower() in _PLAIN_401 else f" ({message})"
     return AuthError(
-        f"authentication failure: the {credential} for host {caller.host_name} was "
-        f"refused{said}",
+        f"authentication failure: the {credential} for host {caller.host_name} was refused{said}",
         status=401,
         hint=hint,
     )

@@ -48,8 +48,15 @@ class Vm:
 
     def wait(self, upid: str | None, *, timeout: float, what: str) -> TaskResult:
         """Wait for one of this VM's tasks (no request when upid is None)."""
-        return wait_task(self.api, upid, timeout=timeout, what=what, progress=self.progress,
-                         clock=self.clock, sleep=self.sleep)
+        return wait_task(
+            self.api,
+            upid,
+            timeout=timeout,
+            what=what,
+            progress=self.progress,
+            clock=self.clock,
+            sleep=self.sleep,
+        )
 
     def agent_get(self, name: str, /, **params: Any) -> Any:
         """GET one of the VM's guest-agent commands (exec-status, file-read, ...)."""
@@ -63,8 +70,9 @@ class Vm:
         """The current config, with Proxmox's `digest` of it."""
         return dict(self.api.get(f"{self.path}/config") or {})
 
-    def write(self, params: Mapping[str, Any], *, digest: str | None = None,
-              what: str = "configure") -> TaskResult:
+    def write(
+        self, params: Mapping[str, Any], *, digest: str | None = None, what: str = "configure"
+    ) -> TaskResult:
         """Change the config (POST, as a task) unless it changed since digest."""
         sent = {k: v for k, v in params.items() if v is not None}
         if digest:
@@ -92,16 +100,18 @@ class Vm:
         """running / stopped / …, live."""
         return str(self.status().get("status"))
 
-    def start(self, timeout: int, *, config: Mapping[str, object] | None = None,
-              what: str = "start") -> TaskResult:
+    def start(
+        self, timeout: int, *, config: Mapping[str, object] | None = None, what: str = "start"
+    ) -> TaskResult:
         """Start, and wait for the start task. The timeout is raised to qemu-server's own
         default for config (read when not given: x4 with a GPU)."""
         timeout = start_timeout(timeout, config if config is not None else self.config())
         upid = self.api.post(f"{self.path}/status/start", timeout=timeout)
         return self.wait(upid, timeout=timeout + TASK_MARGIN, what=what)
 
-    def shutdown(self, timeout: float, *, force: bool = False,
-                 what: str = "shutdown") -> TaskResult:
+    def shutdown(
+        self, timeout: float, *, force: bool = False, what: str = "shutdown"
+    ) -> TaskResult:
         """Shut down through the guest agent or ACPI within timeout; force: stop after it."""
         params: dict[str, Any] = {"timeout": int(timeout)}
         if force:
@@ -118,8 +128,7 @@ class Vm:
         """Reboot and return once the VM runs again (see provision.pve.reboot)."""
         reboot(self, start_timeout=start_timeout)
 
-    def destroy(self, *, unreferenced_disks: bool = False,
-                what: str = "destroy") -> TaskResult:
+    def destroy(self, *, unreferenced_disks: bool = False, what: str = "destroy") -> TaskResult:
         """Remove the VM (purge=1); unreferenced_disks: also disks no config names."""
         extra = {"destroy-unreferenced-disks": 1} if unreferenced_disks else {}
         upid = self.api.delete(self.path, purge=1, **extra)

@@ -14,7 +14,6 @@ TRUE_WORDS = frozenset({"1", "on", "yes", "true"})
 FALSE_WORDS = frozenset({"0", "off", "no", "false"})
 
 
-
 def parse_property_string(value: str, default_key: str | None = None) -> dict[str, str]:
     """Split a property string into {key: value}.
 

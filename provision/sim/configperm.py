@@ -26,18 +26,63 @@ from provision.sim.fixture import DISK_KEY
 from provision.sim.http import fail, param_fail
 from provision.sim.pci import HOSTPCI, parse_prop
 
-CPU_OPTIONS = {"cores", "cpu", "runningcpu", "cpulimit", "cpuunits", "numa", "smp", "sockets",
-               "vcpus"}
+CPU_OPTIONS = {
+    "cores",
+    "cpu",
+    "runningcpu",
+    "cpulimit",
+    "cpuunits",
+    "numa",
+    "smp",
+    "sockets",
+    "vcpus",
+}
 MEMORY_OPTIONS = {"memory", "balloon", "shares", "allow-ksm"}
-HWTYPE_OPTIONS = {"acpi", "hotplug", "kvm", "machine", "runningmachine", "scsihw", "smbios1",
-                  "tablet", "vga", "watchdog", "audio0", "rng0"}
-GENERAL_OPTIONS = {"agent", "autostart", "bios", "description", "keyboard", "localtime",
-                   "migrate_downtime", "migrate_speed", "name", "onboot", "ostype",
-                   "protection", "reboot", "startdate", "startup", "tdf", "template"}
+HWTYPE_OPTIONS = {
+    "acpi",
+    "hotplug",
+    "kvm",
+    "machine",
+    "runningmachine",
+    "scsihw",
+    "smbios1",
+    "tablet",
+    "vga",
+    "watchdog",
+    "audio0",
+    "rng0",
+}
+GENERAL_OPTIONS = {
+    "agent",
+    "autostart",
+    "bios",
+    "description",
+    "keyboard",
+    "localtime",
+    "migrate_downtime",
+    "migrate_speed",
+    "name",
+    "onboot",
+    "ostype",
+    "protection",
+    "reboot",
+    "startdate",
+    "startup",
+    "tdf",
+    "template",
+}
 POWER_OPTIONS = {"freeze"}
 DISK_OPTIONS = {"boot", "bootdisk", "vmstatestorage"}
-CLOUDINIT_OPTIONS = {"cicustom", "cipassword", "citype", "ciuser", "ciupgrade", "nameserver",
-                     "searchdomain", "sshkeys"}
+CLOUDINIT_OPTIONS = {
+    "cicustom",
+    "cipassword",
+    "citype",
+    "ciuser",
+    "ciupgrade",
+    "nameserver",
+    "searchdomain",
+    "sshkeys",
+}
 CHECKED_ELSEWHERE = re.compile(r"(?:unused|serial|usb|hostpci|virtiofs)\d+|cdrom|tags")
 _CLOUDINIT_VOLUME = re.compile(r"[:/](?:vm-\d+-)?cloudinit(?:\.(?:raw|qcow2|vmdk))?$")
 ZONE = "localnetwork"  # no SDN vnets in the simulator: every bridge is a local one
@@ -51,9 +96,13 @@ def option_privileges(key: str) -> tuple[tuple[str, ...], bool] | None:
         return (), False
     if key in CPU_OPTIONS or re.fullmatch(r"numa\d+", key):
         return ("VM.Config.CPU",), False
-    classes = ((MEMORY_OPTIONS, "VM.Config.Memory"), (HWTYPE_OPTIONS, "VM.Config.HWType"),
-               (GENERAL_OPTIONS, "VM.Config.Options"), (POWER_OPTIONS, "VM.PowerMgmt"),
-               (DISK_OPTIONS, "VM.Config.Disk"))
+    classes = (
+        (MEMORY_OPTIONS, "VM.Config.Memory"),
+        (HWTYPE_OPTIONS, "VM.Config.HWType"),
+        (GENERAL_OPTIONS, "VM.Config.Options"),
+        (POWER_OPTIONS, "VM.PowerMgmt"),
+        (DISK_OPTIONS, "VM.Config.Disk"),
+    )
     for options, privilege in classes:
         if key in options:
             return (privilege,), False

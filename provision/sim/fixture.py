@@ -110,9 +110,7 @@ def _vms_and_volumes(
     return vms, volumes
 
 
-def _make_storage_dirs(
-    fixture: dict[str, Any], storages: dict[str, Any], state_dir: Path
-) -> None:
+def _make_storage_dirs(fixture: dict[str, Any], storages: dict[str, Any], state_dir: Path) -> None:
     """Re-create the path-based storages' content directories and the fixture's files."""
     root = Path(state_dir) / "storage"
     shutil.rmtree(root, ignore_errors=True)

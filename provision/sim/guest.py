@@ -61,6 +61,7 @@ __all__ = [
     "secure_boot",
 ]
 
+
 class SpawnError(Exception):
     """qemu-ga's guest-exec could not start the program (qga/commands.c `qmp_guest_exec`:
     g_spawn_async_with_pipes failed); str() is the agent's error description."""
@@ -184,17 +185,29 @@ def _files(guest: Guest) -> dict[str, str]:
     files["/var/lib/cloud/data/instance-id"] = iid + "\n"
     runtime = runtime_of(guest.cloud)
     state = state_json(
-        guest.cloud, iid, len(view.gpus), guest.gpu_ok,
+        guest.cloud,
+        iid,
+        len(view.gpus),
+        guest.gpu_ok,
         lambda name: reachable(guest, name),
-        lambda name: on_gpu(guest, name) or (name == "ollama" and not runtime.models)
-        if runtime else False,
+        lambda name: (
+            on_gpu(guest, name) or (name == "ollama" and not runtime.models) if runtime else False
+        ),
     )
     if state is not None:
         files[STATE_PATH] = state
     if guest.cloud.valid:  # cloud-final finished: the model's guest is past its boot
-        files["/run/cloud-init/result.json"] = json.dumps(
-            {"v1": {"datasource": "DataSourceNoCloud [seed=/dev/sr0][dsmode=net]", "errors": []}}
-        ) + "\n"
+        files["/run/cloud-init/result.json"] = (
+            json.dumps(
+                {
+                    "v1": {
+                        "datasource": "DataSourceNoCloud [seed=/dev/sr0][dsmode=net]",
+                        "errors": [],
+                    }
+                }
+            )
+            + "\n"
+        )
     return files
 
 
@@ -260,4 +273,3 @@ def _mokutil(guest: Guest, args: list[str], _input: str | None) -> ExecResult:
         return ExecResult(1, "", "Usage: mokutil [OPTIONS]\n")
     state = "enabled" if secure_boot(guest.view.config) else "disabled"
     return ExecResult(0, f"SecureBoot {state}\n", "")
-

@@ -28,6 +28,7 @@ def download_error(url: str, sha256: str) -> tuple[int, str] | None:
     if served is None:
         return CURL_404
     if served != sha256:
-        return 1, (f"aihost: the GGUF model from {url} has SHA-256 {served}, "
-                   f"not the inventory's {sha256}")
+        return 1, (
+            f"aihost: the GGUF model from {url} has SHA-256 {served}, not the inventory's {sha256}"
+        )
     return None

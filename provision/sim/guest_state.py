@@ -20,12 +20,20 @@ STATE_PATH = "/var/lib/aihost/state.json"
 FIRSTBOOT = "/usr/local/sbin/aihost-firstboot"
 DRIVER = "/usr/local/sbin/aihost-install-driver"
 SETUP = "/usr/local/sbin/aihost-setup-runtime"
-NO_GPU = ("aihost: no NVIDIA GPU on this VM's PCI bus: is the GPU attached (hostpci) and the "
-          "VM power-cycled since?")
+NO_GPU = (
+    "aihost: no NVIDIA GPU on this VM's PCI bus: is the GPU attached (hostpci) and the "
+    "VM power-cycled since?"
+)
 
 
-def state_json(cloud: CloudConfig, instance_id: str, gpus: int, gpu_ok: bool,
-               reachable: Callable[[str], bool], on_gpu: Callable[[str], bool]) -> str | None:
+def state_json(
+    cloud: CloudConfig,
+    instance_id: str,
+    gpus: int,
+    gpu_ok: bool,
+    reachable: Callable[[str], bool],
+    on_gpu: Callable[[str], bool],
+) -> str | None:
     """The state file's text, or None when the user-data has no aihost first boot."""
     if not cloud.valid or FIRSTBOOT not in cloud.files:
         return None
@@ -45,13 +53,22 @@ def state_json(cloud: CloudConfig, instance_id: str, gpus: int, gpu_ok: bool,
     return json.dumps(state) + "\n"
 
 
-def _run(cloud: CloudConfig, gpus: int, gpu_ok: bool, reachable: Callable[[str], bool],
-         on_gpu: Callable[[str], bool], phases: dict[str, dict[str, Any]]) -> bool:
+def _run(
+    cloud: CloudConfig,
+    gpus: int,
+    gpu_ok: bool,
+    reachable: Callable[[str], bool],
+    on_gpu: Callable[[str], bool],
+    phases: dict[str, dict[str, Any]],
+) -> bool:
     """Fill phases in the scripts' order; True when one failed (the scripts stop there)."""
+
     def record(phase: str, error: str | tuple[int, str] | None, tool: str) -> bool:
         code, text = error if isinstance(error, tuple) else (1, error)
-        phases[phase] = {"status": "failed" if text else "ok",
-                         "error": f"{tool} exited {code}: {text}" if text else None}
+        phases[phase] = {
+            "status": "failed" if text else "ok",
+            "error": f"{tool} exited {code}: {text}" if text else None,
+        }
         return text is not None
 
     if DRIVER in cloud.files:
@@ -63,12 +80,16 @@ def _run(cloud: CloudConfig, gpus: int, gpu_ok: bool, reachable: Callable[[str],
         record("runtime", None, "aihost-setup-runtime")
         if record("models", _models_error(cloud, runtime.name, reachable), "aihost-setup-runtime"):
             return True
-    return record("health", _health_error(cloud, runtime.name if runtime else None, gpu_ok,
-                                          on_gpu), "aihost-health")
+    return record(
+        "health",
+        _health_error(cloud, runtime.name if runtime else None, gpu_ok, on_gpu),
+        "aihost-health",
+    )
 
 
-def _models_error(cloud: CloudConfig, runtime: str,
-                  reachable: Callable[[str], bool]) -> tuple[int, str] | None:
+def _models_error(
+    cloud: CloudConfig, runtime: str, reachable: Callable[[str], bool]
+) -> tuple[int, str] | None:
     """setup-<runtime>.sh models: a GGUF download must arrive with the inventory's SHA-256
     (guest_downloads); a GGUF by path must already be in the guest (the model has no files
     beyond write_files); vLLM's unit fails without a working GPU."""
@@ -79,9 +100,11 @@ def _models_error(cloud: CloudConfig, runtime: str,
             return download_error(values["MODEL_URL"], values.get("MODEL_SHA256", ""))
         path = values.get("MODEL", "")
         if path not in cloud.files:
-            return 1, (f"aihost: the GGUF model {path} is not in the guest (model_path names a "
-                       "file the image must have; or give llamacpp.hf_repo and hf_file with "
-                       "sha256)")
+            return 1, (
+                f"aihost: the GGUF model {path} is not in the guest (model_path names a "
+                "file the image must have; or give llamacpp.hf_repo and hf_file with "
+                "sha256)"
+            )
     if runtime == "vllm" and not reachable("vllm"):
         return 1, "aihost: vllm.service failed: RuntimeError: No CUDA GPUs are available"
     return None
@@ -98,8 +121,9 @@ def _assignments(script: str) -> dict[str, str]:
     return values
 
 
-def _health_error(cloud: CloudConfig, runtime: str | None, gpu_ok: bool,
-                  on_gpu: Callable[[str], bool]) -> str | None:
+def _health_error(
+    cloud: CloudConfig, runtime: str | None, gpu_ok: bool, on_gpu: Callable[[str], bool]
+) -> str | None:
     """aihost-health's reason on stderr, as the rendered script prints it."""
     health = cloud.files.get("/usr/local/bin/aihost-health", "")
     expected = "GPU_EXPECTED=1" in health.splitlines()

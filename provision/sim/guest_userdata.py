@@ -286,11 +286,15 @@ def runtime_settings(runtime: Runtime, unit_text: str, vram_mib: int) -> dict[st
     if runtime.name == "ollama":
         context = _int(r"OLLAMA_CONTEXT_LENGTH=\"?(\d+)", unit_text)
         loaded = bool(runtime.models)  # /api/ps lists a model once health loaded one
-        return {"context": (context or ollama_default_context(vram_mib)) if loaded else None,
-                "parallel": _int(r"OLLAMA_NUM_PARALLEL=\"?(\d+)", unit_text)}
+        return {
+            "context": (context or ollama_default_context(vram_mib)) if loaded else None,
+            "parallel": _int(r"OLLAMA_NUM_PARALLEL=\"?(\d+)", unit_text),
+        }
     if runtime.name == "vllm":
-        return {"context": _int(r"--max-model-len[= ](\d+)", unit_text),
-                "parallel": _int(r"--max-num-seqs[= ](\d+)", unit_text)}
+        return {
+            "context": _int(r"--max-model-len[= ](\d+)", unit_text),
+            "parallel": _int(r"--max-num-seqs[= ](\d+)", unit_text),
+        }
     total = _int(r"(?:-c|--ctx-size)[= ](\d+)", unit_text)
     slots = _int(r"(?:-np|--parallel)[= ](\d+)", unit_text) or 1
     return {"context": total // slots if total else None, "parallel": slots}

@@ -62,8 +62,13 @@ def start_task(
         error = f"start failed: command '/usr/bin/kvm -id {vmid} ...' failed: got timeout"
         duration = timeout
     log = ["generating cloud-init ISO"] if "cloudinit" in str(vm["config"]) else []
-    return {"effect": outcome, "error": error, "warnings": outcome.pop("warnings"),
-            "log": log, "duration": duration}
+    return {
+        "effect": outcome,
+        "error": error,
+        "warnings": outcome.pop("warnings"),
+        "log": log,
+        "duration": duration,
+    }
 
 
 def _restart(
@@ -78,11 +83,27 @@ def _restart(
     """
     extra, injected = faults.task_fault(world, "qmstart", vm["node"])
     timeout = config_aware_timeout(vm["config"])
-    made = start_task(Path(effect["state_dir"]), world, vmid, vm,
-                      float(effect.get("restart_duration", 0.0)), timeout)
-    new_task(world, at, node=vm["node"], kind="qmstart", vmid=vmid, user="root@pam",
-             duration=made["duration"] + extra, effect=made["effect"],
-             error=made["error"] or injected, warnings=made["warnings"], log=made["log"])
+    made = start_task(
+        Path(effect["state_dir"]),
+        world,
+        vmid,
+        vm,
+        float(effect.get("restart_duration", 0.0)),
+        timeout,
+    )
+    new_task(
+        world,
+        at,
+        node=vm["node"],
+        kind="qmstart",
+        vmid=vmid,
+        user="root@pam",
+        duration=made["duration"] + extra,
+        effect=made["effect"],
+        error=made["error"] or injected,
+        warnings=made["warnings"],
+        log=made["log"],
+    )
 
 
 _VOLUME_KEY = re.compile(rf"{DISK_KEY.pattern}|unused\\d+|vmstate")

@@ -54,27 +54,34 @@ _DECLARED: dict[tuple[str, str], dict[str, Entry]] = {
         ),
     },
     ("PUT", "/nodes/{node}/config"): {
-        "acme?": s(fmt={
-            "account?": s(fmt="pve-configid"),
-            "domains?": s(fmt="pve-acme-domain-list"),
-        }),
+        "acme?": s(
+            fmt={
+                "account?": s(fmt="pve-configid"),
+                "domains?": s(fmt="pve-acme-domain-list"),
+            }
+        ),
         # pve-manager PVE/NodeConfig.pm: $MAXDOMAINS (the `property` enum: acmedomain0..5)
-        "acmedomain[n]?": s(fmt={
-            "alias?": s(fmt="pve-acme-alias"),
-            "domain": s(fmt="pve-acme-domain", dk=1),
-            "plugin?": s(fmt="pve-configid"),
-        }, n_range=(0, 5)),
+        "acmedomain[n]?": s(
+            fmt={
+                "alias?": s(fmt="pve-acme-alias"),
+                "domain": s(fmt="pve-acme-domain", dk=1),
+                "plugin?": s(fmt="pve-configid"),
+            },
+            n_range=(0, 5),
+        ),
         "ballooning-target?": i(0, 100),
         "delete?": s(fmt="pve-configid-list"),
         "description?": s(maxlen=65536),
         "digest?": s(maxlen=40),
         "node": NODE,
         "startall-onboot-delay?": i(0, 300),
-        "wakeonlan?": s(fmt={
-            "bind-interface?": s(fmt="pve-iface"),
-            "broadcast-address?": s(fmt="ipv4"),
-            "mac": s(fmt="mac-addr", dk=1),
-        }),
+        "wakeonlan?": s(
+            fmt={
+                "bind-interface?": s(fmt="pve-iface"),
+                "broadcast-address?": s(fmt="ipv4"),
+                "mac": s(fmt="mac-addr", dk=1),
+            }
+        ),
     },
     ("GET", "/nodes/{node}/hardware/pci"): {
         "node": NODE,
@@ -167,7 +174,6 @@ _DECLARED: dict[tuple[str, str], dict[str, Entry]] = {
         "tfa-challenge?": s(),
         "username": s(maxlen=64),
     },
-
     # pve-storage PVE/API2/Storage/Config.pm `read` and pve-manager PVE/API2/Tasks.pm
     # `node_tasks` (routes the route audit added).
     ("GET", "/storage/{storage}"): {"storage": s(fmt="pve-storage-id")},
@@ -190,4 +196,3 @@ _DECLARED: dict[tuple[str, str], dict[str, Entry]] = {
 DECLARED: dict[tuple[str, str], dict[str, Entry]] = {
     route: props(entries) for route, entries in {**_DECLARED, **QEMU_DECLARED}.items()
 }
-

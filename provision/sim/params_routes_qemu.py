@@ -154,7 +154,6 @@ QEMU_DECLARED: dict[tuple[str, str], dict[str, Entry]] = {
         "type": e("user network meta"),
         "vmid": VMID,
     },
-
     ("POST", "/nodes/{node}/qemu"): CREATE_OPTIONS,
     ("PUT", f"{_Q}/config"): VM_OPTIONS,
     ("POST", f"{_Q}/config"): POST_CONFIG_OPTIONS,

@@ -1,18 +1,17 @@
-"""The VM configuration options the simulator accepts, declared by the simulator.
-
-The subset of Proxmox's schema for the VM routes it serves (create, `PUT`/`POST
-.../config`), in the notation of provision.sim.paramspec. It follows qemu-server 9.x:
+"""The VM configuration options the simulator accepts, declared by the simulator: the
+subset of Proxmox's schema for the VM routes it serves (create, `PUT`/`POST .../config`),
+in the notation of provision.sim.paramspec (a table: not reformatted). It follows qemu-server 9.x:
 `$confdesc` and `$confdesc_cloudinit` in src/PVE/QemuServer.pm, the drive formats of
 src/PVE/QemuServer/Drive.pm (`%drivedesc_base` plus each bus's extra keys), `$net_fmt`
 in src/PVE/QemuServer/Network.pm, and the create/update extras in src/PVE/API2/Qemu.pm
 (`create_vm`, `update_vm_api`). tests/unit/test_sim_params.py keeps it equal to
-../shared/pve/apidoc.json (PVE 9.1) and compatible with PVE 8.4.
-"""
+../shared/pve/apidoc.json (PVE 9.1) and compatible with PVE 8.4."""
 
 from __future__ import annotations
 
 from provision.sim.paramspec import Entry, a, b, e, i, n, s
 
+# fmt: off
 NODE = s(fmt="pve-node")
 VMID = i(100, 999999999, fmt="pve-vmid")
 
@@ -298,3 +297,4 @@ POST_CONFIG_OPTIONS: dict[str, Entry] = {
     "background_delay?": i(1, 30),
     "import-working-storage?": s(fmt="pve-storage-id"),
 }
+# fmt: on

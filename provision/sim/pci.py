@@ -85,8 +85,10 @@ def check_map_entry(
             if want is None:
                 return f"unexpected property '{prop}' configured for device '{full}'"
             if want.replace("0x", "") != given.replace("0x", ""):
-                return (f"'{prop}' does not match for '{name}' "
-                        f"({want.replace('0x', '')} != {given.replace('0x', '')})")
+                return (
+                    f"'{prop}' does not match for '{name}' "
+                    f"({want.replace('0x', '')} != {given.replace('0x', '')})"
+                )
     return None
 
 

@@ -114,8 +114,13 @@ PERMISSIONS: dict[tuple[str, str], dict[str, Any]] = {
     ("GET", f"{_Q}/agent/network-get-interfaces"): _AGENT_READ,
     ("GET", "/nodes/{node}/tasks"): _ALL,
     ("GET", f"{_Q}/agent/file-read"): {
-        "check": ["perm", "/vms/{vmid}", ["VM.GuestAgent.FileRead", "VM.GuestAgent.Unrestricted"],
-                  "any", 1]
+        "check": [
+            "perm",
+            "/vms/{vmid}",
+            ["VM.GuestAgent.FileRead", "VM.GuestAgent.Unrestricted"],
+            "any",
+            1,
+        ]
     },
     ("GET", "/nodes/{node}/tasks/{upid}/status"): _ALL,
     ("GET", "/nodes/{node}/tasks/{upid}/log"): _ALL,

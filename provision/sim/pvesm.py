@@ -29,8 +29,10 @@ _SUBDIRS = {
 _DIR_VOLNAMES = [
     ("images", re.compile(r"^(\d+)/(\S+)$")),
     ("iso", re.compile(r"^iso/([^/]+\.(?:iso|img))$", re.IGNORECASE)),
-    ("vztmpl", re.compile(r"^vztmpl/([^/]+\.(?:tar(?!\.)|tar\.(?:gz|xz|zst|bz2)))$",
-                          re.IGNORECASE)),
+    (
+        "vztmpl",
+        re.compile(r"^vztmpl/([^/]+\.(?:tar(?!\.)|tar\.(?:gz|xz|zst|bz2)))$", re.IGNORECASE),
+    ),
     ("backup", re.compile(r"^backup/([^/]+\.(?:tgz|(?:tar|vma)(?:\.(?:gz|lzo|zst))?))$")),
     ("snippets", re.compile(r"^snippets/([^/]+)$")),
     ("import", re.compile(r"^import/([ a-zA-Z0-9\-.+=_]+\.(?:ova|ovf|qcow2|raw|vmdk))$")),

@@ -36,16 +36,34 @@ from provision.sim.vmconfig import memory_mib
 
 EXPIRE = 300.0  # pmxcfs status.c rrd_entry_is_old: "remove everything older than 5 minutes"
 # The RRD line's fields as extract_vm_stats names them (pve-vm-9.0 key: memhost too).
-RRD_FIELDS = ("uptime", "name", "status", "template", "maxcpu", "cpu", "maxmem", "mem",
-              "maxdisk", "disk", "netin", "netout", "diskread", "diskwrite", "memhost")
+RRD_FIELDS = (
+    "uptime",
+    "name",
+    "status",
+    "template",
+    "maxcpu",
+    "cpu",
+    "maxmem",
+    "mem",
+    "maxdisk",
+    "disk",
+    "netin",
+    "netout",
+    "diskread",
+    "diskwrite",
+    "memhost",
+)
 
 
 def _bootdisk_size(config: dict[str, str]) -> int | None:
     """qemu-server Drive.pm `bootdisk_size`: the size= of the first non-CD boot disk."""
     boot = config.get("boot", "")
     order = re.search(r"(?:^|,)order=([^,]+)", boot)
-    disks = order.group(1).split(";") if order else (
-        [config["bootdisk"]] if config.get("bootdisk") else [])
+    disks = (
+        order.group(1).split(";")
+        if order
+        else ([config["bootdisk"]] if config.get("bootdisk") else [])
+    )
     for disk in disks:
         value = config.get(disk)
         if not value or "media=cdrom" in value or value.startswith("none"):

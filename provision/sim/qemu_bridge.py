@@ -48,8 +48,10 @@ class Bridge:
             qemu = found[0]
             if not qemu.running():
                 record = vm["guest"]
-                qemu.write_cidata(record.get("user_data") or "",
-                                  record.get("meta_data") or f"instance-id: sim-{vmid}\n")
+                qemu.write_cidata(
+                    record.get("user_data") or "",
+                    record.get("meta_data") or f"instance-id: sim-{vmid}\n",
+                )
                 qemu.start()
             return qemu
 

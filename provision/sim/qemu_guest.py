@@ -106,8 +106,9 @@ class AgentSocket:
         line, self.buffer = self.buffer.split(b"\n", 1)
         return json.loads(line) if line.strip() else self._read_line()
 
-    def call(self, command: str, arguments: dict[str, Any] | None = None,
-             timeout: float = 10) -> Any:
+    def call(
+        self, command: str, arguments: dict[str, Any] | None = None, timeout: float = 10
+    ) -> Any:
         """One agent command; its `return` value, or RuntimeError with the agent's error."""
         sock = self._connect(timeout)
         message: dict[str, Any] = {"execute": command}
@@ -147,14 +148,14 @@ class QemuGuest:
     def start(self) -> None:
         """Boot (the first call creates the overlay of the cached image)."""
         if not self.overlay.exists():
-            subprocess.run(
-                ["qemu-img", "create", "-q", "-f", "qcow2", "-F", "raw",
-                 "-b", str(self.image / "disk.img"), str(self.overlay)],
-                check=True, timeout=60,
-            )
+            disk = str(self.image / "disk.img")
+            create = ["qemu-img", "create", "-q", "-f", "qcow2", "-F", "raw", "-b", disk]
+            subprocess.run([*create, str(self.overlay)], check=True, timeout=60)
         self.socket.unlink(missing_ok=True)
-        accel = ["-accel", "kvm", "-cpu", "host"] if kvm_usable() else [
-            "-accel", "tcg", "-cpu", "max"]
+        accel = (
+            ["-accel", "kvm", "-cpu", "host"] if kvm_usable() else ["-accel", "tcg", "-cpu", "max"]
+        )
+        # fmt: off
         command = [
             "qemu-system-x86_64", *accel, "-smp", "2", "-m", "2048", "-no-reboot",
             "-kernel", str(self.image / "vmlinuz"), "-initrd", str(self.image / "initrd"),
@@ -167,8 +168,10 @@ class QemuGuest:
             "-device", "virtserialport,chardev=qga0,name=org.qemu.guest_agent.0",
             "-serial", f"file:{self.serial}.{self.boots}", "-display", "none",
         ]
-        self.proc = subprocess.Popen(command, stdin=subprocess.DEVNULL,
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        # fmt: on
+        self.proc = subprocess.Popen(
+            command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+        )
         self.boots += 1
         deadline = time.monotonic() + 30
         while not self.socket.exists():
@@ -229,8 +232,9 @@ class QemuGuest:
 
     def exec(self, argv: list[str], timeout: float = 120) -> ExecResult:
         """guest-exec with captured output, then guest-exec-status until it exited."""
-        started = self.agent.call("guest-exec", {"path": argv[0], "arg": argv[1:],
-                                                 "capture-output": True})
+        started = self.agent.call(
+            "guest-exec", {"path": argv[0], "arg": argv[1:], "capture-output": True}
+        )
         deadline = time.monotonic() + timeout
         while True:
             status = self.agent.call("guest-exec-status", {"pid": started["pid"]})
@@ -265,5 +269,6 @@ class QemuGuest:
         """The serial console of every boot so far (for failure messages)."""
         return "".join(
             Path(f"{self.serial}.{n}").read_text(errors="replace")
-            for n in range(self.boots) if Path(f"{self.serial}.{n}").exists()
+            for n in range(self.boots)
+            if Path(f"{self.serial}.{n}").exists()
         )

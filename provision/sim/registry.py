@@ -18,8 +18,9 @@ _LOCK = threading.Lock()
 _SERVERS: dict[tuple[str, str], SimServer] = {}
 
 
-def sim_server(state_dir: Path, fixture: Path | None = None, *,
-               progress: Callable[[str], None] | None = None) -> SimServer:
+def sim_server(
+    state_dir: Path, fixture: Path | None = None, *, progress: Callable[[str], None] | None = None
+) -> SimServer:
     """The running simulator for state_dir and fixture (started on first use)."""
     key = (str(state_dir.resolve()), str(fixture or ""))
     with _LOCK:

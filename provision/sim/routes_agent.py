@@ -103,8 +103,9 @@ def file_read(ctx: Ctx) -> Any:
     path = str(ctx.params.get("file", ""))
     content = guest.read_file(gview, path)
     if content is None:  # qemu-ga's guest-file-open error text
-        raise fail(f"Agent error: failed to open file '{path}' (mode: 'r'): "
-                   "No such file or directory")
+        raise fail(
+            f"Agent error: failed to open file '{path}' (mode: 'r'): No such file or directory"
+        )
     return {"content": content, "bytes-read": len(content.encode())}
 
 

@@ -80,7 +80,10 @@ def node_status(ctx: Ctx) -> Any:
         "current-kernel": dict(_KERNEL),
         "boot-info": {"mode": "efi", "secureboot": 0},
         "cpuinfo": {
-            "cpus": row["maxcpu"], "cores": row["maxcpu"], "sockets": 1, "model": "Simulated CPU",
+            "cpus": row["maxcpu"],
+            "cores": row["maxcpu"],
+            "sockets": 1,
+            "model": "Simulated CPU",
         },
         "cpu": row["cpu"],
         "wait": 0,

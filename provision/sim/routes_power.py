@@ -104,8 +104,15 @@ def start(ctx: Ctx) -> Any:
     duration = ctx.durations.get("qmstart", 0.0)
     made = start_task(ctx.state_dir, ctx.world, vmid, vm, duration, timeout)
     invariants(ctx)
-    return ctx.task("qmstart", vmid, made["effect"], error=made["error"],
-                    warnings=made["warnings"], log=made["log"], duration=made["duration"])
+    return ctx.task(
+        "qmstart",
+        vmid,
+        made["effect"],
+        error=made["error"],
+        warnings=made["warnings"],
+        log=made["log"],
+        duration=made["duration"],
+    )
 
 
 def stop(ctx: Ctx) -> Any:
@@ -144,8 +151,11 @@ def reboot(ctx: Ctx) -> Any:
     duration = ctx.durations.get("qmreboot", 0.0)  # the guest's own shutdown
     if not error and (timeout <= 0 or duration > timeout):
         error, duration = "VM quit/powerdown failed - got timeout", timeout
-    effect = {"op": "reboot", "state_dir": str(ctx.state_dir),
-              "restart_duration": ctx.durations.get("qmstart", 0.0)}
+    effect = {
+        "op": "reboot",
+        "state_dir": str(ctx.state_dir),
+        "restart_duration": ctx.durations.get("qmstart", 0.0),
+    }
     return ctx.task("qmreboot", vmid, effect, error=error or None, duration=duration)
 
 

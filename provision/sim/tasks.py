@@ -195,11 +195,10 @@ def task_list(
     order = {id(t): i for i, t in enumerate(world["tasks"].values())}  # equal ends: creation
     done = sorted(
         (t for t in world["tasks"].values() if t["status"] == "stopped"),
-        key=lambda t: (t["end"], order[id(t)]), reverse=True,
+        key=lambda t: (t["end"], order[id(t)]),
+        reverse=True,
     )
-    chosen = (running if source in ("active", "all") else []) + (
-        done if source != "active" else []
-    )
+    chosen = (running if source in ("active", "all") else []) + (done if source != "active" else [])
     out: list[dict[str, Any]] = []
     for task in chosen:
         if task["node"] != node or not _visible(task, user, auditor):

@@ -60,6 +60,8 @@ def access_for(vm: Vm, vmid: int | None, address: str | None) -> Access:
         login = "your key" if vm.user.ssh_keys else "the inventory's password"
         way_in = f"ssh {tunnel}{user}@{target} ({login})"
     else:
-        way_in = (f"Proxmox console of VM {vmid or '?'} (no SSH login is set up: add "
-                  "user.ssh_keys to the inventory)")
+        way_in = (
+            f"Proxmox console of VM {vmid or '?'} (no SSH login is set up: add "
+            "user.ssh_keys to the inventory)"
+        )
     return Access(address, endpoint, way_in)

@@ -214,23 +214,34 @@ def _remove_stale_isos(run: _Run) -> None:
 
 
 _STEPS: dict[str, Callable[[_Run, Action], None]] = {
-    "clone": _make, "create": _make, "map-gpu": _map_gpu,
-    "upload-user-data": _upload_user_data, "upload-iso": _upload_iso,
-    "configure": _configure_step, "resize": _resize, "take-gpu": _take_gpu,
-    "restart": _restart, "start": _start, "verify": _verify_step,
+    "clone": _make,
+    "create": _make,
+    "map-gpu": _map_gpu,
+    "upload-user-data": _upload_user_data,
+    "upload-iso": _upload_iso,
+    "configure": _configure_step,
+    "resize": _resize,
+    "take-gpu": _take_gpu,
+    "restart": _restart,
+    "start": _start,
+    "verify": _verify_step,
 }
 # A fresh VM is removed again when one of these fails (its start leaves it in place).
 _BEFORE_START = frozenset({"map-gpu", "upload-user-data", "upload-iso", "configure", "resize"})
 
 
-def _configure(session: Session, state: VmState, vm: Vm, digest: str | None,
-               action: Action) -> bool:
+def _configure(
+    session: Session, state: VmState, vm: Vm, digest: str | None, action: Action
+) -> bool:
     """One config write with digest; GPUs are attached under their lease. False when
     nothing is left to write here."""
     desired = state.desired
     contested = [GpuRef.of(session.inv.gpus[g]) for g in state.contested]
-    changes = [c for c in action.changes if not (
-        c.key.startswith("hostpci") and c.new and names_any(c.new, contested))]
+    changes = [
+        c
+        for c in action.changes
+        if not (c.key.startswith("hostpci") and c.new and names_any(c.new, contested))
+    ]
     if not changes:
         return False  # only contested GPUs: the swap attaches them (an empty write is refused)
     params: dict[str, Any] = {c.key: c.new for c in changes if c.new is not None}
@@ -249,8 +260,13 @@ def _verify(session: Session, state: VmState, vmid: int, options: UpOptions) -> 
     # an edited user-data the guest has not run yet cannot have pulled the new models
     models = [] if state.user_data_pending else vm.models
     return verify_vm(
-        session, desired.name, vmid, agent_timeout=options.agent_timeout,
-        expect_gpu=bool(desired.gpu_names), runtime=vm.runtime, models=models,
+        session,
+        desired.name,
+        vmid,
+        agent_timeout=options.agent_timeout,
+        expect_gpu=bool(desired.gpu_names),
+        runtime=vm.runtime,
+        models=models,
         instance_id=instance_id(desired.name, state.generation),
     )
 

@@ -54,26 +54,35 @@ def share_out(session: Session, names: list[str]) -> dict[str, frozenset[str]]:
 def plan_vms(session: Session, names: list[str]) -> list[VmState]:
     """Read and plan each VM (read-only); conflicts become notes in the plans."""
     shares = share_out(session, names) if len(names) > 1 else {}
-    return [read_state(session, name, plan_only=True,
-                       defer_gpus=shares.get(name, frozenset())) for name in names]
+    return [
+        read_state(session, name, plan_only=True, defer_gpus=shares.get(name, frozenset()))
+        for name in names
+    ]
 
 
-def up_one(session: Session, name: str, options: UpOptions,
-           defer_gpus: frozenset[str] = frozenset()) -> UpResult:
+def up_one(
+    session: Session, name: str, options: UpOptions, defer_gpus: frozenset[str] = frozenset()
+) -> UpResult:
     """Plan and apply one VM (after rolling forward or back an operation a crashed run
     left on its GPUs, so "no changes" never hides one)."""
     for gpu in session.inv.vms[name].gpu_names:
         recover_abandoned(GpuContext(session, gpu))
-    state = read_state(session, name, take_gpu=options.take_gpu,
-                       reprovision=options.reprovision, defer_gpus=defer_gpus)
+    state = read_state(
+        session,
+        name,
+        take_gpu=options.take_gpu,
+        reprovision=options.reprovision,
+        defer_gpus=defer_gpus,
+    )
     session.progress(state.plan.to_text())
     if options.preflight and state.plan.changes_anything:
         preflight_run.preflight(session, [state], verify=options.wait, report=session.progress)
     return apply_plan(session, state, options)
 
 
-def up_many(session: Session, names: list[str], options: UpOptions,
-            workers: int = MAX_WORKERS) -> list[Outcome]:
+def up_many(
+    session: Session, names: list[str], options: UpOptions, workers: int = MAX_WORKERS
+) -> list[Outcome]:
     """Bring several VMs up concurrently; one failure does not stop the others."""
 
     shares = share_out(session, names) if len(names) > 1 and not options.take_gpu else {}

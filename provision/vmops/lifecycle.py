@@ -50,13 +50,21 @@ def list_vms(session: Session, names: list[str], *, ask_guest: bool = False) -> 
             address = guest_address(session.client(vm.host), info.node, info.vmid)
         vmid = info.vmid if info else vm.vmid
         access = access_for(vm, vmid, address)
-        rows.append(VmStatus(
-            vm=name, host=vm.host, node=info.node if info else session.inv.node_of(vm.host),
-            vmid=vmid, status=info.status if info else "absent",
-            gpu=vm.gpu_names, runtime=vm.runtime, endpoint=access.endpoint,
-            lock=info.lock if info else None, address=address,
-            way_in=access.way_in if info else f"not made yet: `aihost vm up {name}`",
-        ))
+        rows.append(
+            VmStatus(
+                vm=name,
+                host=vm.host,
+                node=info.node if info else session.inv.node_of(vm.host),
+                vmid=vmid,
+                status=info.status if info else "absent",
+                gpu=vm.gpu_names,
+                runtime=vm.runtime,
+                endpoint=access.endpoint,
+                lock=info.lock if info else None,
+                address=address,
+                way_in=access.way_in if info else f"not made yet: `aihost vm up {name}`",
+            )
+        )
     return rows
 
 

@@ -22,8 +22,10 @@ def locate_vm(snapshot: ClusterSnapshot, name: str, vmid: int | None) -> VmInfo 
         if info is None:
             return None
         if info.template:
-            raise ConflictError(f"vmid {vmid} is a template, not VM '{name}'",
-                                hint="choose another vmid in the inventory")
+            raise ConflictError(
+                f"vmid {vmid} is a template, not VM '{name}'",
+                hint="choose another vmid in the inventory",
+            )
         if info.name != name:
             raise ConflictError(
                 f"vmid {vmid} belongs to VM '{info.name}', not '{name}'",
@@ -35,8 +37,10 @@ def locate_vm(snapshot: ClusterSnapshot, name: str, vmid: int | None) -> VmInfo 
     managed = [vm for vm in candidates if MANAGED_TAG in vm.tags]
     if len(managed) > 1:
         ids = ", ".join(str(vm.vmid) for vm in managed)
-        raise ConflictError(f"several aihost VMs are named '{name}' (vmids {ids})",
-                            hint="set vmid: in the inventory to say which one")
+        raise ConflictError(
+            f"several aihost VMs are named '{name}' (vmids {ids})",
+            hint="set vmid: in the inventory to say which one",
+        )
     if managed:
         return managed[0]
     if candidates:
@@ -54,8 +58,11 @@ def managed_on_node(vms: list[VmInfo] | None, name: str, vmid: int | None) -> Vm
     """The VM for an inventory entry when its own node's live list settles it: exactly one
     non-template VM of that name (or that vmid with that name) there, tagged aihost and not
     locked. None means: ask the whole cluster (locate_vm)."""
-    named = [vm for vm in vms or [] if vm.name == name and not vm.template
-             and (vmid is None or vm.vmid == vmid)]
+    named = [
+        vm
+        for vm in vms or []
+        if vm.name == name and not vm.template and (vmid is None or vm.vmid == vmid)
+    ]
     if len(named) == 1 and MANAGED_TAG in named[0].tags and not named[0].lock:
         return named[0]
     return None

@@ -34,8 +34,12 @@ def make_vm(session: Session, state: VmState, node: Node) -> int:
     # (other processes may, create_with_free_id takes another id then).
     with session.create_lock:
         vmid, upid = create_with_free_id(
-            client, desired.vmid, lambda v: post_create(session, state, v, mark), say,
-            desired.name, desired.node,
+            client,
+            desired.vmid,
+            lambda v: post_create(session, state, v, mark),
+            say,
+            desired.name,
+            desired.node,
         )
     node.vm(vmid).wait(upid, timeout=CLONE_TIMEOUT, what="create")
     _one_of_a_name(session, state, int(vmid))
@@ -47,13 +51,17 @@ def _one_of_a_name(session: Session, state: VmState, vmid: int) -> None:
     the other's twin."""
     desired = state.desired
     rows = Node(session.client(desired.host_name), desired.node).vms()
-    twins = sorted(int(r["vmid"]) for r in rows if r.get("name") == desired.name
-                   and not r.get("template") and int(r["vmid"]) < vmid)
+    twins = sorted(
+        int(r["vmid"])
+        for r in rows
+        if r.get("name") == desired.name and not r.get("template") and int(r["vmid"]) < vmid
+    )
     if twins:
         remove_fresh(session, state, vmid)
         raise ConflictError(
             f"VM '{desired.name}' was created meanwhile by another run (VM {twins[0]})",
-            hint=f"run `aihost vm up {desired.name}` again when it is done")
+            hint=f"run `aihost vm up {desired.name}` again when it is done",
+        )
 
 
 def post_create(session: Session, state: VmState, vmid: int, mark: str) -> Any:
@@ -62,16 +70,26 @@ def post_create(session: Session, state: VmState, vmid: int, mark: str) -> Any:
     client = session.client(desired.host_name)
     if state.template is not None:
         session.progress(f"{desired.name}: cloning template {state.template.vmid} as {vmid}")
-        params: dict[str, Any] = {"newid": vmid, "name": desired.name, "full": 1,
-                                  "storage": desired.disk_storage, "description": mark}
+        params: dict[str, Any] = {
+            "newid": vmid,
+            "name": desired.name,
+            "full": 1,
+            "storage": desired.disk_storage,
+            "description": mark,
+        }
         if state.template.node != desired.node:
             params["target"] = desired.node
         return Node(client, state.template.node).vm(state.template.vmid).clone(**params)
     session.progress(f"{desired.name}: creating {vmid} from {desired.image}")
     # GPUs are attached by the configure step, under their lease (gpu.claim)
     params = {k: v for k, v in desired.config.items() if not k.startswith("hostpci")}
-    params.update(vmid=vmid, description=mark, scsihw="virtio-scsi-single", boot="order=scsi0",
-                  scsi0=f"{desired.disk_storage}:0,import-from={desired.image}")
+    params.update(
+        vmid=vmid,
+        description=mark,
+        scsihw="virtio-scsi-single",
+        boot="order=scsi0",
+        scsi0=f"{desired.disk_storage}:0,import-from={desired.image}",
+    )
     return Node(client, desired.node).create_vm(**params)
 
 

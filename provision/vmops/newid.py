@@ -22,13 +22,20 @@ from provision.pve.cluster import next_vmid
 from provision.pve.node import Node
 
 ATTEMPTS = 5
-ID_TAKEN = re.compile(r"unable to create VM \d+: config file already exists|"
-                      r"VM \d+ already exists", re.I)
+ID_TAKEN = re.compile(
+    r"unable to create VM \d+: config file already exists|"
+    r"VM \d+ already exists",
+    re.I,
+)
 
 
 def create_with_free_id(
-    client: Api, fixed: int | None, create: Callable[[int], Any],
-    say: Callable[[str], None], name: str, node: str,
+    client: Api,
+    fixed: int | None,
+    create: Callable[[int], Any],
+    say: Callable[[str], None],
+    name: str,
+    node: str,
 ) -> tuple[int, Any]:
     """(vmid, create's result): create(vmid) with the inventory's id, else with ids from
     nextid until one is not taken by a concurrent create."""
@@ -41,8 +48,10 @@ def create_with_free_id(
                 raise
         twin = same_name(client, node, name)
         if twin is not None:
-            raise ConflictError(f"VM '{name}' was created meanwhile by another run (VM {twin})",
-                                hint=f"run `aihost vm up {name}` again when it is done")
+            raise ConflictError(
+                f"VM '{name}' was created meanwhile by another run (VM {twin})",
+                hint=f"run `aihost vm up {name}` again when it is done",
+            )
         say(f"{name}: VM id {vmid} was taken by another create meanwhile; taking another")
     raise AssertionError("unreachable")  # pragma: no cover
 

@@ -53,9 +53,15 @@ from provision.vmops.locate import locate_vm, managed_on_node, require_not_out_o
 __all__ = ["VmState", "read_actual", "read_state"]
 
 
-def read_state(session: Session, vm_name: str, *, take_gpu: bool = False,
-               reprovision: bool = False, defer_gpus: frozenset[str] = frozenset(),
-               plan_only: bool = False) -> VmState:
+def read_state(
+    session: Session,
+    vm_name: str,
+    *,
+    take_gpu: bool = False,
+    reprovision: bool = False,
+    defer_gpus: frozenset[str] = frozenset(),
+    plan_only: bool = False,
+) -> VmState:
     """Read the actual VM (one config GET when it exists) and plan desired vs actual.
 
     When the plan attaches a GPU, its holders are checked before anything is written:
@@ -74,8 +80,9 @@ def read_state(session: Session, vm_name: str, *, take_gpu: bool = False,
     return plan_vm(desired, actual, refs, PlanOptions(take_gpu, plan_only, deferred))
 
 
-def read_actual(session: Session, desired: DesiredVm, refs: dict[str, GpuRef], *,
-                reprovision: bool = False) -> Actual:
+def read_actual(
+    session: Session, desired: DesiredVm, refs: dict[str, GpuRef], *, reprovision: bool = False
+) -> Actual:
     """Everything the planner needs from Proxmox and the node, each read once."""
     client = session.client(desired.host_name)
     info = _locate(session, desired)
@@ -92,9 +99,15 @@ def read_actual(session: Session, desired: DesiredVm, refs: dict[str, GpuRef], *
     return replace(actual, gpus=gpus)
 
 
-def _with_delivery(session: Session, desired: DesiredVm, info: VmInfo | None,
-                   template: VmInfo | None, config: dict[str, Any], digest: str | None,
-                   reprovision: bool) -> Actual:
+def _with_delivery(
+    session: Session,
+    desired: DesiredVm,
+    info: VmInfo | None,
+    template: VmInfo | None,
+    config: dict[str, Any],
+    digest: str | None,
+    reprovision: bool,
+) -> Actual:
     """The provisioning generation, the rendered cloud-init files and their delivery."""
     name = desired.name
     recorded = generation_of(config.get("description")) if info is not None else None
@@ -107,19 +120,24 @@ def _with_delivery(session: Session, desired: DesiredVm, info: VmInfo | None,
     attached = str(config.get("ide2", ""))
     hold = attached if pending and f":iso/{iso_prefix(name)}" in attached else None
     client = session.client(desired.host_name)
-    delivery = plan_delivery(session.inv, name, desired.host_name, client, files,
-                             hold_iso=hold)
+    delivery = plan_delivery(session.inv, name, desired.host_name, client, files, hold_iso=hold)
     return Actual(
-        info=info, template=template, config=config, digest=digest, delivery=delivery,
+        info=info,
+        template=template,
+        config=config,
+        digest=digest,
+        delivery=delivery,
         description=with_generation(config.get("description"), generation, kept or current),
         keep_description=recorded == generation and kept is not None,
-        generation=generation, reprovision=reprovision and info is not None,
+        generation=generation,
+        reprovision=reprovision and info is not None,
         user_data_pending=pending,
     )
 
 
-def _gpu_facts(session: Session, desired: DesiredVm, vmid: int | None,
-               gpus: list[str]) -> dict[str, GpuFacts]:
+def _gpu_facts(
+    session: Session, desired: DesiredVm, vmid: int | None, gpus: list[str]
+) -> dict[str, GpuFacts]:
     """For each GPU to attach: the card of a mapping to create (found before any write),
     else whether another VM holds it (read-only: its lease and the node's VM configs)."""
     facts = {}
@@ -139,8 +157,7 @@ def _locate(session: Session, desired: DesiredVm) -> VmInfo | None:
     """The VM behind the inventory entry: from its node's live list when that settles it
     (a converged re-run reads no more), else from the whole cluster."""
     home = session.node_vms(desired.host_name, desired.node)
-    found = managed_on_node(home, desired.name, desired.vmid) or _half_made(session, desired,
-                                                                           home)
+    found = managed_on_node(home, desired.name, desired.vmid) or _half_made(session, desired, home)
     if found is not None:
         return found
     snapshot = session.snapshot(desired.host_name)
@@ -156,8 +173,12 @@ def _half_made(session: Session, desired: DesiredVm, home: list[VmInfo] | None) 
     finishes it. With several, the lowest vmid (make_vm keeps that one too)."""
     node = Node(session.client(desired.host_name), desired.node)
     for vm in sorted(home or [], key=lambda v: v.vmid):
-        if (vm.name != desired.name or vm.template or MANAGED_TAG in vm.tags
-                or desired.vmid not in (None, vm.vmid)):
+        if (
+            vm.name != desired.name
+            or vm.template
+            or MANAGED_TAG in vm.tags
+            or desired.vmid not in (None, vm.vmid)
+        ):
             continue
         if being_created(node.vm(vm.vmid).config().get("description"), desired.name):
             return vm
@@ -167,8 +188,8 @@ def _half_made(session: Session, desired: DesiredVm, home: list[VmInfo] | None) 
 def _existing_config(client: Api, info: VmInfo, desired: DesiredVm) -> dict[str, Any]:
     if info.node != desired.node:
         raise ConflictError(
-            f"VM '{desired.name}' runs on node '{info.node}', the inventory says "
-            f"'{desired.node}'", hint=f"set host: to the entry for {info.node}, or migrate it",
+            f"VM '{desired.name}' runs on node '{info.node}', the inventory says '{desired.node}'",
+            hint=f"set host: to the entry for {info.node}, or migrate it",
         )
     vm = Node(client, info.node).vm(info.vmid)
     config = vm.config()
@@ -178,20 +199,28 @@ def _existing_config(client: Api, info: VmInfo, desired: DesiredVm) -> dict[str,
             raise ConflictError(  # another run is making it right now: not ours to finish
                 f"VM {info.vmid} is locked ({config['lock']}): aihost run {creator} is "
                 f"creating '{desired.name}'",
-                hint="wait for that run to end, then re-run")
+                hint="wait for that run to end, then re-run",
+            )
         config = _after_create(vm, config)  # its own fresh config tells, not the list
         lock = config.get("lock")
     else:
         lock = config.get("lock") or info.lock
     if lock:
-        raise ConflictError(f"VM {info.vmid} is locked ({lock})",
-                            hint="wait for the running task to end, then re-run")
+        raise ConflictError(
+            f"VM {info.vmid} is locked ({lock})",
+            hint="wait for the running task to end, then re-run",
+        )
     return config
 
 
-def _after_create(vm: Vm, config: dict[str, Any], *, timeout: float = 300.0,
-                  clock: Callable[[], float] = time.monotonic,
-                  sleep: Callable[[float], None] = time.sleep) -> dict[str, Any]:
+def _after_create(
+    vm: Vm,
+    config: dict[str, Any],
+    *,
+    timeout: float = 300.0,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+) -> dict[str, Any]:
     """The config of a VM an earlier run began to create, once the clone or create task
     that run left behind has ended (its lock is gone), or as it is after timeout."""
     deadline = clock() + timeout
@@ -203,8 +232,10 @@ def _after_create(vm: Vm, config: dict[str, Any], *, timeout: float = 300.0,
 
 def _cloud_files(inv: Inventory, vm_name: str, generation: int) -> dict[str, bytes]:
     rendered = render_user_data(inv, vm_name, instance_id=instance_id(vm_name, generation))
-    files = {"user-data": rendered.text.encode(),
-             "meta-data": meta_data(vm_name, generation).encode()}
+    files = {
+        "user-data": rendered.text.encode(),
+        "meta-data": meta_data(vm_name, generation).encode(),
+    }
     network = network_config(inv.vms[vm_name])
     if network:
         files["network-config"] = network.encode()
@@ -218,9 +249,9 @@ def _find_source(session: Session, desired: DesiredVm) -> VmInfo | None:
     templates = [vm for vm in snapshot.by_name(desired.template) if vm.template]
     if not templates:
         known = sorted({vm.name for vm in snapshot.vms if vm.template})
-        raise InputError(f"no template named '{desired.template}' in the cluster",
-                         hint=f"templates there: {', '.join(known) or 'none'}")
+        raise InputError(
+            f"no template named '{desired.template}' in the cluster",
+            hint=f"templates there: {', '.join(known) or 'none'}",
+        )
     same_node = [t for t in templates if t.node == desired.node]
     return (same_node or templates)[0]
-
-

@@ -416,10 +416,12 @@ def test_a_redirect_is_not_followed_with_the_credentials():
     """Proxmox's API never redirects: a 3xx (from a hijacked or misconfigured front) is an
     error, and the other server never sees the token, the ticket or the password."""
     elsewhere = responses.get("https://elsewhere.test/steal", json={"data": 1})
-    responses.get(f"{API}/version", status=302,
-                  headers={"Location": "https://elsewhere.test/steal"})
-    responses.post(f"{API}/access/ticket", status=307,
-                   headers={"Location": "https://elsewhere.test/steal"})
+    responses.get(
+        f"{API}/version", status=302, headers={"Location": "https://elsewhere.test/steal"}
+    )
+    responses.post(
+        f"{API}/access/ticket", status=307, headers={"Location": "https://elsewhere.test/steal"}
+    )
     with pytest.raises(ApiError):
         make_client().get("/version")
     with pytest.raises(ApiError):

@@ -12,29 +12,85 @@ from provision.pve.cluster import ClusterSnapshot, VmInfo, next_vmid, split_tags
 # /cluster/resources as pvestatd last broadcast it: 100 since renamed and started, 101 too
 # new to have a line (no name, status unknown), 104 destroyed since, 102 on an offline node.
 RESOURCES = [
-    {"id": "qemu/100", "type": "qemu", "vmid": 100, "name": "old-name", "node": "pve1",
-     "status": "stopped", "template": 0, "tags": "aihost;gpu", "maxmem": 2147483648},
-    {"id": "qemu/101", "type": "qemu", "vmid": 101, "node": "pve2", "status": "unknown",
-     "lock": "clone"},
-    {"id": "qemu/102", "type": "qemu", "vmid": 102, "name": "far", "node": "pve3",
-     "status": "running", "template": 0},
-    {"id": "qemu/104", "type": "qemu", "vmid": 104, "name": "gone", "node": "pve1",
-     "status": "stopped", "template": 0},
-    {"id": "qemu/9000", "type": "qemu", "vmid": 9000, "name": "ubuntu-2404-cloud",
-     "node": "pve2", "status": "stopped", "template": 1, "maxmem": 2147483648},
-    {"id": "lxc/200", "type": "lxc", "vmid": 200, "name": "dns", "node": "pve1",
-     "status": "running"},
+    {
+        "id": "qemu/100",
+        "type": "qemu",
+        "vmid": 100,
+        "name": "old-name",
+        "node": "pve1",
+        "status": "stopped",
+        "template": 0,
+        "tags": "aihost;gpu",
+        "maxmem": 2147483648,
+    },
+    {
+        "id": "qemu/101",
+        "type": "qemu",
+        "vmid": 101,
+        "node": "pve2",
+        "status": "unknown",
+        "lock": "clone",
+    },
+    {
+        "id": "qemu/102",
+        "type": "qemu",
+        "vmid": 102,
+        "name": "far",
+        "node": "pve3",
+        "status": "running",
+        "template": 0,
+    },
+    {
+        "id": "qemu/104",
+        "type": "qemu",
+        "vmid": 104,
+        "name": "gone",
+        "node": "pve1",
+        "status": "stopped",
+        "template": 0,
+    },
+    {
+        "id": "qemu/9000",
+        "type": "qemu",
+        "vmid": 9000,
+        "name": "ubuntu-2404-cloud",
+        "node": "pve2",
+        "status": "stopped",
+        "template": 1,
+        "maxmem": 2147483648,
+    },
+    {
+        "id": "lxc/200",
+        "type": "lxc",
+        "vmid": 200,
+        "name": "dns",
+        "node": "pve1",
+        "status": "running",
+    },
 ]
 # GET /nodes/{node}/qemu (qemu-server vmstatus: live); 103 was made after the first read.
 PVE1 = [
-    {"vmid": 100, "name": "llm-box", "status": "running", "tags": "aihost;gpu",
-     "maxmem": 34359738368, "cpus": 4, "pid": 4242, "uptime": 5},
+    {
+        "vmid": 100,
+        "name": "llm-box",
+        "status": "running",
+        "tags": "aihost;gpu",
+        "maxmem": 34359738368,
+        "cpus": 4,
+        "pid": 4242,
+        "uptime": 5,
+    },
     {"vmid": 103, "name": "late", "status": "stopped", "maxmem": 1073741824},
 ]
 PVE2 = [
     {"vmid": 101, "name": "llm-box", "status": "stopped", "lock": "clone"},
-    {"vmid": 9000, "name": "ubuntu-2404-cloud", "status": "stopped", "template": 1,
-     "maxmem": 2147483648},
+    {
+        "vmid": 9000,
+        "name": "ubuntu-2404-cloud",
+        "status": "stopped",
+        "template": 1,
+        "maxmem": 2147483648,
+    },
 ]
 
 
@@ -68,8 +124,11 @@ def test_snapshot_takes_vm_facts_from_the_nodes_live_lists(client):
 @responses.activate
 def test_a_node_list_failing_otherwise_is_an_error(client):
     responses.get(f"{API}/cluster/resources", json={"data": RESOURCES[:1]})
-    responses.get(f"{API}/nodes/pve1/qemu", status=403,
-                  json={"data": None, "message": "Permission check failed"})
+    responses.get(
+        f"{API}/nodes/pve1/qemu",
+        status=403,
+        json={"data": None, "message": "Permission check failed"},
+    )
     with pytest.raises(ApiError, match="Permission check failed"):
         ClusterSnapshot.read(client)
 

@@ -27,14 +27,22 @@ def _form(call) -> dict[str, list[str]]:
 
 @responses.activate
 def test_lease_write_sends_the_map_as_read_the_digest_and_one_line(client):
-    responses.get(ITEM, json={"data": {
-        "type": "pci", "map": MAP, "mdev": 0, "digest": "d1",
-        "description": "Rack 2 aihost-lease rtx3060: {\"holder\":7}",
-    }})
+    responses.get(
+        ITEM,
+        json={
+            "data": {
+                "type": "pci",
+                "map": MAP,
+                "mdev": 0,
+                "digest": "d1",
+                "description": 'Rack 2 aihost-lease rtx3060: {"holder":7}',
+            }
+        },
+    )
     responses.put(ITEM, json={"data": None})
     register = MappingRegister(client, "rtx4090")
     text, digest = register.read()
-    assert text == "Rack 2\naihost-lease rtx3060: {\"holder\":7}"
+    assert text == 'Rack 2\naihost-lease rtx3060: {"holder":7}'
     new = write_record(text, "rtx4090", LeaseRecord(holder=120, holder_name="llm-box"))
     assert register.write(new, digest)
     form = _form(responses.calls[1])
@@ -48,8 +56,17 @@ def test_lease_write_sends_the_map_as_read_the_digest_and_one_line(client):
 
 @responses.activate
 def test_removing_the_last_record_deletes_the_description_and_still_sends_the_map(client):
-    responses.get(ITEM, json={"data": {"type": "pci", "map": MAP, "digest": "d1",
-                                       "description": "aihost-lease rtx4090: {\"holder\":7}"}})
+    responses.get(
+        ITEM,
+        json={
+            "data": {
+                "type": "pci",
+                "map": MAP,
+                "digest": "d1",
+                "description": 'aihost-lease rtx4090: {"holder":7}',
+            }
+        },
+    )
     responses.put(ITEM, json={"data": None})
     register = MappingRegister(client, "rtx4090")
     text, digest = register.read()
@@ -60,8 +77,10 @@ def test_removing_the_last_record_deletes_the_description_and_still_sends_the_ma
 
 @responses.activate
 def test_a_changed_file_is_a_lost_write_not_an_error(client):
-    message = ("update hardware mapping failed: detected modified configuration - "
-               "file changed by other user? Try again.")
+    message = (
+        "update hardware mapping failed: detected modified configuration - "
+        "file changed by other user? Try again."
+    )
     responses.get(ITEM, json={"data": {"type": "pci", "map": MAP, "digest": "d1"}})
     responses.put(ITEM, status=500, json={"data": None, "message": message + "\n"})
     register = MappingRegister(client, "rtx4090")
@@ -79,8 +98,13 @@ def test_a_write_with_a_digest_never_read_rereads_and_loses(client):
 def test_user_text_around_records_in_one_line_stays_the_users():
     description = 'Rack 2 aihost-lease a: {"holder":1} moved in May aihost-lease b: {} end'
     text = from_one_line(description)
-    assert text.splitlines() == ["Rack 2", 'aihost-lease a: {"holder":1}', "moved in May",
-                                 "aihost-lease b: {}", "end"]
+    assert text.splitlines() == [
+        "Rack 2",
+        'aihost-lease a: {"holder":1}',
+        "moved in May",
+        "aihost-lease b: {}",
+        "end",
+    ]
     assert set(parse_records(text)) == {"a", "b"}
     assert one_line(write_record(text, "a", None)) == "Rack 2 moved in May aihost-lease b: {} end"
 
@@ -89,8 +113,10 @@ def test_user_text_around_records_in_one_line_stays_the_users():
 def test_node_notes_keep_their_lines(client):
     responses.put(f"{API}/nodes/pve1/config", json={"data": None})
     NodeNotesRegister(client, "pve1").write("My node\naihost-lease g: {}\n", "n1")
-    assert _form(responses.calls[0]) == {"description": ["My node\naihost-lease g: {}\n"],
-                                         "digest": ["n1"]}
+    assert _form(responses.calls[0]) == {
+        "description": ["My node\naihost-lease g: {}\n"],
+        "digest": ["n1"],
+    }
 
 
 @responses.activate
@@ -101,21 +127,44 @@ def test_gpu_map_update_lost_to_another_mapping_is_reread_and_retried(client):
     from provision.gpu.retry import Backoff, Retrier
     from provision.pve.hardware import PciDevice
 
-    changed = ("update hardware mapping failed: detected modified configuration - "
-               "file changed by other user? Try again.")
+    changed = (
+        "update hardware mapping failed: detected modified configuration - "
+        "file changed by other user? Try again."
+    )
     old = "node=pve1,path=0000:01:00,id=10de:2204,iommugroup=12"
     for digest in ("d1", "d2"):
-        responses.get(ITEM, json={"data": {"type": "pci", "map": [MAP[0], old],
-                                           "description": "lease", "digest": digest}})
+        responses.get(
+            ITEM,
+            json={
+                "data": {
+                    "type": "pci",
+                    "map": [MAP[0], old],
+                    "description": "lease",
+                    "digest": digest,
+                }
+            },
+        )
     responses.put(ITEM, status=500, json={"data": None, "message": changed + "\n"})
     responses.put(ITEM, json={"data": None})
-    card = PciDevice("0000:01:00.0", "0x10de", "0x2684", "0x030000", "0x1043", "0x889d", 12,
-                     "AD102 [GeForce RTX 4090]")
-    ctx = SimpleNamespace(name="rtx4090", node="pve1", client=client,
-                          gpu=SimpleNamespace(mapping="rtx4090"))
+    card = PciDevice(
+        "0000:01:00.0",
+        "0x10de",
+        "0x2684",
+        "0x030000",
+        "0x1043",
+        "0x889d",
+        12,
+        "AD102 [GeForce RTX 4090]",
+    )
+    ctx = SimpleNamespace(
+        name="rtx4090", node="pve1", client=client, gpu=SimpleNamespace(mapping="rtx4090")
+    )
     slept: list[float] = []
-    result = map_gpu(ctx, card=card,  # type: ignore[arg-type]
-                     retry=Retrier(Backoff(first=0.1), sleep=slept.append, rand=lambda: 1.0))
+    result = map_gpu(
+        ctx,
+        card=card,  # type: ignore[arg-type]
+        retry=Retrier(Backoff(first=0.1), sleep=slept.append, rand=lambda: 1.0),
+    )
     assert result["action"] == "updated" and slept == [0.1]
     puts = [c for c in responses.calls if c.request.method == "PUT"]
     assert [_form(c)["digest"] for c in puts] == [["d1"], ["d2"]]

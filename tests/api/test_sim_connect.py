@@ -102,7 +102,9 @@ def test_sim_bad_token_is_refused(monkeypatch):
     monkeypatch.setenv("AIHOST_SIM_TOKEN", "00000000-0000-0000-0000-000000000000")
     inv = _inv(token={"id": "root@pam!aihost", "secret_env": "AIHOST_SIM_TOKEN"})
     client = connect(inv, "pve1")
-    with pytest.raises(AuthError, match="authentication failure: the API token root@pam!aihost") as caught:  # noqa: E501
+    with pytest.raises(
+        AuthError, match="authentication failure: the API token root@pam!aihost"
+    ) as caught:  # noqa: E501
         client.get("/cluster/resources", type="vm")
     # pveproxy's bodiless 401 reason "Authentication failed!" adds nothing to the message
     assert "Authentication failed!" not in str(caught.value)

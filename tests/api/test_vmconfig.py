@@ -85,7 +85,6 @@ def test_normalized_hostpci_is_a_valid_value():
     assert normalize_hostpci("pcie=1,mapping=gpu0,x-vga=1") == "mapping=gpu0,pcie=1,x-vga=1"
 
 
-
 def test_is_true():
     assert [is_true(v) for v in (1, "1", "on", "YES", True, "true")] == [True] * 6
     assert [is_true(v) for v in (0, "0", "off", None, "", False)] == [False] * 6

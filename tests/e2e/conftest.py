@@ -30,39 +30,64 @@ class Sim:
 
     def writes(self, since: int = 0) -> list[dict[str, Any]]:
         """Requests other than GET in the log."""
-        return [r for r in self.requests(since) if r["method"] != "GET"
-                and "/agent/" not in r["path"]]
+        return [
+            r for r in self.requests(since) if r["method"] != "GET" and "/agent/" not in r["path"]
+        ]
 
     def control(self, what: str, payload: Any = None) -> Any:
         """POST to the simulator's control API (faults, durations)."""
         import requests
 
-        response = requests.post(f"{self.server.url}/_sim/{what}", json=payload,
-                                 verify=str(self.server.cert_path), timeout=10)
+        response = requests.post(
+            f"{self.server.url}/_sim/{what}",
+            json=payload,
+            verify=str(self.server.cert_path),
+            timeout=10,
+        )
         response.raise_for_status()
         return response.json() if response.content else None
 
-    def inventory(self, path: Path, vms: dict[str, Any], *, gpus: dict[str, Any] | None = None,
-                  host: dict[str, Any] | None = None) -> Path:
+    def inventory(
+        self,
+        path: Path,
+        vms: dict[str, Any],
+        *,
+        gpus: dict[str, Any] | None = None,
+        host: dict[str, Any] | None = None,
+    ) -> Path:
         """Write an inventory that talks to this simulator over HTTPS + SFTP."""
         server = self.server
         entry: dict[str, Any] = {
             "api": server.url,
             "token": {"id": server.token_id, "secret_file": str(self.token_file)},
             "tls": {"fingerprint": server.fingerprint},
-            "ssh": {"user": "root", "host": "127.0.0.1", "port": server.sftp_port,
-                    "key": str(server.client_key_path), "known_hosts": str(self.known_hosts)},
+            "ssh": {
+                "user": "root",
+                "host": "127.0.0.1",
+                "port": server.sftp_port,
+                "key": str(server.client_key_path),
+                "known_hosts": str(self.known_hosts),
+            },
         }
         entry.update(host or {})
         entry = {k: v for k, v in entry.items() if v is not None}
         data = {
             "hosts": {"pve1": entry},
-            "gpus": gpus if gpus is not None else {
+            "gpus": gpus
+            if gpus is not None
+            else {
                 "rtx4090": {"host": "pve1", "mapping": "rtx4090", "vram_gb": 24},
                 "rtx3060": {"host": "pve1", "mapping": "rtx3060", "vram_gb": 12},
             },
-            "defaults": {"vm": {"host": "pve1", "template": "ubuntu-2404-cloud", "cores": 4,
-                                "memory_gb": 16, "disk_gb": 40}},
+            "defaults": {
+                "vm": {
+                    "host": "pve1",
+                    "template": "ubuntu-2404-cloud",
+                    "cores": 4,
+                    "memory_gb": 16,
+                    "disk_gb": 40,
+                }
+            },
             "vms": vms,
         }
         path.write_text(yaml.safe_dump(data, sort_keys=False))
@@ -76,8 +101,9 @@ def _running(state: Path, fixture: Path | None = None, token: str | None = None)
     for every VM a test makes, and old names and states for VMs it changes."""
     from provision.sim.server import SimServer
 
-    server = SimServer(state, fixture, durations={"pvestatd": PVESTATD_NEVER},
-                       validator=schema_validator()).start()
+    server = SimServer(
+        state, fixture, durations={"pvestatd": PVESTATD_NEVER}, validator=schema_validator()
+    ).start()
     known_hosts = state / "known_hosts"
     known_hosts.write_text(server.known_hosts_line() + "\n")
     token_file = state / "token"

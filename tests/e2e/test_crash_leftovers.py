@@ -24,8 +24,15 @@ def _inventory(sim, tmp_path: Path) -> Path:
 
 def _clone(sim, vmid: int, name: str, description: str) -> None:
     """A clone request as a `vm up` killed right after it would have left it."""
-    api(sim, "POST", "/nodes/pve1/qemu/9000/clone", newid=vmid, name=name, full=1,
-        description=description)
+    api(
+        sim,
+        "POST",
+        "/nodes/pve1/qemu/9000/clone",
+        newid=vmid,
+        name=name,
+        full=1,
+        description=description,
+    )
 
 
 def test_a_vm_left_after_its_clone_request_is_finished_by_the_rerun(sim, tmp_path):
@@ -56,7 +63,8 @@ def test_an_unmarked_vm_of_that_name_is_still_refused(sim, tmp_path):
 
 
 def test_a_holder_made_after_the_commands_first_read_is_seen_under_the_lease(
-        sim, tmp_path, monkeypatch):
+    sim, tmp_path, monkeypatch
+):
     inventory = _inventory(sim, tmp_path)
     real_begin = GpuLease.begin
 
@@ -65,8 +73,13 @@ def test_a_holder_made_after_the_commands_first_read_is_seen_under_the_lease(
         # attached the GPU to it
         if fields.get("phase") == "attaching" and "image-box" not in vms(sim):
             _clone(sim, 150, "image-box", "aihost-creating: op=0123456789ab vm=image-box")
-            api(sim, "PUT", "/nodes/pve1/qemu/150/config", tags="aihost",
-                hostpci0=f"mapping={GPU},pcie=1")
+            api(
+                sim,
+                "PUT",
+                "/nodes/pve1/qemu/150/config",
+                tags="aihost",
+                hostpci0=f"mapping={GPU},pcie=1",
+            )
         return real_begin(self, **fields)
 
     monkeypatch.setattr(GpuLease, "begin", another_run_attaches_first)
@@ -84,10 +97,18 @@ def test_an_interrupted_attach_is_rolled_forward_not_undone(sim, tmp_path):
     mapping = api(sim, "GET", f"/cluster/mapping/pci/{GPU}")
     # the lease as a `vm up` killed between its config write and the lease's end leaves it
     dead = f"root@{os.uname().nodename}:{_dead_pid()}"
-    record = (f'aihost-lease {GPU}: {{"op":"abc","owner":"{dead}","phase":"attaching",'
-              f'"target":{vmid},"target_name":"llm-box","time":1}}')
-    api(sim, "PUT", f"/cluster/mapping/pci/{GPU}", map=mapping["map"], description=record,
-        digest=mapping["digest"])
+    record = (
+        f'aihost-lease {GPU}: {{"op":"abc","owner":"{dead}","phase":"attaching",'
+        f'"target":{vmid},"target_name":"llm-box","time":1}}'
+    )
+    api(
+        sim,
+        "PUT",
+        f"/cluster/mapping/pci/{GPU}",
+        map=mapping["map"],
+        description=record,
+        digest=mapping["digest"],
+    )
     again = aihost(inventory, "vm", "up", "llm-box", "--no-wait")
     assert again.exit_code == 0, again.stderr
     assert "recovering operation abc" in again.stderr
@@ -107,11 +128,23 @@ def test_two_vm_up_of_one_name_at_once_end_with_one_vm(sim, tmp_path):
     inventory = _inventory(sim, tmp_path)
     control(sim, "POST", "durations", {"qmclone": 0.4})
     env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
-    argv = [sys.executable, "-m", "provision", "-i", str(inventory), "vm", "up", "llm-box",
-            "--no-wait"]
-    procs = [subprocess.Popen(argv, cwd=REPO_ROOT, env=env, text=True,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-             for _ in range(2)]
+    argv = [
+        sys.executable,
+        "-m",
+        "provision",
+        "-i",
+        str(inventory),
+        "vm",
+        "up",
+        "llm-box",
+        "--no-wait",
+    ]
+    procs = [
+        subprocess.Popen(
+            argv, cwd=REPO_ROOT, env=env, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        )
+        for _ in range(2)
+    ]
     results = [(p.wait(timeout=120), p.communicate()[1]) for p in procs]
     assert sorted(code for code, _ in results)[0] == 0, results
     assert all(code in (0, 4) for code, _ in results), results
@@ -149,8 +182,17 @@ def test_an_attach_whose_answer_is_lost_records_the_holder_its_config_names(sim,
     assert aihost(inventory, "vm", "up", "llm-box", "--no-wait").exit_code == 0
     assert aihost(inventory, "gpu", "release", GPU).exit_code == 0
     # the config write goes through; every read of its task's status fails
-    control(sim, "POST", "faults", {"kind": "http500", "method": "GET", "count": 0,
-                                    "path": "/tasks/[^/]*qmconfig[^/]*/status"})
+    control(
+        sim,
+        "POST",
+        "faults",
+        {
+            "kind": "http500",
+            "method": "GET",
+            "count": 0,
+            "path": "/tasks/[^/]*qmconfig[^/]*/status",
+        },
+    )
     up = aihost(inventory, "vm", "up", "llm-box", "--no-wait")
     assert up.exit_code == 3, up.stderr
     control(sim, "DELETE", "faults")
@@ -162,8 +204,11 @@ def test_vm_up_all_creates_each_mapping_once(sim, tmp_path):
     inventory = _inventory(sim, tmp_path)
     before = len(sim.requests())
     up = aihost(inventory, "-o", "json", "vm", "up", "--all", "--take-gpu", "--no-wait")
-    creates = [r for r in sim.requests(before)
-               if r["method"] == "POST" and r["path"].endswith("/cluster/mapping/pci")]
+    creates = [
+        r
+        for r in sim.requests(before)
+        if r["method"] == "POST" and r["path"].endswith("/cluster/mapping/pci")
+    ]
     assert len(creates) == 1, (creates, up.stderr)
     assert "already defined" not in up.stderr
     assert len(holders(sim)) == 1
@@ -177,10 +222,25 @@ def test_recover_waits_for_the_start_a_killed_swap_left_running(sim, tmp_path):
     control(sim, "POST", "durations", {"qmstart": 1.5})
     env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
     since = len(sim.requests())
-    proc = subprocess.Popen([sys.executable, "-m", "provision", "-i", str(inventory), "gpu",
-                             "swap", GPU, "--to", "image-box", "--no-verify"],
-                            cwd=REPO_ROOT, env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "provision",
+            "-i",
+            str(inventory),
+            "gpu",
+            "swap",
+            GPU,
+            "--to",
+            "image-box",
+            "--no-verify",
+        ],
+        cwd=REPO_ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     start = f"/qemu/{target}/status/start"
     while not any(r["path"].endswith(start) for r in sim.requests(since)):
         assert proc.poll() is None, "the swap ended before starting its target"
@@ -200,8 +260,12 @@ def test_a_swap_that_lost_sight_of_its_targets_start_rolls_back_after_it(sim, tm
     target = vms(sim)["image-box"]["vmid"]
     holder = vms(sim)["llm-box"]["vmid"]
     control(sim, "POST", "durations", {"qmstart": 0.5})
-    control(sim, "POST", "faults", {"kind": "http500", "method": "GET",
-                                    "path": f"/tasks/[^/]*:qmstart:{target}:[^/]*/status"})
+    control(
+        sim,
+        "POST",
+        "faults",
+        {"kind": "http500", "method": "GET", "path": f"/tasks/[^/]*:qmstart:{target}:[^/]*/status"},
+    )
     swap = aihost(inventory, "gpu", "swap", GPU, "--to", "image-box", "--no-verify")
     assert swap.exit_code == 3, swap.stderr
     assert "rolled back: stopped VM" in swap.stderr, swap.stderr
@@ -214,8 +278,12 @@ def test_a_lost_answer_to_the_claims_last_lease_write_is_retried(sim, tmp_path):
     assert aihost(inventory, "vm", "up", "image-box", "--no-wait").exit_code == 0
     assert aihost(inventory, "vm", "destroy", "image-box", "--yes").exit_code == 0
     # the claim's first lease write goes through, the second's connection drops
-    control(sim, "POST", "faults", {"kind": "drop", "method": "PUT", "nth": 2,
-                                    "path": f"/cluster/mapping/pci/{GPU}$"})
+    control(
+        sim,
+        "POST",
+        "faults",
+        {"kind": "drop", "method": "PUT", "nth": 2, "path": f"/cluster/mapping/pci/{GPU}$"},
+    )
     up = aihost(inventory, "vm", "up", "llm-box", "--no-wait")
     assert up.exit_code == 0, up.stderr
     vmid = vms(sim)["llm-box"]["vmid"]
@@ -228,17 +296,24 @@ def test_recover_of_an_attach_whose_vm_is_gone_ends_the_operation(sim, tmp_path)
     assert aihost(inventory, "vm", "destroy", "image-box", "--yes").exit_code == 0
     mapping = api(sim, "GET", f"/cluster/mapping/pci/{GPU}")
     dead = f"root@{os.uname().nodename}:{_dead_pid()}"
-    record = (f'aihost-lease {GPU}: {{"op":"abc","owner":"{dead}","phase":"attaching",'
-              f'"target":150,"target_name":"llm-box","time":1}}')
-    api(sim, "PUT", f"/cluster/mapping/pci/{GPU}", map=mapping["map"], description=record,
-        digest=mapping["digest"])
+    record = (
+        f'aihost-lease {GPU}: {{"op":"abc","owner":"{dead}","phase":"attaching",'
+        f'"target":150,"target_name":"llm-box","time":1}}'
+    )
+    api(
+        sim,
+        "PUT",
+        f"/cluster/mapping/pci/{GPU}",
+        map=mapping["map"],
+        description=record,
+        digest=mapping["digest"],
+    )
     recover = aihost(inventory, "gpu", "recover", GPU)
     assert recover.exit_code == 0, recover.stderr
     assert '"op"' not in lease_text(sim) and '"holder"' not in lease_text(sim)
 
 
-def test_a_rerun_waits_for_the_clone_a_killed_run_left_running_then_finishes_it(
-        sim, tmp_path):
+def test_a_rerun_waits_for_the_clone_a_killed_run_left_running_then_finishes_it(sim, tmp_path):
     inventory = _inventory(sim, tmp_path)
     control(sim, "POST", "durations", {"qmclone": 1.0})
     _clone(sim, 100, "llm-box", MARK)

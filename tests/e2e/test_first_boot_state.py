@@ -12,8 +12,12 @@ def _error_lines(result) -> list[str]:
 
 
 def test_failed_models_phase_is_reported_with_the_guests_error(sim, tmp_path):
-    spec = {"gpu": "rtx4090", "runtime": "llamacpp", "models": [],
-            "llamacpp": {"model_path": "/srv/models/m.gguf"}}
+    spec = {
+        "gpu": "rtx4090",
+        "runtime": "llamacpp",
+        "models": [],
+        "llamacpp": {"model_path": "/srv/models/m.gguf"},
+    }
     inventory = sim.inventory(tmp_path / "inv.yaml", {"gguf-box": spec})
     result = run_aihost("-i", str(inventory), "vm", "up", "gguf-box")
     assert result.exit_code == 3, result.stderr

@@ -28,8 +28,10 @@ def _check(tmp_path: Path, tail: str):
 def test_llamacpp_without_a_model_source_is_refused_with_what_to_write(tmp_path):
     path, result = _check(tmp_path, "    llamacpp: {context: 4096}\n")
     assert result.exit_code == 2
-    assert result.stderr.startswith(f"aihost: error: {path}:5: vms.small-box: runtime "
-                                    "llamacpp needs its GGUF model: llamacpp: {hf_repo: ")
+    assert result.stderr.startswith(
+        f"aihost: error: {path}:5: vms.small-box: runtime "
+        "llamacpp needs its GGUF model: llamacpp: {hf_repo: "
+    )
     assert "sha256" in result.stderr and "model_path" in result.stderr
 
 
@@ -37,20 +39,24 @@ def test_a_download_without_its_sha256_is_refused(tmp_path):
     path, result = _check(tmp_path, "    llamacpp:\n      hf_repo: a/b\n      hf_file: m.gguf\n")
     assert result.exit_code == 2
     assert f"{path}:9: vms.small-box.llamacpp: a downloaded model needs its sha256" in (
-        result.stderr)
+        result.stderr
+    )
 
 
 def test_vm_up_reports_a_download_whose_checksum_differs(sim, tmp_path):
-    demo = yaml.safe_load((Path(__file__).resolve().parents[2] / "inventories" / "demo.yaml")
-                          .read_text())["vms"]["small-box"]
+    demo = yaml.safe_load(
+        (Path(__file__).resolve().parents[2] / "inventories" / "demo.yaml").read_text()
+    )["vms"]["small-box"]
     wrong = {**demo["llamacpp"], "sha256": "0" * 64}
     vm = {"gpu": "rtx3060", "runtime": "llamacpp", "llamacpp": wrong}
     inventory = sim.inventory(tmp_path / "inv.yaml", {"small-box": vm})
     result = run_aihost("-i", str(inventory), "vm", "up", "small-box")
     assert result.exit_code != 0
     assert f"has SHA-256 {demo['llamacpp']['sha256']}, not the inventory's {'0' * 64}" in (
-        result.stderr)
-    right = sim.inventory(tmp_path / "inv.yaml", {"small-box": {**vm, "llamacpp": demo[
-        "llamacpp"]}})
+        result.stderr
+    )
+    right = sim.inventory(
+        tmp_path / "inv.yaml", {"small-box": {**vm, "llamacpp": demo["llamacpp"]}}
+    )
     again = run_aihost("-i", str(right), "vm", "up", "small-box", "--reprovision")
     assert again.exit_code == 0, again.stderr

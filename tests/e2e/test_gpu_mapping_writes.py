@@ -31,10 +31,16 @@ def _race(tmp_path: Path, inventory: Path, commands: dict[str, list[str]]) -> di
     for name, args in commands.items():
         ready = tmp_path / f"ready-{name}"
         ready.unlink(missing_ok=True)
-        procs[name] = (ready, subprocess.Popen(
-            [sys.executable, "-c", RACER, str(ready), str(go), "-i", str(inventory), *args],
-            cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        ))
+        procs[name] = (
+            ready,
+            subprocess.Popen(
+                [sys.executable, "-c", RACER, str(ready), str(go), "-i", str(inventory), *args],
+                cwd=REPO_ROOT,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            ),
+        )
     deadline = time.monotonic() + 60
     while not all(ready.exists() for ready, _ in procs.values()):
         assert time.monotonic() < deadline, "the racing processes did not start"
@@ -71,13 +77,23 @@ def _inventory(sim: Any, tmp_path: Path) -> Path:
 
 
 def _mapping_puts(sim: Any, gpu: str, since: int = 0) -> list[dict[str, Any]]:
-    return [r for r in sim.requests(since) if r["method"] == "PUT"
-            and r["path"] == f"/api2/json/cluster/mapping/pci/{gpu}"]
+    return [
+        r
+        for r in sim.requests(since)
+        if r["method"] == "PUT" and r["path"] == f"/api2/json/cluster/mapping/pci/{gpu}"
+    ]
 
 
 def test_the_lease_write_sends_the_map_back_and_keeps_the_mappings_other_keys(sim, tmp_path):
-    api(sim, "POST", "/cluster/mapping/pci", id="rtx4090", map=[GPU_4090],
-        description="Rack 2, slot 1", **{"live-migration-capable": 1})
+    api(
+        sim,
+        "POST",
+        "/cluster/mapping/pci",
+        id="rtx4090",
+        map=[GPU_4090],
+        description="Rack 2, slot 1",
+        **{"live-migration-capable": 1},
+    )
     up = run_aihost("-i", str(_inventory(sim, tmp_path)), "vm", "up", "box-a", "--no-wait")
     assert up.exit_code == 0, up.stderr
     mapping = _mapping(sim, "rtx4090")
@@ -100,8 +116,14 @@ def test_a_lease_write_lost_to_another_mappings_change_is_retried(sim, tmp_path,
     def another_operator_first(self: MappingRegister, text: str, digest: str | None) -> bool:
         if self.path.endswith("/rtx4090") and not done:  # between aihost's read and write
             other = _mapping(sim, "rtx3060")
-            api(sim, "PUT", "/cluster/mapping/pci/rtx3060", map=other["map"],
-                description=other["description"] + " (checked)", digest=other["digest"])
+            api(
+                sim,
+                "PUT",
+                "/cluster/mapping/pci/rtx3060",
+                map=other["map"],
+                description=other["description"] + " (checked)",
+                digest=other["digest"],
+            )
             done.append(other["digest"])
         return real_write(self, text, digest)
 
@@ -124,16 +146,21 @@ def test_two_vm_up_of_different_gpus_at_once_all_succeed_round_after_round(sim, 
     lost = ids = 0
     for round_no in range(5):
         since = len(sim.requests())
-        results = _race(tmp_path, inventory,
-                        {box: ["vm", "up", box, "--no-wait"] for box in BOXES})
+        results = _race(tmp_path, inventory, {box: ["vm", "up", box, "--no-wait"] for box in BOXES})
         assert all(code == 0 for code, _ in results.values()), (round_no, results)
         if not maps:
             maps = {gpu: _mapping(sim, gpu)["map"] for gpu in BOXES.values()}
         _check_round(sim, maps)
-        lost += sum(1 for r in sim.requests(since) if r["status"] == 500 and r["method"] == "PUT"
-                    and r["path"].startswith("/api2/json/cluster/mapping/pci/"))
-        ids += sum(1 for r in sim.requests(since) if r["status"] == 500
-                   and r["path"].endswith("/clone"))
+        lost += sum(
+            1
+            for r in sim.requests(since)
+            if r["status"] == 500
+            and r["method"] == "PUT"
+            and r["path"].startswith("/api2/json/cluster/mapping/pci/")
+        )
+        ids += sum(
+            1 for r in sim.requests(since) if r["status"] == 500 and r["path"].endswith("/clone")
+        )
         for box in BOXES:
             gone = run_aihost("-i", str(inventory), "vm", "destroy", box, "--yes")
             assert gone.exit_code == 0, gone.stderr

@@ -140,7 +140,6 @@ def test_node_without_iommu_and_gpu_sharing_its_group(two_node):
     assert "NOT READY" in text.stdout and "fix: enable VT-d/AMD-Vi" in text.stdout
 
 
-
 def test_failed_check_prints_exactly_one_json_document(sim, tmp_path):
     inventory = sim.inventory(
         tmp_path / "inv.yaml",
@@ -149,8 +148,13 @@ def test_failed_check_prints_exactly_one_json_document(sim, tmp_path):
     )
     from test_gpu_swap import api
 
-    api(sim, "POST", "/cluster/mapping/pci", id="rtx4090",
-        map="node=pve1,path=0000:01:00,id=10de:2204,iommugroup=12")
+    api(
+        sim,
+        "POST",
+        "/cluster/mapping/pci",
+        id="rtx4090",
+        map="node=pve1,path=0000:01:00,id=10de:2204,iommugroup=12",
+    )
     result = _check(inventory)
     assert result.exit_code == 2
     data = json.loads(result.stdout)  # one document, not a report then an error object
@@ -176,9 +180,15 @@ def test_demo_host_check_text_json_and_exit_code_agree():
 
 
 def test_gpu_map_refuses_another_model_or_a_card_another_mapping_names(sim, tmp_path):
-    gpus = {"rtx4090": {"host": "pve1", "mapping": "rtx4090", "vram_gb": 24,
-                        "model": "GeForce RTX 4090"},
-            "rtx3060": {"host": "pve1", "mapping": "rtx3060", "vram_gb": 12}}
+    gpus = {
+        "rtx4090": {
+            "host": "pve1",
+            "mapping": "rtx4090",
+            "vram_gb": 24,
+            "model": "GeForce RTX 4090",
+        },
+        "rtx3060": {"host": "pve1", "mapping": "rtx3060", "vram_gb": 12},
+    }
     inventory = str(sim.inventory(tmp_path / "inv.yaml", {}, gpus=gpus))
     assert run_aihost("-i", inventory, "gpu", "map", "rtx3060").exit_code == 0
     before = len(sim.writes())
@@ -191,18 +201,27 @@ def test_gpu_map_refuses_another_model_or_a_card_another_mapping_names(sim, tmp_
     assert taken.exit_code == 2
     assert "0000:02:00 on pve1 is already mapped as 'rtx3060'" in taken.stderr
     assert len(sim.writes()) == before
-    forced = run_aihost("-i", inventory, "gpu", "map", "rtx4090", "--pci", "0000:02:00",
-                        "--force")
+    forced = run_aihost("-i", inventory, "gpu", "map", "rtx4090", "--pci", "0000:02:00", "--force")
     assert forced.exit_code == 0, forced.stderr
     assert run_aihost("-i", inventory, "gpu", "map", "rtx4090").exit_code == 0
 
 
 def test_host_check_fails_a_mapping_that_points_at_another_model(sim, tmp_path):
-    gpus = {"rtx4090": {"host": "pve1", "mapping": "rtx4090", "vram_gb": 24,
-                        "model": "GeForce RTX 4090"}}
+    gpus = {
+        "rtx4090": {
+            "host": "pve1",
+            "mapping": "rtx4090",
+            "vram_gb": 24,
+            "model": "GeForce RTX 4090",
+        }
+    }
     inventory = sim.inventory(tmp_path / "inv.yaml", {}, gpus=gpus)
-    assert run_aihost("-i", str(inventory), "gpu", "map", "rtx4090", "--pci", "0000:02:00",
-                      "--force").exit_code == 0
+    assert (
+        run_aihost(
+            "-i", str(inventory), "gpu", "map", "rtx4090", "--pci", "0000:02:00", "--force"
+        ).exit_code
+        == 0
+    )
     result = _check(inventory)
     assert result.exit_code == 2
     finding = _findings(result, "pve1")["rtx4090: model"]

@@ -36,14 +36,19 @@ def world(tmp_path_factory) -> Iterator[dict[str, Any]]:
     """One simulator for the corpus (no case may reach it), a busy port, the fill values."""
     from provision.sim.server import SimServer
 
-    server = SimServer(tmp_path_factory.mktemp("sim"), durations={},
-                       validator=schema_validator()).start()
+    server = SimServer(
+        tmp_path_factory.mktemp("sim"), durations={}, validator=schema_validator()
+    ).start()
     busy = socket.socket()
     busy.bind(("127.0.0.1", 0))
     busy.listen()
-    values = {"api": server.url, "token_id": server.token_id,
-              "fingerprint": server.fingerprint, "token_secret": server.token_secret,
-              "busy_port": str(busy.getsockname()[1])}
+    values = {
+        "api": server.url,
+        "token_id": server.token_id,
+        "fingerprint": server.fingerprint,
+        "token_secret": server.token_secret,
+        "busy_port": str(busy.getsockname()[1]),
+    }
     try:
         yield {"server": server, "values": values}
     finally:
@@ -98,18 +103,27 @@ def test_hostile_invocation(world, tmp_path, case: CliCase):
 
 def test_corpus_time_and_memory_in_a_child_process(world, tmp_path):
     spec = {**world["values"], "dir": str(tmp_path)}
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
-        [str(REPO_ROOT), str(REPO_ROOT / "tests"), os.environ.get("PYTHONPATH", "")])}
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(
+            [str(REPO_ROOT), str(REPO_ROOT / "tests"), os.environ.get("PYTHONPATH", "")]
+        ),
+    }
     child = subprocess.run(
         [sys.executable, "-m", "support.hostile_corpus", json.dumps(spec)],
-        capture_output=True, text=True, env=env, cwd=REPO_ROOT / "tests", timeout=600,
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=REPO_ROOT / "tests",
+        timeout=600,
     )
     assert child.returncode == 0, child.stderr[-2000:]
     report = json.loads(child.stdout.strip().splitlines()[-1])
     cases = report["cases"]
     assert len(cases) == len(INVENTORY_CASES) + len(CLI_CASES)
-    assert all(c["code"] == 2 for c in cases.values()), [k for k, c in cases.items()
-                                                         if c["code"] != 2]
+    assert all(c["code"] == 2 for c in cases.values()), [
+        k for k, c in cases.items() if c["code"] != 2
+    ]
     peaks = sorted(c["peak_bytes"] for c in cases.values())
     times = sorted(c["seconds"] for c in cases.values())
     growth = max(c["rss_growth_kib"] for c in cases.values()) * 1024
@@ -119,8 +133,10 @@ def test_corpus_time_and_memory_in_a_child_process(world, tmp_path):
     assert maxrss < LIMIT_BYTES  # the whole child: interpreter, libraries, every case
     assert world["server"].request_log() == []
     slowest = max(cases, key=lambda k: cases[k]["seconds"])
-    print(f"\nhostile corpus: {len(cases)} cases; per case time median "
-          f"{times[len(times) // 2] * 1000:.1f} ms, max {times[-1] * 1000:.1f} ms ({slowest}); "
-          f"peak allocation median {peaks[len(peaks) // 2] / 1024:.0f} KiB, max "
-          f"{peaks[-1] / 1024 / 1024:.1f} MiB; peak RSS growth in one case max "
-          f"{growth / 1024 / 1024:.1f} MiB; child peak RSS {maxrss / 1024 / 1024:.1f} MiB")
+    print(
+        f"\nhostile corpus: {len(cases)} cases; per case time median "
+        f"{times[len(times) // 2] * 1000:.1f} ms, max {times[-1] * 1000:.1f} ms ({slowest}); "
+        f"peak allocation median {peaks[len(peaks) // 2] / 1024:.0f} KiB, max "
+        f"{peaks[-1] / 1024 / 1024:.1f} MiB; peak RSS growth in one case max "
+        f"{growth / 1024 / 1024:.1f} MiB; child peak RSS {maxrss / 1024 / 1024:.1f} MiB"
+    )

@@ -23,10 +23,12 @@ def _vms_named(sim, name: str) -> list[int]:
     import requests
 
     server = sim.server
-    reply = requests.get(f"{server.url}/api2/json/nodes/pve1/qemu", timeout=10,
-                         verify=str(server.cert_path), headers={
-                             "Authorization": f"PVEAPIToken={server.token_id}="
-                                              f"{server.token_secret}"})
+    reply = requests.get(
+        f"{server.url}/api2/json/nodes/pve1/qemu",
+        timeout=10,
+        verify=str(server.cert_path),
+        headers={"Authorization": f"PVEAPIToken={server.token_id}={server.token_secret}"},
+    )
     return sorted(r["vmid"] for r in reply.json()["data"] if r.get("name") == name)
 
 
@@ -98,8 +100,13 @@ def two_node(tmp_path_factory):
     from provision.sim.server import SimServer
 
     state = tmp_path_factory.mktemp("sim2")
-    server = SimServer(state, DEFAULT_FIXTURE.parent / "two-node.yaml", sftp_port=None,
-                       durations={"pvestatd": 1e9}, validator=schema_validator()).start()
+    server = SimServer(
+        state,
+        DEFAULT_FIXTURE.parent / "two-node.yaml",
+        sftp_port=None,
+        durations={"pvestatd": 1e9},
+        validator=schema_validator(),
+    ).start()
     token = state / "token"
     token.write_text(server.token_secret + "\n")
     try:
@@ -118,20 +125,30 @@ def test_no_second_vm_while_an_offline_node_holds_vms_of_unknown_name(two_node, 
     auth = {"Authorization": f"PVEAPIToken={server.token_id}={server.token_secret}"}
 
     def post(path: str, **kw):
-        reply = requests.post(f"{server.url}{path}", headers=auth, timeout=10,
-                              verify=str(server.cert_path), **kw)
+        reply = requests.post(
+            f"{server.url}{path}", headers=auth, timeout=10, verify=str(server.cert_path), **kw
+        )
         assert reply.status_code == 200, reply.text
 
     post("/api2/json/nodes/pve2/qemu", data={"vmid": 150, "name": "box", "tags": "aihost"})
     post("/_sim/faults", json={"kind": "node_offline", "node": "pve2"})
     inventory = tmp_path / "inv.yaml"
-    inventory.write_text(yaml.safe_dump({
-        "hosts": {"pve1": {"api": server.url, "tls": {"fingerprint": server.fingerprint},
-                           "token": {"id": server.token_id, "secret_file": str(token)}}},
-        "gpus": {},
-        "defaults": {"vm": {"host": "pve1", "template": "ubuntu-2404-cloud"}},
-        "vms": {"box": PLAIN},
-    }))
+    inventory.write_text(
+        yaml.safe_dump(
+            {
+                "hosts": {
+                    "pve1": {
+                        "api": server.url,
+                        "tls": {"fingerprint": server.fingerprint},
+                        "token": {"id": server.token_id, "secret_file": str(token)},
+                    }
+                },
+                "gpus": {},
+                "defaults": {"vm": {"host": "pve1", "template": "ubuntu-2404-cloud"}},
+                "vms": {"box": PLAIN},
+            }
+        )
+    )
     since = len(server.request_log())
     result = _aihost(inventory, "vm", "up", "box")
     assert result.exit_code == 3, result.stdout + result.stderr

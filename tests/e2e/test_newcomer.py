@@ -92,8 +92,7 @@ def _text(seen: set[str], args: tuple[str, ...], code: int) -> Result:
     assert result.exit_code == code, (args, result.stderr)
     if tuple(args[:2]) not in DOCUMENTS:
         for shown in REPRS:
-            assert shown not in result.stdout + result.stderr, (args, result.stdout,
-                                                                 result.stderr)
+            assert shown not in result.stdout + result.stderr, (args, result.stdout, result.stderr)
     _follow(result, seen)
     return result
 
@@ -106,9 +105,15 @@ def walk(seen: set[str], *args: str, code: int = 0) -> Result:
 
 def test_the_readme_commands_on_the_demo(fast_demo: None) -> None:
     seen: set[str] = set()
-    for row in (("inventory", "check"), ("inventory", "show"), ("inventory", "schema"),
-                ("models", "list"), ("models", "fit", "llama3.1:8b", "--gpu", "rtx4090"),
-                ("render", "llm-box"), ("render", "small-box")):
+    for row in (
+        ("inventory", "check"),
+        ("inventory", "show"),
+        ("inventory", "schema"),
+        ("models", "list"),
+        ("models", "fit", "llama3.1:8b", "--gpu", "rtx4090"),
+        ("render", "llm-box"),
+        ("render", "small-box"),
+    ):
         walk(seen, *row)
     walk(seen, "models", "fit", "llama3.1:70b", "--vram", "24", code=2)  # does not fit
 
@@ -120,16 +125,26 @@ def test_the_readme_commands_on_the_demo(fast_demo: None) -> None:
     up = walk(seen, "vm", "up", "--all")  # the shared RTX 4090: one holder, one note
     assert "`aihost gpu swap rtx4090 --to image-box`" in up.stdout + up.stderr
     assert "gpu swap rtx4090 --to image-box" in seen  # followed, and it worked
-    for row in (("vm", "list"), ("vm", "status", "llm-box"), ("vm", "status", "image-box"),
-                ("vm", "status", "small-box"), ("gpu", "list")):
+    for row in (
+        ("vm", "list"),
+        ("vm", "status", "llm-box"),
+        ("vm", "status", "image-box"),
+        ("vm", "status", "small-box"),
+        ("gpu", "list"),
+    ):
         walk(seen, *row)
     status = aihost("vm", "status", "small-box").stdout
     assert re.search(r"^address:\s+\d+\.\d+\.\d+\.\d+$", status, re.M), status
     assert re.search(r"^way_in:\s+\S", status, re.M), status
 
-    for row in (("gpu", "map", "rtx4090"), ("gpu", "swap", "rtx4090", "--to", "llm-box"),
-                ("gpu", "release", "rtx4090"), ("gpu", "recover", "rtx4090"),
-                ("vm", "plan", "image-box"), ("vm", "down", "small-box")):
+    for row in (
+        ("gpu", "map", "rtx4090"),
+        ("gpu", "swap", "rtx4090", "--to", "llm-box"),
+        ("gpu", "release", "rtx4090"),
+        ("gpu", "recover", "rtx4090"),
+        ("vm", "plan", "image-box"),
+        ("vm", "down", "small-box"),
+    ):
         walk(seen, *row)
     walk(seen, "vm", "destroy", "small-box", code=2)  # without --yes: nothing happens
     _json(seen, ("vm", "destroy", "small-box", "--yes"), 0)

@@ -20,8 +20,9 @@ def _problems(result) -> list[str]:
 
 
 def test_a_vm_admin_token_without_sdn_use_is_refused_naming_the_pveum_fix(sim, tmp_path):
-    inventory = sim.inventory(tmp_path / "inv.yaml", {"llm-box": LLM},
-                              host=_token(sim, tmp_path, NO_SDN))
+    inventory = sim.inventory(
+        tmp_path / "inv.yaml", {"llm-box": LLM}, host=_token(sim, tmp_path, NO_SDN)
+    )
     result = run_aihost("-i", str(inventory), "vm", "up", "llm-box")
     assert result.exit_code == 2, result.stderr
     assert _problems(result) == [
@@ -35,8 +36,9 @@ def test_a_vm_admin_token_without_sdn_use_is_refused_naming_the_pveum_fix(sim, t
 
 def test_a_vlan_on_another_bridge_needs_its_own_grant_and_the_templates_bridge(sim, tmp_path):
     vm = {**LLM, "network": {"bridge": "vmbr1", "vlan": 20}}  # the token may use vmbr1
-    inventory = sim.inventory(tmp_path / "inv.yaml", {"llm-box": vm},
-                              host=_token(sim, tmp_path, NO_SDN))
+    inventory = sim.inventory(
+        tmp_path / "inv.yaml", {"llm-box": vm}, host=_token(sim, tmp_path, NO_SDN)
+    )
     result = run_aihost("-i", str(inventory), "host", "check")
     assert result.exit_code != 0
     text = result.stdout + result.stderr
@@ -61,8 +63,9 @@ def test_a_refusal_inside_the_config_task_is_one_line_and_the_fresh_vm_is_remove
     assert len(errors) == 1 and "Traceback" not in result.stderr
     assert "Permission check failed (/mapping/pci/rtx4090, Mapping.Use)" in errors[0]
     assert "qmconfig" in errors[0] and "aihost host check" in errors[0]
-    config_posts = [r for r in sim.requests() if r["method"] == "POST"
-                    and r["path"].endswith("/config")]
+    config_posts = [
+        r for r in sim.requests() if r["method"] == "POST" and r["path"].endswith("/config")
+    ]
     assert [r["status"] for r in config_posts] == [200]  # refused in the task, not the call
     assert any(r["method"] == "DELETE" for r in sim.writes())
     assert "removed the new VM" in result.stderr

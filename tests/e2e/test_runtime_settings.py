@@ -36,8 +36,13 @@ def _guest(stdout: str) -> dict:
 
 
 def test_ollama_reports_the_inventory_context_and_parallel(sim, tmp_path):
-    vm = {"gpu": "rtx4090", "runtime": "ollama", "models": ["llama3.1:8b"],
-          "context": 16384, "parallel": 2}
+    vm = {
+        "gpu": "rtx4090",
+        "runtime": "ollama",
+        "models": ["llama3.1:8b"],
+        "context": 16384,
+        "parallel": 2,
+    }
     inventory = sim.inventory(tmp_path / "inv.yaml", {"box": vm})
     result = _up(inventory, "box", output="json")
     assert result.exit_code == 0, result.stderr
@@ -47,8 +52,12 @@ def test_ollama_reports_the_inventory_context_and_parallel(sim, tmp_path):
 def test_a_unit_without_the_ollama_context_is_caught(sim, tmp_path):
     vm = {"gpu": "rtx4090", "runtime": "ollama", "models": ["llama3.1:8b"], "context": 16384}
     inventory = sim.inventory(tmp_path / "inv.yaml", {"box": vm})
-    _with_templates(inventory, tmp_path, "ollama.service.j2",
-                    "Environment=OLLAMA_CONTEXT_LENGTH={{ context_tokens }}")
+    _with_templates(
+        inventory,
+        tmp_path,
+        "ollama.service.j2",
+        "Environment=OLLAMA_CONTEXT_LENGTH={{ context_tokens }}",
+    )
     result = _up(inventory, "box")
     assert result.exit_code != 0
     # Ollama's own default on a 24564 MiB card (< 24 GiB: 4k, its docs/context-length.mdx)
@@ -56,21 +65,39 @@ def test_a_unit_without_the_ollama_context_is_caught(sim, tmp_path):
 
 
 def test_a_vllm_unit_without_max_num_seqs_is_caught(sim, tmp_path):
-    vm = {"gpu": "rtx4090", "runtime": "vllm", "models": ["Qwen/Qwen2.5-7B-Instruct"],
-          "parallel": 8}
+    vm = {
+        "gpu": "rtx4090",
+        "runtime": "vllm",
+        "models": ["Qwen/Qwen2.5-7B-Instruct"],
+        "parallel": 8,
+    }
     inventory = sim.inventory(tmp_path / "inv.yaml", {"box": vm})
-    _with_templates(inventory, tmp_path, "vllm.service.j2",
-                    '{{ (" --max-num-seqs " ~ parallel) if parallel else "" }}')
+    _with_templates(
+        inventory,
+        tmp_path,
+        "vllm.service.j2",
+        '{{ (" --max-num-seqs " ~ parallel) if parallel else "" }}',
+    )
     result = _up(inventory, "box")
     assert result.exit_code != 0
     assert "vllm reports no parallel, the inventory says 8" in result.stderr
 
 
 def _check(tmp_path: Path, vm: dict) -> object:
-    data = {"hosts": {"pve1": {"api": "sim"}},
-            "gpus": {"rtx3060": {"host": "pve1", "mapping": "rtx3060", "vram_gb": 12}},
-            "vms": {"box": {"host": "pve1", "template": "tpl", "gpu": "rtx3060",
-                            "runtime": "ollama", "models": ["llama3.1:8b"], **vm}}}
+    data = {
+        "hosts": {"pve1": {"api": "sim"}},
+        "gpus": {"rtx3060": {"host": "pve1", "mapping": "rtx3060", "vram_gb": 12}},
+        "vms": {
+            "box": {
+                "host": "pve1",
+                "template": "tpl",
+                "gpu": "rtx3060",
+                "runtime": "ollama",
+                "models": ["llama3.1:8b"],
+                **vm,
+            }
+        },
+    }
     path = tmp_path / "inv.yaml"
     path.write_text(yaml.safe_dump(data))
     return run_aihost("-i", str(path), "inventory", "check")

@@ -12,11 +12,13 @@ PASSWORD = "Correct-Horse-7f3a91"
 
 
 @pytest.mark.parametrize("delivery", ["iso", "snippet"])
-def test_user_password_is_stored_only_as_a_sha512_crypt_hash(sim, tmp_path, monkeypatch,
-                                                              delivery):
+def test_user_password_is_stored_only_as_a_sha512_crypt_hash(sim, tmp_path, monkeypatch, delivery):
     monkeypatch.setenv("AIHOST_TEST_USER_PW", PASSWORD)
-    vm = {"gpu": "rtx4090", "models": ["llama3.1:8b"],
-          "user": {"name": "alice", "password": {"secret_env": "AIHOST_TEST_USER_PW"}}}
+    vm = {
+        "gpu": "rtx4090",
+        "models": ["llama3.1:8b"],
+        "user": {"name": "alice", "password": {"secret_env": "AIHOST_TEST_USER_PW"}},
+    }
     host = {"cloudinit_delivery": delivery}
     inventory = sim.inventory(tmp_path / "inv.yaml", {"llm-box": vm}, host=host)
     result = run_aihost("-i", str(inventory), "vm", "up", "llm-box", "--no-wait")
@@ -28,12 +30,15 @@ def test_user_password_is_stored_only_as_a_sha512_crypt_hash(sim, tmp_path, monk
     assert PASSWORD not in result.stdout + result.stderr
 
 
-def test_a_hugging_face_token_is_stored_only_after_the_explicit_opt_in(sim, tmp_path,
-                                                                        monkeypatch):
+def test_a_hugging_face_token_is_stored_only_after_the_explicit_opt_in(sim, tmp_path, monkeypatch):
     token = "hf_NotReallyATokenButLongEnough42"
     monkeypatch.setenv("AIHOST_TEST_HF", token)
-    vm = {"gpu": "rtx4090", "runtime": "vllm", "models": ["Qwen/Qwen2.5-7B-Instruct"],
-          "hf_token": {"secret_env": "AIHOST_TEST_HF"}}
+    vm = {
+        "gpu": "rtx4090",
+        "runtime": "vllm",
+        "models": ["Qwen/Qwen2.5-7B-Instruct"],
+        "hf_token": {"secret_env": "AIHOST_TEST_HF"},
+    }
     refused = sim.inventory(tmp_path / "refused.yaml", {"llm-box": vm})
     before = len(sim.requests())
     result = run_aihost("-i", str(refused), "vm", "up", "llm-box", "--no-wait")

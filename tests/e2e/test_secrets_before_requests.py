@@ -5,8 +5,12 @@ from __future__ import annotations
 
 from aihost_testing import run_aihost
 
-VLLM = {"gpu": "rtx4090", "runtime": "vllm", "models": ["Qwen/Qwen2.5-7B-Instruct"],
-        "hf_token": {"secret_env": "AIHOST_TEST_HF_UNSET", "store_in_user_data": True}}
+VLLM = {
+    "gpu": "rtx4090",
+    "runtime": "vllm",
+    "models": ["Qwen/Qwen2.5-7B-Instruct"],
+    "hf_token": {"secret_env": "AIHOST_TEST_HF_UNSET", "store_in_user_data": True},
+}
 
 
 def test_missing_hf_token_stops_vm_up_before_any_request(sim, tmp_path, monkeypatch):
@@ -22,8 +26,11 @@ def test_missing_hf_token_stops_vm_up_before_any_request(sim, tmp_path, monkeypa
 
 
 def test_missing_user_password_stops_vm_up_before_any_request(sim, tmp_path):
-    vm = {"gpu": "rtx4090", "models": ["llama3.1:8b"],
-          "user": {"name": "alice", "password": {"secret_file": str(tmp_path / "nope")}}}
+    vm = {
+        "gpu": "rtx4090",
+        "models": ["llama3.1:8b"],
+        "user": {"name": "alice", "password": {"secret_file": str(tmp_path / "nope")}},
+    }
     inventory = sim.inventory(tmp_path / "inv.yaml", {"llm-box": vm})
     result = run_aihost("-i", str(inventory), "vm", "up", "llm-box")
     assert result.exit_code == 2, result.stderr

@@ -49,15 +49,18 @@ def test_vm_plan_shows_the_plan_of_a_vm_whose_gpu_is_held(sim, tmp_path):
     plan = run_aihost("-i", inventory, "-o", "json", "vm", "plan", "second")
     assert plan.exit_code == 0, plan.stderr
     shown = json.loads(plan.stdout)[0]
-    assert any("needs GPU rtx4090" in note and "held by VM 'first'" in note
-               for note in shown["notes"]), shown
+    assert any(
+        "needs GPU rtx4090" in note and "held by VM 'first'" in note for note in shown["notes"]
+    ), shown
     kinds = [a["kind"] for a in shown["actions"]]
     assert "clone" in kinds and "start" not in kinds
 
 
 def test_vm_up_all_partial_failure_is_one_document_and_a_documented_exit_code(sim, tmp_path):
-    vms = {"good": {"gpu": "rtx3060", "runtime": "none"},
-           "bad": {"gpu": "rtx4090", "runtime": "none", "template": "no-such-template"}}
+    vms = {
+        "good": {"gpu": "rtx3060", "runtime": "none"},
+        "bad": {"gpu": "rtx4090", "runtime": "none", "template": "no-such-template"},
+    }
     inventory = str(sim.inventory(tmp_path / "inv.yaml", vms))
     result = run_aihost("-i", inventory, "-o", "json", "vm", "up", "--all")
     assert result.exit_code == 2, result.stderr

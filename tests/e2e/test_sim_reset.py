@@ -18,9 +18,22 @@ ROOT = Path(__file__).resolve().parents[2]
 def _serve(state: Path) -> tuple[subprocess.Popen[str], str, str]:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "provision", "sim", "serve", "--port", "0", "--no-sftp",
-         "--state", str(state)],
-        stdout=subprocess.PIPE, text=True, env=env, cwd=ROOT,
+        [
+            sys.executable,
+            "-m",
+            "provision",
+            "sim",
+            "serve",
+            "--port",
+            "0",
+            "--no-sftp",
+            "--state",
+            str(state),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+        env=env,
+        cwd=ROOT,
     )
     assert proc.stdout is not None
     url = token = ""
@@ -41,8 +54,9 @@ def test_reset_while_serving_resets_the_running_world(tmp_path):
     try:
         cert = str(state / "tls" / "pve-ssl.pem")
         auth = {"Authorization": f"PVEAPIToken={token}"}
-        first = requests.get(f"{url}/api2/json/cluster/resources", headers=auth, verify=cert,
-                             timeout=10)
+        first = requests.get(
+            f"{url}/api2/json/cluster/resources", headers=auth, verify=cert, timeout=10
+        )
         assert first.status_code == 200
         log = requests.get(f"{url}/_sim/requests", verify=cert, timeout=10).json()["data"]
         assert log
@@ -52,8 +66,9 @@ def test_reset_while_serving_resets_the_running_world(tmp_path):
         assert result.json()["server"]["pid"] == proc.pid
 
         assert requests.get(f"{url}/_sim/requests", verify=cert, timeout=10).json()["data"] == []
-        again = requests.get(f"{url}/api2/json/cluster/resources", headers=auth, verify=cert,
-                             timeout=10)
+        again = requests.get(
+            f"{url}/api2/json/cluster/resources", headers=auth, verify=cert, timeout=10
+        )
         assert again.status_code == 200, again.text  # the server still works
     finally:
         proc.send_signal(signal.SIGTERM)

@@ -48,8 +48,9 @@ def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sshd]:
     storages = base / "storage.json"
     storages.write_text(json.dumps(STORAGES))
     fake = bin_dir / "pvesm"
-    fake.write_text(FAKE_PVESM.format(python=sys.executable, repo=str(REPO),
-                                      storages=str(storages)))
+    fake.write_text(
+        FAKE_PVESM.format(python=sys.executable, repo=str(REPO), storages=str(storages))
+    )
     fake.chmod(0o755)
     with running_sshd(base / "sshd", extra_config=f"SetEnv PATH={bin_dir}:/usr/bin:/bin\n") as sshd:
         yield sshd

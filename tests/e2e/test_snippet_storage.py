@@ -22,10 +22,16 @@ def nas_sim(sim_from: Any, tmp_path: Path) -> Any:
     with every privilege but Datastore.Allocate."""
     fixture = yaml.safe_load((FIXTURES / "default.yaml").read_text(encoding="utf-8"))
     fixture["storages"]["local"]["content"].remove("snippets")
-    fixture["storages"]["nas"] = {"type": "nfs", "path": "/mnt/pve/nas", "content": ["snippets"],
-                                  "shared": 1, "total_gb": 500}
+    fixture["storages"]["nas"] = {
+        "type": "nfs",
+        "path": "/mnt/pve/nas",
+        "content": ["snippets"],
+        "shared": 1,
+        "total_gb": 500,
+    }
     fixture["access"]["tokens"][TOKEN] = {
-        "privsep": 1, "acl": [{"path": "/", "privs": {"all_but": ["Datastore.Allocate"]}}],
+        "privsep": 1,
+        "acl": [{"path": "/", "privs": {"all_but": ["Datastore.Allocate"]}}],
     }
     path = tmp_path / "fixture.yaml"
     path.write_text(yaml.safe_dump(fixture), encoding="utf-8")
@@ -33,8 +39,10 @@ def nas_sim(sim_from: Any, tmp_path: Path) -> Any:
 
 
 def test_vm_up_and_destroy_with_snippets_on_nas(nas_sim: Any, tmp_path: Path) -> None:
-    host = {"token": {"id": TOKEN, "secret_file": str(nas_sim.token_file)},
-            "storage": {"snippets": "nas"}}
+    host = {
+        "token": {"id": TOKEN, "secret_file": str(nas_sim.token_file)},
+        "storage": {"snippets": "nas"},
+    }
     inventory = nas_sim.inventory(tmp_path / "inv.yaml", {"llm-box": LLM}, host=host)
     up = run_aihost("-i", str(inventory), "-o", "json", "vm", "up", "llm-box")
     assert up.exit_code == 0, up.stderr
@@ -42,12 +50,14 @@ def test_vm_up_and_destroy_with_snippets_on_nas(nas_sim: Any, tmp_path: Path) ->
     assert "llama3.1:8b" in up.json()["guest"]["models"]  # the guest read the nas snippet
     on_nas = nas_sim.state_dir / "storage" / "nas" / "snippets"
     assert sorted(p.name for p in on_nas.iterdir()) == [
-        "aihost-llm-box-meta.yaml", "aihost-llm-box-user.yaml",
+        "aihost-llm-box-meta.yaml",
+        "aihost-llm-box-user.yaml",
     ]
     requests = nas_sim.requests()
     assert not any(r["path"].startswith("/storage/") for r in requests)
-    config = [r for r in requests if r["path"].endswith(f"/qemu/{vmid}/config")
-              and r["method"] == "POST"]
+    config = [
+        r for r in requests if r["path"].endswith(f"/qemu/{vmid}/config") and r["method"] == "POST"
+    ]
     assert "user=nas:snippets/aihost-llm-box-user.yaml" in config[0]["params"]["cicustom"]
     again = run_aihost("-i", str(inventory), "vm", "up", "llm-box")
     assert again.exit_code == 0 and "no changes" in again.stdout, again.stderr

@@ -18,8 +18,14 @@ def _config(sim, name: str) -> dict:
 
     host, port = server.url.removeprefix("https://").split(":")
     user, token = server.token_id.split("!")
-    api = ProxmoxAPI(host, port=int(port), user=user, token_name=token,
-                     token_value=server.token_secret, verify_ssl=str(server.cert_path))
+    api = ProxmoxAPI(
+        host,
+        port=int(port),
+        user=user,
+        token_name=token,
+        token_value=server.token_secret,
+        verify_ssl=str(server.cert_path),
+    )
     for vm in api.nodes("pve1").qemu.get():  # live; /cluster/resources lags
         if vm.get("name") == name and not vm.get("template"):
             return {"_vm": vm, **api.nodes("pve1").qemu(vm["vmid"]).config.get()}
@@ -56,8 +62,12 @@ def test_rerun_on_a_converged_vm_writes_nothing(sim, tmp_path):
     # live VM list (/cluster/resources lags), the config, the snippet storage, and the
     # guest's address (DHCP) to show where the VM is
     assert [r["path"].removeprefix("/api2/json") for r in log] == [
-        "/cluster/mapping/pci/rtx4090", "/nodes/pve1/qemu", "/nodes/pve1/qemu/100/config",
-        "/nodes/pve1/storage", "/nodes/pve1/qemu/100/agent/network-get-interfaces"]
+        "/cluster/mapping/pci/rtx4090",
+        "/nodes/pve1/qemu",
+        "/nodes/pve1/qemu/100/config",
+        "/nodes/pve1/storage",
+        "/nodes/pve1/qemu/100/agent/network-get-interfaces",
+    ]
     assert "address: " in again.stdout and "way in: " in again.stdout
 
 
@@ -74,10 +84,13 @@ def test_a_changed_value_plans_exactly_that_change(sim, tmp_path):
 
 
 def test_gpu_held_by_another_vm_is_refused_with_the_holder_and_nothing_written(sim, tmp_path):
-    inventory = sim.inventory(tmp_path / "inv.yaml", {
-        "llm-box": LLM,
-        "image-box": {"gpu": "rtx4090", "runtime": "none"},
-    })
+    inventory = sim.inventory(
+        tmp_path / "inv.yaml",
+        {
+            "llm-box": LLM,
+            "image-box": {"gpu": "rtx4090", "runtime": "none"},
+        },
+    )
     assert _up(inventory, "llm-box").exit_code == 0
     before = len(sim.requests())
     result = _up(inventory, "image-box")
@@ -97,8 +110,11 @@ def test_no_wait_skips_the_guest_checks(sim, tmp_path):
 
 
 def test_create_by_importing_a_cloud_image(sim, tmp_path):
-    vm = {"template": None, "image": "local:import/noble-server-cloudimg-amd64.qcow2",
-          "runtime": "none"}
+    vm = {
+        "template": None,
+        "image": "local:import/noble-server-cloudimg-amd64.qcow2",
+        "runtime": "none",
+    }
     inventory = sim.inventory(tmp_path / "inv.yaml", {"img-box": vm})
     result = _up(inventory, "img-box")
     assert result.exit_code == 0, result.stderr

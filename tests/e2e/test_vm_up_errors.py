@@ -20,8 +20,14 @@ def _vm_names(sim) -> set[str]:
     server = sim.server
     host, port = server.url.removeprefix("https://").split(":")
     user, token = server.token_id.split("!")
-    api = ProxmoxAPI(host, port=int(port), user=user, token_name=token,
-                     token_value=server.token_secret, verify_ssl=str(server.cert_path))
+    api = ProxmoxAPI(
+        host,
+        port=int(port),
+        user=user,
+        token_name=token,
+        token_value=server.token_secret,
+        verify_ssl=str(server.cert_path),
+    )
     return {vm["name"] for vm in api.nodes("pve1").qemu.get() if not vm.get("template")}
 
 
@@ -45,8 +51,9 @@ def test_bad_token_is_exit_3_and_writes_nothing(sim, tmp_path):
 
 def test_wrong_fingerprint_is_refused_showing_the_real_one(sim, tmp_path):
     wrong = ":".join(["AB"] * 32)
-    inventory = sim.inventory(tmp_path / "inv.yaml", {"llm-box": LLM},
-                              host={"tls": {"fingerprint": wrong}})
+    inventory = sim.inventory(
+        tmp_path / "inv.yaml", {"llm-box": LLM}, host={"tls": {"fingerprint": wrong}}
+    )
     result = _up(inventory, "llm-box")
     assert result.exit_code == 3
     line = _one_error_line(result)
@@ -64,16 +71,19 @@ def test_self_signed_certificate_without_a_pin_is_refused_with_how_to_pin(sim, t
 
 
 def test_unreachable_host_names_the_url(sim, tmp_path):
-    inventory = sim.inventory(tmp_path / "inv.yaml", {"llm-box": LLM},
-                              host={"api": "https://127.0.0.1:9"})
+    inventory = sim.inventory(
+        tmp_path / "inv.yaml", {"llm-box": LLM}, host={"api": "https://127.0.0.1:9"}
+    )
     result = _up(inventory, "llm-box")
     assert result.exit_code == 3
     assert "127.0.0.1:9" in _one_error_line(result)
 
 
 def test_failed_clone_task_reports_the_task_error_and_leaves_no_vm(sim, tmp_path):
-    sim.control("faults", {"kind": "task_error", "task": "qmclone",
-                           "message": "storage 'local-lvm' is full"})
+    sim.control(
+        "faults",
+        {"kind": "task_error", "task": "qmclone", "message": "storage 'local-lvm' is full"},
+    )
     inventory = sim.inventory(tmp_path / "inv.yaml", {"llm-box": LLM})
     result = _up(inventory, "llm-box")
     assert result.exit_code == 3
@@ -82,9 +92,15 @@ def test_failed_clone_task_reports_the_task_error_and_leaves_no_vm(sim, tmp_path
 
 
 def test_failed_configure_removes_the_fresh_clone_again(sim, tmp_path):
-    sim.control("faults", {"kind": "http500", "method": "POST", "path": r"/qemu/\d+/config$",
-                           "message": "can't lock file '/var/lock/qemu-server/lock-100.conf'"
-                           " - got timeout"})
+    sim.control(
+        "faults",
+        {
+            "kind": "http500",
+            "method": "POST",
+            "path": r"/qemu/\d+/config$",
+            "message": "can't lock file '/var/lock/qemu-server/lock-100.conf' - got timeout",
+        },
+    )
     inventory = sim.inventory(tmp_path / "inv.yaml", {"llm-box": LLM})
     result = _up(inventory, "llm-box")
     assert result.exit_code == 3
@@ -148,8 +164,7 @@ def test_fleet_failure_of_one_vm_does_not_stop_the_others(sim, tmp_path):
 
 
 def test_list_status_down_and_destroy(sim, tmp_path):
-    inventory = sim.inventory(tmp_path / "inv.yaml", {"llm-box": LLM, "other": {
-        "runtime": "none"}})
+    inventory = sim.inventory(tmp_path / "inv.yaml", {"llm-box": LLM, "other": {"runtime": "none"}})
     assert _up(inventory, "llm-box").exit_code == 0
     listing = run_aihost("-i", str(inventory), "-o", "json", "vm", "list").json()
     by_name = {row["vm"]: row for row in listing}

@@ -15,9 +15,19 @@ from aihost_testing import INVENTORIES, REPO_ROOT
 def installed(tmp_path_factory) -> Path:
     work = tmp_path_factory.mktemp("wheel")
     subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(work / "dist"),
-         str(REPO_ROOT)],
-        check=True, capture_output=True,
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "-q",
+            "-w",
+            str(work / "dist"),
+            str(REPO_ROOT),
+        ],
+        check=True,
+        capture_output=True,
     )
     wheel = next((work / "dist").glob("aihost-*.whl"))
     env_dir = work / "venv"
@@ -26,16 +36,31 @@ def installed(tmp_path_factory) -> Path:
     venv.EnvBuilder(with_pip=False, system_site_packages=True).create(env_dir)
     python = env_dir / "bin" / "python"
     subprocess.run(
-        [sys.executable, "-m", "pip", "--python", str(python), "install", "--no-deps", "-q",
-         str(wheel)],
-        check=True, capture_output=True,
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "--python",
+            str(python),
+            "install",
+            "--no-deps",
+            "-q",
+            str(wheel),
+        ],
+        check=True,
+        capture_output=True,
     )
     return env_dir
 
 
 def _run(env_dir: Path, *args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([str(env_dir / "bin" / "aihost"), *args], capture_output=True,
-                          text=True, cwd=cwd, env={"PATH": "/usr/bin:/bin", "HOME": str(cwd)})
+    return subprocess.run(
+        [str(env_dir / "bin" / "aihost"), *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env={"PATH": "/usr/bin:/bin", "HOME": str(cwd)},
+    )
 
 
 def test_wheel_installs_a_working_aihost(installed, tmp_path):
@@ -47,9 +72,15 @@ def test_wheel_installs_a_working_aihost(installed, tmp_path):
 def test_wheel_ships_templates_and_uses_them_not_the_source_tree(installed, tmp_path):
     python = installed / "bin" / "python"
     probe = subprocess.run(
-        [str(python), "-c",
-         "import provision.paths as p; print(p.PACKAGE_DIR); print(p.builtin_templates_dir())"],
-        capture_output=True, text=True, cwd=tmp_path, check=True,
+        [
+            str(python),
+            "-c",
+            "import provision.paths as p; print(p.PACKAGE_DIR); print(p.builtin_templates_dir())",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        check=True,
     ).stdout.split()
     package_dir, templates = Path(probe[0]), Path(probe[1])
     assert str(package_dir).startswith(str(installed)), package_dir

@@ -21,7 +21,10 @@ def build_image(cache: Path = DEFAULT_CACHE) -> Path:
     """The cached image directory (vmlinuz, initrd, disk.img), built when missing."""
     run = subprocess.run(
         ["sh", str(HERE / "build_image.sh"), str(cache)],
-        capture_output=True, text=True, timeout=1800, check=False,
+        capture_output=True,
+        text=True,
+        timeout=1800,
+        check=False,
     )
     if run.returncode != 0:
         raise RuntimeError(f"build_image.sh failed: {run.stderr.strip()[-2000:]}")

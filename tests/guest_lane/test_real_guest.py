@@ -36,8 +36,10 @@ def image() -> Path:
         pytest.fail(f"the guest lane needs {', '.join(missing)} (.ci/run installs them)")
     start = time.monotonic()
     path = build_image()
-    print(f"\nguest lane: image ready in {time.monotonic() - start:.0f} s ({path}, "
-          f"{'TCG' if TCG else 'KVM'})")
+    print(
+        f"\nguest lane: image ready in {time.monotonic() - start:.0f} s ({path}, "
+        f"{'TCG' if TCG else 'KVM'})"
+    )
     return path
 
 
@@ -53,13 +55,25 @@ class Lane:
         token = self.state / "token"
         token.write_text(self.server.token_secret + "\n")
         data = {
-            "hosts": {"pve1": {"api": self.server.url, "tls": {"fingerprint":
-                                                                self.server.fingerprint},
-                               "token": {"id": self.server.token_id,
-                                         "secret_file": str(token)}}},
+            "hosts": {
+                "pve1": {
+                    "api": self.server.url,
+                    "tls": {"fingerprint": self.server.fingerprint},
+                    "token": {"id": self.server.token_id, "secret_file": str(token)},
+                }
+            },
             "gpus": {"rtx4090": {"host": "pve1", "mapping": "rtx4090", "vram_gb": 24}},
-            "vms": {"lane": {"host": "pve1", "template": "ubuntu-2404-cloud", "cores": 2,
-                             "memory_gb": 2, "disk_gb": 40, "distro": "debian-12", **vm}},
+            "vms": {
+                "lane": {
+                    "host": "pve1",
+                    "template": "ubuntu-2404-cloud",
+                    "cores": 2,
+                    "memory_gb": 2,
+                    "disk_gb": 40,
+                    "distro": "debian-12",
+                    **vm,
+                }
+            },
         }
         path = self.state / "inv.yaml"
         path.write_text(yaml.safe_dump(data, sort_keys=False))
@@ -67,8 +81,16 @@ class Lane:
 
     def up(self, vm: dict[str, Any], *extra: str) -> tuple[Any, float]:
         start = time.monotonic()
-        result = run_aihost("-i", str(self.inventory(vm)), "vm", "up", "lane", *extra,
-                            "--agent-timeout", str(BOOT_TIMEOUT + FIRST_BOOT_TIMEOUT))
+        result = run_aihost(
+            "-i",
+            str(self.inventory(vm)),
+            "vm",
+            "up",
+            "lane",
+            *extra,
+            "--agent-timeout",
+            str(BOOT_TIMEOUT + FIRST_BOOT_TIMEOUT),
+        )
         return result, time.monotonic() - start
 
     def guest(self) -> QemuGuest:
@@ -121,7 +143,10 @@ def test_vm_up_verifies_a_real_guest_without_gpu_or_runtime(lane: Lane) -> None:
     qemu = lane.guest()
     state = json.loads(qemu.read_file("/var/lib/aihost/state.json") or "{}")
     assert (state["instance_id"], state["phase"], state["status"]) == (
-        "aihost-lane-g2", "done", "ok"), state
+        "aihost-lane-g2",
+        "done",
+        "ok",
+    ), state
     code, status = cloud_init_result(qemu)  # the new instance's first boot, no error
     assert code == 0 and status["v1"]["errors"] == [], status
     assert qemu.read_file("/var/lib/aihost/firstboot-done") == "aihost-lane-g2\n"

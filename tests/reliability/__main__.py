@@ -19,8 +19,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--trials", type=int, default=200)
     parser.add_argument("--seed", type=int, default=1, help="seed of the first trial")
     parser.add_argument("--budget", type=float, default=None, help="stop after SECONDS")
-    parser.add_argument("--labs", type=int, default=3,
-                        help="simulators run side by side (one trial at a time each)")
+    parser.add_argument(
+        "--labs", type=int, default=3, help="simulators run side by side (one trial at a time each)"
+    )
     parser.add_argument("--quiet", action="store_true", help="print only the summary")
     args = parser.parse_args(argv)
     labs = start_labs(args.labs)

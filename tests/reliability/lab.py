@@ -39,12 +39,16 @@ class Lab:
 
     def __init__(self, root: Path | None = None, *, fork: bool = True) -> None:
         self.root = Path(root or tempfile.mkdtemp(prefix="aihost-reliab-"))
-        self.server = SimServer(self.root / "sim", None, durations={"pvestatd": 1e9},
-                                validator=_validator()).start()
+        self.server = SimServer(
+            self.root / "sim", None, durations={"pvestatd": 1e9}, validator=_validator()
+        ).start()
         self.inventory = self.root / "inv.yaml"
         self._write_inventory()
-        self.env = {**os.environ, "PYTHONPATH": str(REPO_ROOT),
-                    "AIHOST_STATE_DIR": str(self.root / "state")}
+        self.env = {
+            **os.environ,
+            "PYTHONPATH": str(REPO_ROOT),
+            "AIHOST_STATE_DIR": str(self.root / "state"),
+        }
         self.env.pop("AIHOST_INVENTORY", None)
         self.worlds: dict[str, dict[str, Any]] = {}
         self._prepare()
@@ -96,8 +100,10 @@ class Lab:
         server = self.server
         reply = requests.post(
             f"{server.url}/api2/json/nodes/pve1/qemu/{vmid}/status/start",
-            verify=str(server.cert_path), timeout=10,
-            headers={"Authorization": f"PVEAPIToken={server.token_id}={server.token_secret}"})
+            verify=str(server.cert_path),
+            timeout=10,
+            headers={"Authorization": f"PVEAPIToken={server.token_id}={server.token_secret}"},
+        )
         reply.raise_for_status()
 
     # ---- running aihost -------------------------------------------------------------
@@ -107,11 +113,20 @@ class Lab:
 
     def cli(self, *args: str, check: bool = False, timeout: float = 120) -> tuple[int, str]:
         """Run aihost as a subprocess to its end; (exit code, stderr)."""
-        done = subprocess.run(self.argv(*args), cwd=REPO_ROOT, env=self.env, text=True,
-                              capture_output=True, timeout=timeout, check=False)
+        done = subprocess.run(
+            self.argv(*args),
+            cwd=REPO_ROOT,
+            env=self.env,
+            text=True,
+            capture_output=True,
+            timeout=timeout,
+            check=False,
+        )
         if check and done.returncode != 0:
-            raise RuntimeError(f"setup `aihost {' '.join(args)}` exited {done.returncode}: "
-                               f"{done.stderr.strip()[-500:]}")
+            raise RuntimeError(
+                f"setup `aihost {' '.join(args)}` exited {done.returncode}: "
+                f"{done.stderr.strip()[-500:]}"
+            )
         return done.returncode, done.stderr
 
     def spawn(self, *args: str) -> Any:
@@ -119,15 +134,26 @@ class Lab:
         provision`); a Popen or a zygote Child."""
         if self.zygote is not None:
             return self.zygote.spawn(["-i", str(self.inventory), *args])
-        return subprocess.Popen(self.argv(*args), cwd=REPO_ROOT, env=self.env, text=True,
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        return subprocess.Popen(
+            self.argv(*args),
+            cwd=REPO_ROOT,
+            env=self.env,
+            text=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
 
     def control(self, method: str, what: str, payload: Any = None) -> Any:
         """The simulator's control API."""
         import requests
 
-        reply = requests.request(method, f"{self.server.url}/_sim/{what}", json=payload,
-                                 verify=str(self.server.cert_path), timeout=10)
+        reply = requests.request(
+            method,
+            f"{self.server.url}/_sim/{what}",
+            json=payload,
+            verify=str(self.server.cert_path),
+            timeout=10,
+        )
         reply.raise_for_status()
         return reply.json()["data"]
 
@@ -139,16 +165,30 @@ class Lab:
         token.write_text(server.token_secret + "\n")
         vm = {"gpu": GPU, "runtime": "none"}
         data = {
-            "hosts": {"pve1": {
-                "api": server.url,
-                "token": {"id": server.token_id, "secret_file": str(token)},
-                "tls": {"fingerprint": server.fingerprint},
-                "ssh": {"user": "root", "host": "127.0.0.1", "port": server.sftp_port,
-                        "key": str(server.client_key_path), "known_hosts": str(known)},
-            }},
+            "hosts": {
+                "pve1": {
+                    "api": server.url,
+                    "token": {"id": server.token_id, "secret_file": str(token)},
+                    "tls": {"fingerprint": server.fingerprint},
+                    "ssh": {
+                        "user": "root",
+                        "host": "127.0.0.1",
+                        "port": server.sftp_port,
+                        "key": str(server.client_key_path),
+                        "known_hosts": str(known),
+                    },
+                }
+            },
             "gpus": {GPU: {"host": "pve1", "mapping": GPU, "vram_gb": 24}},
-            "defaults": {"vm": {"host": "pve1", "template": "ubuntu-2404-cloud", "cores": 4,
-                                "memory_gb": 16, "disk_gb": 40}},
+            "defaults": {
+                "vm": {
+                    "host": "pve1",
+                    "template": "ubuntu-2404-cloud",
+                    "cores": 4,
+                    "memory_gb": 16,
+                    "disk_gb": 40,
+                }
+            },
             "vms": {name: dict(vm) for name in VMS},
         }
         self.inventory.write_text(yaml.safe_dump(data, sort_keys=False))
@@ -175,15 +215,20 @@ def _validator() -> Any:
 
 def names_gpu(config: dict[str, Any]) -> bool:
     """True when a VM config's hostpci entries pass the GPU through (mapping or raw)."""
-    return any(k.startswith("hostpci") and (f"mapping={GPU}" in str(v) or CARD in str(v))
-               for k, v in config.items())
+    return any(
+        k.startswith("hostpci") and (f"mapping={GPU}" in str(v) or CARD in str(v))
+        for k, v in config.items()
+    )
 
 
 def check(world: dict[str, Any]) -> list[str]:
     """Every invariant the live world breaks (empty when all hold)."""
     found: list[str] = list(world.get("violations", []))
-    vms = {vmid: vm for vmid, vm in world["vms"].items()
-           if str(vm["config"].get("template", "")) != "1"}
+    vms = {
+        vmid: vm
+        for vmid, vm in world["vms"].items()
+        if str(vm["config"].get("template", "")) != "1"
+    }
     holders = sorted(v for v, vm in vms.items() if names_gpu(vm["config"]))
     if len(holders) > 1:
         found.append(f"GPU {GPU} is named by {len(holders)} VM configs: {', '.join(holders)}")
@@ -200,8 +245,11 @@ def check(world: dict[str, Any]) -> list[str]:
             found.append(f"VM {vmid} ({config.get('name')}) is not tagged {MANAGED_TAG}")
         elif not config.get("scsi0") or not config.get("ide2") and not config.get("cicustom"):
             found.append(f"VM {vmid} ({config.get('name')}) is half-made: no disk or cloud-init")
-    found += [f"{len(ids)} VMs are named {name}: {', '.join(sorted(ids))}"
-              for name, ids in names.items() if len(ids) > 1]
+    found += [
+        f"{len(ids)} VMs are named {name}: {', '.join(sorted(ids))}"
+        for name, ids in names.items()
+        if len(ids) > 1
+    ]
     found += _lease(world, holders)
     return found
 

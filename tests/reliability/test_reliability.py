@@ -35,9 +35,11 @@ def test_200_trials_of_kills_faults_and_races_break_no_invariant(labs, capsys):
     started = time.monotonic()
     summary = run_many(labs, FIRST_SEED, TRIALS, BUDGET)
     with capsys.disabled():
-        print(f"\nreliability: {summary.text()} in {time.monotonic() - started:.0f} s "
-              f"(seeds from {FIRST_SEED}; repeat one: python -m tests.reliability --seed N "
-              f"--trials 1)")
+        print(
+            f"\nreliability: {summary.text()} in {time.monotonic() - started:.0f} s "
+            f"(seeds from {FIRST_SEED}; repeat one: python -m tests.reliability --seed N "
+            f"--trials 1)"
+        )
     assert sum(summary.trials.values()) >= TRIALS, summary.text()
     assert not summary.broken, summary.text()
 
@@ -46,12 +48,16 @@ def test_200_trials_of_kills_faults_and_races_break_no_invariant(labs, capsys):
 def test_the_checker_sees_two_holders_an_untagged_vm_and_a_stale_lease(lab):
     world = lab.worlds["held"]
     assert check(world) == []
-    broken = {**world, "vms": {k: {**v, "config": dict(v["config"])}
-                               for k, v in world["vms"].items()}}
+    broken = {
+        **world,
+        "vms": {k: {**v, "config": dict(v["config"])} for k, v in world["vms"].items()},
+    }
     holder = next(v for v in broken["vms"].values() if "hostpci0" in v["config"])
-    other = next(v for v in broken["vms"].values()
-                 if v is not holder and "hostpci0" not in v["config"]
-                 and v["config"].get("template") != "1")
+    other = next(
+        v
+        for v in broken["vms"].values()
+        if v is not holder and "hostpci0" not in v["config"] and v["config"].get("template") != "1"
+    )
     other["config"]["hostpci0"] = holder["config"]["hostpci0"]
     other["config"]["tags"] = ""
     other["config"]["lock"] = "clone"

@@ -38,9 +38,15 @@ COMMANDS: dict[str, tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...] | No
     "swap": (SWAP, ("held",), None),
     "take": (TAKE, ("held",), TAKE),
 }
-RACERS = (UP, ("vm", "up", "image-box", "--no-wait"), ("vm", "up", "box-c", "--no-wait"),
-          SWAP, ("gpu", "swap", GPU, "--to", "box-c", "--no-verify"),
-          ("gpu", "swap", GPU, "--to", "llm-box", "--no-verify"), ("gpu", "release", GPU))
+RACERS = (
+    UP,
+    ("vm", "up", "image-box", "--no-wait"),
+    ("vm", "up", "box-c", "--no-wait"),
+    SWAP,
+    ("gpu", "swap", GPU, "--to", "box-c", "--no-verify"),
+    ("gpu", "swap", GPU, "--to", "llm-box", "--no-verify"),
+    ("gpu", "release", GPU),
+)
 DOCUMENTED = {0, 2, 3, 4, 5}
 TASK_TYPES = ("qmclone", "qmstart", "qmshutdown", "qmstop", "qmdestroy")
 KINDS = {"kill": 0.4, "fault": 0.45, "race": 0.15}
@@ -136,8 +142,9 @@ def _random_fault(rng: random.Random) -> tuple[dict[str, Any], float | None]:
 def _race(lab: Lab, rng: random.Random, trial: Trial) -> None:
     lab.restore(rng.choice(("held", "mapped")), rng)
     chosen = [rng.choice(RACERS) for _ in range(8)]
-    trial.what = "race of " + ", ".join(" ".join(argv[:3]) + ("" if argv[0] == "vm" else
-                                        " " + argv[-2]) for argv in chosen)
+    trial.what = "race of " + ", ".join(
+        " ".join(argv[:3]) + ("" if argv[0] == "vm" else " " + argv[-2]) for argv in chosen
+    )
     procs = [lab.spawn(*argv) for argv in chosen]
     for proc in procs:
         _, err = _finish(proc)
@@ -188,14 +195,17 @@ class Summary:
         total = sum(self.trials.values())
         kinds = ", ".join(f"{k} {n}" for k, n in sorted(self.trials.items()))
         bad = Counter(t.kind for t in self.broken)
-        lines = [f"{total} trials ({kinds}); {len(self.broken)} with violations "
-                 f"({', '.join(f'{k} {n}' for k, n in sorted(bad.items())) or 'none'})"]
+        lines = [
+            f"{total} trials ({kinds}); {len(self.broken)} with violations "
+            f"({', '.join(f'{k} {n}' for k, n in sorted(bad.items())) or 'none'})"
+        ]
         lines += [t.line() for t in self.broken]
         return "\n".join(lines)
 
 
-def run_many(labs: list[Lab], first_seed: int, trials: int, budget: float | None = None,
-             log: Any = None) -> Summary:
+def run_many(
+    labs: list[Lab], first_seed: int, trials: int, budget: float | None = None, log: Any = None
+) -> Summary:
     """Trials with seeds first_seed, first_seed+1, ... until trials or the budget (s),
     one thread per lab (a trial mostly waits for tasks and processes)."""
     summary = Summary()
@@ -208,7 +218,8 @@ def run_many(labs: list[Lab], first_seed: int, trials: int, budget: float | None
             with lock:
                 seed = next(seeds)
                 if seed >= first_seed + trials or (
-                        budget is not None and time.monotonic() - started > budget):
+                    budget is not None and time.monotonic() - started > budget
+                ):
                     return
             trial = run_trial(lab, seed)
             with lock:

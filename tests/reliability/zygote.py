@@ -101,8 +101,10 @@ class Child:
     def communicate(self, timeout: float | None = None) -> tuple[str, str]:
         """Wait, then (stdout, stderr)."""
         self.wait(timeout)
-        return (self.files["out"].read_text(errors="replace"),
-                self.files["err"].read_text(errors="replace"))
+        return (
+            self.files["out"].read_text(errors="replace"),
+            self.files["err"].read_text(errors="replace"),
+        )
 
 
 class Zygote:
@@ -112,15 +114,21 @@ class Zygote:
         self.dir = Path(tempfile.mkdtemp(prefix="aihost-zygote-"))
         self.count = 0
         self.proc: Any = subprocess.Popen(
-            [sys.executable, "-c", SERVER], cwd=cwd, env=env, text=True,
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+            [sys.executable, "-c", SERVER],
+            cwd=cwd,
+            env=env,
+            text=True,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+        )
 
     def spawn(self, argv: list[str]) -> Child:
         """Fork a child running `aihost ARGV`."""
         self.count += 1
         files = {k: self.dir / f"{self.count}.{k}" for k in ("out", "err", "rc")}
-        self.proc.stdin.write(json.dumps({"argv": argv, **{k: str(v) for k, v in
-                                                            files.items()}}) + "\n")
+        self.proc.stdin.write(
+            json.dumps({"argv": argv, **{k: str(v) for k, v in files.items()}}) + "\n"
+        )
         self.proc.stdin.flush()
         return Child(int(self.proc.stdout.readline()), files)
 

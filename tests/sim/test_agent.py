@@ -94,7 +94,9 @@ def test_exec_of_a_program_the_guest_lacks_is_an_agent_error(sim):
     for program in ("nvidia-smi", "/usr/local/bin/aihost-health"):
         reply = requests.post(
             f"{server.url}/api2/json/nodes/pve1/qemu/100/agent/exec",
-            data={"command": [program, "--version"]}, verify=str(server.cert_path), timeout=10,
+            data={"command": [program, "--version"]},
+            verify=str(server.cert_path),
+            timeout=10,
             headers={"Authorization": f"PVEAPIToken={server.token_id}={server.token_secret}"},
         )
         assert (reply.status_code, reply.json()["data"]) == (500, None)

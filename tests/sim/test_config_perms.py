@@ -205,7 +205,8 @@ def test_serial_ports_and_romfile_are_root_only_for_a_token(sim):
     api.cluster.mapping.pci.post(id="rtx4090", map=[GPU_4090])
     err = _fail(api.nodes("pve1").qemu.post, vmid=120, serial0="/dev/ttyS0")
     assert (err.status_code, err.content) == (
-        500, "only root can set 'serial0' config for real devices"
+        500,
+        "only root can set 'serial0' config for real devices",
     )
     vm = _clone(sim)
     vm.config.put(serial0="socket")

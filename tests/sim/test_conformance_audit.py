@@ -98,12 +98,16 @@ def test_content_listing_formats_follow_get_subdir_files(sim: Any) -> None:
     from provision.sim.fixture import storage_root
 
     root = storage_root(sim.state_dir, "local")
-    for rel in ("snippets/u.yaml", "template/iso/notes.txt", "template/cache/ct.tar.zst",
-                "import/noble.qcow2", "import/readme.md"):
+    for rel in (
+        "snippets/u.yaml",
+        "template/iso/notes.txt",
+        "template/cache/ct.tar.zst",
+        "import/noble.qcow2",
+        "import/readme.md",
+    ):
         (root / rel).parent.mkdir(parents=True, exist_ok=True)
         (root / rel).write_bytes(b"1")
-    listed = {v["volid"]: v["format"] for v in
-              sim.api().nodes(NODE).storage("local").content.get()}
+    listed = {v["volid"]: v["format"] for v in sim.api().nodes(NODE).storage("local").content.get()}
     assert listed["local:snippets/u.yaml"] == "snippet"
     assert listed["local:vztmpl/ct.tar.zst"] == "tzst"
     assert listed["local:import/noble.qcow2"] == "qcow2"
@@ -191,8 +195,11 @@ def _raw(sim: Any, method: str, path: str, **kw: Any) -> Any:
     import requests
 
     return requests.request(
-        method, f"{sim.server.url}/api2/json{path}", verify=str(sim.server.cert_path),
-        timeout=10, **kw,
+        method,
+        f"{sim.server.url}/api2/json{path}",
+        verify=str(sim.server.cert_path),
+        timeout=10,
+        **kw,
     )
 
 
@@ -214,8 +221,12 @@ def test_login_needs_a_realm_and_takes_the_realm_parameter(sim: Any) -> None:
     password = sim.server.root_password
     bare = _raw(sim, "POST", "/access/ticket", data={"username": "root", "password": password})
     assert bare.status_code == 401 and bare.json()["message"] == "authentication failure\n"
-    ok = _raw(sim, "POST", "/access/ticket",
-              data={"username": "root", "realm": "pam", "password": password})
+    ok = _raw(
+        sim,
+        "POST",
+        "/access/ticket",
+        data={"username": "root", "realm": "pam", "password": password},
+    )
     assert ok.status_code == 200 and ok.json()["data"]["username"] == "root@pam"
 
 
@@ -252,7 +263,8 @@ def test_upload_with_a_ticket_needs_no_csrf_token(sim: Any) -> None:
     session.cookies.set("PVEAuthCookie", login["ticket"])
     answer = session.post(
         f"{sim.server.url}/api2/json/nodes/{NODE}/storage/local/upload",
-        data={"content": "iso"}, files={"filename": ("seed.iso", b"x" * 64)},
+        data={"content": "iso"},
+        files={"filename": ("seed.iso", b"x" * 64)},
         verify=str(sim.server.cert_path),
     )
     assert answer.status_code == 200, answer.text

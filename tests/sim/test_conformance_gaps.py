@@ -63,7 +63,8 @@ def test_another_users_task_needs_sys_audit_on_the_node(make_sim: Any, tmp_path:
     /nodes/{node}."""
     fixture = yaml.safe_load((FIXTURES / "default.yaml").read_text(encoding="utf-8"))
     fixture["access"]["tokens"]["aihost@pve!own"] = {
-        "privsep": 1, "acl": [{"path": "/vms/100", "privs": "all"}],
+        "privsep": 1,
+        "acl": [{"path": "/vms/100", "privs": "all"}],
     }
     path = tmp_path / "fixture.yaml"
     path.write_text(yaml.safe_dump(fixture), encoding="utf-8")
@@ -93,7 +94,8 @@ def test_a_linked_clone_needs_base_volumes(sim: Any) -> None:
     with pytest.raises(ResourceException) as caught:
         api.nodes("pve1").qemu(100).clone.post(newid=101, name="linked", full=0)
     assert (caught.value.status_code, caught.value.content) == (
-        500, f"Linked clone feature is not supported for '{scsi0}' (scsi0)"
+        500,
+        f"Linked clone feature is not supported for '{scsi0}' (scsi0)",
     )
     upid = api.nodes("pve1").qemu(9000).clone.post(newid=102, name="linked", full=0)
     assert sim.wait(api, upid)["exitstatus"] == "OK"

@@ -303,17 +303,33 @@ def test_health_ollama_on_gpu() -> None:
 @pytest.mark.parametrize(
     ("name", "unit", "vram", "expected"),
     [
-        ("ollama", "Environment=OLLAMA_CONTEXT_LENGTH=16384\nEnvironment=OLLAMA_NUM_PARALLEL=2",
-         12288, {"context": 16384, "parallel": 2}),
+        (
+            "ollama",
+            "Environment=OLLAMA_CONTEXT_LENGTH=16384\nEnvironment=OLLAMA_NUM_PARALLEL=2",
+            12288,
+            {"context": 16384, "parallel": 2},
+        ),
         ("ollama", "", 32768, {"context": 32768, "parallel": None}),
         ("ollama", "", 49152, {"context": 262144, "parallel": None}),
-        ("vllm", "ExecStart=/opt/vllm/bin/vllm serve m --max-model-len 8192 --max-num-seqs 4",
-         24564, {"context": 8192, "parallel": 4}),
-        ("vllm", "ExecStart=/opt/vllm/bin/vllm serve m", 24564,
-         {"context": None, "parallel": None}),
+        (
+            "vllm",
+            "ExecStart=/opt/vllm/bin/vllm serve m --max-model-len 8192 --max-num-seqs 4",
+            24564,
+            {"context": 8192, "parallel": 4},
+        ),
+        (
+            "vllm",
+            "ExecStart=/opt/vllm/bin/vllm serve m",
+            24564,
+            {"context": None, "parallel": None},
+        ),
         # -c is the whole cache: /props gives each of the -np slots c/np
-        ("llamacpp", "ExecStart=/usr/local/bin/llama-server -m /m.gguf -c 12288 -np 3 -ngl 999",
-         12288, {"context": 4096, "parallel": 3}),
+        (
+            "llamacpp",
+            "ExecStart=/usr/local/bin/llama-server -m /m.gguf -c 12288 -np 3 -ngl 999",
+            12288,
+            {"context": 4096, "parallel": 3},
+        ),
     ],
 )
 def test_the_runtime_reports_the_settings_its_unit_starts_it_with(

@@ -17,18 +17,24 @@ GPU_4090 = "node=pve1,path=0000:01:00,id=10de:2684,subsystem-id=1043:889d,iommug
 
 
 def _user_data(vm: dict[str, Any]) -> str:
-    inv = Inventory.model_validate({
-        "hosts": {"pve1": {"api": "sim"}},
-        "gpus": {"g1": {"host": "pve1", "mapping": "rtx4090", "vram_gb": 24}},
-        "vms": {"box": {"host": "pve1", "template": "tpl", **vm}},
-    })
+    inv = Inventory.model_validate(
+        {
+            "hosts": {"pve1": {"api": "sim"}},
+            "gpus": {"g1": {"host": "pve1", "mapping": "rtx4090", "vram_gb": 24}},
+            "vms": {"box": {"host": "pve1", "template": "tpl", **vm}},
+        }
+    )
     return render_user_data(inv, "box").text
 
 
 def _started(sim, user_data: str, *, gpu: bool = False):
     api = sim.api()
-    assert sim.wait(api, api.nodes("pve1").qemu(9000).clone.post(newid=100, name="box",
-                                                                   full=1))["exitstatus"] == "OK"
+    assert (
+        sim.wait(api, api.nodes("pve1").qemu(9000).clone.post(newid=100, name="box", full=1))[
+            "exitstatus"
+        ]
+        == "OK"
+    )
     (sim.state_dir / "storage" / "local" / "snippets" / "u.yaml").write_text(user_data)
     vm = api.nodes("pve1").qemu(100)
     vm.config.put(cicustom="user=local:snippets/u.yaml")
@@ -51,12 +57,14 @@ def test_gpu_ollama_vm_reaches_done_through_every_phase(sim):
 
 
 def test_llamacpp_with_a_model_path_and_no_source_fails_its_models_phase(sim):
-    vm = _started(sim, _user_data({"runtime": "llamacpp",
-                                   "llamacpp": {"model_path": "/srv/m.gguf"}}))
+    vm = _started(
+        sim, _user_data({"runtime": "llamacpp", "llamacpp": {"model_path": "/srv/m.gguf"}})
+    )
     state = _state(vm)
     assert (state["phase"], state["status"]) == ("models", "failed")
-    assert state["error"].startswith("aihost-setup-runtime exited 1: aihost: the GGUF model "
-                                     "/srv/m.gguf is not in the guest")
+    assert state["error"].startswith(
+        "aihost-setup-runtime exited 1: aihost: the GGUF model /srv/m.gguf is not in the guest"
+    )
 
 
 def test_gpu_user_data_without_a_gpu_attached_fails_the_driver_phase(sim):
@@ -71,15 +79,19 @@ def test_file_read_of_a_missing_file_is_the_agent_error(sim):
     with pytest.raises(ResourceException) as caught:
         vm.agent("file-read").get(file="/var/lib/aihost/state.json")
     assert caught.value.status_code == 500
-    assert caught.value.content == ("Agent error: failed to open file "
-                                     "'/var/lib/aihost/state.json' (mode: 'r'): "
-                                     "No such file or directory")
+    assert caught.value.content == (
+        "Agent error: failed to open file "
+        "'/var/lib/aihost/state.json' (mode: 'r'): "
+        "No such file or directory"
+    )
 
 
-DEMO_GGUF = {"hf_repo": "unsloth/Llama-3.2-3B-Instruct-GGUF",
-             "hf_file": "Llama-3.2-3B-Instruct-Q4_K_M.gguf",
-             "hf_revision": "e7d0997e49c9cb00d88b4c1a6a16aa894b0bbc31",
-             "sha256": "6c99cc00ae910f6a532a80022cb4bc1939094527a089c29294b841c0bd87f74d"}
+DEMO_GGUF = {
+    "hf_repo": "unsloth/Llama-3.2-3B-Instruct-GGUF",
+    "hf_file": "Llama-3.2-3B-Instruct-Q4_K_M.gguf",
+    "hf_revision": "e7d0997e49c9cb00d88b4c1a6a16aa894b0bbc31",
+    "sha256": "6c99cc00ae910f6a532a80022cb4bc1939094527a089c29294b841c0bd87f74d",
+}
 
 
 def test_llamacpp_download_with_the_right_checksum_reaches_done(sim):
@@ -96,7 +108,8 @@ def test_llamacpp_download_with_another_checksum_fails_its_models_phase(sim):
         "aihost-setup-runtime exited 1: aihost: the GGUF model from https://huggingface.co/"
         "unsloth/Llama-3.2-3B-Instruct-GGUF/resolve/e7d0997e49c9cb00d88b4c1a6a16aa894b0bbc31/"
         f"Llama-3.2-3B-Instruct-Q4_K_M.gguf has SHA-256 {DEMO_GGUF['sha256']}, not the "
-        f"inventory's {'0' * 64}")
+        f"inventory's {'0' * 64}"
+    )
 
 
 def test_llamacpp_download_of_a_missing_file_fails_as_curl_does(sim):
@@ -104,5 +117,6 @@ def test_llamacpp_download_of_a_missing_file_fails_as_curl_does(sim):
     vm = _started(sim, _user_data({"runtime": "llamacpp", "llamacpp": missing}))
     state = _state(vm)
     assert (state["phase"], state["status"]) == ("models", "failed")
-    assert state["error"] == ("aihost-setup-runtime exited 22: curl: (22) The requested URL "
-                              "returned error: 404")
+    assert state["error"] == (
+        "aihost-setup-runtime exited 22: curl: (22) The requested URL returned error: 404"
+    )

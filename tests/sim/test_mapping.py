@@ -99,8 +99,10 @@ def test_update_replaces_map_and_keeps_every_key_it_is_not_given(sim):
     [
         ({"delete": "map"}, "unable to delete required option 'map'"),
         ({"delete": "id"}, "no such option 'id'"),
-        ({"delete": "description", "description": "x"},
-         "cannot set and delete property 'description' at the same time!"),
+        (
+            {"delete": "description", "description": "x"},
+            "cannot set and delete property 'description' at the same time!",
+        ),
         ({"description": "two\nlines"}, "property contains a line feed"),
     ],
 )
@@ -130,7 +132,8 @@ def test_create_refusals(sim):
     _two(api)
     err = _fail(api.cluster.mapping.pci.post, id="rtx4090", map=[GPU_4090])
     assert (err.status_code, err.content) == (
-        500, "create hardware mapping failed: pci ID 'rtx4090' already defined"
+        500,
+        "create hardware mapping failed: pci ID 'rtx4090' already defined",
     )
     err = _fail(api.cluster.mapping.pci.post, id="new", map=[GPU_4090], description="a\nb")
     assert (err.status_code, err.content) == (500, "property contains a line feed")
@@ -139,8 +142,10 @@ def test_create_refusals(sim):
     assert err.status_code == 400 and "map" in err.errors
     err = _fail(api.cluster.mapping.pci.post, id="new", map=["node=pve1,path=0000:01:00"])
     assert err.status_code == 400
-    assert err.errors == {"map[0]": "invalid format - format error\n"
-                                    "map[0].id: property is missing and it is not optional\n"}
+    assert err.errors == {
+        "map[0]": "invalid format - format error\n"
+        "map[0].id: property is missing and it is not optional\n"
+    }
     assert sorted(r["id"] for r in api.cluster.mapping.pci.get()) == ["rtx3060", "rtx4090"]
 
 
@@ -151,7 +156,8 @@ def test_get_and_index_shapes_and_visibility(sim):
     assert (err.status_code, err.content) == (500, "mapping 'nope' not found")
     rows = api.cluster.mapping.pci.get()
     assert sorted((r["id"], r["type"], r["map"]) for r in rows) == [
-        ("rtx3060", "pci", [GPU_3060]), ("rtx4090", "pci", [GPU_4090])
+        ("rtx3060", "pci", [GPU_3060]),
+        ("rtx4090", "pci", [GPU_4090]),
     ]
     assert len(sim.api("aihost@pve!readonly").cluster.mapping.pci.get()) == 2
     assert sim.api("aihost@pve!vm100").cluster.mapping.pci.get() == []
@@ -165,7 +171,8 @@ def test_delete_of_a_missing_id_is_no_error_and_needs_modify_on_the_root(sim):
     assert api.cluster.mapping.pci("nope").delete() is None
     err = _fail(sim.api("aihost@pve!nomapping").cluster.mapping.pci("rtx4090").delete)
     assert (err.status_code, err.content) == (
-        403, "Permission check failed (/mapping/pci, Mapping.Modify)"
+        403,
+        "Permission check failed (/mapping/pci, Mapping.Modify)",
     )
     assert len(api.cluster.mapping.pci.get()) == 2
 
@@ -176,8 +183,12 @@ def test_check_node_messages_follow_the_index_handler(sim):
     api.cluster.mapping.pci.post(id="mdev", map=[GPU_3060], mdev=1)
     rows = {r["id"]: r["checks"] for r in api.cluster.mapping.pci.get(**{"check-node": "pve1"})}
     assert rows["elsewhere"] == [{"severity": "warning", "message": "No mapping for node pve1."}]
-    assert rows["mdev"] == [{"severity": "error", "message":
-                             "Invalid configuration: 'mdev' does not match for 'mdev' (0 != 1)"}]
+    assert rows["mdev"] == [
+        {
+            "severity": "error",
+            "message": "Invalid configuration: 'mdev' does not match for 'mdev' (0 != 1)",
+        }
+    ]
 
 
 def test_an_mdev_flag_the_hardware_lacks_fails_the_start(sim):
@@ -195,9 +206,12 @@ def test_an_mdev_flag_the_hardware_lacks_fails_the_start(sim):
 
 def _call(app: SimApp, token: str, method: str, path: str, body: str) -> tuple[int, dict]:
     reply = app.handle(
-        method, f"/api2/json{path}",
-        {"authorization": f"PVEAPIToken={token}", "content-type":
-         "application/x-www-form-urlencoded"},
+        method,
+        f"/api2/json{path}",
+        {
+            "authorization": f"PVEAPIToken={token}",
+            "content-type": "application/x-www-form-urlencoded",
+        },
         body.encode(),
     )
     return reply.status, reply.payload
@@ -218,11 +232,13 @@ def test_without_the_schema_validator_the_handler_refuses_the_same(tmp_path):
     assert _call(app, token, "POST", path, f"id=gpu&{entry}") == (200, {"data": None})
     status, payload = _call(app, token, "PUT", f"{path}/gpu", f"mdev=true&{entry}")
     assert (status, payload["errors"]) == (
-        400, {"mdev": "type check ('boolean') failed - got 'true'"}
+        400,
+        {"mdev": "type check ('boolean') failed - got 'true'"},
     )
     status, payload = _call(app, token, "PUT", f"{path}/gpu", "description=x")
     assert (status, payload["message"]) == (
-        500, "update hardware mapping failed: missing value for required option 'map'\n"
+        500,
+        "update hardware mapping failed: missing value for required option 'map'\n",
     )
 
 

@@ -161,7 +161,9 @@ def test_mapping_crud_with_digest(sim):
     )
     err = _fail(
         api.cluster.mapping.pci("rtx4090").put,
-        description="x", digest=entry["digest"], map=[GPU_4090],
+        description="x",
+        digest=entry["digest"],
+        map=[GPU_4090],
     )
     assert err.content == (
         "update hardware mapping failed: "

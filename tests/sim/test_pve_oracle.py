@@ -57,17 +57,34 @@ from provision.sim.params_routes import DECLARED
 
 ORACLE = Path(__file__).resolve().parents[1] / "support" / "pve_oracle.pl"
 ORACLE_LACKS = {
-    "pve-volume-id-or-qm-path", "pve-volume-id-or-absolute-path", "pve-qm-ide",
-    "pve-qm-bootdisk", "pve-qm-bootdev", "pve-hotplug-features", "pve-phys-bits",
-    "pve-cpuset", "pve-qemu-sev-fmt", "pve-qemu-tdx-fmt", "pve-qm-rng", "pve-qm-smbios1",
-    "pve-qm-watchdog", "pve-poolid", "pve-storage-content", "pve-priv", "pve-realm",
-    "pve-acme-domain", "pve-acme-alias",
+    "pve-volume-id-or-qm-path",
+    "pve-volume-id-or-absolute-path",
+    "pve-qm-ide",
+    "pve-qm-bootdisk",
+    "pve-qm-bootdev",
+    "pve-hotplug-features",
+    "pve-phys-bits",
+    "pve-cpuset",
+    "pve-qemu-sev-fmt",
+    "pve-qemu-tdx-fmt",
+    "pve-qm-rng",
+    "pve-qm-smbios1",
+    "pve-qm-watchdog",
+    "pve-poolid",
+    "pve-storage-content",
+    "pve-priv",
+    "pve-realm",
+    "pve-acme-domain",
+    "pve-acme-alias",
 }
 _PUT_CONFIG = DECLARED[("PUT", "/nodes/{node}/qemu/{vmid}/config")]
 _VM_DUPLICATES = {("POST", "/nodes/{node}/qemu"), ("POST", "/nodes/{node}/qemu/{vmid}/config")}
 _UNDEFINED = re.compile(r"(?:undefined format '|unknown format: )([\w-]+)")
-_HASH_FORMATS = {name: {k: v for k, v in fmt.items() if not k.startswith("_")}
-                 for name, fmt in SIM_FORMATS.items() if name.startswith("pve-")}
+_HASH_FORMATS = {
+    name: {k: v for k, v in fmt.items() if not k.startswith("_")}
+    for name, fmt in SIM_FORMATS.items()
+    if name.startswith("pve-")
+}
 
 
 def _shared(name: str) -> Path:
@@ -86,8 +103,12 @@ def _perl_command() -> list[str]:
     if shutil.which("perl") is None:
         problem = "perl is not installed"
     else:
-        probe = subprocess.run(["perl", f"-I{lib}", "-MPVE::JSONSchema", "-MJSON", "-e", "1"],
-                               capture_output=True, text=True, check=False)
+        probe = subprocess.run(
+            ["perl", f"-I{lib}", "-MPVE::JSONSchema", "-MJSON", "-e", "1"],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
         problem = None if probe.returncode == 0 else probe.stderr.strip().splitlines()[0]
     if problem is not None:
         message = f"Proxmox's validator cannot run: {problem} (see {lib}/README.md)"
@@ -146,12 +167,20 @@ class Cases:
                 continue  # the same option as PUT .../config, compared there
             needs = entry.get("requires")
             with_needs = dict(base)
-            if (isinstance(needs, str) and needs not in base
-                    and not _lacks(props[needs], self.missing)):  # e.g. force requires delete
+            if (
+                isinstance(needs, str)
+                and needs not in base
+                and not _lacks(props[needs], self.missing)
+            ):  # e.g. force requires delete
                 with_needs[needs] = sample(needs, props[needs], _HASH_FORMATS)
             if name in base:
-                self._add(key, method, template, {k: v for k, v in base.items() if k != name},
-                          f"{name} (missing)")
+                self._add(
+                    key,
+                    method,
+                    template,
+                    {k: v for k, v in base.items() if k != name},
+                    f"{name} (missing)",
+                )
             for concrete, value in self._values(template, name, entry):
                 self._add(key, method, template, {**with_needs, concrete: value}, concrete)
 
@@ -195,26 +224,26 @@ class Cases:
             kept[key] = sub
         return kept
 
-    def _expand(self, template: str, props: dict[str, Any], ours: dict[str, Any]
-                ) -> dict[str, Any]:
+    def _expand(self, template: str, props: dict[str, Any], ours: dict[str, Any]) -> dict[str, Any]:
         out = {}
         for name, entry in props.items():
             if "[n]" not in name:
                 out[name] = entry
                 continue
             bounds = self.apidoc._index_range(template, name[:-3], entry) or tuple(
-                ours[name].get("_index_range", ()))
+                ours[name].get("_index_range", ())
+            )
             assert bounds is not None, name
             for n in range(bounds[0], bounds[1] + 1):
                 out[f"{name[:-3]}{n}"] = {**entry, "optional": 1}
         return out
 
-    def _add(self, key: str, method: str, template: str, params: dict[str, Any],
-             label: str) -> None:
+    def _add(
+        self, key: str, method: str, template: str, params: dict[str, Any], label: str
+    ) -> None:
         path_params = re.findall(r"\{(\w+)\}", template)
         values = {p: params.get(p, "") for p in path_params}
-        if any(not isinstance(v, str) or v in ("", ".", "..") or "/" in v
-               for v in values.values()):
+        if any(not isinstance(v, str) or v in ("", ".", "..") or "/" in v for v in values.values()):
             return  # a path that routes elsewhere: not a parameter check
         path = template
         for name, value in values.items():
@@ -243,8 +272,14 @@ def _lines(errors: dict[str, str]) -> dict[str, list[str]]:
 
 
 def _run_oracle(command: list[str], cases_for: Any) -> tuple[Cases, list[dict[str, Any]]]:
-    with subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                          stderr=subprocess.PIPE, text=True, encoding="utf-8") as proc:
+    with subprocess.Popen(
+        command,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        encoding="utf-8",
+    ) as proc:
         assert proc.stdin is not None and proc.stdout is not None
         used = set()
         for entries in DECLARED.values():
@@ -279,22 +314,34 @@ def test_simulator_checks_agree_with_pve_jsonschema() -> None:
     for answer in answers:
         method, path, body, label = cases.calls[answer["case"]]
         assert not _UNDEFINED.search(json.dumps(answer.get("errors", {}))), answer
-        ours = {name: s.check(method, path, body) for name, s in
-                (("simulator", builtin), ("apidoc.json", apidoc))}
+        ours = {
+            name: s.check(method, path, body)
+            for name, s in (("simulator", builtin), ("apidoc.json", apidoc))
+        }
         verdicts["accepted" if answer["ok"] else "refused"] += 1
         for name, errors in ours.items():
             if name == "apidoc.json" and label == "cpu" and "level=" in str(body.get("cpu")):
                 continue  # `level` is qemu-server 9.2's (formats.json); 9.1's typetext lacks it
-            if (errors and not answer["ok"] and name == "simulator"
-                    and _lines(_nested(errors)) != _lines(answer["errors"])):
-                worded.append(f"{method} {path} {label}={body.get(label)!r}: proxmox "
-                              f"{answer['errors']}, simulator {_nested(errors)}")
+            if (
+                errors
+                and not answer["ok"]
+                and name == "simulator"
+                and _lines(_nested(errors)) != _lines(answer["errors"])
+            ):
+                worded.append(
+                    f"{method} {path} {label}={body.get(label)!r}: proxmox "
+                    f"{answer['errors']}, simulator {_nested(errors)}"
+                )
             if (not errors) != bool(answer["ok"]):
-                disagree.append(f"{name}: {method} {path} {label}={body.get(label)!r}: "
-                                f"proxmox {answer.get('errors') or 'accepts'}, "
-                                f"{name} {errors or 'accepts'}")
-    print(f"{len(cases.calls)} cases over {len(DECLARED)} routes: {verdicts}; "
-          f"left out: {sorted(cases.left_out)}")
+                disagree.append(
+                    f"{name}: {method} {path} {label}={body.get(label)!r}: "
+                    f"proxmox {answer.get('errors') or 'accepts'}, "
+                    f"{name} {errors or 'accepts'}"
+                )
+    print(
+        f"{len(cases.calls)} cases over {len(DECLARED)} routes: {verdicts}; "
+        f"left out: {sorted(cases.left_out)}"
+    )
     assert disagree == [], f"{len(disagree)} disagreements, e.g.:\n" + "\n".join(disagree[:40])
     assert worded == [], f"{len(worded)} other messages, e.g.:\n" + "\n".join(worded[:20])
     assert verdicts["accepted"] > 1000 and verdicts["refused"] > 5000

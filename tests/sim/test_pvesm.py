@@ -31,25 +31,48 @@ USAGE = "pvesm path <volume>\n"
         (["path", "local:snippets/u.yaml"], (0, "/var/lib/vz/snippets/u.yaml\n", "")),
         (["path", "cephfs:snippets/u.yaml"], (0, "/mnt/pve/cephfs/snippets/u.yaml\n", "")),
         (["path", "cephfs:iso/x.iso"], (0, "/mnt/pve/cephfs/template/iso/x.iso\n", "")),
-        (["path", "local:100/vm-100-disk-0.qcow2"],
-         (0, "/var/lib/vz/images/100/vm-100-disk-0.qcow2\n", "")),
+        (
+            ["path", "local:100/vm-100-disk-0.qcow2"],
+            (0, "/var/lib/vz/images/100/vm-100-disk-0.qcow2\n", ""),
+        ),
         (["path", "local-lvm:vm-100-disk-0"], (0, "/dev/pve/vm-100-disk-0\n", "")),
         (["path", "nas:snippets/u.yaml"], (255, "", "storage 'nas' does not exist\n")),
         (["path", "bare:snippets/u.yaml"], (255, "", "storage definition has no path\n")),
-        (["path", "local:snippets/a/b"],
-         (255, "", "unable to parse directory volume name 'snippets/a/b'\n")),
-        (["path", "local:iso/x.txt"],
-         (255, "", "unable to parse directory volume name 'iso/x.txt'\n")),
-        (["path", "local-lvm:snippets/u.yaml"],
-         (255, "", "lvm name 'snippets/u.yaml' contains illegal characters\n")),
-        (["path", "tank:snippets/u.yaml"],
-         (255, "", "unable to parse zfs volume name 'snippets/u.yaml'\n")),
-        (["path", "u.yaml"], (255, "", "400 Parameter verification failed.\nvolume: invalid "
-                                       "format - unable to parse volume ID 'u.yaml'\n" + USAGE)),
+        (
+            ["path", "local:snippets/a/b"],
+            (255, "", "unable to parse directory volume name 'snippets/a/b'\n"),
+        ),
+        (
+            ["path", "local:iso/x.txt"],
+            (255, "", "unable to parse directory volume name 'iso/x.txt'\n"),
+        ),
+        (
+            ["path", "local-lvm:snippets/u.yaml"],
+            (255, "", "lvm name 'snippets/u.yaml' contains illegal characters\n"),
+        ),
+        (
+            ["path", "tank:snippets/u.yaml"],
+            (255, "", "unable to parse zfs volume name 'snippets/u.yaml'\n"),
+        ),
+        (
+            ["path", "u.yaml"],
+            (
+                255,
+                "",
+                "400 Parameter verification failed.\nvolume: invalid "
+                "format - unable to parse volume ID 'u.yaml'\n" + USAGE,
+            ),
+        ),
         (["path"], (255, "", "400 not enough arguments\n" + USAGE)),
         (["path", "a:b", "c"], (255, "", "400 too many arguments\n" + USAGE)),
-        (["frob"], (255, "", "ERROR: unknown command 'pvesm frob'\n"
-                             "USAGE: pvesm <COMMAND> [ARGS] [OPTIONS]\n")),
+        (
+            ["frob"],
+            (
+                255,
+                "",
+                "ERROR: unknown command 'pvesm frob'\nUSAGE: pvesm <COMMAND> [ARGS] [OPTIONS]\n",
+            ),
+        ),
     ],
 )
 def test_pvesm_path_answers_as_pve_storage(args, answer):
@@ -59,10 +82,15 @@ def test_pvesm_path_answers_as_pve_storage(args, answer):
 @pytest.fixture
 def cephfs_node(tmp_path):
     fixture = yaml.safe_load((FIXTURES / "default.yaml").read_text(encoding="utf-8"))
-    fixture["storages"]["cephfs"] = {"type": "cephfs", "path": "/mnt/pve/cephfs",
-                                     "content": ["snippets"], "shared": 1}
+    fixture["storages"]["cephfs"] = {
+        "type": "cephfs",
+        "path": "/mnt/pve/cephfs",
+        "content": ["snippets"],
+        "shared": 1,
+    }
     fixture["access"]["tokens"]["aihost@pve!noalloc"] = {
-        "privsep": 1, "acl": [{"path": "/", "privs": {"all_but": ["Datastore.Allocate"]}}],
+        "privsep": 1,
+        "acl": [{"path": "/", "privs": {"all_but": ["Datastore.Allocate"]}}],
     }
     path = tmp_path / "fixture.yaml"
     path.write_text(yaml.safe_dump(fixture), encoding="utf-8")
@@ -79,9 +107,15 @@ def test_pvesm_over_the_nodes_ssh_and_the_file_lands_on_that_storage(cephfs_node
     known.write_text(server.known_hosts_line() + "\n")
     client = paramiko.SSHClient()
     client.load_host_keys(str(known))
-    client.connect("127.0.0.1", port=server.sftp_port, username="root",
-                   key_filename=str(server.client_key_path), look_for_keys=False,
-                   allow_agent=False, timeout=5)
+    client.connect(
+        "127.0.0.1",
+        port=server.sftp_port,
+        username="root",
+        key_filename=str(server.client_key_path),
+        look_for_keys=False,
+        allow_agent=False,
+        timeout=5,
+    )
     try:
         _in, out, err = client.exec_command("pvesm path cephfs:snippets/u.yaml", timeout=5)
         assert out.channel.recv_exit_status() == 0 and err.read() == b""
@@ -97,8 +131,14 @@ def test_pvesm_over_the_nodes_ssh_and_the_file_lands_on_that_storage(cephfs_node
     from proxmoxer import ProxmoxAPI
 
     user, name = server.token_id.split("!")
-    api = ProxmoxAPI("127.0.0.1", port=server.port, user=user, token_name=name,
-                     token_value=server.token_secret, verify_ssl=str(server.cert_path))
+    api = ProxmoxAPI(
+        "127.0.0.1",
+        port=server.port,
+        user=user,
+        token_name=name,
+        token_value=server.token_secret,
+        verify_ssl=str(server.cert_path),
+    )
     listed = api.nodes("pve1").storage("cephfs").content.get(content="snippets")
     assert [v["volid"] for v in listed] == ["cephfs:snippets/u.yaml"]
 
@@ -110,20 +150,30 @@ def test_reading_a_storage_config_needs_datastore_allocate(cephfs_node):
 
     def api(token: str) -> ProxmoxAPI:
         user, name = token.split("!")
-        return ProxmoxAPI("127.0.0.1", port=server.port, user=user, token_name=name,
-                          token_value=server.secret_for(token), verify_ssl=str(server.cert_path))
+        return ProxmoxAPI(
+            "127.0.0.1",
+            port=server.port,
+            user=user,
+            token_name=name,
+            token_value=server.secret_for(token),
+            verify_ssl=str(server.cert_path),
+        )
 
     config = api(server.token_id).storage("cephfs").get()
     assert {k: v for k, v in config.items() if k != "digest"} == {
-        "storage": "cephfs", "type": "cephfs", "path": "/mnt/pve/cephfs",
-        "content": "snippets", "shared": 1,
+        "storage": "cephfs",
+        "type": "cephfs",
+        "path": "/mnt/pve/cephfs",
+        "content": "snippets",
+        "shared": 1,
     }
     assert len(config["digest"]) == 40
     assert api(server.token_id).storage("local-lvm").get()["digest"] == config["digest"]
     with pytest.raises(ResourceException) as caught:
         api("aihost@pve!noalloc").storage("cephfs").get()
     assert (caught.value.status_code, caught.value.content) == (
-        403, "Permission check failed (/storage/cephfs, Datastore.Allocate)"
+        403,
+        "Permission check failed (/storage/cephfs, Datastore.Allocate)",
     )
     with pytest.raises(ResourceException) as caught:
         api(server.token_id).storage("nas").get()

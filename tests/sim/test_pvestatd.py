@@ -35,8 +35,13 @@ def test_a_new_vm_has_no_name_and_status_unknown_until_the_next_broadcast(clocke
     clock.advance(1)
     _clone(api, clock, 100, "fresh")  # done at +3.5 s; the next broadcast is at +10 s
     entry = _resource(api, 100)
-    assert entry == {"id": "qemu/100", "vmid": 100, "node": "pve1", "type": "qemu",
-                     "status": "unknown"}
+    assert entry == {
+        "id": "qemu/100",
+        "vmid": 100,
+        "node": "pve1",
+        "type": "qemu",
+        "status": "unknown",
+    }
     live = _listed(api, 100)
     assert (live["name"], live["status"]) == ("fresh", "stopped")
     clock.advance(6.5)  # +10 s: pvestatd's cycle
@@ -78,7 +83,10 @@ def test_node_qemu_list_has_the_fields_of_vmstatus(clocked):
     rows = {r["vmid"]: r for r in api.nodes("pve1").qemu.get()}
     assert rows[120]["name"] == "VM 120"  # `$conf->{name} || "VM $vmid"`
     assert (rows[120]["maxmem"], rows[120]["cpus"], rows[120]["status"]) == (
-        1024 * 1024**2, 4, "stopped")
+        1024 * 1024**2,
+        4,
+        "stopped",
+    )
     assert "template" not in rows[120] and "pid" not in rows[120]
     assert rows[9000]["template"] == 1 and rows[9000]["maxdisk"] == 3584 * 1024**2
     assert rows[9000]["serial"] == 1
@@ -107,15 +115,24 @@ def test_an_offline_node_stops_reporting_and_its_lines_expire_after_five_minutes
     sim = make_sim(FIXTURES / "two-node.yaml", durations=None, clock=lambda: now[0])
     api = sim.api()
     assert _resource(api, 9001)["status"] == "stopped"  # pve2's first cycle
-    posted = requests.post(f"{sim.server.url}/_sim/faults", verify=str(sim.server.cert_path),
-                           json={"kind": "node_offline", "node": "pve2"}, timeout=10)
+    posted = requests.post(
+        f"{sim.server.url}/_sim/faults",
+        verify=str(sim.server.cert_path),
+        json={"kind": "node_offline", "node": "pve2"},
+        timeout=10,
+    )
     assert posted.status_code == 200
     now[0] += 290
     stale = _resource(api, 9001)  # status.c rrd_entry_is_old: kept for 5 minutes
     assert (stale["status"], stale["name"]) == ("stopped", "debian-12-cloud")
     now[0] += 20
-    assert _resource(api, 9001) == {"id": "qemu/9001", "vmid": 9001, "node": "pve2",
-                                    "type": "qemu", "status": "unknown"}
+    assert _resource(api, 9001) == {
+        "id": "qemu/9001",
+        "vmid": 9001,
+        "node": "pve2",
+        "type": "qemu",
+        "status": "unknown",
+    }
     assert _resource(api, 9000)["name"] == "ubuntu-2404-cloud"  # pve1 kept reporting
 
 
@@ -132,8 +149,7 @@ def test_broadcast_interval_from_control_endpoint_fixture_and_constructor(make_s
     got = requests.get(url, verify=str(sim.server.cert_path), timeout=10).json()["data"]
     assert got["pvestatd"] == 1e9
     assert "name" not in _resource(api, 100)
-    posted = requests.post(url, json={"pvestatd": 0}, verify=str(sim.server.cert_path),
-                           timeout=10)
+    posted = requests.post(url, json={"pvestatd": 0}, verify=str(sim.server.cert_path), timeout=10)
     assert posted.json()["data"]["pvestatd"] == 0  # 0: a cycle at every request
     assert _resource(api, 100)["name"] == "x"
     ctor = make_sim(durations={"pvestatd": 1e9})

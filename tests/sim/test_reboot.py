@@ -117,7 +117,8 @@ def test_the_shutdown_is_bounded_by_timeout_and_checks_the_lock_in_the_worker(cl
 def test_the_task_list_shows_root_tasks_only_to_node_auditors(make_sim, tmp_path):
     fixture = yaml.safe_load((FIXTURES / "default.yaml").read_text(encoding="utf-8"))
     fixture["access"]["tokens"]["aihost@pve!own"] = {
-        "privsep": 1, "acl": [{"path": "/vms/100", "privs": "all"}],
+        "privsep": 1,
+        "acl": [{"path": "/vms/100", "privs": "all"}],
     }
     path = tmp_path / "fixture.yaml"
     path.write_text(yaml.safe_dump(fixture), encoding="utf-8")
@@ -129,7 +130,9 @@ def test_the_task_list_shows_root_tasks_only_to_node_auditors(make_sim, tmp_path
     sim.wait(own, own.nodes("pve1").qemu(100).status.reboot.post())
     seen = api.nodes("pve1").tasks.get(vmid=100)  # admin token: Sys.Audit on /nodes/pve1
     assert [(t["type"], t["user"]) for t in seen] == [
-        ("qmstart", "root@pam"), ("qmreboot", "aihost@pve"), ("qmstart", "aihost@pve"),
+        ("qmstart", "root@pam"),
+        ("qmreboot", "aihost@pve"),
+        ("qmstart", "aihost@pve"),
     ]
     assert {t.get("tokenid") for t in seen[1:]} == {"own"}
     mine = own.nodes("pve1").tasks.get(vmid=100)  # its own tasks only, not root's restart
@@ -170,8 +173,12 @@ def test_start_defaults_to_the_config_aware_timeout(clocked):
     vm = root.nodes("pve1").qemu(100)
     root.nodes("pve1").qemu(9000).clone.post(newid=100, name="t", full=1)
     clock.advance(10)
-    requests.post(f"{sim.server.url}/_sim/durations", json={"qmstart": 100},
-                  verify=str(sim.server.cert_path), timeout=10).raise_for_status()
+    requests.post(
+        f"{sim.server.url}/_sim/durations",
+        json={"qmstart": 100},
+        verify=str(sim.server.cert_path),
+        timeout=10,
+    ).raise_for_status()
     vm.config.put(memory="4096")  # with the template's net0: 30 + 5 = 35 s
     short = vm.status.start.post()
     clock.advance(200)

@@ -25,8 +25,11 @@ def test_state_dir_and_files_are_owner_only(tmp_path):
     assert _mode(state) == 0o700
     # storage/ holds the node's volumes: the fixture's seeded cloud images are public data
     # (provision/sim/fixture.py); what is uploaded goes through write_atomic (0600, below)
-    files = [p for p in state.rglob("*") if p.is_file() and "storage" not in
-             p.relative_to(state).parts[:1]]
+    files = [
+        p
+        for p in state.rglob("*")
+        if p.is_file() and "storage" not in p.relative_to(state).parts[:1]
+    ]
     assert {p.name for p in files} >= {"state.json", "secrets.json", "lock"}
     loose = {str(p.relative_to(state)): oct(_mode(p)) for p in files if _mode(p) & 0o077}
     assert loose == {}

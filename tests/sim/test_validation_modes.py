@@ -96,8 +96,9 @@ def _reads(url: str, cert: Path, token: str) -> dict[str, Any]:
 
 def _hammer(url: str, cert: Path, token: str) -> None:
     before = _reads(url, cert, token)
-    answers = {(m, p, str(sorted(k.items()))[:80]): _call(url, cert, token, m, p, k)
-               for m, p, k in HOSTILE}
+    answers = {
+        (m, p, str(sorted(k.items()))[:80]): _call(url, cert, token, m, p, k) for m, p, k in HOSTILE
+    }
     assert {k: v for k, v in answers.items() if v != 400} == {}
     after = _reads(url, cert, token)
     assert after == before
@@ -127,8 +128,13 @@ def test_sim_serve_mode_refuses_malformed_values_and_stays_readable(tmp_path: Pa
     stop = threading.Event()
     runner = threading.Thread(
         target=serve,
-        kwargs={"port": 0, "state_dir": tmp_path / "serve", "sftp_port": None,
-                "echo": lines.append, "stop": stop},
+        kwargs={
+            "port": 0,
+            "state_dir": tmp_path / "serve",
+            "sftp_port": None,
+            "echo": lines.append,
+            "stop": stop,
+        },
         daemon=True,
     )
     runner.start()
@@ -204,15 +210,20 @@ def test_form_and_query_parameters_are_read_as_pve_http_server_reads_them(sim: A
     sim.allow_violations = True  # type=qemu is refused on purpose
     token = f"{sim.server.token_id}={sim.server.secret_for(sim.server.token_id)}"
     base = f"{sim.server.url}/api2/json"
-    kw: dict[str, Any] = {"headers": {"Authorization": f"PVEAPIToken={token}"},
-                          "verify": str(sim.server.cert_path), "timeout": 30}
+    kw: dict[str, Any] = {
+        "headers": {"Authorization": f"PVEAPIToken={token}"},
+        "verify": str(sim.server.cert_path),
+        "timeout": 30,
+    }
     listed = requests.get(f"{base}/cluster/resources?type=", **kw)
     assert listed.status_code == 200
     assert {r["type"] for r in listed.json()["data"]} >= {"node", "qemu", "storage"}
     assert requests.get(f"{base}/cluster/resources?type=qemu", **kw).status_code == 400
-    put = requests.put(f"{base}/nodes/pve1/config?description=from-query",
-                       data="description=from-body", **{**kw, "headers": {
-                           **kw["headers"], "Content-Type": "application/x-www-form-urlencoded"}})
+    put = requests.put(
+        f"{base}/nodes/pve1/config?description=from-query",
+        data="description=from-body",
+        **{**kw, "headers": {**kw["headers"], "Content-Type": "application/x-www-form-urlencoded"}},
+    )
     assert put.status_code == 200, put.text
     got = requests.get(f"{base}/nodes/pve1/config", **kw).json()["data"]
     assert got["description"].rstrip("\n") == "from-query"
@@ -239,10 +250,15 @@ def test_a_route_served_without_declarations_is_a_named_simulator_bug(
     monkeypatch.setattr(app_module, "ROUTES", app_module.ROUTES + extra)
     sim.allow_violations = True
     token = f"{sim.server.token_id}={sim.server.secret_for(sim.server.token_id)}"
-    answer = requests.get(f"{sim.server.url}/api2/json/nodes/pve1/undeclared",
-                          headers={"Authorization": f"PVEAPIToken={token}"},
-                          verify=str(sim.server.cert_path), timeout=30)
+    answer = requests.get(
+        f"{sim.server.url}/api2/json/nodes/pve1/undeclared",
+        headers={"Authorization": f"PVEAPIToken={token}"},
+        verify=str(sim.server.cert_path),
+        timeout=30,
+    )
     assert answer.status_code == 500
-    assert "GET /nodes/{node}/undeclared is served but has no parameter declaration" in (
-        answer.json()["message"])
+    assert (
+        "GET /nodes/{node}/undeclared is served but has no parameter declaration"
+        in (answer.json()["message"])
+    )
     assert any("undeclared" in v for v in sim.server.app.schema_violations())

@@ -16,14 +16,61 @@ from urllib.parse import quote
 
 UPID = "UPID:pve1:0000A1B2:0012C3D4:6650F00D:qmclone:9000:root@pam:"
 GENERIC = [
-    "", " ", "a", "0", "1", "-1", "1.5", "1e3", "+1", "abc", "\u00fc", "\u65e5\u672c",
-    "a,b", "a=b", "a;b", "a b", "a\nb", "1\n", "a\n", "\na", "a\0b", "a\tb", "vmbr0,tag=99",
-    "$(reboot)", "`id`", "'; DROP", "../x", "a/b", "%41", "0x10", "\u0663", "\uff11",
-    "-", "_", "x" * 300, "a\u00a0b",
+    "",
+    " ",
+    "a",
+    "0",
+    "1",
+    "-1",
+    "1.5",
+    "1e3",
+    "+1",
+    "abc",
+    "\u00fc",
+    "\u65e5\u672c",
+    "a,b",
+    "a=b",
+    "a;b",
+    "a b",
+    "a\nb",
+    "1\n",
+    "a\n",
+    "\na",
+    "a\0b",
+    "a\tb",
+    "vmbr0,tag=99",
+    "$(reboot)",
+    "`id`",
+    "'; DROP",
+    "../x",
+    "a/b",
+    "%41",
+    "0x10",
+    "\u0663",
+    "\uff11",
+    "-",
+    "_",
+    "x" * 300,
+    "a\u00a0b",
 ]
 NUMERIC = [
-    "99999999999999999999", "-0", "007", "1.0", "1.", ".5", "-.5", "1e-3", "NaN", "inf",
-    "2147483648", "-2147483649", " 1", "1 ", "0100", "1\n\n", "\n1",
+    "99999999999999999999",
+    "-0",
+    "007",
+    "1.0",
+    "1.",
+    ".5",
+    "-.5",
+    "1e-3",
+    "NaN",
+    "inf",
+    "2147483648",
+    "-2147483649",
+    " 1",
+    "1 ",
+    "0100",
+    "1\n\n",
+    "\n1",
 ]
 BOOLEAN = ["true", "false", "yes", "on", "off", "2", "TRUE", "On", "00"]
 FORMAT_SAMPLES: dict[str, list[str]] = {
@@ -34,19 +81,43 @@ FORMAT_SAMPLES: dict[str, list[str]] = {
     "pve-storage-id": ["local", "local-lvm", "a.b", "ab-", "l"],
     "pve-volume-id": ["local:snippets/a.yaml", "local:iso/x.iso", "local:", ":x", "l:x"],
     "dns-name": ["llm-box", "a.example.com", "a..b", "a.", "-a", "a-"],
-    "mac-addr": ["BC:24:11:5A:90:00", "bc:24:11:5a:90:00", "01:00:00:00:00:00",
-                 "BC:24:11:5A:90", "BC-24-11-5A-90-00"],
+    "mac-addr": [
+        "BC:24:11:5A:90:00",
+        "bc:24:11:5a:90:00",
+        "01:00:00:00:00:00",
+        "BC:24:11:5A:90",
+        "BC-24-11-5A-90-00",
+    ],
     "pve-bridge-id": ["vmbr0", "vmbr0.10", "vmbr0,tag=99", "br_\u00e9"],
     "pve-tag-list": ["aihost", "aihost;gpu", "a,b c", "+a", "a+b", "A.b-c_d", "a;;b"],
     "urlencoded": [quote("ssh-ed25519 AAAAC3Nz x@y\n", safe=""), "ssh-ed25519 AAAA", "%zz"],
     "ipv4": ["192.168.1.1", "256.1.1.1", "1.2.3", "01.2.3.4", "::1"],
     "ipv6": ["fe80::1", "2001:db8::1", "::", "1.2.3.4", "fe80::1%eth0", "gggg::1"],
-    "pve-ipv4-config": ["dhcp", "manual", "192.168.1.10/24", "192.168.1.10/33",
-                        "192.168.1.10", "auto", "192.168.1.10/024", "10.0.0.1/4",
-                        "10.0.0.1/\u0662\u0664", "DHCP", "dhcp\n"],
-    "pve-ipv6-config": ["auto", "dhcp", "manual", "2001:db8::5/64", "2001:db8::5/129",
-                        "2001:db8::5", "2001:db8::5/7", "fe80::1%eth0/64", "::ffff:1.2.3.4/96",
-                        "1::2::3/64"],
+    "pve-ipv4-config": [
+        "dhcp",
+        "manual",
+        "192.168.1.10/24",
+        "192.168.1.10/33",
+        "192.168.1.10",
+        "auto",
+        "192.168.1.10/024",
+        "10.0.0.1/4",
+        "10.0.0.1/\u0662\u0664",
+        "DHCP",
+        "dhcp\n",
+    ],
+    "pve-ipv6-config": [
+        "auto",
+        "dhcp",
+        "manual",
+        "2001:db8::5/64",
+        "2001:db8::5/129",
+        "2001:db8::5",
+        "2001:db8::5/7",
+        "fe80::1%eth0/64",
+        "::ffff:1.2.3.4/96",
+        "1::2::3/64",
+    ],
     "CIDR": ["10.0.0.0/8", "fe80::/64", "10.0.0.0", "10.0.0.0/40", "10.0.0.0/7", "::/0"],
     "address-list": ["1.1.1.1 8.8.8.8", "1.1.1.1,::1", "1.1.1.1;x", "dns.example"],
     "disk-size": ["10G", "1.5T", "100", "10GiB", "10g", "-1G", "1.G"],
@@ -64,8 +135,7 @@ NAME_SAMPLES: dict[str, list[str]] = {
     "subsystem-id": ["1043:889d"],
     "path": ["0000:01:00", "0000:01:00.0;0000:02:00.0", "01:00", "/vms/100", "/"],
     "userid": ["aihost@pve!prov", "root@pam", "root", "a@b!"],
-    "host": ["0000:01:00", "01:00.0", "0000:01:00.0;0000:01:00.1", "spice", "046d:c52b",
-             "1-2.3"],
+    "host": ["0000:01:00", "01:00.0", "0000:01:00.0;0000:01:00.1", "spice", "046d:c52b", "1-2.3"],
     "device-id": ["0x2684", "0x26841"],
     "sub-device-id": ["0x889d"],
     "vendor-id": ["0x10de"],
@@ -136,8 +206,12 @@ def scalar_values(name: str, entry: dict[str, Any]) -> list[str]:
         out += FORMAT_SAMPLES.get(fmt, []) + FORMAT_SAMPLES.get(base, [])
         if fmt.endswith("-list") and base in FORMAT_SAMPLES:
             first = FORMAT_SAMPLES[base]
-            out += [" ".join(first[:2]), ";".join(first[:2]), ",".join(first[:2]) + ",",
-                    "\0".join(first[:2])]
+            out += [
+                " ".join(first[:2]),
+                ";".join(first[:2]),
+                ",".join(first[:2]) + ",",
+                "\0".join(first[:2]),
+            ]
     out += NAME_SAMPLES.get(name.partition("[")[0], [])
     return list(dict.fromkeys(out))
 
@@ -193,14 +267,29 @@ def property_values(fmt: dict[str, Any], hash_formats: dict[str, Any]) -> list[s
     parts = base_parts(fmt, hash_formats)
     base = _render(parts, fmt)
     join = _joiner(parts, fmt)
-    out = [base, "", ",", f"{base},", f",{base}", f"{base},,", join("nosuchkey=1"), "=1",
-           join("=1"), join("k="), join("a b"), f"{base}\n", f"{base},\n"]
+    out = [
+        base,
+        "",
+        ",",
+        f"{base},",
+        f",{base}",
+        f"{base},,",
+        join("nosuchkey=1"),
+        "=1",
+        join("=1"),
+        join("k="),
+        join("a b"),
+        f"{base}\n",
+        f"{base},\n",
+    ]
     for key, sub in fmt.items():
         if key.startswith("_"):
             continue
         if "alias" in sub:
-            out += [join(f"{key}=BC:24:11:5A:90:00", sub.get("keyAlias", "")),
-                    f"{key}=BC:24:11:5A:90:00"]
+            out += [
+                join(f"{key}=BC:24:11:5A:90:00", sub.get("keyAlias", "")),
+                f"{key}=BC:24:11:5A:90:00",
+            ]
             continue
         good = str(sample(key, sub, hash_formats))
         needs = sub.get("requires")

@@ -38,8 +38,9 @@ def test_config_aware_timeout_matches_qemu_server(config, expected):
     assert config_aware_timeout(config) == expected
 
 
-@pytest.mark.parametrize(("value", "mib"), [(None, 512), ("", 512), ("4096", 4096),
-                                            ("current=65536", 65536)])
+@pytest.mark.parametrize(
+    ("value", "mib"), [(None, 512), ("", 512), ("4096", 4096), ("current=65536", 65536)]
+)
 def test_memory_is_read_as_qemu_server_does(value, mib):
     assert memory_mib(value) == mib
 
@@ -54,8 +55,18 @@ def test_the_sim_and_aihost_agree_on_every_case():
 def test_the_planner_raises_the_timeout_to_the_config_being_started():
     from provision.plan.desired import DesiredVm
 
-    desired = DesiredVm(name="b", host_name="h", node="n", vmid=None, template="t", image=None,
-                        disk_storage="s", disk_gb=40, config={}, start_timeout=60)
+    desired = DesiredVm(
+        name="b",
+        host_name="h",
+        node="n",
+        vmid=None,
+        template="t",
+        image=None,
+        disk_storage="s",
+        disk_gb=40,
+        config={},
+        start_timeout=60,
+    )
     template = {"memory": "2048", "net0": "virtio,bridge=vmbr0", "digest": "x"}
     changes = [Change("memory", "2048", "16384"), Change("hostpci0", None, "mapping=g")]
     assert start_timeout(desired.start_timeout, config_after(template, changes)) == 125

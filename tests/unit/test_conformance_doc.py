@@ -19,8 +19,14 @@ QEMU = "/nodes/{node}/qemu/{vmid}"  # what `…` stands for in the first column
 # Served before routing, by provision/sim/app.py (SimApp._serve) with provision/sim/auth.py.
 LOGIN = ("POST", "/access/ticket")
 REPOS = (
-    "qemu-server", "pve-manager", "pve-common", "pve-guest-common", "pve-access-control",
-    "pve-storage", "pve-http-server", "pve-cluster",
+    "qemu-server",
+    "pve-manager",
+    "pve-common",
+    "pve-guest-common",
+    "pve-access-control",
+    "pve-storage",
+    "pve-http-server",
+    "pve-cluster",
 )
 ROUTE_CELL = re.compile(r"`(GET|POST|PUT|DELETE) ([^`\s]+)`")
 TEST_ID = re.compile(r"(tests/[\w/]+\.py)::(\w+)")
@@ -38,15 +44,18 @@ def served_routes() -> set[tuple[str, str]]:
 def table_rows(text: str) -> list[list[str]]:
     """The cells of the document's one table (header and separator left out)."""
     lines = text.splitlines()
-    tables = [i for i, line in enumerate(lines) if line.startswith("|")
-              and (i == 0 or not lines[i - 1].startswith("|"))]
+    tables = [
+        i
+        for i, line in enumerate(lines)
+        if line.startswith("|") and (i == 0 or not lines[i - 1].startswith("|"))
+    ]
     assert len(tables) == 1, f"expected one table, found {len(tables)}"
     start = tables[0]
     end = start
     while end < len(lines) and lines[end].startswith("|"):
         end += 1
     rows = []
-    for line in lines[start + 2:end]:
+    for line in lines[start + 2 : end]:
         cells = [cell.strip() for cell in line.strip().strip("|").split(" | ")]
         rows.append(cells)
     return rows
@@ -66,7 +75,8 @@ def defined_names(test_file: str) -> frozenset[str]:
     """Every function and method name defined in a test file."""
     tree = ast.parse((ROOT / test_file).read_text(encoding="utf-8"))
     return frozenset(
-        node.name for node in ast.walk(tree)
+        node.name
+        for node in ast.walk(tree)
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
     )
 
@@ -111,11 +121,15 @@ def test_the_checks_catch_a_missing_route_a_stale_row_and_a_missing_test() -> No
         "tests/unit/test_conformance_doc.py::test_no_such_test, "
         "tests/unit/test_conformance_doc.py::missing_tests |\n"
     )
-    assert table_rows(text) == [[
-        "`GET /version`", "v", "pve-manager: PVE/API2.pm, `version`",
-        "tests/unit/test_conformance_doc.py::test_no_such_test, "
-        "tests/unit/test_conformance_doc.py::missing_tests",
-    ]]
+    assert table_rows(text) == [
+        [
+            "`GET /version`",
+            "v",
+            "pve-manager: PVE/API2.pm, `version`",
+            "tests/unit/test_conformance_doc.py::test_no_such_test, "
+            "tests/unit/test_conformance_doc.py::missing_tests",
+        ]
+    ]
     assert missing_tests(text) == ["tests/unit/test_conformance_doc.py::test_no_such_test"]
     assert missing_tests("tests/unit/no_file.py::x") == ["tests/unit/no_file.py::x"]
     with pytest.raises(AssertionError, match="one table"):

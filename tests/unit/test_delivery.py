@@ -30,20 +30,25 @@ def _isoinfo() -> str:
 def test_cidata_iso_reads_back_with_another_reader(tmp_path):
     isoinfo = _isoinfo()
     image = tmp_path / "seed.iso"
-    image.write_bytes(build_cidata_iso({"user-data": USER_DATA,
-                                        "meta-data": b"instance-id: aihost-x-g1\n"}))
-    header = subprocess.run([isoinfo, "-d", "-i", str(image)], capture_output=True,
-                            text=True, check=True).stdout
+    image.write_bytes(
+        build_cidata_iso({"user-data": USER_DATA, "meta-data": b"instance-id: aihost-x-g1\n"})
+    )
+    header = subprocess.run(
+        [isoinfo, "-d", "-i", str(image)], capture_output=True, text=True, check=True
+    ).stdout
     assert "Volume id: cidata" in header
-    listing = subprocess.run([isoinfo, "-f", "-J", "-i", str(image)], capture_output=True,
-                             text=True, check=True).stdout.split()
+    listing = subprocess.run(
+        [isoinfo, "-f", "-J", "-i", str(image)], capture_output=True, text=True, check=True
+    ).stdout.split()
     assert sorted(listing) == ["/meta-data", "/user-data"]
-    user = subprocess.run([isoinfo, "-J", "-x", "/user-data", "-i", str(image)],
-                          capture_output=True, check=True).stdout
+    user = subprocess.run(
+        [isoinfo, "-J", "-x", "/user-data", "-i", str(image)], capture_output=True, check=True
+    ).stdout
     assert user == USER_DATA
     assert yaml.safe_load(user) == {"packages": ["qemu-guest-agent"]}
-    rock = subprocess.run([isoinfo, "-R", "-f", "-i", str(image)], capture_output=True,
-                          text=True, check=True).stdout.split()
+    rock = subprocess.run(
+        [isoinfo, "-R", "-f", "-i", str(image)], capture_output=True, text=True, check=True
+    ).stdout.split()
     assert "/user-data" in rock
 
 
@@ -69,7 +74,9 @@ def test_network_config_for_static_and_dhcp():
         "vms:\n"
         "  a: {host: pve1, template: t}\n"
         "  b: {host: pve1, template: t, network: {ip: 10.1.2.3/24, gateway: 10.1.2.1,"
-        " nameserver: 10.1.2.53}}\n", "x")
+        " nameserver: 10.1.2.53}}\n",
+        "x",
+    )
     assert network_config(inv.vms["a"]) is None
     config = yaml.safe_load(network_config(inv.vms["b"]) or "")
     nic = config["ethernets"]["nic0"]

@@ -41,10 +41,13 @@ def test_gpu_vm_gets_q35_ovmf_without_preenrolled_keys_and_all_functions():
     assert config["net0"] == "virtio,bridge=vmbr0,tag=20"
     assert config["ipconfig0"] == "ip=192.168.1.9/24,gw=192.168.1.1"
     assert config["ide2"] == "fast:cloudinit"
-    assert config["cicustom"] == ("user=local:snippets/aihost-box-user.yaml,"
-                                  "meta=local:snippets/aihost-box-meta.yaml")
-    assert unquote(config["sshkeys"]).splitlines() == ["ssh-ed25519 AAAAC3Nza me@x",
-                                                       "ssh-rsa AAAAB3 other"]
+    assert config["cicustom"] == (
+        "user=local:snippets/aihost-box-user.yaml,meta=local:snippets/aihost-box-meta.yaml"
+    )
+    assert unquote(config["sshkeys"]).splitlines() == [
+        "ssh-ed25519 AAAAC3Nza me@x",
+        "ssh-rsa AAAAB3 other",
+    ]
     assert "%" in config["sshkeys"] and " " not in config["sshkeys"]
 
 
@@ -62,11 +65,20 @@ def test_example_inventories_translate():
 
 
 def test_plan_text_and_json():
-    plan = Plan("box", "pve1", 120, True, [
-        Action("configure", "set VM options", (Change("memory", "16384", "32768"),
-                                               Change("hostpci1", "0000:02:00", None))),
-        Action("verify", "verify", writes=False),
-    ])
+    plan = Plan(
+        "box",
+        "pve1",
+        120,
+        True,
+        [
+            Action(
+                "configure",
+                "set VM options",
+                (Change("memory", "16384", "32768"), Change("hostpci1", "0000:02:00", None)),
+            ),
+            Action("verify", "verify", writes=False),
+        ],
+    )
     text = plan.to_text()
     assert "~ memory: 16384 -> 32768" in text and "- hostpci1: 0000:02:00" in text
     assert plan.to_json()["changes"] is True

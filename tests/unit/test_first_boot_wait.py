@@ -14,8 +14,11 @@ from provision.guest.agent import GuestAgent
 from provision.guest.firstboot import wait_first_boot
 from provision.pve.vm import Vm
 
-MISSING = ApiError("Agent error: failed to open file '/var/lib/aihost/state.json' (mode: 'r'): "
-                   "No such file or directory", status=500)
+MISSING = ApiError(
+    "Agent error: failed to open file '/var/lib/aihost/state.json' (mode: 'r'): "
+    "No such file or directory",
+    status=500,
+)
 AWAY = ApiError("QEMU guest agent is not running", status=500)
 
 
@@ -48,20 +51,37 @@ class _Client:
 
 def _agent(client: _Client) -> tuple[GuestAgent, list[float]]:
     now = [0.0]
-    agent = GuestAgent(Vm(client, "pve1", 100), clock=lambda: now[0],
-                       sleep=lambda s: now.__setitem__(0, now[0] + s))
+    agent = GuestAgent(
+        Vm(client, "pve1", 100),
+        clock=lambda: now[0],
+        sleep=lambda s: now.__setitem__(0, now[0] + s),
+    )
     return agent, now
 
 
 def test_waits_through_a_missing_file_and_the_reboot_then_reports_each_phase() -> None:
-    client = _Client([MISSING, MISSING, _state("driver", "running"), _state("reboot", "pending"),
-                      AWAY, AWAY, _state("runtime", "running"), _state("done", "ok")])
+    client = _Client(
+        [
+            MISSING,
+            MISSING,
+            _state("driver", "running"),
+            _state("reboot", "pending"),
+            AWAY,
+            AWAY,
+            _state("runtime", "running"),
+            _state("done", "ok"),
+        ]
+    )
     agent, _now = _agent(client)
     said: list[str] = []
     state = wait_first_boot(agent, 600, said.append)
     assert state is not None and state.phase == "done"
-    assert said == ["first boot: driver running", "first boot: reboot pending",
-                    "first boot: runtime running", "first boot: done ok"]
+    assert said == [
+        "first boot: driver running",
+        "first boot: reboot pending",
+        "first boot: runtime running",
+        "first boot: done ok",
+    ]
 
 
 def test_a_failed_phase_is_an_error_with_the_guests_text() -> None:
@@ -91,10 +111,15 @@ def test_a_first_boot_that_does_not_finish_times_out_naming_the_phase() -> None:
 
 
 def test_the_state_of_the_instance_before_reprovision_is_not_taken_for_the_new_one() -> None:
-    client = _Client([_state("done", "ok", iid="aihost-box-g1"), AWAY,
-                      _state("done", "ok", iid="aihost-box-g1"),
-                      _state("runtime", "running", iid="aihost-box-g2"),
-                      _state("done", "ok", iid="aihost-box-g2")])
+    client = _Client(
+        [
+            _state("done", "ok", iid="aihost-box-g1"),
+            AWAY,
+            _state("done", "ok", iid="aihost-box-g1"),
+            _state("runtime", "running", iid="aihost-box-g2"),
+            _state("done", "ok", iid="aihost-box-g2"),
+        ]
+    )
     agent, _now = _agent(client)
     said: list[str] = []
     state = wait_first_boot(agent, 600, said.append, instance_id="aihost-box-g2")

@@ -62,8 +62,9 @@ class Sandbox:
         pairs = sorted(SCRIPTS.items(), key=lambda kv: -len(kv[0]))
         for guest, local in pairs:
             text = text.replace(guest, str(self.root / local))
-        return (text.replace("/var/lib/aihost", str(self.root / "aihost"))
-                    .replace("/var/lib/cloud", str(self.root / "cloud")))
+        return text.replace("/var/lib/aihost", str(self.root / "aihost")).replace(
+            "/var/lib/cloud", str(self.root / "cloud")
+        )
 
     def install(self, relative: str, content: str) -> None:
         target = self.root / relative
@@ -80,10 +81,14 @@ class Sandbox:
         (data / "instance-id").write_text(iid + "\n")
 
     def run(self, relative: str, *args: str) -> subprocess.CompletedProcess[str]:
-        env = {**os.environ, "PATH": f"{self.root / 'stub'}:/usr/bin:/bin",
-               "LOG": str(self.root / "calls.log")}
-        return subprocess.run([str(self.root / relative), *args], capture_output=True,
-                              text=True, env=env, timeout=60)
+        env = {
+            **os.environ,
+            "PATH": f"{self.root / 'stub'}:/usr/bin:/bin",
+            "LOG": str(self.root / "calls.log"),
+        }
+        return subprocess.run(
+            [str(self.root / relative), *args], capture_output=True, text=True, env=env, timeout=60
+        )
 
     def state(self) -> dict[str, Any]:
         return json.loads((self.root / "aihost/state.json").read_text())
@@ -97,14 +102,20 @@ def sandbox(tmp_path: Path, vm: dict[str, Any] | None = None, gpu: bool = True) 
 
 def test_driver_failure_is_recorded_with_its_error_and_fails_runcmd(tmp_path: Path) -> None:
     box = sandbox(tmp_path)
-    box.stub("aihost-install-driver", 'echo "curl: (7) Failed to connect to '
-             'developer.download.nvidia.com port 443: Connection refused" >&2; exit 7', "bin")
+    box.stub(
+        "aihost-install-driver",
+        'echo "curl: (7) Failed to connect to '
+        'developer.download.nvidia.com port 443: Connection refused" >&2; exit 7',
+        "bin",
+    )
     run = box.run("bin/aihost-firstboot")
     assert run.returncode == 1  # the last runcmd command fails: scripts-user fails
     state = box.state()
     assert (state["phase"], state["status"]) == ("driver", "failed")
-    assert state["error"] == ("aihost-install-driver exited 7: curl: (7) Failed to connect to "
-                              "developer.download.nvidia.com port 443: Connection refused")
+    assert state["error"] == (
+        "aihost-install-driver exited 7: curl: (7) Failed to connect to "
+        "developer.download.nvidia.com port 443: Connection refused"
+    )
     assert state["instance_id"] == "aihost-box-g1"
     assert "developer.download.nvidia.com" in run.stderr  # still in cloud-init's log
     assert not (tmp_path / "aihost/reboot-required").exists()
@@ -112,7 +123,7 @@ def test_driver_failure_is_recorded_with_its_error_and_fails_runcmd(tmp_path: Pa
 
 def test_reboot_then_runtime_models_health_on_the_next_boot_once(tmp_path: Path) -> None:
     box = sandbox(tmp_path)
-    box.stub("aihost-install-driver", f'touch {tmp_path}/aihost/reboot-required', "bin")
+    box.stub("aihost-install-driver", f"touch {tmp_path}/aihost/reboot-required", "bin")
     box.stub("aihost-setup-runtime", 'echo "setup $1" >>"$LOG"', "bin")
     box.stub("aihost-health", 'echo "{}"', "bin")
     per_boot = "cloud/scripts/per-boot/aihost-boot"
@@ -126,8 +137,9 @@ def test_reboot_then_runtime_models_health_on_the_next_boot_once(tmp_path: Path)
     assert run.returncode == 0, run.stderr
     state = box.state()
     assert (state["phase"], state["status"]) == ("done", "ok")
-    assert [state["phases"][p]["status"] for p in ("driver", "reboot", "runtime", "models",
-                                                     "health")] == ["ok"] * 5
+    assert [
+        state["phases"][p]["status"] for p in ("driver", "reboot", "runtime", "models", "health")
+    ] == ["ok"] * 5
     assert "aihost: first boot of box done after" in run.stdout
     # Later boots: nothing runs again, no message.
     again = box.run(per_boot)
@@ -137,8 +149,12 @@ def test_reboot_then_runtime_models_health_on_the_next_boot_once(tmp_path: Path)
 
 def test_a_failed_models_phase_fails_the_boot_and_keeps_the_text(tmp_path: Path) -> None:
     box = sandbox(tmp_path, gpu=False)
-    box.stub("aihost-setup-runtime", '[ "$1" = runtime ] && exit 0\necho "aihost: ollama could '
-             'not pull x (HTTP 500): pull model manifest: file does not exist" >&2; exit 1', "bin")
+    box.stub(
+        "aihost-setup-runtime",
+        '[ "$1" = runtime ] && exit 0\necho "aihost: ollama could '
+        'not pull x (HTTP 500): pull model manifest: file does not exist" >&2; exit 1',
+        "bin",
+    )
     run = box.run("bin/aihost-firstboot")  # no GPU: no reboot, setup continues at once
     assert run.returncode == 1
     state = box.state()
@@ -188,13 +204,15 @@ def _nvidia_modules(
         (dev / "class").write_text(klass + "\n")
     sysfs.mkdir(parents=True, exist_ok=True)
     body = script[start:end].replace("/sys/bus/pci/devices", str(sysfs))
-    return subprocess.run(["sh", "-c", body + "nvidia_modules"], capture_output=True,
-                          text=True, timeout=30)
+    return subprocess.run(
+        ["sh", "-c", body + "nvidia_modules"], capture_output=True, text=True, timeout=30
+    )
 
 
 @pytest.mark.parametrize(("device", "modules"), GENERATIONS)
-def test_kernel_modules_follow_the_gpu_generation(tmp_path: Path, device: str,
-                                                  modules: str) -> None:
+def test_kernel_modules_follow_the_gpu_generation(
+    tmp_path: Path, device: str, modules: str
+) -> None:
     run = _nvidia_modules(tmp_path, [(device, "0x030000"), ("0x10f0", "0x040300")])
     assert run.returncode == 0, run.stderr
     assert run.stdout.strip() == modules
@@ -215,17 +233,23 @@ def test_ubuntu_drivers_exit_0_without_a_driver_is_a_failure(tmp_path: Path) -> 
     for name, value in (("vendor", "0x10de"), ("device", "0x2684"), ("class", "0x030000")):
         (sysfs / name).write_text(value + "\n")
     (tmp_path / "bin/aihost-install-driver").write_text(
-        script.replace("/sys/bus/pci/devices", str(tmp_path / "sys"))
-              .replace("mkdir -p /var/lib/aihost", "true"))
+        script.replace("/sys/bus/pci/devices", str(tmp_path / "sys")).replace(
+            "mkdir -p /var/lib/aihost", "true"
+        )
+    )
     box.stub("apt-get", 'echo "apt-get $*" >>"$LOG"')
-    box.stub("ubuntu-drivers", 'echo "ubuntu-drivers $*" >>"$LOG"; echo "No drivers found '
-             'for installation."; exit 0')
+    box.stub(
+        "ubuntu-drivers",
+        'echo "ubuntu-drivers $*" >>"$LOG"; echo "No drivers found for installation."; exit 0',
+    )
     box.stub("dpkg-query", "exit 1")
     run = box.run("bin/aihost-install-driver")
     assert run.returncode == 1
     assert "installed no driver" in run.stderr
-    assert "ubuntu-drivers install --gpgpu nvidia:580-server-open" in (
-        tmp_path / "calls.log").read_text()
+    assert (
+        "ubuntu-drivers install --gpgpu nvidia:580-server-open"
+        in (tmp_path / "calls.log").read_text()
+    )
 
 
 class _Ollama(BaseHTTPRequestHandler):
@@ -243,8 +267,11 @@ class _Ollama(BaseHTTPRequestHandler):
         self.wfile.write(data)
 
     def do_GET(self) -> None:
-        replies = {"/api/version": {"version": "0.32.15"},
-                   "/api/tags": {"models": [{"name": "qwen2.5:0.5b"}]}, "/api/ps": self.ps}
+        replies = {
+            "/api/version": {"version": "0.32.15"},
+            "/api/tags": {"models": [{"name": "qwen2.5:0.5b"}]},
+            "/api/ps": self.ps,
+        }
         self._send(200, replies.get(self.path, {}))
 
     def do_POST(self) -> None:
@@ -268,12 +295,15 @@ def test_ollama_pull_failure_shows_ollamas_error(tmp_path: Path, ollama: int) ->
     box = sandbox(tmp_path, {"port": ollama, "models": ["nosuch:1b"]})
     script = (tmp_path / "bin/aihost-setup-runtime").read_text()
     (tmp_path / "bin/aihost-setup-runtime").write_text(
-        script.replace("/etc/aihost/models", str(tmp_path / "models")))
+        script.replace("/etc/aihost/models", str(tmp_path / "models"))
+    )
     (tmp_path / "models").write_text("nosuch:1b\n")
     run = box.run("bin/aihost-setup-runtime", "models")
     assert run.returncode == 1
-    assert ("aihost: ollama could not pull nosuch:1b (HTTP 500): pull model manifest: "
-            "file does not exist") in run.stderr
+    assert (
+        "aihost: ollama could not pull nosuch:1b (HTTP 500): pull model manifest: "
+        "file does not exist"
+    ) in run.stderr
 
 
 def test_health_fails_when_ollama_fell_back_to_the_cpu(tmp_path: Path, ollama: int) -> None:
@@ -296,11 +326,13 @@ def test_vllm_without_a_gpu_is_refused_by_the_inventory_check() -> None:
     assert caught.value.exit_code == 2
 
 
-def test_health_reports_ollamas_context_and_its_servers_parallel(tmp_path: Path,
-                                                                  ollama: int) -> None:
+def test_health_reports_ollamas_context_and_its_servers_parallel(
+    tmp_path: Path, ollama: int
+) -> None:
     box = sandbox(tmp_path, {"port": ollama, "models": ["qwen2.5:0.5b"]}, gpu=False)
-    _Ollama.ps = {"models": [{"name": "qwen2.5:0.5b", "size": 100, "size_vram": 0,
-                              "context_length": 16384}]}
+    _Ollama.ps = {
+        "models": [{"name": "qwen2.5:0.5b", "size": 100, "size_vram": 0, "context_length": 16384}]
+    }
     server = subprocess.Popen(["sleep", "30"], env={"OLLAMA_NUM_PARALLEL": "3"})
     try:  # `systemctl show -p MainPID --value ollama.service` names the running server
         box.stub("systemctl", f'[ "$1" = show ] && echo {server.pid}')
@@ -324,7 +356,8 @@ class _Files(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         replies: dict[str, Any] = {
-            "/health": {"status": "ok"}, "/v1/models": {"data": [{"id": "m.gguf"}]},
+            "/health": {"status": "ok"},
+            "/v1/models": {"data": [{"id": "m.gguf"}]},
             "/props": {"default_generation_settings": {"n_ctx": 4096}, "total_slots": 3},
         }
         if self.vllm:
@@ -350,28 +383,49 @@ def files_server() -> Iterator[int]:
     server.shutdown()
 
 
-def test_health_reports_llama_servers_slots_and_context_per_slot(tmp_path: Path,
-                                                                 files_server: int) -> None:
-    box = sandbox(tmp_path, {"runtime": "llamacpp", "port": files_server, "models": [],
-                             "llamacpp": {"model_path": "/m.gguf"}}, gpu=False)
+def test_health_reports_llama_servers_slots_and_context_per_slot(
+    tmp_path: Path, files_server: int
+) -> None:
+    box = sandbox(
+        tmp_path,
+        {
+            "runtime": "llamacpp",
+            "port": files_server,
+            "models": [],
+            "llamacpp": {"model_path": "/m.gguf"},
+        },
+        gpu=False,
+    )
     run = box.run("bin/aihost-health")
     assert run.returncode == 0, run.stderr
     runtime = json.loads(run.stdout)["runtime"]
     assert (runtime["context"], runtime["parallel"]) == (4096, 3)
 
 
-@pytest.mark.parametrize(("path", "code", "error"), [
-    ("/m.gguf", 1, "aihost: the GGUF model from {url} has SHA-256 "
-     "00a30ee0d2e0ee0f6c1650d56222ffa205c786a92cc687299ae3eeaf60a1a7a6, not the inventory's "
-     + "0" * 64),
-    ("/nosuch.gguf", 22, "curl: (22) The requested URL returned error: 404"),
-])
+@pytest.mark.parametrize(
+    ("path", "code", "error"),
+    [
+        (
+            "/m.gguf",
+            1,
+            "aihost: the GGUF model from {url} has SHA-256 "
+            "00a30ee0d2e0ee0f6c1650d56222ffa205c786a92cc687299ae3eeaf60a1a7a6, not the inventory's "
+            + "0"
+            * 64,
+        ),
+        ("/nosuch.gguf", 22, "curl: (22) The requested URL returned error: 404"),
+    ],
+)
 def test_the_gguf_download_is_checked_as_the_simulated_guest_says(
-        tmp_path: Path, files_server: int, path: str, code: int, error: str) -> None:
+    tmp_path: Path, files_server: int, path: str, code: int, error: str
+) -> None:
     _need("sha256sum")
     url = f"http://127.0.0.1:{files_server}{path}"
-    box = sandbox(tmp_path, {"runtime": "llamacpp", "models": [],
-                             "llamacpp": {"model_url": url, "sha256": "0" * 64}}, gpu=False)
+    box = sandbox(
+        tmp_path,
+        {"runtime": "llamacpp", "models": [], "llamacpp": {"model_url": url, "sha256": "0" * 64}},
+        gpu=False,
+    )
     run = box.run("bin/aihost-setup-runtime", "models")
     assert run.returncode == code
     assert run.stderr.strip().splitlines()[-1] == error.format(url=url)
@@ -379,12 +433,16 @@ def test_the_gguf_download_is_checked_as_the_simulated_guest_says(
 
 
 def test_health_reports_vllms_max_model_len_and_the_max_num_seqs_it_runs_with(
-        tmp_path: Path, files_server: int) -> None:
-    box = sandbox(tmp_path, {"runtime": "vllm", "port": files_server, "models": ["m"],
-                             "context": 16384, "parallel": 8})
+    tmp_path: Path, files_server: int
+) -> None:
+    box = sandbox(
+        tmp_path,
+        {"runtime": "vllm", "port": files_server, "models": ["m"], "context": 16384, "parallel": 8},
+    )
     _Files.vllm = True
-    server = subprocess.Popen(["python3", "-c", "import time; time.sleep(30)",
-                               "serve", "m", "--max-num-seqs", "8"])
+    server = subprocess.Popen(
+        ["python3", "-c", "import time; time.sleep(30)", "serve", "m", "--max-num-seqs", "8"]
+    )
     try:  # `systemctl show -p MainPID --value vllm.service` names the running server
         box.stub("systemctl", f'[ "$1" = show ] && echo {server.pid}')
         run = box.run("bin/aihost-health")

@@ -19,12 +19,15 @@ vms: {}
 """
 
 
-@pytest.mark.parametrize(("first", "second"), [
-    ("0000:01:00", "01:00.0"),
-    ("01:00", "0000:01:00.1"),
-    ("0000:01:00.0", "01:00"),
-    ("0000:0A:00", "0a:00.0"),
-])
+@pytest.mark.parametrize(
+    ("first", "second"),
+    [
+        ("0000:01:00", "01:00.0"),
+        ("01:00", "0000:01:00.1"),
+        ("0000:01:00.0", "01:00"),
+        ("0000:0A:00", "0a:00.0"),
+    ],
+)
 def test_one_card_listed_twice_in_any_spelling_is_refused(first, second):
     with pytest.raises(InventoryError, match="same device as gpus.ga"):
         parse_inventory(INVENTORY % (first, second), "inv.yaml")
@@ -42,11 +45,14 @@ def test_a_function_only_entry_of_an_inventory_gpu_is_removed_from_a_vm_without_
     assert [(c.key, c.new) for c in changes] == [("hostpci0", None)]  # hostpci1: not ours
 
 
-@pytest.mark.parametrize(("text", "slot", "full"), [
-    ("01:00", "0000:01:00", "0000:01:00"),
-    ("01:00.0", "0000:01:00", "0000:01:00.0"),
-    ("0000:0A:1F.3", "0000:0a:1f", "0000:0a:1f.3"),
-])
+@pytest.mark.parametrize(
+    ("text", "slot", "full"),
+    [
+        ("01:00", "0000:01:00", "0000:01:00"),
+        ("01:00.0", "0000:01:00", "0000:01:00.0"),
+        ("0000:0A:1F.3", "0000:0a:1f", "0000:0a:1f.3"),
+    ],
+)
 def test_an_address_parses_in_any_spelling(text, slot, full):
     address = PciAddress.parse(text)
     assert (address.slot, str(address)) == (slot, full)
@@ -59,18 +65,21 @@ def test_a_malformed_address_is_refused(text):
         PciAddress.parse(text)
 
 
-@pytest.mark.parametrize(("ref", "hostpci", "named"), [
-    (GpuRef(address=PciAddress.parse("01:00")), "0000:01:00,pcie=1", True),
-    (GpuRef(address=PciAddress.parse("01:00")), "host=01:00.1", True),
-    (GpuRef(address=PciAddress.parse("01:00")), "pcie=1,host=0000:02:00;0000:01:00.0", True),
-    (GpuRef(address=PciAddress.parse("01:00.0")), "0000:01:00", True),
-    (GpuRef(address=PciAddress.parse("01:00")), "0000:02:00,pcie=1", False),
-    (GpuRef(address=PciAddress.parse("01:00")), "mapping=gpu,pcie=1", False),
-    (GpuRef(mapping="gpu"), "mapping=gpu,pcie=1", True),
-    (GpuRef(mapping="gpu"), "pcie=1,mapping=gpu", True),
-    (GpuRef(mapping="gpu"), "mapping=gpu2", False),
-    (GpuRef(mapping="gpu"), "0000:01:00", False),
-])
+@pytest.mark.parametrize(
+    ("ref", "hostpci", "named"),
+    [
+        (GpuRef(address=PciAddress.parse("01:00")), "0000:01:00,pcie=1", True),
+        (GpuRef(address=PciAddress.parse("01:00")), "host=01:00.1", True),
+        (GpuRef(address=PciAddress.parse("01:00")), "pcie=1,host=0000:02:00;0000:01:00.0", True),
+        (GpuRef(address=PciAddress.parse("01:00.0")), "0000:01:00", True),
+        (GpuRef(address=PciAddress.parse("01:00")), "0000:02:00,pcie=1", False),
+        (GpuRef(address=PciAddress.parse("01:00")), "mapping=gpu,pcie=1", False),
+        (GpuRef(mapping="gpu"), "mapping=gpu,pcie=1", True),
+        (GpuRef(mapping="gpu"), "pcie=1,mapping=gpu", True),
+        (GpuRef(mapping="gpu"), "mapping=gpu2", False),
+        (GpuRef(mapping="gpu"), "0000:01:00", False),
+    ],
+)
 def test_a_hostpci_value_names_a_card(ref, hostpci, named):
     assert ref.named_by(hostpci) is named
 

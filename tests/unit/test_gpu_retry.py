@@ -47,13 +47,20 @@ class SharedRegister:
 
 
 def _retrier(slept: list[float], attempts: int = 5) -> Retrier:
-    return Retrier(Backoff(attempts=attempts, first=0.1, cap=0.3), sleep=slept.append,
-                   rand=lambda: 0.5)
+    return Retrier(
+        Backoff(attempts=attempts, first=0.1, cap=0.3), sleep=slept.append, rand=lambda: 0.5
+    )
 
 
 def _lease(cfg: PciCfg, gpu: str, slept: list[float], attempts: int = 5) -> GpuLease:
-    return GpuLease(SharedRegister(cfg, gpu), gpu, owner=f"me@h:{gpu}", alive=lambda _o: True,
-                    clock=lambda: 100.0, retry=_retrier(slept, attempts))
+    return GpuLease(
+        SharedRegister(cfg, gpu),
+        gpu,
+        owner=f"me@h:{gpu}",
+        alive=lambda _o: True,
+        clock=lambda: 100.0,
+        retry=_retrier(slept, attempts),
+    )
 
 
 def test_delay_is_jittered_growing_and_capped():
@@ -119,10 +126,18 @@ def test_own_record_changing_every_time_exhausts_as_a_conflict():
 
 def test_an_operation_begun_on_this_gpu_meanwhile_is_refused_at_once():
     cfg, slept = PciCfg("a"), []
-    rival = GpuLease(SharedRegister(cfg, "a"), "a", owner="you@h:1", alive=lambda _o: True,
-                     clock=lambda: 100.0, retry=_retrier([]))
-    cfg.before_write = lambda: (setattr(cfg, "before_write", lambda: None),
-                                rival.begin(phase="attaching"))
+    rival = GpuLease(
+        SharedRegister(cfg, "a"),
+        "a",
+        owner="you@h:1",
+        alive=lambda _o: True,
+        clock=lambda: 100.0,
+        retry=_retrier([]),
+    )
+    cfg.before_write = lambda: (
+        setattr(cfg, "before_write", lambda: None),
+        rival.begin(phase="attaching"),
+    )
     with pytest.raises(LeaseBusy) as busy:
         _lease(cfg, "a", slept).begin(phase="attaching")
     assert busy.value.exit_code == EXIT_CONFLICT and "you@h:1" in str(busy.value)

@@ -13,8 +13,10 @@ from provision.guest.agent import GuestAgent, ProgramNotFound
 from provision.guest.verify import verify_guest
 from provision.pve.vm import Vm
 
-OLD_QGA = ("Agent error: Guest agent command failed, error was 'Failed to execute child "
-           "process \u201cnvidia-smi\u201d (No such file or directory)'")
+OLD_QGA = (
+    "Agent error: Guest agent command failed, error was 'Failed to execute child "
+    "process \u201cnvidia-smi\u201d (No such file or directory)'"
+)
 NEW_QGA = "Agent error: Failed to execute child process \u201cnvidia-smi\u201d (Permission denied)"
 
 
@@ -37,8 +39,9 @@ class Agentless:
         raise AssertionError("no exec-status without a started program")
 
 
-@pytest.mark.parametrize(("message", "reason"), [(OLD_QGA, "No such file or directory"),
-                                                 (NEW_QGA, "Permission denied")])
+@pytest.mark.parametrize(
+    ("message", "reason"), [(OLD_QGA, "No such file or directory"), (NEW_QGA, "Permission denied")]
+)
 def test_spawn_failure_is_program_not_found(message: str, reason: str) -> None:
     agent = GuestAgent(Vm(Agentless(message), "pve1", 100))
     with pytest.raises(ProgramNotFound) as caught:

@@ -85,8 +85,9 @@ def test_inventory_from_environment_variable():
 
 
 def test_check_json_shape():
-    result = run_aihost("-i", str(INVENTORIES / "homelab.example.yaml"), "-o", "json",
-                        "inventory", "check")
+    result = run_aihost(
+        "-i", str(INVENTORIES / "homelab.example.yaml"), "-o", "json", "inventory", "check"
+    )
     data = result.json()
     assert data["valid"] is True
     assert data["hosts"] == ["pve1"]
@@ -105,8 +106,9 @@ def test_error_json_shape():
 
 
 def test_show_merges_defaults_and_shows_secret_references_only():
-    result = run_aihost("-i", str(INVENTORIES / "homelab.example.yaml"), "-o", "json",
-                        "inventory", "show")
+    result = run_aihost(
+        "-i", str(INVENTORIES / "homelab.example.yaml"), "-o", "json", "inventory", "show"
+    )
     data = result.json()
     vm = data["vms"]["llm-box"]
     assert vm["cores"] == 8 and vm["memory_gb"] == 32
@@ -133,10 +135,7 @@ def test_pci_addresses_are_normalised():
 def test_merge_keys_and_anchors_work():
     from provision.inventory import parse_inventory
 
-    text = (
-        "hosts: {pve1: {api: sim}}\n"
-        "base: &base {host: pve1, template: t, cores: 2}\n"
-    )
+    text = "hosts: {pve1: {api: sim}}\nbase: &base {host: pve1, template: t, cores: 2}\n"
     with pytest.raises(Exception, match="unknown key 'base'"):
         parse_inventory(text, "x")
     text = (

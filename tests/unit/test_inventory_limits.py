@@ -35,9 +35,12 @@ CASES: list[tuple[str, bytes, int, str]] = [
     ("deep_flow", b"hosts: " + b"[" * 5000 + b"]" * 5000, 1, f"deeper than {MAX_DEPTH} levels"),
     ("deep_map", b"hosts: " + b"{a: " * 3000 + b"1" + b"}" * 3000, 1, "deeper than"),
     ("deep_block", "".join("  " * i + "k:\n" for i in range(200)).encode(), 33, "deeper than"),
-    ("alias_chain", "\n".join(
-        ["a0: &a0 [1]"] + [f"a{i}: &a{i} [*a{i - 1}]" for i in range(1, 300)]).encode(),
-     1, "deeper than"),
+    (
+        "alias_chain",
+        "\n".join(["a0: &a0 [1]"] + [f"a{i}: &a{i} [*a{i - 1}]" for i in range(1, 300)]).encode(),
+        1,
+        "deeper than",
+    ),
     ("list_key", b"version: 1\nhosts:\n  ? [a, b]\n  : 1\n", 3, "a key must be a plain string"),
     ("map_key", b"version: 1\nhosts:\n  ? {a: 1}\n  : 1\n", 3, "a key must be a plain string"),
     ("int_key", b"version: 1\nhosts:\n  1: {api: sim}\n", 3, "quote it: '1'"),
@@ -89,8 +92,9 @@ def test_a_fifo_is_refused_without_reading(tmp_path):
     )
 
 
-@pytest.mark.parametrize(("path", "kind"), [("/dev/zero", "a character device"),
-                                            ("/dev/null", "a character device")])
+@pytest.mark.parametrize(
+    ("path", "kind"), [("/dev/zero", "a character device"), ("/dev/null", "a character device")]
+)
 def test_a_device_is_refused_without_reading(path, kind):
     result = run_aihost("-i", path, "inventory", "check")
     assert result.exit_code == 2

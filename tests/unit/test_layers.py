@@ -16,11 +16,23 @@ PACKAGE = Path(__file__).resolve().parents[2] / "provision"
 
 # package (or top-level module) -> layer; a module may import its own layer and below.
 LAYERS = {
-    "errors": 0, "paths": 0,
-    "pve": 1, "ssh": 1, "inventory": 1, "sim": 1,
-    "plan": 2, "delivery": 2, "cloudinit": 2, "guest": 2, "models": 2,
-    "vmops": 3, "gpu": 3, "preflight": 3,
-    "cli": 4, "__main__": 4, "__init__": 4,
+    "errors": 0,
+    "paths": 0,
+    "pve": 1,
+    "ssh": 1,
+    "inventory": 1,
+    "sim": 1,
+    "plan": 2,
+    "delivery": 2,
+    "cloudinit": 2,
+    "guest": 2,
+    "models": 2,
+    "vmops": 3,
+    "gpu": 3,
+    "preflight": 3,
+    "cli": 4,
+    "__main__": 4,
+    "__init__": 4,
 }
 # Not ours to change yet (another change owns these files): (importer, imported).
 KNOWN_UPWARD = {
@@ -48,8 +60,9 @@ def _imports(tree: ast.AST) -> list[tuple[ast.ImportFrom | ast.Import, bool, boo
     def visit(node: ast.AST, in_function: bool, typing_only: bool) -> None:
         for child in ast.iter_child_nodes(node):
             func = in_function or isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef))
-            typed = typing_only or (isinstance(child, ast.If)
-                                    and "TYPE_CHECKING" in ast.unparse(child.test))
+            typed = typing_only or (
+                isinstance(child, ast.If) and "TYPE_CHECKING" in ast.unparse(child.test)
+            )
             if isinstance(child, (ast.Import, ast.ImportFrom)):
                 found.append((child, in_function, typing_only))
             visit(child, func, typed)
@@ -59,8 +72,11 @@ def _imports(tree: ast.AST) -> list[tuple[ast.ImportFrom | ast.Import, bool, boo
 
 
 def _targets(node: ast.Import | ast.ImportFrom) -> list[str]:
-    names = ([node.module or ""] if isinstance(node, ast.ImportFrom)
-             else [alias.name for alias in node.names])
+    names = (
+        [node.module or ""]
+        if isinstance(node, ast.ImportFrom)
+        else [alias.name for alias in node.names]
+    )
     return [n.split(".")[1] for n in names if n.startswith("provision.") and n.count(".") >= 1]
 
 
@@ -81,19 +97,24 @@ def test_no_module_imports_a_higher_layer(path):
     assert upward == []
 
 
-@pytest.mark.parametrize("path", [p for p in _modules() if _layer_of(p) not in ("cli", "sim")],
-                         ids=lambda p: str(p.relative_to(PACKAGE)))
+@pytest.mark.parametrize(
+    "path",
+    [p for p in _modules() if _layer_of(p) not in ("cli", "sim")],
+    ids=lambda p: str(p.relative_to(PACKAGE)),
+)
 def test_only_the_cli_imports_provision_lazily(path):
     shown = f"provision/{path.relative_to(PACKAGE)}"
-    lazy = [f"line {node.lineno}: provision.{'/'.join(_targets(node))}"
-            for node, in_function, typing_only in _imports(ast.parse(path.read_text("utf-8")))
-            if in_function and not typing_only and _targets(node)]
+    lazy = [
+        f"line {node.lineno}: provision.{'/'.join(_targets(node))}"
+        for node, in_function, typing_only in _imports(ast.parse(path.read_text("utf-8")))
+        if in_function and not typing_only and _targets(node)
+    ]
     assert shown in KNOWN_LAZY or lazy == []
 
 
 def test_the_checker_sees_an_upward_import():
     tree = ast.parse("def f():\n    from provision.cli.main import run\n")
-    (node, in_function, _), = _imports(tree)
+    ((node, in_function, _),) = _imports(tree)
     assert _targets(node) == ["cli"] and in_function
 
 
@@ -112,14 +133,21 @@ def _api_paths(tree: ast.AST) -> list[str]:
         head = node
         if isinstance(node, ast.JoinedStr) and node.values:
             head = node.values[0]
-        if (id(node) not in parts and isinstance(head, ast.Constant) and isinstance(head.value, str)
-                and head.value.startswith(API_ROOTS)):
+        if (
+            id(node) not in parts
+            and isinstance(head, ast.Constant)
+            and isinstance(head.value, str)
+            and head.value.startswith(API_ROOTS)
+        ):
             found.append(f"line {node.lineno}: {head.value}")
     return found
 
 
-@pytest.mark.parametrize("path", [p for p in _modules() if _layer_of(p) not in ("pve", "sim")],
-                         ids=lambda p: str(p.relative_to(PACKAGE)))
+@pytest.mark.parametrize(
+    "path",
+    [p for p in _modules() if _layer_of(p) not in ("pve", "sim")],
+    ids=lambda p: str(p.relative_to(PACKAGE)),
+)
 def test_only_pve_builds_api_paths(path):
     shown = f"provision/{path.relative_to(PACKAGE)}"
     paths = _api_paths(ast.parse(path.read_text(encoding="utf-8")))

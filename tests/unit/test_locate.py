@@ -19,13 +19,17 @@ def test_one_managed_vm_of_that_name_on_its_node_settles_it():
     assert managed_on_node(vms, "box", 100) == vms[0]
 
 
-@pytest.mark.parametrize("vms", [
-    [],  # not on its node: it may be elsewhere, or new
-    [_vm(100, "box"), _vm(102, "box")],  # two of them: the cluster read names the conflict
-    [_vm(100, "box", tags=())],  # not aihost's: locate_vm refuses it
-    [_vm(100, "box", lock="clone")],  # still being made
-    [_vm(100, "other")],
-], ids=["absent", "twice", "unmanaged", "locked", "other-name"])
+@pytest.mark.parametrize(
+    "vms",
+    [
+        [],  # not on its node: it may be elsewhere, or new
+        [_vm(100, "box"), _vm(102, "box")],  # two of them: the cluster read names the conflict
+        [_vm(100, "box", tags=())],  # not aihost's: locate_vm refuses it
+        [_vm(100, "box", lock="clone")],  # still being made
+        [_vm(100, "other")],
+    ],
+    ids=["absent", "twice", "unmanaged", "locked", "other-name"],
+)
 def test_anything_else_asks_the_cluster(vms):
     assert managed_on_node(vms, "box", None) is None
 

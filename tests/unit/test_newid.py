@@ -32,6 +32,7 @@ def _taken_until(free: int) -> Any:
         if vmid < free:
             raise ApiError(TAKEN.format(vmid), status=500)
         return f"UPID:{vmid}"
+
     return create
 
 
@@ -51,6 +52,7 @@ def test_an_inventory_id_is_never_replaced():
 def test_other_errors_are_not_retried():
     def create(vmid: int) -> str:
         raise ApiError("storage 'x' does not exist", status=500)
+
     with pytest.raises(ApiError, match="storage"):
         create_with_free_id(Cluster(), None, create, lambda _m: None, "box", "pve1")
 

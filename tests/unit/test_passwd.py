@@ -24,8 +24,9 @@ def test_matches_openssl(password, salt):
     tool = shutil.which("openssl")
     if tool is None:
         pytest.skip("openssl is not installed")
-    expected = subprocess.run([tool, "passwd", "-6", "-salt", salt, password],
-                              capture_output=True, text=True, check=True).stdout.strip()
+    expected = subprocess.run(
+        [tool, "passwd", "-6", "-salt", salt, password], capture_output=True, text=True, check=True
+    ).stdout.strip()
     assert sha512_crypt(password, salt) == expected
 
 

@@ -28,11 +28,31 @@ vms:
     network: {ip: 192.168.1.9/24, gateway: 192.168.1.1, vlan: 20, nameserver: 1.1.1.1}
     user: {name: me, ssh_keys: ["ssh-ed25519 AAAAC3Nza me@x"]}
 """
-SIM_CLASSES = (configperm.CPU_OPTIONS | configperm.MEMORY_OPTIONS | configperm.HWTYPE_OPTIONS
-               | configperm.GENERAL_OPTIONS | configperm.POWER_OPTIONS
-               | configperm.DISK_OPTIONS | configperm.CLOUDINIT_OPTIONS)
-OTHER_KEYS = {"numa0", "net3", "ipconfig2", "vmstate", "running-nets-host-mtu", "args", "lock",
-              "hugepages", "affinity", "vmgenid", "meta", "hookscript", "ivshmem", "spice"}
+SIM_CLASSES = (
+    configperm.CPU_OPTIONS
+    | configperm.MEMORY_OPTIONS
+    | configperm.HWTYPE_OPTIONS
+    | configperm.GENERAL_OPTIONS
+    | configperm.POWER_OPTIONS
+    | configperm.DISK_OPTIONS
+    | configperm.CLOUDINIT_OPTIONS
+)
+OTHER_KEYS = {
+    "numa0",
+    "net3",
+    "ipconfig2",
+    "vmstate",
+    "running-nets-host-mtu",
+    "args",
+    "lock",
+    "hugepages",
+    "affinity",
+    "vmgenid",
+    "meta",
+    "hookscript",
+    "ivshmem",
+    "spice",
+}
 
 
 @dataclass
@@ -79,9 +99,13 @@ def test_every_key_aihost_writes_is_one_a_token_may_set():
 
 @pytest.mark.parametrize(
     "value",
-    ["local-lvm:cloudinit", "local-lvm:vm-100-cloudinit,media=cdrom",
-     "local:iso/aihost-box.iso,media=cdrom", "local-lvm:vm-100-disk-0,size=32G",
-     "local-lvm:1,efitype=4m,pre-enrolled-keys=0"],
+    [
+        "local-lvm:cloudinit",
+        "local-lvm:vm-100-cloudinit,media=cdrom",
+        "local:iso/aihost-box.iso,media=cdrom",
+        "local-lvm:vm-100-disk-0,size=32G",
+        "local-lvm:1,efitype=4m,pre-enrolled-keys=0",
+    ],
 )
 def test_drive_privileges_agree_with_the_simulators_drive_check(value):
     recorder = _Recorder()
@@ -91,8 +115,13 @@ def test_drive_privileges_agree_with_the_simulators_drive_check(value):
 
 @pytest.mark.parametrize(
     "net",
-    ["virtio,bridge=vmbr0", "virtio=BC:24:11:00:00:01,bridge=vmbr1,tag=20",
-     "e1000,bridge=vmbr0,trunks=10;20-22", "virtio,bridge=vmbr0,tag=5,trunks=7", "virtio"],
+    [
+        "virtio,bridge=vmbr0",
+        "virtio=BC:24:11:00:00:01,bridge=vmbr1,tag=20",
+        "e1000,bridge=vmbr0,trunks=10;20-22",
+        "virtio,bridge=vmbr0,tag=5,trunks=7",
+        "virtio",
+    ],
 )
 def test_bridge_paths_agree_with_the_simulators_vnet_check(net):
     recorder = _Recorder()

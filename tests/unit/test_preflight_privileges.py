@@ -90,9 +90,11 @@ def test_granted_follows_propagation():
 
 
 def test_missing_lists_each_gap_once_and_grant_commands_name_the_token():
-    needs = [Requirement("/vms/120", ("VM.PowerMgmt",), "start"),
-             Requirement("/vms/120", ("VM.PowerMgmt",), "stop"),
-             Requirement("/mapping/pci/gpu", ("Mapping.Use",), "attach")]
+    needs = [
+        Requirement("/vms/120", ("VM.PowerMgmt",), "start"),
+        Requirement("/vms/120", ("VM.PowerMgmt",), "stop"),
+        Requirement("/mapping/pci/gpu", ("Mapping.Use",), "attach"),
+    ]
     gaps = missing({"/": {"VM.Audit": 1}}, needs)
     assert [g.any_of for g in gaps] == [("VM.PowerMgmt",), ("Mapping.Use",)]
     commands = grant_commands("aihost@pve!prov", gaps)

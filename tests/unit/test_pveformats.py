@@ -24,9 +24,35 @@ FORMATS = {
     "pve-tag": pveformats.PveTag,
 }
 SAMPLES = [
-    "vmbr0", "a", "ab", "a,b", "a=b", "a;b", "a b", "rtx4090", "Rtx_4090-x", "-x", "x-", "_x",
-    "a.b", "a..b", ".a", "a.", "4090", "local-lvm", "pve1", "x+y", "a/b", "../x", "a:b",
-    "llm-box.lan", "UPPER", "a" * 63, "a" * 64, "tab\there", "",
+    "vmbr0",
+    "a",
+    "ab",
+    "a,b",
+    "a=b",
+    "a;b",
+    "a b",
+    "rtx4090",
+    "Rtx_4090-x",
+    "-x",
+    "x-",
+    "_x",
+    "a.b",
+    "a..b",
+    ".a",
+    "a.",
+    "4090",
+    "local-lvm",
+    "pve1",
+    "x+y",
+    "a/b",
+    "../x",
+    "a:b",
+    "llm-box.lan",
+    "UPPER",
+    "a" * 63,
+    "a" * 64,
+    "tab\there",
+    "",
 ]
 PERL = r"""
 use PVE::JSONSchema;
@@ -47,8 +73,13 @@ def _perl_verdicts(pairs: list[tuple[str, str]]) -> list[bool]:
             pytest.fail(f"perl or {perl_dir}/PVE/JSONSchema.pm is missing")
         pytest.skip("perl or pve-common's JSONSchema.pm is not available")
     stdin = "".join(f"{f}\t{v.replace(chr(10), chr(92) + 'n')}\n" for f, v in pairs)
-    out = subprocess.run(["perl", f"-I{perl_dir}", "-e", PERL], input=stdin,
-                         capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        ["perl", f"-I{perl_dir}", "-e", PERL],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     return [line == "1" for line in out.splitlines()]
 
 
@@ -64,9 +95,11 @@ def test_formats_agree_with_pve_common():
     pairs = [(f, v) for f in FORMATS for v in SAMPLES]
     verdicts = _perl_verdicts(pairs)
     assert len(verdicts) == len(pairs)
-    disagree = [(f, v, theirs) for (f, v), theirs in zip(pairs, verdicts, strict=True)
-                if _ours(FORMATS[f], v) != theirs
-                and not (f == "dns-name" and len(v) > pveformats.NAME_MAX)]  # a hostname label
+    disagree = [
+        (f, v, theirs)
+        for (f, v), theirs in zip(pairs, verdicts, strict=True)
+        if _ours(FORMATS[f], v) != theirs and not (f == "dns-name" and len(v) > pveformats.NAME_MAX)
+    ]  # a hostname label
     assert disagree == []
 
 

@@ -55,19 +55,29 @@ def session_with(answers: dict[str, Any], monkeypatch) -> tuple[Session, FakeApi
 
 
 def test_an_existing_vm_is_read_with_one_list_one_config_one_storage_listing(monkeypatch):
-    session, api = session_with({
-        "/nodes/pve1/qemu": [{"vmid": 100, "name": "box", "status": "running",
-                              "tags": "aihost"}],
-        "/nodes/pve1/qemu/100/config": {"memory": "2048", "digest": "d1",
-                                        "hostpci0": "mapping=big,pcie=1",
-                                        "scsi0": "local-lvm:vm-100-disk-0,size=40G"},
-        "/nodes/pve1/storage/local/content": [],
-    }, monkeypatch)
+    session, api = session_with(
+        {
+            "/nodes/pve1/qemu": [
+                {"vmid": 100, "name": "box", "status": "running", "tags": "aihost"}
+            ],
+            "/nodes/pve1/qemu/100/config": {
+                "memory": "2048",
+                "digest": "d1",
+                "hostpci0": "mapping=big,pcie=1",
+                "scsi0": "local-lvm:vm-100-disk-0,size=40G",
+            },
+            "/nodes/pve1/storage/local/content": [],
+        },
+        monkeypatch,
+    )
     desired = desired_vm(session.inv, "box")
     refs = {"big": GpuRef(mapping="big")}
     actual = read_actual(session, desired, refs)
-    assert api.calls == ["/nodes/pve1/qemu", "/nodes/pve1/qemu/100/config",
-                         "/nodes/pve1/storage/local/content"]
+    assert api.calls == [
+        "/nodes/pve1/qemu",
+        "/nodes/pve1/qemu/100/config",
+        "/nodes/pve1/storage/local/content",
+    ]
     assert actual.info is not None and actual.info.vmid == 100
     assert actual.digest == "d1" and "digest" not in actual.config
     assert actual.template is None and actual.gpus == {}  # the GPU is attached already
@@ -76,17 +86,23 @@ def test_an_existing_vm_is_read_with_one_list_one_config_one_storage_listing(mon
 
 def test_a_gpu_held_by_another_vm_is_read_as_a_fact_and_planned_as_a_conflict(monkeypatch):
     other = {"hostpci0": "mapping=big,pcie=1"}
-    session, api = session_with({
-        "/nodes/pve1/qemu": [{"vmid": 100, "name": "box", "status": "stopped",
-                              "tags": "aihost"},
-                             {"vmid": 200, "name": "other", "status": "running"}],
-        "/nodes/pve1/qemu/100/config": {"digest": "d1"},
-        "/nodes/pve1/qemu/200/config": other,
-        "/nodes/pve1/storage/local/content": [],
-        "/cluster/mapping/pci/big": {"map": ["node=pve1,path=0000:01:00"], "digest": "m"},
-        "/cluster/resources": [{"vmid": 100, "node": "pve1", "type": "qemu"},
-                               {"vmid": 200, "node": "pve1", "type": "qemu"}],
-    }, monkeypatch)
+    session, api = session_with(
+        {
+            "/nodes/pve1/qemu": [
+                {"vmid": 100, "name": "box", "status": "stopped", "tags": "aihost"},
+                {"vmid": 200, "name": "other", "status": "running"},
+            ],
+            "/nodes/pve1/qemu/100/config": {"digest": "d1"},
+            "/nodes/pve1/qemu/200/config": other,
+            "/nodes/pve1/storage/local/content": [],
+            "/cluster/mapping/pci/big": {"map": ["node=pve1,path=0000:01:00"], "digest": "m"},
+            "/cluster/resources": [
+                {"vmid": 100, "node": "pve1", "type": "qemu"},
+                {"vmid": 200, "node": "pve1", "type": "qemu"},
+            ],
+        },
+        monkeypatch,
+    )
     with pytest.raises(ConflictError, match="held by VM 'other'"):
         read_state(session, "box")
     state = read_state(session, "box", plan_only=True)

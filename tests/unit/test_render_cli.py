@@ -53,7 +53,8 @@ def test_render_show_secrets_and_json(tmp_path: Path) -> None:
     # the password is never in the user-data, not even with --show-secrets: only its hash
     assert "hunter2-pw" not in shown.stdout
     assert yaml.safe_load(shown.stdout)["users"][0]["passwd"] == hash_password(
-        "box", "alice", "hunter2-pw")
+        "box", "alice", "hunter2-pw"
+    )
     result = run_aihost("-i", inv, "-o", "json", "render", "box", "--distro", "debian-12", env=ENV)
     data = json.loads(result.stdout)
     assert set(data) == {"vm", "distro", "sha256", "user_data"}

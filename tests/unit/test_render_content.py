@@ -113,8 +113,15 @@ def test_runtime_versions_are_pinned_and_configurable() -> None:
     doc = parse(render({"runtime": "vllm", "versions": {"vllm": "0.11.0"}}).text)
     setup = files(doc)["/usr/local/sbin/aihost-setup-runtime"]["content"]
     assert "VERSION=0.11.0" in setup.splitlines() and '"vllm==$VERSION"' in setup
-    doc = parse(render({"runtime": "llamacpp", "llamacpp": {"model_path": "/m.gguf"},
-                        "versions": {"llamacpp": "b6000"}}).text)
+    doc = parse(
+        render(
+            {
+                "runtime": "llamacpp",
+                "llamacpp": {"model_path": "/m.gguf"},
+                "versions": {"llamacpp": "b6000"},
+            }
+        ).text
+    )
     setup = files(doc)["/usr/local/sbin/aihost-setup-runtime"]["content"]
     assert "VERSION=b6000" in setup.splitlines() and '--branch "$VERSION"' in setup
     with pytest.raises(Exception, match="versions"):
@@ -235,11 +242,25 @@ def test_context_and_parallel_become_the_runtimes_own_settings() -> None:
     assert "Environment=OLLAMA_CONTEXT_LENGTH=16384" in ollama
     assert "Environment=OLLAMA_NUM_PARALLEL=2" in ollama
     assert not [x for x in unit({"runtime": "ollama"}, "ollama.service") if "OLLAMA_CON" in x]
-    vllm = unit({"runtime": "vllm", "models": ["Qwen/Qwen2.5-7B-Instruct"], "context": 16384,
-                 "parallel": 8}, "vllm.service")
+    vllm = unit(
+        {
+            "runtime": "vllm",
+            "models": ["Qwen/Qwen2.5-7B-Instruct"],
+            "context": 16384,
+            "parallel": 8,
+        },
+        "vllm.service",
+    )
     assert any("--max-model-len 16384 --max-num-seqs 8" in x for x in vllm)
-    llama = unit({"runtime": "llamacpp", "context": 4096, "parallel": 3,
-                  "llamacpp": {"model_path": "/m.gguf"}}, "llama-server.service")
+    llama = unit(
+        {
+            "runtime": "llamacpp",
+            "context": 4096,
+            "parallel": 3,
+            "llamacpp": {"model_path": "/m.gguf"},
+        },
+        "llama-server.service",
+    )
     assert any(x.endswith("-c 12288 -np 3 -ngl 999") for x in llama)  # 3 slots of 4096
 
 

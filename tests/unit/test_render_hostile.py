@@ -107,8 +107,10 @@ def test_hostile_ssh_key_comment_is_one_key(comment: str) -> None:
         ("an SSH key", {"user": {"name": "alice", "ssh_keys": [KEY + "\nssh-rsa AAAA evil"]}}),
         (
             "llamacpp.model_url",
-            {"runtime": "llamacpp",
-             "llamacpp": {"model_url": "https://x/a\rb.gguf", "sha256": SHA}},
+            {
+                "runtime": "llamacpp",
+                "llamacpp": {"model_url": "https://x/a\rb.gguf", "sha256": SHA},
+            },
         ),
         ("a model name", {"models": ["line\u2028break"]}),
     ],

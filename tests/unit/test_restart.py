@@ -57,16 +57,24 @@ def test_returns_once_the_vm_runs_again() -> None:
     polls = [c for c in node.calls if c[1].endswith("/status/current")]
     assert len(polls) == 3
     listing = [c for c in node.calls if c[1] == "/nodes/pve1/tasks"]
-    assert listing[0][2] == {"vmid": 100, "typefilter": "qmstart", "source": "all",
-                             "since": 0x6A000000}
+    assert listing[0][2] == {
+        "vmid": 100,
+        "typefilter": "qmstart",
+        "source": "all",
+        "since": 0x6A000000,
+    }
 
 
 def test_a_failed_qmstart_in_the_task_list_ends_the_wait_with_its_error() -> None:
     reason = "volume 'local:snippets/x.yaml' does not exist"
     old = {"upid": "x", "starttime": 0x69000000, "status": "some older failure", "user": "u"}
-    node = FakeNode(["stopped"], [
-        {"upid": RESTART, "starttime": 0x6A000002, "status": reason, "user": "root@pam"}, old,
-    ])
+    node = FakeNode(
+        ["stopped"],
+        [
+            {"upid": RESTART, "starttime": 0x6A000002, "status": reason, "user": "root@pam"},
+            old,
+        ],
+    )
     with pytest.raises(TaskFailed) as caught:
         _reboot(node)
     assert caught.value.exitstatus == reason and caught.value.upid == RESTART
@@ -85,8 +93,11 @@ def test_without_the_task_in_sight_the_wait_is_bounded_and_says_what_it_waited_f
 
 
 def test_running_and_ok_restarts_are_not_failures() -> None:
-    node = FakeNode(["stopped", "running"], [
-        {"upid": RESTART, "starttime": 0x6A000002, "status": "RUNNING"},
-        {"upid": RESTART, "starttime": 0x6A000002, "status": "WARNINGS: 1"},
-    ])
+    node = FakeNode(
+        ["stopped", "running"],
+        [
+            {"upid": RESTART, "starttime": 0x6A000002, "status": "RUNNING"},
+            {"upid": RESTART, "starttime": 0x6A000002, "status": "WARNINGS: 1"},
+        ],
+    )
     _reboot(node)

@@ -29,19 +29,30 @@ _KEEP = ("type", "format", "pattern", "enum", "minimum", "maximum", "maxLength",
 _KEEP += ("default_key", "alias", "keyAlias", "requires", "items", "optional")
 _Q = "/nodes/{node}/qemu"
 _CONFIG = {("POST", _Q), ("PUT", f"{_Q}/{{vmid}}/config"), ("POST", f"{_Q}/{{vmid}}/config")}
-_DRIVE_GEOMETRY = {f"{d}.{k}" for d in ("ide[n]", "sata[n]", "scsi[n]", "virtio[n]")
-                   for k in ("cyls", "heads", "secs", "trans")}
+_DRIVE_GEOMETRY = {
+    f"{d}.{k}"
+    for d in ("ide[n]", "sata[n]", "scsi[n]", "virtio[n]")
+    for k in ("cyls", "heads", "secs", "trans")
+}
 # PVE 8.4 -> 9.1 for the served routes: what 9.1 added (the simulator accepts it, an
 # 8.4 node refuses it) and what 9.1 removed (both refuse it now).
-_ADDED_IN_9 = {"allow-ksm", "intel-tdx", "agent.guest-fsfreeze", "agent.freeze-fs",
-               "machine.aw-bits", "tpmstate0.format"}
+_ADDED_IN_9 = {
+    "allow-ksm",
+    "intel-tdx",
+    "agent.guest-fsfreeze",
+    "agent.freeze-fs",
+    "machine.aw-bits",
+    "tpmstate0.format",
+}
 _DELTA_84 = (
     {(m, t, k, "added") for m, t in _CONFIG for k in _ADDED_IN_9}
     | {(m, t, k, "removed") for m, t in _CONFIG for k in _DRIVE_GEOMETRY}
     | {(m, t, "agent.freeze-fs-on-backup", "changed") for m, t in _CONFIG}
     | {("POST", _Q, "ha-managed", "added")}
-    | {("POST", f"{_Q}/{{vmid}}/status/start", k, "added")
-       for k in ("with-conntrack-state", "machine.aw-bits")}
+    | {
+        ("POST", f"{_Q}/{{vmid}}/status/start", k, "added")
+        for k in ("with-conntrack-state", "machine.aw-bits")
+    }
     | {("POST", f"{_Q}/{{vmid}}/agent/exec", "command", "changed")}
     | {("GET", f"{_Q}/{{vmid}}/agent/file-read", k, "added") for k in ("count", "decode", "offset")}
 )
@@ -102,6 +113,8 @@ def _properties(schema: ApiSchema, method: str, template: str) -> dict[str, Any]
 
 
 _ROUTE_IDS = [f"{m} {t}" for m, t in sorted(DECLARED)]
+
+
 def test_every_served_route_is_declared_and_nothing_else() -> None:
     assert sorted(set(SERVED) - set(DECLARED)) == []
     assert sorted(set(DECLARED) - set(SERVED)) == []
@@ -123,8 +136,9 @@ def test_declarations_differ_from_pve84_only_by_the_known_delta() -> None:
         ours = _flat(DECLARED[(method, template)])
         delta |= {(method, template, k, "added") for k in set(ours) - set(old)}
         delta |= {(method, template, k, "removed") for k in set(old) - set(ours)}
-        delta |= {(method, template, k, "changed") for k in set(old) & set(ours)
-                  if old[k] != ours[k]}
+        delta |= {
+            (method, template, k, "changed") for k in set(old) & set(ours) if old[k] != ours[k]
+        }
     assert delta == _DELTA_84
 
 
@@ -133,12 +147,20 @@ def test_named_formats_equal_formats_json() -> None:
     if not path.is_file():
         _load("formats.json")  # skips or fails as for the schema
     real = json.loads(Path(path).read_text(encoding="utf-8"))
-    for name in ("pve-qm-hostpci", "pve-qm-ipconfig", "pve-qm-cicustom", "pve-qm-boot",
-                 "pve-vm-cpu-conf"):
+    for name in (
+        "pve-qm-hostpci",
+        "pve-qm-ipconfig",
+        "pve-qm-cicustom",
+        "pve-qm-boot",
+        "pve-vm-cpu-conf",
+    ):
         assert _flat(SIM_FORMATS[name]) == _flat(real[name]), name
         assert SIM_FORMATS[name].get("_index_range") == real[name].get("_index_range")
-    simple = {k: v["pattern"] for k, v in real["simple-formats"].items()
-              if "pattern" in v and "<" not in v["pattern"]}
+    simple = {
+        k: v["pattern"]
+        for k, v in real["simple-formats"].items()
+        if "pattern" in v and "<" not in v["pattern"]
+    }
     assert {k: v["pattern"] for k, v in SIM_FORMATS["simple-formats"].items()} == simple
     ranges = {k: v for k, v in real["index-ranges-qemu"].items() if not k.startswith("_")}
     assert SIM_FORMATS["index-ranges-qemu"] == ranges

@@ -51,8 +51,9 @@ class FakeVm:
 
     def start(self, timeout: int, *, config: dict[str, Any], what: str) -> None:
         if self.fail_start:
-            raise TaskFailed("start failed: PCI device busy", upid="u", exitstatus="err",
-                             log_tail=[])
+            raise TaskFailed(
+                "start failed: PCI device busy", upid="u", exitstatus="err", log_tail=[]
+            )
         self.status = "running"
         self.log.append("start")
 
@@ -98,16 +99,20 @@ class FakeContext:
         self.said.append(message)
 
     def holders(self, **_: Any) -> list[Holder]:
-        return [Holder(v.vmid, v.name, v.status, tuple(self.ref.keys_in(v.config)))
-                for v in self.node.vms.values() if self.ref.keys_in(v.config)]
+        return [
+            Holder(v.vmid, v.name, v.status, tuple(self.ref.keys_in(v.config)))
+            for v in self.node.vms.values()
+            if self.ref.keys_in(v.config)
+        ]
 
     def vm_by_name(self, name: str) -> Any:
         return next(v for v in self.node.vms.values() if v.name == name)
 
 
 def two_vms(*, holder_running: bool = True, fail_start: bool = False) -> tuple[FakeVm, FakeVm]:
-    holder = FakeVm(100, "a", {"hostpci0": VALUE, "net0": "virtio"},
-                    "running" if holder_running else "stopped")
+    holder = FakeVm(
+        100, "a", {"hostpci0": VALUE, "net0": "virtio"}, "running" if holder_running else "stopped"
+    )
     target = FakeVm(101, "b", {"hostpci0": "0000:05:00"}, fail_start=fail_start)
     return holder, target
 
@@ -164,8 +169,14 @@ def test_a_swap_killed_after_the_detach_is_rolled_back_by_recover():
     holder, target = two_vms()
     ctx = FakeContext([holder, target])
     record = ctx.lease.begin(phase="planning", target=101, target_name="b")
-    ctx.lease.advance(str(record.op), phase="detached", source=100, source_was_running=True,
-                      holder=100, holder_name="a")
+    ctx.lease.advance(
+        str(record.op),
+        phase="detached",
+        source=100,
+        source_was_running=True,
+        holder=100,
+        holder_name="a",
+    )
     holder.config.pop("hostpci0")
     holder.status = "stopped"
     ctx.lease = GpuLease(ctx.lease.register, "big", owner="me@h:2", alive=lambda o: o != "me@h:1")

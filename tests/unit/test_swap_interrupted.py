@@ -41,8 +41,12 @@ def test_a_failing_last_lease_write_leaves_the_working_target_the_card(monkeypat
     monkeypatch.setattr("provision.gpu.swap.time.sleep", lambda _s: None)
     holder, target = two_vms()
     ctx = Ctx([holder, target])
-    ctx.lease = GpuLease(FailingAfter(lambda: target.status == "running"), "big",
-                         owner="me@h:1", alive=lambda _o: True)
+    ctx.lease = GpuLease(
+        FailingAfter(lambda: target.status == "running"),
+        "big",
+        owner="me@h:1",
+        alive=lambda _o: True,
+    )
     with pytest.raises(LeaseUnwritten) as unwritten:
         swap_gpu(ctx, "b", SwapOptions(verify=False), clock=lambda: 0.0)
     assert unwritten.value.exit_code == 3

@@ -62,8 +62,12 @@ def scratch_root(root: Path, units: dict[str, str]) -> Path:
     for unit in SYSTEM.glob("cloud-*"):
         shutil.copy(unit, lib)
     enable = {"cloud-init.target": "multi-user.target"}  # cloud-init-generator's link
-    enable.update({f"cloud-{n}.service": "cloud-init.target"
-                   for n in ("init-local", "init", "config", "final")})
+    enable.update(
+        {
+            f"cloud-{n}.service": "cloud-init.target"
+            for n in ("init-local", "init", "config", "final")
+        }
+    )
     for name, text in units.items():
         (etc / name).parent.mkdir(parents=True, exist_ok=True)
         (etc / name).write_text(text)
@@ -82,7 +86,9 @@ def verify(root: Path) -> str:
     """systemd-analyze's messages about the boot transaction of multi-user.target."""
     run = subprocess.run(
         ["systemd-analyze", f"--root={root}", "verify", "multi-user.target"],
-        capture_output=True, text=True, timeout=60,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     return run.stdout + run.stderr
 
@@ -90,8 +96,11 @@ def verify(root: Path) -> str:
 def rendered_units(runtime: str) -> dict[str, str]:
     vm = {"runtime": runtime, "llamacpp": {"model_path": "/m.gguf"}, "distro": "debian-12"}
     doc = parse(render_user_data(inventory(vm), "box").text)
-    return {path.rsplit("/", 1)[1]: item["content"] for path, item in files(doc).items()
-            if path.startswith("/etc/systemd/system/")}
+    return {
+        path.rsplit("/", 1)[1]: item["content"]
+        for path, item in files(doc).items()
+        if path.startswith("/etc/systemd/system/")
+    }
 
 
 def test_the_old_setup_unit_is_a_cycle(tmp_path: Path) -> None:

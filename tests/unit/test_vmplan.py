@@ -19,13 +19,31 @@ from provision.pve.cluster import VmInfo
 from provision.pve.pci import GpuRef, PciAddress
 
 GPUS = {"big": GpuRef(mapping="big"), "raw": GpuRef(address=PciAddress.parse("02:00"))}
-BASE = {"name": "box", "tags": "aihost", "cores": "4", "memory": "8192",
-        "net0": "virtio,bridge=vmbr0", "description": "gen 1"}
-DESIRED = DesiredVm(name="box", host_name="pve1", node="pve1", vmid=None, template="tpl",
-                    image=None, disk_storage="local-lvm", disk_gb=40, config=dict(BASE),
-                    start_timeout=30)
-CONVERGED = {**BASE, "net0": "virtio=AA:BB:CC:DD:EE:FF,bridge=vmbr0",
-             "scsi0": "local-lvm:vm-100-disk-0,size=40G"}
+BASE = {
+    "name": "box",
+    "tags": "aihost",
+    "cores": "4",
+    "memory": "8192",
+    "net0": "virtio,bridge=vmbr0",
+    "description": "gen 1",
+}
+DESIRED = DesiredVm(
+    name="box",
+    host_name="pve1",
+    node="pve1",
+    vmid=None,
+    template="tpl",
+    image=None,
+    disk_storage="local-lvm",
+    disk_gb=40,
+    config=dict(BASE),
+    start_timeout=30,
+)
+CONVERGED = {
+    **BASE,
+    "net0": "virtio=AA:BB:CC:DD:EE:FF,bridge=vmbr0",
+    "scsi0": "local-lvm:vm-100-disk-0,size=40G",
+}
 UPLOAD = Action("upload-user-data", "upload local:snippets/aihost-box-user.yaml")
 
 
@@ -33,13 +51,24 @@ def vm(status: str = "running") -> VmInfo:
     return VmInfo(vmid=100, name="box", node="pve1", status=status, tags=["aihost"])
 
 
-def actual(config: dict, *, info: VmInfo | None = None, template: bool = False,
-           uploads: tuple[Action, ...] = (), **extra) -> Actual:
+def actual(
+    config: dict,
+    *,
+    info: VmInfo | None = None,
+    template: bool = False,
+    uploads: tuple[Action, ...] = (),
+    **extra,
+) -> Actual:
     source = VmInfo(vmid=9000, name="tpl", node="pve1", status="stopped", template=True)
-    return Actual(info=info, template=source if template else None, config=dict(config),
-                  digest="d1" if info else None,
-                  delivery=DeliveryPlan("snippet", {}, (), list(uploads)),
-                  description="gen 1", **extra)
+    return Actual(
+        info=info,
+        template=source if template else None,
+        config=dict(config),
+        digest="d1" if info else None,
+        delivery=DeliveryPlan("snippet", {}, (), list(uploads)),
+        description="gen 1",
+        **extra,
+    )
 
 
 def kinds(state) -> list[str]:
@@ -53,54 +82,117 @@ def with_gpu(desired: DesiredVm, name: str, value: str) -> DesiredVm:
 CASES = [
     # (id, desired, actual, options, expected kinds)
     ("converged running VM: nothing", DESIRED, actual(CONVERGED, info=vm()), PlanOptions(), []),
-    ("converged stopped VM: start and verify", DESIRED, actual(CONVERGED, info=vm("stopped")),
-     PlanOptions(), ["start", "verify"]),
-    ("new VM from a template", DESIRED, actual({"scsi0": "local-lvm:base,size=10G"},
-                                               template=True, uploads=(UPLOAD,)),
-     PlanOptions(), ["clone", "upload-user-data", "configure", "resize", "start", "verify"]),
-    ("new VM from an image: the config goes with the create",
-     replace(DESIRED, template=None, image="local:import/noble.qcow2"), actual({}),
-     PlanOptions(), ["create", "start", "verify"]),
-    ("warm key on a running VM: no restart", DESIRED,
-     actual({**CONVERGED, "tags": "x"}, info=vm()), PlanOptions(), ["configure", "verify"]),
-    ("cold key on a running VM: restart", DESIRED,
-     actual({**CONVERGED, "cores": "2"}, info=vm()), PlanOptions(),
-     ["configure", "restart", "verify"]),
-    ("re-provision of a converged running VM: restart only", DESIRED,
-     actual(CONVERGED, info=vm(), reprovision=True), PlanOptions(), ["restart", "verify"]),
-    ("a small disk grows, never shrinks", replace(DESIRED, disk_gb=64),
-     actual(CONVERGED, info=vm()), PlanOptions(), ["resize", "verify"]),
-    ("a bigger disk stays", replace(DESIRED, disk_gb=20), actual(CONVERGED, info=vm()),
-     PlanOptions(), []),
-    ("a GPU whose mapping is missing: map it first",
-     with_gpu(DESIRED, "big", "mapping=big,pcie=1"),
-     actual(CONVERGED, info=vm("stopped"), gpus={"big": GpuFacts(card="card")}),
-     PlanOptions(), ["map-gpu", "configure", "start", "verify"]),
-    ("a GPU another VM holds, --take-gpu: swap, no start of our own",
-     with_gpu(DESIRED, "big", "mapping=big,pcie=1"),
-     actual(CONVERGED, info=vm("stopped"), gpus={"big": GpuFacts(held=ConflictError("x"))}),
-     PlanOptions(take_gpu=True), ["configure", "take-gpu", "verify"]),
-    ("resize comes before the swap that starts the VM",
-     replace(with_gpu(DESIRED, "big", "mapping=big,pcie=1"), disk_gb=64),
-     actual(CONVERGED, info=vm("running"), gpus={"big": GpuFacts(held=ConflictError("x"))}),
-     PlanOptions(take_gpu=True), ["configure", "resize", "take-gpu", "verify"]),
-    ("a GPU another VM holds, vm plan: a note, left alone",
-     with_gpu(DESIRED, "big", "mapping=big,pcie=1"),
-     actual(CONVERGED, info=vm("stopped"), gpus={"big": GpuFacts(held=ConflictError("x"))}),
-     PlanOptions(plan_only=True), ["configure"]),
-    ("a shared GPU deferred to another VM: made, not started", DESIRED,
-     actual({"scsi0": "local-lvm:base,size=40G"}, template=True),
-     PlanOptions(deferred=("big",)), ["clone", "configure"]),
-    ("an inventory GPU the VM should not have is removed (any spelling)", DESIRED,
-     actual({**CONVERGED, "hostpci1": "0000:02:00.0,pcie=1"}, info=vm("stopped")),
-     PlanOptions(), ["configure", "start", "verify"]),
-    ("a hand-added device that is no inventory GPU stays", DESIRED,
-     actual({**CONVERGED, "hostpci1": "0000:05:00"}, info=vm()), PlanOptions(), []),
+    (
+        "converged stopped VM: start and verify",
+        DESIRED,
+        actual(CONVERGED, info=vm("stopped")),
+        PlanOptions(),
+        ["start", "verify"],
+    ),
+    (
+        "new VM from a template",
+        DESIRED,
+        actual({"scsi0": "local-lvm:base,size=10G"}, template=True, uploads=(UPLOAD,)),
+        PlanOptions(),
+        ["clone", "upload-user-data", "configure", "resize", "start", "verify"],
+    ),
+    (
+        "new VM from an image: the config goes with the create",
+        replace(DESIRED, template=None, image="local:import/noble.qcow2"),
+        actual({}),
+        PlanOptions(),
+        ["create", "start", "verify"],
+    ),
+    (
+        "warm key on a running VM: no restart",
+        DESIRED,
+        actual({**CONVERGED, "tags": "x"}, info=vm()),
+        PlanOptions(),
+        ["configure", "verify"],
+    ),
+    (
+        "cold key on a running VM: restart",
+        DESIRED,
+        actual({**CONVERGED, "cores": "2"}, info=vm()),
+        PlanOptions(),
+        ["configure", "restart", "verify"],
+    ),
+    (
+        "re-provision of a converged running VM: restart only",
+        DESIRED,
+        actual(CONVERGED, info=vm(), reprovision=True),
+        PlanOptions(),
+        ["restart", "verify"],
+    ),
+    (
+        "a small disk grows, never shrinks",
+        replace(DESIRED, disk_gb=64),
+        actual(CONVERGED, info=vm()),
+        PlanOptions(),
+        ["resize", "verify"],
+    ),
+    (
+        "a bigger disk stays",
+        replace(DESIRED, disk_gb=20),
+        actual(CONVERGED, info=vm()),
+        PlanOptions(),
+        [],
+    ),
+    (
+        "a GPU whose mapping is missing: map it first",
+        with_gpu(DESIRED, "big", "mapping=big,pcie=1"),
+        actual(CONVERGED, info=vm("stopped"), gpus={"big": GpuFacts(card="card")}),
+        PlanOptions(),
+        ["map-gpu", "configure", "start", "verify"],
+    ),
+    (
+        "a GPU another VM holds, --take-gpu: swap, no start of our own",
+        with_gpu(DESIRED, "big", "mapping=big,pcie=1"),
+        actual(CONVERGED, info=vm("stopped"), gpus={"big": GpuFacts(held=ConflictError("x"))}),
+        PlanOptions(take_gpu=True),
+        ["configure", "take-gpu", "verify"],
+    ),
+    (
+        "resize comes before the swap that starts the VM",
+        replace(with_gpu(DESIRED, "big", "mapping=big,pcie=1"), disk_gb=64),
+        actual(CONVERGED, info=vm("running"), gpus={"big": GpuFacts(held=ConflictError("x"))}),
+        PlanOptions(take_gpu=True),
+        ["configure", "resize", "take-gpu", "verify"],
+    ),
+    (
+        "a GPU another VM holds, vm plan: a note, left alone",
+        with_gpu(DESIRED, "big", "mapping=big,pcie=1"),
+        actual(CONVERGED, info=vm("stopped"), gpus={"big": GpuFacts(held=ConflictError("x"))}),
+        PlanOptions(plan_only=True),
+        ["configure"],
+    ),
+    (
+        "a shared GPU deferred to another VM: made, not started",
+        DESIRED,
+        actual({"scsi0": "local-lvm:base,size=40G"}, template=True),
+        PlanOptions(deferred=("big",)),
+        ["clone", "configure"],
+    ),
+    (
+        "an inventory GPU the VM should not have is removed (any spelling)",
+        DESIRED,
+        actual({**CONVERGED, "hostpci1": "0000:02:00.0,pcie=1"}, info=vm("stopped")),
+        PlanOptions(),
+        ["configure", "start", "verify"],
+    ),
+    (
+        "a hand-added device that is no inventory GPU stays",
+        DESIRED,
+        actual({**CONVERGED, "hostpci1": "0000:05:00"}, info=vm()),
+        PlanOptions(),
+        [],
+    ),
 ]
 
 
-@pytest.mark.parametrize(("desired", "have", "options", "expected"),
-                         [c[1:] for c in CASES], ids=[c[0] for c in CASES])
+@pytest.mark.parametrize(
+    ("desired", "have", "options", "expected"), [c[1:] for c in CASES], ids=[c[0] for c in CASES]
+)
 def test_the_plan_is_these_actions_in_this_order(desired, have, options, expected):
     assert kinds(plan_vm(desired, have, GPUS, options)) == expected
 
@@ -139,8 +231,7 @@ def test_a_current_description_is_not_rewritten():
 
 
 def test_notes_say_what_waits():
-    have = actual(CONVERGED, info=vm(), user_data_pending=True, reprovision=True,
-                  generation=3)
+    have = actual(CONVERGED, info=vm(), user_data_pending=True, reprovision=True, generation=3)
     notes = plan_vm(DESIRED, have, GPUS, PlanOptions(deferred=("big",))).plan.notes
     assert notes[0].startswith("user-data changed")
     assert notes[1].startswith("re-provision: generation 3")
