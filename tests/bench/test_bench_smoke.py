@@ -7,6 +7,9 @@ import json
 
 import pytest
 
+# Benchmark smoke runs take tens of seconds: the slow lane (.ci/run) runs them.
+pytestmark = pytest.mark.slow
+
 pytest.importorskip("provision.sim.server")
 
 

@@ -7,7 +7,11 @@ import os
 import shutil
 import subprocess
 
+import pytest
 from aihost_testing import INVENTORIES
+
+# Real processes on the demo's realistic task durations: the slow lane (.ci/run) runs it.
+pytestmark = pytest.mark.slow
 
 
 def _aihost(state, *args: str) -> subprocess.CompletedProcess[str]:

@@ -20,6 +20,9 @@ import os, sys, time
 from pathlib import Path
 from provision.cli.main import run
 import provision.cli.gpu_cmd, provision.gpu.swap, provision.vmops.session, provision.pve.client
+
+# Races of several processes: the slow lane (.ci/run) runs them.
+pytestmark = pytest.mark.slow
 ready, go = Path(sys.argv[1]), Path(sys.argv[2])
 ready.write_text("ready")
 while not go.exists():

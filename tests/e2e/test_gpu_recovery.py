@@ -13,6 +13,9 @@ import pytest
 from aihost_testing import REPO_ROOT
 from test_gpu_swap import GPU, aihost, control, holders, lease_text, vms, world
 
+# Each trial waits for the killed swap's simulated task: the slow lane (.ci/run) runs them.
+pytestmark = pytest.mark.slow
+
 # What keeps the swap in each phase until it is killed: a long task, or (attached) the
 # target's config write hanging on the wire.
 # Long enough for the kill to land in the phase, short enough that recovery, which waits
