@@ -54,7 +54,9 @@ for line in sys.stdin:
             out = os.open(job["out"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
             err = os.open(job["err"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
             os.dup2(out, 1); os.dup2(err, 2)
-            sys.stdin.close()
+            # no shared job pipe in the child; stdin stays an open file (the CLI's
+            # Environment asks it isatty), reading nothing
+            os.dup2(os.open(os.devnull, os.O_RDONLY), 0)
             code = 1
             try:
                 code = run(job["argv"])
