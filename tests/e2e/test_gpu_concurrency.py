@@ -8,8 +8,12 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
 from aihost_testing import REPO_ROOT
 from test_gpu_swap import GPU, control, holders, lease_text, world
+
+# Races of several processes: the slow lane (.ci/run) runs them.
+pytestmark = pytest.mark.slow
 
 TARGETS = ("box-a", "box-b", "box-c", "box-d")
 
@@ -20,9 +24,6 @@ import os, sys, time
 from pathlib import Path
 from provision.cli.main import run
 import provision.cli.gpu_cmd, provision.gpu.swap, provision.vmops.session, provision.pve.client
-
-# Races of several processes: the slow lane (.ci/run) runs them.
-pytestmark = pytest.mark.slow
 ready, go = Path(sys.argv[1]), Path(sys.argv[2])
 ready.write_text("ready")
 while not go.exists():
