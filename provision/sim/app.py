@@ -25,6 +25,7 @@ from provision.sim.perms import check_endpoint
 from provision.sim.pvestatd import catch_up
 from provision.sim.routes_agent import ROUTES as AGENT
 from provision.sim.routes_cluster import ROUTES as CLUSTER
+from provision.sim.routes_dirmap import ROUTES as DIRMAP
 from provision.sim.routes_mapping import ROUTES as MAPPING
 from provision.sim.routes_power import ROUTES as POWER
 from provision.sim.routes_qemu import ROUTES as QEMU
@@ -33,7 +34,7 @@ from provision.sim.state import StateStore, World
 from provision.sim.tasks import DEFAULT_DURATIONS
 
 Validator = Callable[[str, str, dict[str, Any]], list[str]]
-ROUTES = compile_routes(CLUSTER + MAPPING + STORAGE + QEMU + POWER + AGENT)
+ROUTES = compile_routes(CLUSTER + MAPPING + DIRMAP + STORAGE + QEMU + POWER + AGENT)
 PREFIX = "/api2/json"
 _SECRET_KEYS = ("password", "secret", "ticket", "token", "cipassword", "otp", "input-data")
 

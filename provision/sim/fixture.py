@@ -83,6 +83,8 @@ def _nodes(fixture: dict[str, Any]) -> dict[str, Any]:
             "cmdline": spec.get("cmdline", ""),
             "pci": [dict(dev) for dev in spec.get("pci") or []],
             "config": {"description": spec.get("description", "")},
+            "dirs": list(spec.get("dirs") or []),  # host directories (provision.sim.dirmap)
+            "virtiofsd": bool(spec.get("virtiofsd", True)),  # /usr/libexec/virtiofsd there
         }
         for name, spec in fixture["nodes"].items()
     }
@@ -142,7 +144,7 @@ def build_world(fixture: dict[str, Any], state_dir: Path, now: float) -> World:
         "storages": storages,
         "volumes": volumes,
         "vms": vms,
-        "mappings": {"pci": {}},
+        "mappings": {"pci": {}, "dir": {}},
         "tasks": {},
         "access": fixture.get("access") or {},
         "faults": list(fixture.get("faults") or []),

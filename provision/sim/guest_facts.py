@@ -46,6 +46,7 @@ class GuestView:
     running: bool = True
     network_config: str | None = None
     first_boots: int = 1
+    models_pull: dict[str, Any] | None = None  # provision.sim.model_store.first_boot
 
 
 @dataclass(frozen=True)

@@ -33,12 +33,18 @@ def state_json(
     gpu_ok: bool,
     reachable: Callable[[str], bool],
     on_gpu: Callable[[str], bool],
+    pull: dict[str, Any] | None = None,
 ) -> str | None:
-    """The state file's text, or None when the user-data has no aihost first boot."""
+    """The state file's text, or None when the user-data has no aihost first boot. pull
+    (provision.sim.model_store.first_boot) adds the models phase's bytes: downloaded, and
+    found in the node's model store."""
     if not cloud.valid or FIRSTBOOT not in cloud.files:
         return None
     phases: dict[str, dict[str, Any]] = {}
     failed = _run(cloud, gpus, gpu_ok, reachable, on_gpu, phases)
+    if pull and "models" in phases:
+        phases["models"]["downloaded_bytes"] = pull["downloaded_bytes"]
+        phases["models"]["stored_bytes"] = pull["stored_bytes"]
     last = next(reversed(phases)) if failed else "done"
     if not failed:
         phases["done"] = {"status": "ok", "error": None}

@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from provision.sim import faults, guest, pci
+from provision.sim import faults, guest, model_store, pci, virtiofs
 from provision.sim.cidata import read_cidata_iso
 from provision.sim.fixture import DISK_KEY
 from provision.sim.state import World
@@ -33,14 +33,14 @@ def apply_task(world: World, task: dict[str, Any], at: float) -> None:
         if effect.get("start"):  # create with start=1: a failed start stays hidden
             outcome = start_checks(Path(effect["state_dir"]), world, vmid, vm)
             if outcome["error"] is None:
-                _run(vm, outcome["pci"], at, outcome["guest"])
+                _run(world, vm, outcome["pci"], at, outcome["guest"])
     elif op == "destroy" and not failed:
         _free_owned(world, vmid, vm, bool(effect.get("unreferenced")))
         del world["vms"][vmid]
     elif op == "destroy" and vm["config"].get("lock") == "destroyed":
         vm["config"].pop("lock", None)
     elif op == "start" and not failed:
-        _run(vm, effect.get("pci", []), at, effect.get("guest", {}))
+        _run(world, vm, effect.get("pci", []), at, effect.get("guest", {}))
         pci.record_invariants(world, {})
     elif op in ("stop", "reboot") and not failed:
         vm.update(status="stopped", started_at=None, pci_in_use=[])
@@ -136,16 +136,19 @@ def _owner(volid: str) -> str | None:
     return match.group(1) if match else None
 
 
-def _run(vm: dict[str, Any], devices: list[str], at: float, facts: dict[str, Any]) -> None:
+def _run(
+    world: World, vm: dict[str, Any], devices: list[str], at: float, facts: dict[str, Any]
+) -> None:
     vm.update(status="running", started_at=at, pci_in_use=devices)
     record = vm["guest"]
     for key in ("user_data", "meta_data", "network_config"):
         record[key] = facts.get(key)
     current = guest.instance_id(record["user_data"], record["meta_data"], record["network_config"])
-    record["first_boots"] = guest.first_boots_after(
-        record["instance_id"], record["first_boots"], current
-    )  # noqa: E501
+    before = record["first_boots"]
+    record["first_boots"] = guest.first_boots_after(record["instance_id"], before, current)
     record["instance_id"] = current
+    if record["first_boots"] != before:  # a first boot: its models phase meets the store
+        model_store.first_boot(world, vm)
 
 
 def generated_user_data(config: dict[str, str]) -> str:
@@ -238,6 +241,8 @@ def start_checks(state_dir: Path, world: World, vmid: str, vm: dict[str, Any]) -
     """Accepting a start: the outcome to record in the task (error, warnings, devices)."""
     config = vm["config"]
     devices, error = pci.start_devices(world, vm["node"], vmid, config)
+    if error is None:  # config_to_command (Virtiofs.pm config), then start_all_virtiofsd
+        error = virtiofs.start_error(world, vm["node"], config)
     if error is None and config.get("cicustom"):
         error = _cicustom_check(state_dir, world, config)[1]
     warnings = []

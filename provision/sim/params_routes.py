@@ -2,8 +2,8 @@
 
 One entry per (method, path template) of the ROUTES lists in provision.sim.routes_*.py
 and the login, in the notation of provision.sim.paramspec: the subset of Proxmox's API
-schema for those routes (pve-manager PVE/API2/Nodes.pm, Cluster.pm and
-Cluster/Mapping/PCI.pm, pve-storage PVE/API2/Storage/*.pm, qemu-server PVE/API2/Qemu.pm
+schema for those routes (pve-manager PVE/API2/Nodes.pm, Cluster.pm,
+Cluster/Mapping/PCI.pm and Dir.pm, pve-storage PVE/API2/Storage/*.pm, qemu-server PVE/API2/Qemu.pm
 and Qemu/Agent.pm, pve-access-control PVE/API2/AccessControl.pm). Each route's
 `parameters` are what its `PVE::RESTHandler` method declares; a parameter not listed is
 refused as pve-common `PVE::JSONSchema::check_object` refuses it. The VM options live in
@@ -31,6 +31,12 @@ _PCI_MAP_ENTRY: dict[str, Entry] = {
         "[a-f0-9]{4,}:[a-f0-9]{2}:[a-f0-9]{2}(?:.[a-f0-9])?"
     ),
     "subsystem-id?": s(pat="(?^:^[0-9A-Fa-f]{4}:[0-9A-Fa-f]{4}$)"),
+}
+
+# pve-guest-common PVE/Mapping/Dir.pm $map_fmt.
+_DIR_MAP_ENTRY: dict[str, Entry] = {
+    "node": NODE,
+    "path": s(fmt="pve-storage-path-in-property-string"),
 }
 
 _DECLARED: dict[tuple[str, str], dict[str, Entry]] = {
@@ -111,6 +117,29 @@ _DECLARED: dict[tuple[str, str], dict[str, Entry]] = {
         "mdev?": b(),
     },
     ("DELETE", "/cluster/mapping/pci/{id}"): {
+        "id": s(fmt="pve-configid"),
+    },
+    # pve-manager PVE/API2/Cluster/Mapping/Dir.pm (create/update: Dir.pm createSchema(1)
+    # and updateSchema()).
+    ("GET", "/cluster/mapping/dir"): {
+        "check-node?": NODE,
+    },
+    ("POST", "/cluster/mapping/dir"): {
+        "description?": s(maxlen=4096),
+        "id": s(fmt="pve-configid"),
+        "map": arr(s(fmt=_DIR_MAP_ENTRY)),
+    },
+    ("GET", "/cluster/mapping/dir/{id}"): {
+        "id": s(fmt="pve-configid"),
+    },
+    ("PUT", "/cluster/mapping/dir/{id}"): {
+        "delete?": s(fmt="pve-configid-list", maxlen=4096),
+        "description?": s(maxlen=4096),
+        "digest?": s(maxlen=64),
+        "id": s(fmt="pve-configid"),
+        "map?": arr(s(fmt=_DIR_MAP_ENTRY)),
+    },
+    ("DELETE", "/cluster/mapping/dir/{id}"): {
         "id": s(fmt="pve-configid"),
     },
     ("GET", "/access/permissions"): {

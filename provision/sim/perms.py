@@ -67,6 +67,23 @@ PERMISSIONS: dict[tuple[str, str], dict[str, Any]] = {
     ("DELETE", "/cluster/mapping/pci/{id}"): {
         "check": ["perm", "/mapping/pci", ["Mapping.Modify"]]
     },  # noqa: E501
+    # pve-manager PVE/API2/Cluster/Mapping/Dir.pm
+    ("GET", "/cluster/mapping/dir"): _ALL,
+    ("POST", "/cluster/mapping/dir"): {"check": ["perm", "/mapping/dir", ["Mapping.Modify"]]},
+    ("GET", "/cluster/mapping/dir/{id}"): {
+        "check": [
+            "or",
+            ["perm", "/mapping/dir/{id}", ["Mapping.Use"]],
+            ["perm", "/mapping/dir/{id}", ["Mapping.Modify"]],
+            ["perm", "/mapping/dir/{id}", ["Mapping.Audit"]],
+        ]
+    },
+    ("PUT", "/cluster/mapping/dir/{id}"): {
+        "check": ["perm", "/mapping/dir/{id}", ["Mapping.Modify"]]
+    },
+    ("DELETE", "/cluster/mapping/dir/{id}"): {
+        "check": ["perm", "/mapping/dir", ["Mapping.Modify"]]
+    },
     ("GET", "/nodes/{node}/config"): {"check": ["perm", "/", ["Sys.Audit"]]},
     ("PUT", "/nodes/{node}/config"): {"check": ["perm", "/", ["Sys.Modify"]]},
     ("GET", "/nodes/{node}/hardware/pci"): {

@@ -200,4 +200,10 @@ PVE_COMMON_FORMATS: dict[str, Verifier] = {
         "(ok|error|warning|unknown)", "invalid status '{}'", re.I
     ),
     "string": lambda v: None,
+    # pve-guest-common PVE/Mapping/Dir.pm pve_verify_path: m|^/[^;,=\(\)]+|, no end anchor
+    "pve-storage-path-in-property-string": _rule(
+        lambda v: re.match(r"/[^;,=()]+", v) is not None,
+        "Value does not look like a valid absolute path. These symbols are currently not "
+        "allowed in path: ;,=()",
+    ),
 }

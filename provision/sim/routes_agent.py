@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from provision.sim import guest, qemu_bridge
+from provision.sim import guest, model_store, qemu_bridge
 from provision.sim import vmconfig as vc
 from provision.sim.context import Ctx, Handler, Route
+from provision.sim.guest_state import STATE_PATH
 from provision.sim.http import fail, param_fail
 from provision.sim.lifecycle import generated_network, generated_user_data
 from provision.sim.pci import parse_prop
@@ -48,9 +49,11 @@ def view(ctx: Ctx) -> tuple[str, dict[str, Any], guest.GuestView]:
         running=True,
         network_config=record["network_config"],
         first_boots=int(record["first_boots"]),
+        models_pull=record.get("models_pull"),
     )
     if not guest.agent_available(gview):
         raise fail(guest.AGENT_NOT_RUNNING)
+    model_store.settle(ctx.world, vm, guest.read_file(gview, STATE_PATH))
     return vmid, vm, gview
 
 

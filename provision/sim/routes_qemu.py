@@ -7,6 +7,7 @@ import re
 from typing import Any
 
 from provision.sim import storage as st
+from provision.sim import virtiofs
 from provision.sim import vmconfig as vc
 from provision.sim.configperm import bridge_access, clone_storage_access, mapping_access
 from provision.sim.context import Ctx, Route
@@ -146,6 +147,7 @@ def clone(ctx: Ctx) -> Any:
     storage = str(ctx.params["storage"]) if full and ctx.params.get("storage") else None
     shared = clone_storage_access(ctx, vm["config"], storage)
     mapping_access(ctx, vm["config"])
+    virtiofs.mapping_access(ctx, vm["config"])
     bridge_access(ctx, vm["config"])
     if target != node and not shared:
         raise fail(f"can't clone VM to node '{target}' (VM uses local storage)")

@@ -22,6 +22,7 @@ from provision.sim.context import Ctx
 from provision.sim.fixture import DISK_KEY, format_size
 from provision.sim.http import ApiFailure, fail
 from provision.sim.pci import HOSTPCI, parse_prop
+from provision.sim.virtiofs import VIRTIOFS, dir_perm
 from provision.sim.vmconfig import line_feed_error
 
 _NEW_DISK = re.compile(r"([A-Za-z][\w\-.]*):(\d+(?:\.\d+)?)")
@@ -39,6 +40,9 @@ def create_checks(ctx: Ctx, vmid: str, options: dict[str, str]) -> None:
             serial_perm(ctx, vmid, key, value)
         elif HOSTPCI.fullmatch(key):
             hostpci_perm(ctx, vmid, key, value)
+    for key, value in sorted(options.items()):  # check_vm_create_dir_perm, after hostpci
+        if VIRTIOFS.fullmatch(key) and value:
+            dir_perm(ctx, vmid, value)
     bridge_access(ctx, options)
 
 
@@ -68,7 +72,7 @@ def update_worker_checks(
     ctx: Ctx, vm: dict[str, Any], vmid: str, changes: dict[str, str], deletes: list[str]
 ) -> None:
     """The checks update_vm_api's $updatefn makes under the config lock: in the qmconfig
-    worker for POST, in the request for PUT. Each drive, hostpciN, serialN, netN and tags
+    worker for POST, in the request for PUT. Each drive, hostpciN, virtiofsN, serialN, netN and tags
     is checked against its value in the config (and drives and PCI devices against the new
     value too). Writing the config refuses a value with a line feed (write_vm_config);
     the simulator then writes nothing."""
@@ -90,6 +94,10 @@ def update_worker_checks(
             if old:
                 hostpci_perm(ctx, vmid, key, old)
             hostpci_perm(ctx, vmid, key, value)
+        elif VIRTIOFS.fullmatch(key):
+            if old:
+                dir_perm(ctx, vmid, old)
+            dir_perm(ctx, vmid, value)
         elif _SERIAL.fullmatch(key):
             both_sockets = (old or "socket") == "socket" and value == "socket"
             serial_perm(ctx, vmid, key, "socket" if both_sockets else "", "modify")
@@ -110,6 +118,8 @@ def _deleted_checks(ctx: Ctx, vmid: str, key: str, value: str, current: str | No
         drive_perms(ctx, vmid, value)
     elif HOSTPCI.fullmatch(key):
         hostpci_perm(ctx, vmid, key, value)
+    elif VIRTIOFS.fullmatch(key):
+        dir_perm(ctx, vmid, value)
     elif _SERIAL.fullmatch(key):
         serial_perm(ctx, vmid, key, value, "delete")
     elif key == "tags":

@@ -1,0 +1,89 @@
+"""`virtiofsN` on a VM as qemu-server checks it (qemu-server e6352be6).
+
+- Setting, changing or deleting it: `src/PVE/API2/Qemu.pm` `check_dir_perm` (VM.Config.Disk
+  on the VM, Mapping.Use on /mapping/dir/DIRID; root@pam exempt), from
+  `check_vm_create_dir_perm` on create and `$updatefn` on update (for the old value too);
+  `$check_vm_modify_config_perm` skips the key. Clone and restore: `src/PVE/QemuServer.pm`
+  `check_mapping_access` (Mapping.Use on /mapping/dir/DIRID).
+- Starting: `src/PVE/QemuServer/Virtiofs.pm` `config` -> `assert_virtiofs_config` (in
+  config_to_command: the mapping must exist and have one entry for the VM's node whose
+  path is a directory there, no `expose-acl` on Windows), then `start_virtiofsd`
+  ("virtiofsd is not installed…" without /usr/libexec/virtiofsd: a node with
+  `virtiofsd: false` in the fixture). The option is `m/^virtiofs\\d$/`: 0-9.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from provision.sim.context import Ctx
+from provision.sim.dirmap import assert_valid, find_on_node
+from provision.sim.http import ApiFailure
+from provision.sim.pci import parse_prop
+from provision.sim.state import World
+
+VIRTIOFS = re.compile(r"virtiofs\d")
+_WINDOWS = re.compile(r"w(?:xp|2k|2k3|2k8|vista|7|8|10|11)")  # Helpers.pm windows_version
+_TRUE = ("1", "on", "yes", "true")
+
+
+def dirid(value: str) -> str:
+    """The mapping id of a virtiofs value (`dirid` is the default key)."""
+    return parse_prop(value, "dirid").get("dirid", "")
+
+
+def dir_perm(ctx: Ctx, vmid: str, value: str) -> None:
+    """Qemu.pm `check_dir_perm`: VM.Config.Disk on the VM, Mapping.Use on the mapping."""
+    if ctx.identity.is_root_ticket:
+        return
+    ctx.require(f"/vms/{vmid}", ["VM.Config.Disk"])
+    ctx.require(f"/mapping/dir/{dirid(value)}", ["Mapping.Use"])
+
+
+def mapping_access(ctx: Ctx, config: dict[str, str]) -> None:
+    """QemuServer.pm `check_mapping_access` for virtiofsN (clone): Mapping.Use only."""
+    if ctx.identity.is_root_ticket:
+        return
+    for key in sorted(config):
+        if VIRTIOFS.fullmatch(key):
+            ctx.require(f"/mapping/dir/{dirid(config[key])}", ["Mapping.Use"])
+
+
+def shares(world: World, node: str, config: dict[str, str]) -> list[dict[str, str]]:
+    """The host directory of each virtiofsN on node: [{key, dirid, path}] (no checks)."""
+    out = []
+    for key in sorted(k for k in config if VIRTIOFS.fullmatch(k)):
+        name = dirid(config[key])
+        entry = (world["mappings"].get("dir") or {}).get(name) or {}
+        for text in entry.get("map") or []:
+            fields = parse_prop(str(text))
+            if fields.get("node") == node:
+                out.append({"key": key, "dirid": name, "path": fields.get("path", "")})
+                break
+    return out
+
+
+def start_error(world: World, node: str, config: dict[str, str]) -> str | None:
+    """The start's error from the virtiofs options, or None."""
+    keys = sorted(k for k in config if VIRTIOFS.fullmatch(k))
+    try:
+        for key in keys:  # Virtiofs.pm config -> assert_virtiofs_config
+            value = parse_prop(config[key], "dirid")
+            found = find_on_node(world, value.get("dirid", ""), node)
+            acl = str(value.get("expose-acl", "0")).lower() in _TRUE
+            if acl and _WINDOWS.fullmatch(config.get("ostype", "")):
+                return (
+                    "Please disable ACLs for virtiofs on Windows VMs, otherwise the virtiofs "
+                    "shared directory cannot be mounted."
+                )
+            try:
+                assert_valid(world, node, found.get("path", ""))
+            except ApiFailure as problem:
+                return f"directory mapping invalid: {problem.message}"
+    except ApiFailure as problem:
+        return problem.message
+    spec: dict[str, Any] = world["nodes"].get(node) or {}
+    if keys and spec.get("virtiofsd") is False:  # start_all_virtiofsd -> start_virtiofsd
+        return "virtiofsd is not installed. To use virtio-fs, install virtiofsd via apt."
+    return None
