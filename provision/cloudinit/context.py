@@ -79,8 +79,10 @@ def build_context(
     distro: str,
     secret_reader: Callable[[SecretRef, str], str],
     instance_id: str | None,
+    store_tag: str | None = None,
 ) -> tuple[dict[str, Any], list[str]]:
-    """The template context for one VM and the secret values placed in it."""
+    """The template context for one VM and the secret values placed in it. store_tag is
+    the virtiofs tag of the node's model store mounted on MODELS_DIR (None: no store)."""
     models = [one_line(m, "a model name") for m in vm.models]
     keys = [one_line(k, "an SSH key") for k in vm.user.ssh_keys]
     password, hf_token, secrets = _secrets(vm_name, vm, secret_reader)
@@ -116,6 +118,9 @@ def build_context(
             "max_model_len": vm.vllm.max_model_len,
         },
         "hf_token": hf_token,
+        "model_store": (
+            {"tag": store_tag, "dir": MODELS_DIR} if store_tag and vm.runtime != "none" else None
+        ),
         "versions": vm.versions.model_dump(),
         "llamacpp": {
             "model_path": gguf_path,

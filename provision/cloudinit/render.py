@@ -62,18 +62,24 @@ def render_user_data(
     distro: str | None = None,
     secret_reader: Callable[[SecretRef, str], str] = read_secret,
     instance_id: str | None = None,
+    model_store: bool = True,
 ) -> RenderedUserData:
-    """Render the user-data of inv's VM vm_name; InputError on bad values or templates."""
+    """Render the user-data of inv's VM vm_name; InputError on bad values or templates.
+    model_store False leaves the host's model store out (a node without virtiofs)."""
     vm = inv.vm(vm_name)
+    store = inv.model_store_of(vm_name) if model_store else None
+    tag = store.mapping if store else None
     chosen = distro or vm.distro
     if chosen not in ("ubuntu-24.04", "ubuntu-22.04", "debian-12"):
         raise InputError(
             f"unknown distro {chosen!r}", hint="use ubuntu-24.04, ubuntu-22.04 or debian-12"
         )
     env = _environment(inv.templates_dir)
-    context, secrets = build_context(vm_name, vm, chosen, secret_reader, instance_id)
+    context, secrets = build_context(vm_name, vm, chosen, secret_reader, instance_id, tag)
     text = _render_document(env, context)
-    masked_context, _ = build_context(vm_name, vm, chosen, lambda _ref, _what: MASK, instance_id)
+    masked_context, _ = build_context(
+        vm_name, vm, chosen, lambda _ref, _what: MASK, instance_id, tag
+    )
     masked = _render_document(env, masked_context) if secrets else text
     return RenderedUserData(text=text, secrets=secrets, masked_text=masked)
 

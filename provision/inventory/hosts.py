@@ -12,6 +12,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_valida
 from pydantic_core import PydanticCustomError
 
 from provision.inventory.pveformats import (
+    ConfigId,
     DnsName,
     EnvName,
     NodeName,
@@ -167,6 +168,30 @@ class StorageSettings(Strict):
     iso: StorageId = "local"
 
 
+# pve-guest-common PVE/Mapping/Dir.pm pve_verify_path (`m|^/[^;,=\(\)]+|`), for the whole
+# path: a `map` entry is a property string, so , and = cannot be quoted either.
+STORE_PATH_RE = re.compile(r"/[^;,=()\s]*")
+
+
+class ModelStore(Strict):
+    """A directory on the node shared into GPU VMs as their runtime's model directory
+    (a Proxmox directory mapping passed as virtiofs; PVE 8.4 and later)."""
+
+    path: str
+    mapping: ConfigId = "aihost-models"
+
+    @field_validator("path")
+    @classmethod
+    def _path(cls, value: str) -> str:
+        if not STORE_PATH_RE.fullmatch(value) or value == "/":
+            raise PydanticCustomError(
+                "store_path",
+                "model_store.path must be an absolute directory on the node without spaces "
+                "or any of ;,=() (Proxmox's directory mapping format), e.g. /srv/aihost-models",
+            )
+        return value
+
+
 class Host(Strict):
     """One Proxmox node (or cluster entry point) aihost talks to."""
 
@@ -178,6 +203,7 @@ class Host(Strict):
     ssh: SshSettings | None = None
     storage: StorageSettings = StorageSettings()
     cloudinit_delivery: Literal["auto", "iso", "snippet"] = "auto"
+    model_store: ModelStore | None = None
     sim_fixture: OneLine | None = None
 
     @field_validator("api")

@@ -19,6 +19,7 @@ from pydantic_core import PydanticCustomError
 from provision.inventory.guest import CloudUser, Network  # re-exported: see __all__
 from provision.inventory.hosts import (  # re-exported: see __all__
     Host,
+    ModelStore,
     LocalPath,
     PasswordAuth,
     SecretRef,
@@ -124,6 +125,7 @@ class Vm(Strict):
 
     runtime: Runtime = "ollama"
     models: list[ModelName] = []
+    model_store: bool = True  # a GPU VM uses its host's model_store: when it has one
     listen: str = "127.0.0.1"
     port: int | None = Field(None, ge=1, le=65535)
     distro: Distro = "ubuntu-24.04"
@@ -254,6 +256,12 @@ class Inventory(Strict):
             raise InputError(f"no host named '{name}' in the inventory")
         return self.hosts[name]
 
+    def model_store_of(self, vm_name: str) -> ModelStore | None:
+        """The host's model store when VM vm_name uses it (a GPU VM that did not opt out)."""
+        vm = self.vm(vm_name)
+        store = self.hosts[vm.host].model_store
+        return store if store is not None and vm.gpu_names and vm.model_store else None
+
     def node_of(self, host_name: str) -> str:
         """The Proxmox node name of a host entry (node:, else the entry's name)."""
         return self.hosts[host_name].node or host_name
@@ -268,6 +276,7 @@ __all__ = [
     "Host",
     "Inventory",
     "LlamacppSettings",
+    "ModelStore",
     "Network",
     "PasswordAuth",
     "RuntimeVersions",

@@ -1,6 +1,7 @@
 """Every template combination checked by the real tools: cloud-init's schema and shellcheck.
 
-3 distros x 4 runtimes x GPU/no GPU x CUDA on/off = 48 documents. `cloud-init schema`
+3 distros x 4 runtimes x GPU/no GPU x CUDA on/off = 48 documents; the GPU ones with CUDA
+also use the host's model store (its virtiofs mount unit and the runtime's model dir). `cloud-init schema`
 (Debian 12's 22.4) takes about 0.25 s a run, so the runs go in parallel; shellcheck gets
 every script of every document in one run. Absent tools skip the test, unless
 AIHOST_REQUIRE_TOOLS=1 (CI), where absence fails it.
@@ -57,7 +58,9 @@ def render_combo(distro: str, runtime: str, gpu: bool, cuda: bool) -> str:
         vm["gpu"] = "g1"
     inv = Inventory.model_validate(
         {
-            "hosts": {"pve": {"api": "sim"}},
+            "hosts": {
+                "pve": {"api": "sim", "model_store": {"path": "/srv/models"} if cuda else None}
+            },
             "gpus": {"g1": {"host": "pve", "mapping": "rtx", "vram_gb": 24}},
             "vms": {"box": vm},
         }
@@ -106,7 +109,8 @@ def test_every_combination_has_its_parts(rendered: dict[tuple[Any, ...], Path]) 
         toolkit = cuda or (gpu and runtime == "llamacpp")
         assert ("/usr/local/sbin/aihost-install-cuda" in paths) == toolkit, path.name
         units = {p.rsplit("/", 1)[1] for p in paths if p.startswith("/etc/systemd/system/")}
-        assert units == ({UNITS[runtime]} if runtime != "none" else set()), path.name
+        store = {"var-lib-aihost-models.mount"} if gpu and cuda else set()
+        assert units == ({UNITS[runtime], *store} if runtime != "none" else set()), path.name
         assert "/var/lib/cloud/scripts/per-boot/aihost-boot" in paths, path.name
         assert doc["runcmd"] == ["/usr/local/sbin/aihost-firstboot"], path.name
         assert ("apt" in doc) == (distro == "debian-12" and (gpu or cuda)), path.name

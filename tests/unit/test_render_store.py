@@ -1,0 +1,90 @@
+"""The user-data of a GPU VM using its host's model store: the virtiofs mount unit, the
+runtime's model directory on it, the mount before the runtime phase; none of it without a
+store, for a VM without a GPU, or when the node has no virtiofs (model_store=False)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from test_render_helpers import files, inventory, parse
+from test_units_verify import _tools, scratch_root, verify
+
+from provision.cloudinit import render_user_data
+from provision.inventory.model import Inventory
+
+MOUNT = "/etc/systemd/system/var-lib-aihost-models.mount"
+STORE = {"path": "/srv/aihost-models", "mapping": "models-a"}
+
+
+def _stored(vm: dict[str, Any] | None = None, *, gpu: bool = True) -> Inventory:
+    inv = inventory(vm, gpu=gpu)
+    data = inv.model_dump(exclude={"source"})
+    data["hosts"]["pve"] = {"api": "sim", "model_store": STORE}
+    return Inventory.model_validate(data)
+
+
+def _doc(inv: Inventory, **kw: Any) -> dict[str, Any]:
+    return parse(render_user_data(inv, "box", **kw).text)
+
+
+def _unit_keys(text: str) -> list[tuple[str, str]]:
+    return [tuple(line.split("=", 1)) for line in text.splitlines() if "=" in line]  # type: ignore[misc]
+
+
+def test_ollama_keeps_its_models_in_the_mounted_store() -> None:
+    doc = _doc(_stored())
+    written = files(doc)
+    keys = dict(_unit_keys(written[MOUNT]["content"]))
+    assert keys["What"] == "models-a"  # the tag is the mapping id (qemu-server Virtiofs.pm)
+    assert (keys["Where"], keys["Type"]) == ("/var/lib/aihost/models", "virtiofs")
+    unit = written["/etc/systemd/system/ollama.service"]["content"]
+    assert "Environment=OLLAMA_MODELS=/var/lib/aihost/models/ollama" in unit.splitlines()
+    assert "RequiresMountsFor=/var/lib/aihost/models" in unit.splitlines()
+    boot = written["/var/lib/cloud/scripts/per-boot/aihost-boot"]["content"]
+    mount = boot.index("systemctl enable --now var-lib-aihost-models.mount")
+    assert boot.index("systemctl daemon-reload") < mount < boot.index("run runtime -- /usr")
+    setup = written["/usr/local/sbin/aihost-setup-runtime"]["content"]
+    assert "    chown -R ollama:ollama /var/lib/aihost/models/ollama" in setup.splitlines()
+
+
+def test_vllm_and_llamacpp_use_the_store_too() -> None:
+    vllm = files(_doc(_stored({"runtime": "vllm", "models": ["Qwen/Qwen2.5-7B-Instruct"]})))
+    assert "Environment=HF_HOME=/var/lib/aihost/models/huggingface" in (
+        vllm["/etc/systemd/system/vllm.service"]["content"].splitlines()
+    )
+    gguf = {"hf_repo": "u/M-GGUF", "hf_file": "M-Q4_K_M.gguf", "sha256": "ab" * 32}
+    llama = files(_doc(_stored({"runtime": "llamacpp", "llamacpp": gguf})))
+    unit = llama["/etc/systemd/system/llama-server.service"]["content"]
+    assert '-m "/var/lib/aihost/models/M-Q4_K_M.gguf"' in unit
+    assert "RequiresMountsFor=/var/lib/aihost/models" in unit.splitlines()
+    assert MOUNT in llama
+
+
+@pytest.mark.parametrize(
+    ("inv", "kw"),
+    [
+        (inventory(), {}),  # the host has no store
+        (_stored(gpu=False), {}),  # only GPU VMs use it
+        (_stored({"model_store": False}), {}),  # the VM opted out
+        (_stored(), {"model_store": False}),  # the node has no virtiofs (PVE < 8.4)
+    ],
+)
+def test_no_store_no_mount_and_the_runtime_as_before(inv: Inventory, kw: dict[str, Any]) -> None:
+    text = render_user_data(inv, "box", **kw).text
+    assert MOUNT not in text and "OLLAMA_MODELS" not in text and "RequiresMountsFor" not in text
+
+
+def test_store_units_with_cloud_init_units_have_no_cycle(tmp_path: Path) -> None:
+    _tools()
+    written = files(_doc(_stored()))
+    units = {
+        path.rsplit("/", 1)[1]: item["content"]
+        for path, item in written.items()
+        if path.startswith("/etc/systemd/system/")
+    }
+    assert "var-lib-aihost-models.mount" in units
+    out = verify(scratch_root(tmp_path, units))
+    assert "ordering cycle" not in out and "deleted to break" not in out, out
+    assert "var-lib-aihost-models.mount" not in out, out  # systemd accepts the unit as is
