@@ -19,8 +19,8 @@ from pydantic_core import PydanticCustomError
 from provision.inventory.guest import CloudUser, Network  # re-exported: see __all__
 from provision.inventory.hosts import (  # re-exported: see __all__
     Host,
-    ModelStore,
     LocalPath,
+    ModelStore,
     PasswordAuth,
     SecretRef,
     SshSettings,

@@ -1,10 +1,10 @@
 """Every template combination checked by the real tools: cloud-init's schema and shellcheck.
 
 3 distros x 4 runtimes x GPU/no GPU x CUDA on/off = 48 documents; the GPU ones with CUDA
-also use the host's model store (its virtiofs mount unit and the runtime's model dir). `cloud-init schema`
-(Debian 12's 22.4) takes about 0.25 s a run, so the runs go in parallel; shellcheck gets
-every script of every document in one run. Absent tools skip the test, unless
-AIHOST_REQUIRE_TOOLS=1 (CI), where absence fails it.
+also use the host's model store (its virtiofs mount unit and the runtime's model dir).
+`cloud-init schema` (Debian 12's 22.4) takes about 0.25 s a run, so the runs go in
+parallel; shellcheck gets every script of every document in one run. Absent tools skip
+the test, unless AIHOST_REQUIRE_TOOLS=1 (CI), where absence fails it.
 """
 
 from __future__ import annotations
