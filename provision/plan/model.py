@@ -9,6 +9,8 @@ ActionKind = Literal[
     "clone",
     "create",
     "map-gpu",
+    "create-store",
+    "update-store",
     "upload-user-data",
     "upload-iso",
     "configure",

@@ -25,7 +25,7 @@ from provision.pve.vm import start_timeout
 BOOT_DISKS = ("scsi0", "virtio0", "sata0", "ide0")
 # Keys a running VM only picks up at its next start.
 COLD_KEYS = re.compile(
-    r"^(hostpci\d+|machine|bios|cpu|memory|cores|efidisk0|cicustom|ide2|"
+    r"^(hostpci\d+|virtiofs\d|machine|bios|cpu|memory|cores|efidisk0|cicustom|ide2|"
     r"ipconfig\d+|ciuser|sshkeys|nameserver)$"
 )
 

@@ -113,6 +113,14 @@ CALLS: dict[str, CallNeed] = {
     "mapping-lease": CallNeed(
         "PUT", "/cluster/mapping/pci/{id}", "/mapping/pci/{id}", ("Mapping.Modify",)
     ),
+    "dirmap-create": CallNeed("POST", "/cluster/mapping/dir", "/mapping/dir", ("Mapping.Modify",)),
+    "dirmap-update": CallNeed(
+        "PUT", "/cluster/mapping/dir/{id}", "/mapping/dir/{id}", ("Mapping.Modify",)
+    ),
+    # virtiofsN: qemu-server's check_dir_perm (VM.Config.Disk and this), its code only.
+    "dirmap-use": CallNeed(
+        "POST", "/nodes/{node}/qemu/{vmid}/config", "/mapping/dir/{id}", ("Mapping.Use",), "code"
+    ),
     "node-notes": CallNeed("PUT", "/nodes/{node}/config", "/", ("Sys.Modify",)),
     # A bridge (netN of a clone's source, of a create, of a config write, old and new):
     # clone's and create's descriptions state it; config checks it in qemu-server's code.
@@ -198,6 +206,7 @@ _PATTERNS = (
     (re.compile(r"ipconfig\d+"), ("configure-cloudinit",)),
     (re.compile(r"vmstate"), ("configure-disk", "configure-power")),
     (re.compile(r"hostpci\d+"), ("configure-hw",)),  # with Mapping.Use, see run.py
+    (re.compile(r"virtiofs\d"), ("configure-disk",)),  # with Mapping.Use, see run.py
 )
 _CLOUDINIT_VOLUME = re.compile(r"[:/](?:vm-\d+-)?cloudinit(?:\.(?:raw|qcow2|vmdk))?$")
 

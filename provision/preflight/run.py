@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from provision.errors import PreflightError
+from provision.plan.store import dirid
 from provision.preflight.permissions import (
     Requirement,
     grant_commands,
@@ -95,6 +96,12 @@ def _action_needs(
         ]
     elif kind == "map-gpu":
         needs.append(requirement("mapping-create", f"create the PCI mapping of {action.gpu}"))
+    elif kind in ("create-store", "update-store"):
+        store = session.inv.model_store_of(state.desired.name)
+        call = "dirmap-create" if kind == "create-store" else "dirmap-update"
+        needs.append(
+            requirement(call, "the model store's mapping", id=store.mapping if store else "")
+        )
     elif kind == "resize":
         on = storage if made else _storage_of(state)
         needs += [
@@ -152,6 +159,10 @@ def change_requirements(change: Change, vmid: object, *, create: bool) -> list[R
         needs += _bridges(new, why)
         if not create:
             needs += _bridges(old, f"replace {key}" if new is not None else why)
+    if re.fullmatch(r"virtiofs\d", key):  # check_dir_perm, for the old value too
+        for value in (new, None if create else old):
+            if value:
+                needs.append(requirement("dirmap-use", why, id=dirid(value)))
     if re.fullmatch(r"hostpci\d+", key) and old and not create:
         mapping = re.search(r"(?:^|,)mapping=([^,]+)", old)
         if mapping:

@@ -140,6 +140,7 @@ def build_world(fixture: dict[str, Any], state_dir: Path, now: float) -> World:
         "schema": 1,
         "created": now,
         "cluster": fixture.get("cluster") or {},
+        "version": str(fixture.get("version") or ""),  # GET /version; "" is 9.1.3
         "nodes": nodes,
         "storages": storages,
         "volumes": volumes,

@@ -18,8 +18,11 @@ VERSION = {"version": "9.1.3", "release": "9.1", "repoid": "e5010dcea566"}
 
 
 def version(ctx: Ctx) -> Any:
-    """GET /version."""
-    return dict(VERSION)
+    """GET /version: 9.1.3, or the fixture's `version:` (an older node, e.g. "8.3.5")."""
+    given = str(ctx.world.get("version") or VERSION["version"])
+    if given == VERSION["version"]:
+        return dict(VERSION)
+    return {**VERSION, "version": given, "release": ".".join(given.split(".")[:2])}
 
 
 def _node_row(ctx: Ctx, name: str) -> dict[str, Any]:

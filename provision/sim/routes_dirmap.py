@@ -11,13 +11,29 @@ from __future__ import annotations
 from typing import Any
 
 from provision.sim import mapping_cfg as cfg
-from provision.sim.context import Ctx, Route
+from provision.sim.context import Ctx, Handler, Route
 from provision.sim.dirmap import assert_valid, assert_valid_map_list, node_mapping
 from provision.sim.http import ApiFailure, fail, param_fail
+from provision.sim.virtiofs import SINCE, release
 from provision.sim.vmconfig import split_delete
 
 KIND = "dir"
 _SEE = ("Mapping.Modify", "Mapping.Use", "Mapping.Audit")
+
+
+def since_84(method: str, handler: Handler) -> Handler:
+    """Before PVE 8.4 (the fixture's `version:`) pve-manager has no Mapping/Dir.pm: the
+    route does not exist ("Method 'M /path' not implemented", HTTP 501)."""
+
+    def served(ctx: Ctx) -> Any:
+        if release(ctx.world) < SINCE:
+            name = ctx.params.get("id")
+            path = "/cluster/mapping/dir" + (f"/{name}" if name else "")
+            raise ApiFailure(501, f"Method '{method} {path}' not implemented")
+        return handler(ctx)
+
+    served.__doc__ = handler.__doc__
+    return served
 
 
 def _entry(ctx: Ctx, entry: dict[str, Any]) -> dict[str, Any]:
@@ -127,9 +143,12 @@ def dir_delete(ctx: Ctx) -> Any:
 
 
 ROUTES: list[Route] = [
-    ("GET", "/cluster/mapping/dir", dir_list),
-    ("POST", "/cluster/mapping/dir", dir_create),
-    ("GET", "/cluster/mapping/dir/{id}", dir_get),
-    ("PUT", "/cluster/mapping/dir/{id}", dir_update),
-    ("DELETE", "/cluster/mapping/dir/{id}", dir_delete),
+    (method, path, since_84(method, handler))
+    for method, path, handler in [
+        ("GET", "/cluster/mapping/dir", dir_list),
+        ("POST", "/cluster/mapping/dir", dir_create),
+        ("GET", "/cluster/mapping/dir/{id}", dir_get),
+        ("PUT", "/cluster/mapping/dir/{id}", dir_update),
+        ("DELETE", "/cluster/mapping/dir/{id}", dir_delete),
+    ]
 ]

@@ -15,17 +15,34 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from typing import Any
 
 from provision.sim.context import Ctx
 from provision.sim.dirmap import assert_valid, find_on_node
-from provision.sim.http import ApiFailure
+from provision.sim.http import ApiFailure, param_fail
 from provision.sim.pci import parse_prop
 from provision.sim.state import World
 
 VIRTIOFS = re.compile(r"virtiofs\d")
+SINCE = (8, 4)  # pve-manager 8.4 added Mapping/Dir.pm, qemu-server 8.4 virtiofsN
 _WINDOWS = re.compile(r"w(?:xp|2k|2k3|2k8|vista|7|8|10|11)")  # Helpers.pm windows_version
 _TRUE = ("1", "on", "yes", "true")
+
+
+def release(world: World) -> tuple[int, int]:
+    """(major, minor) of the simulated node's Proxmox VE (the fixture's `version:`)."""
+    parts = (str(world.get("version") or "9.1").split(".") + ["0"])[:2]
+    return int(parts[0]), int(parts[1])
+
+
+def refuse_unknown_keys(world: World, keys: Iterable[str]) -> None:
+    """Before 8.4 qemu-server has no virtiofsN: pve-common's check_object refuses it."""
+    if release(world) < SINCE:
+        unknown = sorted(k for k in keys if VIRTIOFS.fullmatch(k))
+        if unknown:
+            message = "property is not defined in schema and the schema does not allow "
+            raise param_fail({k: message + "additional properties" for k in unknown})
 
 
 def dirid(value: str) -> str:

@@ -22,7 +22,7 @@ from provision.sim.context import Ctx
 from provision.sim.fixture import DISK_KEY, format_size
 from provision.sim.http import ApiFailure, fail
 from provision.sim.pci import HOSTPCI, parse_prop
-from provision.sim.virtiofs import VIRTIOFS, dir_perm
+from provision.sim.virtiofs import VIRTIOFS, dir_perm, refuse_unknown_keys
 from provision.sim.vmconfig import line_feed_error
 
 _NEW_DISK = re.compile(r"([A-Za-z][\w\-.]*):(\d+(?:\.\d+)?)")
@@ -34,6 +34,7 @@ IMPORT_SIZE = 3584 * 1024**2  # virtual size of the fixture's cloud images
 def create_checks(ctx: Ctx, vmid: str, options: dict[str, str]) -> None:
     """create_vm's checks before it forks (after $check_storage_access, which materialize
     makes): option privileges, serial ports, PCI devices, bridges."""
+    refuse_unknown_keys(ctx.world, options)
     modify_config_perm(ctx, vmid, options)
     for key, value in sorted(options.items()):
         if _SERIAL.fullmatch(key):
@@ -62,6 +63,7 @@ def create_worker_error(ctx: Ctx, vmid: str, options: dict[str, str]) -> str | N
 def update_checks(ctx: Ctx, vmid: str, changes: dict[str, str], deletes: list[str]) -> None:
     """update_vm_api's checks before the fork (PUT and POST alike): option privileges of
     the deleted, then of the set keys, storage access of new drives, bridges."""
+    refuse_unknown_keys(ctx.world, changes)
     modify_config_perm(ctx, vmid, deletes)
     modify_config_perm(ctx, vmid, changes)
     materialize(ctx, vmid, changes, allocate=False)

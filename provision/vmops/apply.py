@@ -23,6 +23,7 @@ from provision.pve.vm import Vm
 from provision.vmops.access import Access, access_for, guest_address, static_address
 from provision.vmops.make import make_vm, remove_fresh
 from provision.vmops.planner import VmState
+from provision.vmops.store import ensure_store
 
 
 @dataclass
@@ -135,6 +136,18 @@ def _map_gpu(run: _Run, action: Action) -> None:
     run.done(action.kind)
 
 
+def _map_store(run: _Run, action: Action) -> None:
+    """Create the model store's directory mapping, or add this node's entry to it."""
+    desired = run.state.desired
+    store = run.session.inv.model_store_of(desired.name)
+    if store is not None:
+        with run.session.create_lock:
+            client = run.session.client(desired.host_name)
+            if ensure_store(client, store, desired.node) != "unchanged":
+                run.say(f"{desired.name}: directory mapping '{store.mapping}' set")
+    run.done(action.kind)
+
+
 def _upload_user_data(run: _Run, action: Action) -> None:
     if action.kind in run.result.applied:
         return  # one upload writes every snippet file the plan lists
@@ -217,6 +230,8 @@ _STEPS: dict[str, Callable[[_Run, Action], None]] = {
     "clone": _make,
     "create": _make,
     "map-gpu": _map_gpu,
+    "create-store": _map_store,
+    "update-store": _map_store,
     "upload-user-data": _upload_user_data,
     "upload-iso": _upload_iso,
     "configure": _configure_step,

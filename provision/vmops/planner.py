@@ -33,6 +33,7 @@ from provision.gpu.lease import owner_alive
 from provision.gpu.mapping import find_card, mapping_exists
 from provision.inventory.model import Inventory
 from provision.plan.desired import MANAGED_TAG, DesiredVm, desired_vm, without_gpus
+from provision.plan.store import StoreFacts, store_actions, virtiofs_key, with_store
 from provision.plan.vmplan import (
     Actual,
     GpuFacts,
@@ -49,6 +50,7 @@ from provision.pve.pci import GpuRef
 from provision.pve.session import Session
 from provision.pve.vm import Vm
 from provision.vmops.locate import locate_vm, managed_on_node, require_not_out_of_reach
+from provision.vmops.store import read_store
 
 __all__ = ["VmState", "read_actual", "read_state"]
 
@@ -76,14 +78,36 @@ def read_state(
     if deferred:
         desired = without_gpus(desired, inv, list(deferred))
     refs = {name: GpuRef.of(gpu) for name, gpu in inv.gpus.items()}
-    actual = read_actual(session, desired, refs, reprovision=reprovision)
-    return plan_vm(desired, actual, refs, PlanOptions(take_gpu, plan_only, deferred))
+    store, note = read_store(session, desired)
+    has_store = inv.model_store_of(vm_name) is None or store is not None
+    actual = read_actual(session, desired, refs, reprovision=reprovision, model_store=has_store)
+    if store is not None:
+        desired = with_store(desired, _store_key(actual.config, store), store.store.mapping)
+    state = plan_vm(desired, actual, refs, PlanOptions(take_gpu, plan_only, deferred))
+    if store is not None:
+        state.plan.actions[:0] = store_actions(store)
+    state.plan.notes += [note] if note else []
+    return state
+
+
+def _store_key(config: dict[str, Any], facts: StoreFacts) -> str:
+    """The virtiofsN key the store goes on (InputError when all ten are taken)."""
+    key = virtiofs_key(config, facts.store.mapping)
+    if key is None:
+        raise InputError("the VM uses all ten virtiofs slots: none is free for the model store")
+    return key
 
 
 def read_actual(
-    session: Session, desired: DesiredVm, refs: dict[str, GpuRef], *, reprovision: bool = False
+    session: Session,
+    desired: DesiredVm,
+    refs: dict[str, GpuRef],
+    *,
+    reprovision: bool = False,
+    model_store: bool = True,
 ) -> Actual:
-    """Everything the planner needs from Proxmox and the node, each read once."""
+    """Everything the planner needs from Proxmox and the node, each read once
+    (model_store False: the user-data leaves the host's model store out)."""
     client = session.client(desired.host_name)
     info = _locate(session, desired)
     template = None
@@ -93,7 +117,9 @@ def read_actual(
         template = _find_source(session, desired)
         config = Node(client, template.node).vm(template.vmid).config() if template else {}
     digest = config.pop("digest", None) if info is not None else None
-    actual = _with_delivery(session, desired, info, template, config, digest, reprovision)
+    actual = _with_delivery(
+        session, desired, info, template, config, digest, (reprovision, model_store)
+    )
     attach = gpus_to_attach(desired, refs, changes_for(desired, actual, refs))
     gpus = _gpu_facts(session, desired, info.vmid if info else desired.vmid, attach)
     return replace(actual, gpus=gpus)
@@ -106,13 +132,15 @@ def _with_delivery(
     template: VmInfo | None,
     config: dict[str, Any],
     digest: str | None,
-    reprovision: bool,
+    flags: tuple[bool, bool],
 ) -> Actual:
-    """The provisioning generation, the rendered cloud-init files and their delivery."""
+    """The provisioning generation, the rendered cloud-init files and their delivery;
+    flags: (re-provision, with the host's model store)."""
+    reprovision, model_store = flags
     name = desired.name
     recorded = generation_of(config.get("description")) if info is not None else None
     generation = (recorded or 1) + (1 if reprovision and info is not None else 0)
-    files = _cloud_files(session.inv, name, generation)
+    files = _cloud_files(session.inv, name, generation, model_store)
     # the user-data the guest was provisioned with stays recorded until a re-provision
     current = user_data_digest(files["user-data"])
     kept = provisioned_digest(config.get("description")) if recorded == generation else None
@@ -230,8 +258,12 @@ def _after_create(
     return config
 
 
-def _cloud_files(inv: Inventory, vm_name: str, generation: int) -> dict[str, bytes]:
-    rendered = render_user_data(inv, vm_name, instance_id=instance_id(vm_name, generation))
+def _cloud_files(
+    inv: Inventory, vm_name: str, generation: int, model_store: bool = True
+) -> dict[str, bytes]:
+    rendered = render_user_data(
+        inv, vm_name, instance_id=instance_id(vm_name, generation), model_store=model_store
+    )
     files = {
         "user-data": rendered.text.encode(),
         "meta-data": meta_data(vm_name, generation).encode(),

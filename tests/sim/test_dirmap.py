@@ -207,3 +207,21 @@ def test_start_without_virtiofsd_on_the_node(make_sim, tmp_path: Path):
     assert status["exitstatus"] == (
         "virtiofsd is not installed. To use virtio-fs, install virtiofsd via apt."
     )
+
+
+def test_before_84_there_are_no_directory_mappings_nor_virtiofs(make_sim, tmp_path: Path):
+    data = yaml.safe_load(DEFAULT_FIXTURE.read_text())
+    data["version"] = "8.3.5"
+    path = tmp_path / "old.yaml"
+    path.write_text(yaml.safe_dump(data))
+    sim = make_sim(path)
+    api = sim.api()
+    assert api.version.get()["release"] == "8.3"
+    err = _fail(api.cluster.mapping.dir.get)
+    assert (err.status_code, err.content) == (
+        501,
+        "Method 'GET /cluster/mapping/dir' not implemented",
+    )
+    vm = _vm(sim, api)
+    err = _fail(vm.config.put, virtiofs0="models")
+    assert err.status_code == 400 and "not defined in schema" in err.errors["virtiofs0"]
