@@ -73,7 +73,8 @@ def _once(mapping: DirMapping, store: ModelStore, node: str) -> str | None:
             return None
         if "does not exist" in exc.message and store.path in exc.message:
             raise InputError(
-                f"model store: {store.path} does not exist on node {node} ({exc.message})",
-                hint=f"create it there (mkdir -p {store.path}) or change model_store.path",
+                f"model store: {store.path} does not exist on node {node}, so Proxmox "
+                f"refuses the directory mapping '{store.mapping}'",
+                hint=f"create it there: mkdir -p {store.path}",
             ) from exc
         raise
