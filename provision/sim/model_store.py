@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import posixpath
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from provision.sim.guest_userdata import RUNTIME_UNITS, parse_user_data, runtime_of
@@ -90,13 +90,17 @@ def _held(world: World, node: str, path: str) -> dict[str, int]:
     return stores.setdefault(path, {})
 
 
-def stored_model_bytes(world: World, vm_record: dict[str, Any], models: Mapping[str, int]) -> int:
-    """Bytes of models ({name: size}) the VM finds in its node's model store (0 without)."""
+def stored_model_bytes(
+    world: World, vm_record: dict[str, Any], models: Mapping[str, int] | Iterable[str]
+) -> int:
+    """Bytes of models the VM finds in its node's model store (0 without a store). models
+    is {name: size in bytes}, or names whose sizes SIZES gives."""
+    sizes = models if isinstance(models, Mapping) else model_sizes(list(models))
     path = store_path(world, vm_record)
     if path is None:
         return 0
     held = _held(world, vm_record["node"], path)
-    return sum(min(size, held.get(name, 0)) for name, size in models.items())
+    return sum(min(size, held.get(name, 0)) for name, size in sizes.items())
 
 
 def first_boot(world: World, vm: dict[str, Any]) -> None:

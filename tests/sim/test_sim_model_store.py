@@ -46,6 +46,7 @@ def test_a_first_boot_fills_the_store_and_the_next_one_finds_it() -> None:
     model_store.settle(world, vm, '{"phases": {"models": {"status": "ok"}}}')
     assert world["nodes"]["pve1"]["store"] == {"/srv/m": sizes}
     assert model_store.stored_model_bytes(world, vm, sizes) == 4_900_000_000
+    assert model_store.stored_model_bytes(world, vm, ["llama3.1:8b"]) == 4_900_000_000
     model_store.first_boot(world, vm)
     assert vm["guest"]["models_pull"]["downloaded_bytes"] == 0
 
