@@ -71,9 +71,12 @@ def virtiofs_key(config: dict[str, Any], mapping: str) -> str | None:
     return next((f"virtiofs{i}" for i in range(MAX_VIRTIOFS) if f"virtiofs{i}" not in used), None)
 
 
-def with_store(desired: DesiredVm, key: str, mapping: str) -> DesiredVm:
-    """desired with the store passed on key."""
-    return replace(desired, config={**desired.config, key: mapping})
+def with_store(desired: DesiredVm, config: dict[str, Any], key: str, mapping: str) -> DesiredVm:
+    """desired with the store passed on key; a value there naming the mapping already is
+    kept as it is (cache=, direct-io=… set by hand stay)."""
+    have = config.get(key)
+    value = str(have) if have is not None and dirid(str(have)) == mapping else mapping
+    return replace(desired, config={**desired.config, key: value})
 
 
 def store_actions(facts: StoreFacts) -> list[Action]:

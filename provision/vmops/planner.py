@@ -82,7 +82,8 @@ def read_state(
     has_store = inv.model_store_of(vm_name) is None or store is not None
     actual = read_actual(session, desired, refs, reprovision=reprovision, model_store=has_store)
     if store is not None:
-        desired = with_store(desired, _store_key(actual.config, store), store.store.mapping)
+        key = _store_key(actual.config, store)
+        desired = with_store(desired, actual.config, key, store.store.mapping)
     state = plan_vm(desired, actual, refs, PlanOptions(take_gpu, plan_only, deferred))
     if store is not None:
         state.plan.actions[:0] = store_actions(store)

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from provision.inventory.model import ModelStore
-from provision.plan.store import StoreFacts, store_actions, virtiofs_key, wanted_map
+from provision.inventory.model import Inventory, ModelStore
+from provision.plan.desired import desired_vm
+from provision.plan.store import StoreFacts, store_actions, virtiofs_key, wanted_map, with_store
 
 MINE = "node=pve1,path=/srv/models"
 
@@ -23,6 +24,20 @@ def test_the_map_gets_this_nodes_entry_and_keeps_the_others() -> None:
     assert wanted_map(["node=pve2,path=/d"], "pve1", "/srv/models") == ["node=pve2,path=/d", MINE]
     moved = ["node=pve1,path=/old", "node=pve2,path=/d"]
     assert wanted_map(moved, "pve1", "/srv/models") == ["node=pve2,path=/d", MINE]
+
+
+def test_a_value_naming_the_mapping_is_kept_with_its_options() -> None:
+    inv = Inventory.model_validate(
+        {"hosts": {"pve": {"api": "sim"}}, "vms": {"box": {"host": "pve", "template": "t"}}}
+    )
+    desired = desired_vm(inv, "box")
+    tuned = {"virtiofs1": "models,cache=always"}
+    assert with_store(desired, tuned, "virtiofs1", "models").config["virtiofs1"] == (
+        "models,cache=always"
+    )
+    assert with_store(desired, {}, "virtiofs0", "models").config["virtiofs0"] == "models"
+    other = {"virtiofs0": "other"}
+    assert with_store(desired, other, "virtiofs0", "models").config["virtiofs0"] == "models"
 
 
 def test_store_actions() -> None:
