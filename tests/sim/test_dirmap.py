@@ -225,3 +225,23 @@ def test_before_84_there_are_no_directory_mappings_nor_virtiofs(make_sim, tmp_pa
     vm = _vm(sim, api)
     err = _fail(vm.config.put, virtiofs0="models")
     assert err.status_code == 400 and "not defined in schema" in err.errors["virtiofs0"]
+
+
+def test_check_node_reports_a_path_missing_on_that_node(make_sim, tmp_path: Path):
+    """Only the answering node's path is checked on create (assert_valid_map_list);
+    check-node runs assert_valid on the node named."""
+    two = DEFAULT_FIXTURE.parent / "two-node.yaml"
+    data = yaml.safe_load(two.read_text())
+    data["nodes"]["pve1"]["dirs"] = ["/srv/aihost-models"]
+    path = tmp_path / "two.yaml"
+    path.write_text(yaml.safe_dump(data))
+    api = make_sim(path).api()
+    both = [STORE, "node=pve2,path=/srv/aihost-models"]
+    api.cluster.mapping.dir.post(id="models", map=both)
+    (row,) = api.cluster.mapping.dir.get(**{"check-node": "pve2"})
+    assert row["checks"] == [
+        {
+            "severity": "error",
+            "message": "Invalid configuration: Path /srv/aihost-models does not exist\n",
+        }
+    ]
