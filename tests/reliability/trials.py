@@ -62,6 +62,7 @@ class Trial:
     what: str = ""
     codes: list[int] = field(default_factory=list)
     violations: list[str] = field(default_factory=list)
+    logs: list[str] = field(default_factory=list)  # each command's stderr, for a broken trial
 
     def line(self) -> str:
         """One line for the log."""
@@ -77,6 +78,7 @@ def run_trial(lab: Lab, seed: int, kind: str | None = None) -> Trial:
     rerun = {"kill": _kill, "fault": _fault, "race": _race}[kind](lab, rng, trial)
     lab.control("DELETE", "faults")
     code, err = _in_process(lab, "gpu", "recover", GPU)
+    trial.logs.append(f"$ aihost gpu recover {GPU}  (exit {code})\n{err}")
     if code != 0:
         trial.violations.append(f"gpu recover exited {code}: {_last(err)}")
     if rerun is not None:
@@ -146,9 +148,10 @@ def _race(lab: Lab, rng: random.Random, trial: Trial) -> None:
         " ".join(argv[:3]) + ("" if argv[0] == "vm" else " " + argv[-2]) for argv in chosen
     )
     procs = [lab.spawn(*argv) for argv in chosen]
-    for proc in procs:
+    for argv, proc in zip(chosen, procs, strict=True):
         _, err = _finish(proc)
         trial.codes.append(proc.returncode)
+        trial.logs.append(f"$ aihost {' '.join(argv)}  (exit {proc.returncode})\n{err}")
         if proc.returncode not in DOCUMENTED:
             trial.violations.append(f"exit {proc.returncode}: {_last(err)}")
     return None
@@ -204,10 +207,16 @@ class Summary:
 
 
 def run_many(
-    labs: list[Lab], first_seed: int, trials: int, budget: float | None = None, log: Any = None
+    labs: list[Lab],
+    first_seed: int,
+    trials: int,
+    budget: float | None = None,
+    log: Any = None,
+    kind: str | None = None,
 ) -> Summary:
     """Trials with seeds first_seed, first_seed+1, ... until trials or the budget (s),
-    one thread per lab (a trial mostly waits for tasks and processes)."""
+    one thread per lab (a trial mostly waits for tasks and processes); kind runs only
+    trials of that kind."""
     summary = Summary()
     started = time.monotonic()
     seeds = itertools.count(first_seed)
@@ -221,7 +230,7 @@ def run_many(
                     budget is not None and time.monotonic() - started > budget
                 ):
                     return
-            trial = run_trial(lab, seed)
+            trial = run_trial(lab, seed, kind)
             with lock:
                 summary.add(trial)
                 if log is not None:

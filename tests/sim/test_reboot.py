@@ -13,8 +13,6 @@ import requests
 import yaml
 from proxmoxer.core import ResourceException
 
-from provision.sim.vmconfig import config_aware_timeout
-
 FIXTURES = Path(__file__).resolve().parents[2] / "provision" / "sim" / "fixtures"
 GPU_4090 = "node=pve1,path=0000:01:00,id=10de:2684,subsystem-id=1043:889d,iommugroup=12"
 
@@ -141,30 +139,6 @@ def test_the_task_list_shows_root_tasks_only_to_node_auditors(make_sim, tmp_path
     assert [t["status"] for t in reboots] == ["OK"]
     assert api.nodes("pve1").tasks.get(vmid=100, errors=1)[0]["user"] == "root@pam"
     assert api.nodes("pve1").tasks.get(vmid=101) == []
-
-
-@pytest.mark.parametrize(
-    ("config", "expected"),
-    [  # worked out with the Perl sub from qemu-server 9.2.6 (e6352be67f70)
-        ({}, 30),
-        ({"memory": "30720"}, 30),
-        ({"memory": "32768"}, 32),
-        ({"memory": "98304"}, 96),
-        ({"memory": "2048", "hostpci0": "x"}, 120),
-        ({"memory": "98304", "hostpci0": "x"}, 384),
-        ({"memory": "24576", "hostpci0": "x", "hostpci1": "y"}, 120),
-        ({"memory": "2048", "hugepages": "2"}, 150),
-        ({"memory": "98304", "hugepages": "1024", "hostpci0": "x"}, 384),
-        ({"memory": "4096", "hugepages": "any", "hostpci0": "x"}, 150),
-        ({"memory": "2048", "net0": "a"}, 35),
-        ({"memory": "2048", "net0": "a", "net1": "b", "net2": "c"}, 45),
-        ({"memory": "98304", "net0": "a", "hostpci0": "x"}, 389),
-        ({"memory": "8192", "net0": "a", "hostpci0": "x", "hugepages": "2"}, 155),
-        ({"memory": "current=65536", "hostpci0": "x"}, 256),
-    ],
-)
-def test_config_aware_timeout_follows_qemu_server(config, expected):
-    assert config_aware_timeout(config) == expected
 
 
 def test_start_defaults_to_the_config_aware_timeout(clocked):

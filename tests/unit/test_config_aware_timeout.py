@@ -29,6 +29,7 @@ CASES = [
     ({"memory": "2048", "net0": "a", "net1": "b", "net2": "c"}, 45),
     ({"memory": "98304", "net0": "a", "hostpci0": "x"}, 389),
     ({"memory": "8192", "net0": "a", "hostpci0": "x", "hugepages": "2"}, 155),
+    ({"memory": "current=65536", "hostpci0": "x"}, 256),
     ({"memory": "2048", "hostpcix": "x", "netx": "y", "hostpci": "z"}, 30),
 ]
 
