@@ -142,9 +142,10 @@ def _run(vm: dict[str, Any], devices: list[str], at: float, facts: dict[str, Any
     for key in ("user_data", "meta_data", "network_config"):
         record[key] = facts.get(key)
     current = guest.instance_id(record["user_data"], record["meta_data"], record["network_config"])
-    record["first_boots"] = guest.first_boots_after(
-        record["instance_id"], record["first_boots"], current
-    )  # noqa: E501
+    boots = guest.first_boots_after(record["instance_id"], record["first_boots"], current)
+    if boots != record["first_boots"] or record.get("first_boot_at") is None:
+        record["first_boot_at"] = at  # cloud-init's first boot of this instance begins
+    record["first_boots"] = boots
     record["instance_id"] = current
 
 
