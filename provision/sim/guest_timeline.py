@@ -47,6 +47,7 @@ KEYS = (
 )
 # The realistic profile; every figure and its source: docs/guest-timing.md.
 _BANDWIDTH_GBIT = 0.1  # a 100 Mbit/s downlink (a choice: set guest_pull_s_per_gb)
+_PULL_S_PER_GB = 8 / _BANDWIDTH_GBIT
 REALISTIC: dict[str, float] = {
     "guest_apt": 60.0,
     "guest_driver": 90.0,
@@ -54,12 +55,12 @@ REALISTIC: dict[str, float] = {
     "guest_cuda": 300.0,
     "guest_reboot": 30.0,
     "guest_runtime": 60.0,
-    "guest_runtime_ollama": 1.1 * 8 / _BANDWIDTH_GBIT + 10.0,
-    "guest_runtime_vllm": 600.0,
-    "guest_runtime_llamacpp": 900.0,
+    "guest_runtime_ollama": 1.1 * _PULL_S_PER_GB + 10.0,  # its 1.1 GB tarball
+    "guest_runtime_vllm": (3.3 + 0.84) * _PULL_S_PER_GB + 60.0,  # torch & co. + its wheel
+    "guest_runtime_llamacpp": 600.0,
     "guest_health": 5.0,
-    "guest_pull_s_per_gb": 8 / _BANDWIDTH_GBIT,
-    "guest_load_s_per_gb": 1 / 0.5,
+    "guest_pull_s_per_gb": _PULL_S_PER_GB,
+    "guest_load_s_per_gb": 1 / 0.5,  # a SATA SSD's 500 MB/s
 }
 PROFILES = {"realistic": REALISTIC}
 

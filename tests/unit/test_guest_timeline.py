@@ -170,3 +170,12 @@ def test_model_sizes_by_name_tag_alias_and_file():
     assert model_bytes("/var/lib/llama/Llama-3.2-3B-Instruct-Q4_K_M.gguf") == 2_019_377_600
     assert model_bytes("someone/unknown-model") == SIZES["llama3.1:8b"][0]
     assert all(source for _size, source in SIZES.values())
+
+
+def test_the_bench_selects_the_profile_at_its_scale():
+    from bench.simctl import durations_for, guest_durations
+
+    both = guest_durations(0.2)
+    assert {k: both[k] for k in durations_for(0.2)} == durations_for(0.2)
+    assert both["guest_dkms"] == pytest.approx(REALISTIC["guest_dkms"] * 0.2)
+    assert both["guest_pull_s_per_gb"] == pytest.approx(REALISTIC["guest_pull_s_per_gb"] * 0.2)
