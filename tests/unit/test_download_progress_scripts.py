@@ -131,3 +131,40 @@ def test_the_gguf_download_records_its_size_against_content_length(
         "index": 1,
         "count": 1,
     }
+
+
+def test_vllms_hugging_face_token_reaches_curl_in_a_file_never_on_its_command_line(
+    tmp_path: Path,
+) -> None:
+    from test_firstboot_flow import Sandbox
+    from test_render_helpers import files, inventory, parse
+
+    from provision.cloudinit import render_user_data
+
+    token = 'hf_a"b$c\\d`e'
+    vm = {
+        "runtime": "vllm",
+        "models": ["org/model"],
+        "hf_token": {"secret_env": "HF", "store_in_user_data": True},
+    }
+    text = render_user_data(inventory(vm), "box", secret_reader=lambda _ref, _what: token).text
+    doc = parse(text)
+    env_file = tmp_path / "vllm.env"
+    env_file.write_text(files(doc)["/etc/aihost/vllm.env"]["content"])
+    box = Sandbox(tmp_path / "guest", doc)
+    script = tmp_path / "guest/bin/aihost-setup-runtime"
+    script.write_text(script.read_text().replace("/etc/aihost/vllm.env", str(env_file)))
+    seen = tmp_path / "curl.log"
+    box.stub(  # the Hugging Face API call logs its argv and its header file; health answers
+        "curl",
+        f'for a in "$@"; do case "$a" in @*) cat "${{a#@}}" >>{seen};; esac; done\n'
+        f'echo "argv: $*" >>{seen}\n'
+        'case "$*" in *huggingface.co/api/models/org/model*) '
+        'echo \'{"siblings": [{"rfilename": "a.safetensors", "size": 7}]}\';; esac',
+    )
+    run = box.run("bin/aihost-setup-runtime", "models")
+    assert run.returncode == 0, run.stderr
+    log = seen.read_text()
+    assert 'Authorization: Bearer hf_a"b$c\\d`e\n' in log
+    assert all(token not in line for line in log.splitlines() if line.startswith("argv:"))
+    assert "huggingface.co/api/models/org/model?blobs=true" in log
