@@ -1,7 +1,7 @@
 """`vm up` shows the model download while first boot pulls it: bytes, percentage and the
 time left at the rate seen between reads of the guest's state file; with -o json the
 same readings are JSON events on stderr and stdout stays one JSON document. The
-simulated guest's download takes about a second here (provision/sim/guest_timeline.py)."""
+simulated guest's download takes about 1.5 s here (provision/sim/guest_timeline.py)."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ from aihost_testing import run_aihost
 from provision.sim.guest_models import model_bytes
 
 SPEC = {"runtime": "ollama", "models": ["llama3.2:3b"]}
-# llama3.2:3b is 2.02 GB: 0.5 s per GB downloads it in about a second.
-DURATIONS = {"guest_apt": 0.05, "guest_runtime": 0.05, "guest_pull_s_per_gb": 0.5}
+# llama3.2:3b is 2.02 GB: 0.75 s per GB downloads it in about 1.5 s.
+DURATIONS = {"guest_apt": 0.05, "guest_runtime": 0.05, "guest_pull_s_per_gb": 0.75}
 LINE = re.compile(
     r"small-box: first boot: downloading llama3\.2:3b: (\d+\.\d\d) of 2\.02 GB "
     r"\((\d+\.\d)%\)(, about \d+ s left)?$"
