@@ -9,7 +9,6 @@ import json
 from typing import Any
 
 import pytest
-from conftest import FakeClock
 from proxmoxer.core import ResourceException
 from test_guest_state import _started, _user_data
 
@@ -26,6 +25,16 @@ DURATIONS = {
     "guest_health": 5.0,
 }
 SIZE = model_bytes("llama3.1:8b")
+
+
+class FakeClock:
+    """The simulator's clock, moved by hand."""
+
+    def __init__(self) -> None:
+        self.now = 1_800_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
 
 
 def _state(vm) -> dict[str, Any]:
