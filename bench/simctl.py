@@ -37,6 +37,15 @@ def durations_for(scale: float) -> dict[str, float]:
     return durations
 
 
+def guest_durations(scale: float, profile: str = "realistic") -> dict[str, float]:
+    """Task durations for a scale factor plus the simulated guest's first boot of a named
+    profile at the same scale (provision/sim/guest_timeline.py PROFILES; figures and
+    sources in docs/guest-timing.md): for time-to-first-token runs."""
+    from provision.sim.guest_timeline import profile as guest_profile
+
+    return {**durations_for(scale), **guest_profile(profile, scale)}
+
+
 class BenchSim:
     """A running simulator in a fresh state directory, and what clients need to reach it."""
 

@@ -86,6 +86,13 @@ class CliContext:
         self.stderr.write(message + "\n")
         self.stderr.flush()
 
+    def event(self, data: dict[str, Any]) -> None:
+        """A progress event: with --output json one JSON object per line on stderr (stdout
+        keeps its one document); in text mode the progress lines say the same."""
+        if self.json:
+            self.stderr.write(json.dumps(data, sort_keys=False, default=str) + "\n")
+            self.stderr.flush()
+
     def warn(self, message: str) -> None:
         """A warning on stderr."""
         self.stderr.write(f"aihost: warning: {message}\n")

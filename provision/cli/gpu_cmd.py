@@ -18,7 +18,9 @@ if TYPE_CHECKING:
 def _session(obj: CliContext) -> Session:
     from provision.vmops.session import Session
 
-    return Session(obj.load_inventory(), progress=obj.progress, clock=obj.env.clock)
+    return Session(
+        obj.load_inventory(), progress=obj.progress, clock=obj.env.clock, events=obj.event
+    )
 
 
 def _verifier(

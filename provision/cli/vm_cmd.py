@@ -36,7 +36,7 @@ def _session(obj: CliContext) -> Session:
     inv = obj.load_inventory()
     for warning in check_inventory(inv):
         obj.warn(warning)
-    return Session(inv, progress=obj.progress, clock=obj.env.clock)
+    return Session(inv, progress=obj.progress, clock=obj.env.clock, events=obj.event)
 
 
 @click.group("vm")

@@ -3,6 +3,8 @@ user-data's aihost-firstboot and aihost-boot scripts; read with the agent's file
 
 Phases in order: driver, reboot, runtime, models, health, then done. A failed phase
 carries the failing command's own error text, which aihost reports instead of a timeout.
+While the models phase downloads, the file's `download` gives its bytes (provision.guest.
+progress): each new reading is a progress line and, for -o json, an event.
 """
 
 from __future__ import annotations
@@ -14,6 +16,9 @@ from typing import Any
 
 from provision.errors import GuestError, WaitTimeout
 from provision.guest.agent import GuestAgent
+from provision.guest.progress import Download, DownloadMeter, describe, event, parse_download
+
+Events = Callable[[dict[str, Any]], None]
 
 STATE_PATH = "/var/lib/aihost/state.json"
 RESULT_PATH = "/run/cloud-init/result.json"
@@ -34,6 +39,7 @@ class FirstBoot:
     status: str
     error: str | None
     instance_id: str | None = None
+    download: Download | None = None
 
     @property
     def finished(self) -> bool:
@@ -59,6 +65,7 @@ def read_state(agent: GuestAgent) -> FirstBoot | None:
         str(data.get("status", "")),
         str(error) if error else None,
         str(iid) if iid else None,
+        parse_download(data.get("download")) if data["phase"] == "models" else None,
     )
 
 
@@ -74,6 +81,7 @@ def wait_first_boot(
     timeout: float,
     say: Callable[[str], None],
     instance_id: str | None = None,
+    events: Events | None = None,
 ) -> FirstBoot | None:
     """Wait until first boot is done or failed, saying each new phase; None when cloud-init
     finished and left no state file (user-data not aihost's). While the file is missing and
@@ -82,10 +90,13 @@ def wait_first_boot(
     another instance (the one before `--reprovision`) counts as no state yet.
 
     A failed driver, reboot, runtime or models phase raises GuestError with the guest's own
-    error; a failed health phase is returned so the caller's checks say what is wrong."""
+    error; a failed health phase is returned so the caller's checks say what is wrong.
+    events gets each phase change and download reading as a JSON-ready dict."""
     start = agent.clock()
     delay = 0.05
     seen: tuple[str, str] | None = None
+    meter = DownloadMeter()
+    emit = events or (lambda _event: None)
     while True:
         state = read_state(agent)
         if state is not None and instance_id and state.instance_id != instance_id:
@@ -95,6 +106,10 @@ def wait_first_boot(
         if state is not None and (state.phase, state.status) != seen:
             seen = (state.phase, state.status)
             say(f"first boot: {state.phase} {state.status}")
+            emit({"event": "phase", "phase": state.phase, "status": state.status})
+        if state is not None and state.download and meter.read(state.download, agent.clock()):
+            say(f"first boot: {describe(state.download, meter.eta(state.download))}")
+            emit(event(state.download, meter.rate, meter.eta(state.download)))
         if state is not None and state.finished:
             if state.status == "failed" and state.phase in HINTS:
                 raise GuestError(

@@ -9,7 +9,7 @@ from typing import Any
 
 from provision.errors import GuestError
 from provision.guest.agent import GuestAgent, ProgramNotFound
-from provision.guest.firstboot import wait_first_boot
+from provision.guest.firstboot import Events, wait_first_boot
 from provision.pve.node import Node
 from provision.pve.session import Session
 
@@ -75,6 +75,7 @@ def verify_vm(
         progress=lambda msg: session.progress(f"{prefix}: {msg}"),
         instance_id=instance_id,
         settings=session.inv.vms[name].settings,
+        events=lambda data: session.events({"vm": name, **data}),
     )
 
 
@@ -88,15 +89,17 @@ def verify_guest(
     progress: Callable[[str], None] | None = None,
     instance_id: str | None = None,
     settings: dict[str, int | None] | None = None,
+    events: Events | None = None,
 ) -> GuestReport:
     """Wait for the agent, then check nvidia-smi and the runtime's health; raise GuestError.
 
     settings: the context length and parallel sequences the runtime must report running
-    (Vm.settings; None values are left to the runtime and not checked)."""
+    (Vm.settings; None values are left to the runtime and not checked). events: first
+    boot's phase changes and download readings (provision.guest.firstboot)."""
     say = progress or (lambda _msg: None)
     say("verify: waiting for the guest agent")
     report = GuestReport(agent_seconds=agent.wait_ready(agent_timeout, progress))
-    wait_first_boot(agent, max(0.0, agent_timeout - report.agent_seconds), say, instance_id)
+    wait_first_boot(agent, max(0.0, agent_timeout - report.agent_seconds), say, instance_id, events)
     if expect_gpu:
         say("verify: nvidia-smi")
         report.gpus = _gpus(agent)

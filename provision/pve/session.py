@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from typing import Any
 
 from provision.inventory.model import Inventory
 from provision.pve.client import PveClient
@@ -12,9 +13,10 @@ from provision.pve.cluster import ClusterSnapshot, VmInfo, node_vms
 from provision.pve.connect import connect
 
 Progress = Callable[[str], None]
+Events = Callable[[dict[str, Any]], None]
 
 
-def _quiet(_message: str) -> None:
+def _quiet(_message: Any) -> None:
     return None
 
 
@@ -26,9 +28,11 @@ class Session:
         inv: Inventory,
         progress: Progress | None = None,
         clock: Callable[[], float] = time.monotonic,
+        events: Events | None = None,
     ) -> None:
         self.inv = inv
         self.progress: Progress = progress or _quiet
+        self.events: Events = events or _quiet  # progress as JSON events (-o json)
         self.clock = clock  # what bounded waits in the guest measure time with
         self._clients: dict[str, PveClient] = {}
         self._snapshots: dict[str, ClusterSnapshot] = {}

@@ -41,7 +41,7 @@ from provision.sim.guest_facts import (
 )
 from provision.sim.guest_health import health, on_gpu, reachable
 from provision.sim.guest_net import network_interfaces, property_flags
-from provision.sim.guest_state import STATE_PATH, state_json
+from provision.sim.guest_state import FIRSTBOOT, STATE_PATH, first_boot_line, state_json
 from provision.sim.guest_userdata import runtime_of
 
 _SHELLS = {"sh", "bash", "/bin/sh", "/bin/bash", "/usr/bin/bash"}
@@ -194,10 +194,11 @@ def _files(guest: Guest) -> dict[str, str]:
             on_gpu(guest, name) or (name == "ollama" and not runtime.models) if runtime else False
         ),
         view.models_pull,
+        view.timing,
     )
     if state is not None:
         files[STATE_PATH] = state
-    if guest.cloud.valid:  # cloud-final finished: the model's guest is past its boot
+    if guest.cloud.valid and _first_boot_over(guest):  # cloud-final finished this boot
         files["/run/cloud-init/result.json"] = (
             json.dumps(
                 {
@@ -210,6 +211,14 @@ def _files(guest: Guest) -> dict[str, str]:
             + "\n"
         )
     return files
+
+
+def _first_boot_over(guest: Guest) -> bool:
+    """True once the first boot's last phase ended (always without a timing)."""
+    timing = guest.view.timing
+    if timing is None or FIRSTBOOT not in guest.cloud.files:
+        return True
+    return timing.elapsed >= first_boot_line(guest.cloud, timing).end
 
 
 def read_file(view: GuestView, path: str) -> str | None:

@@ -11,6 +11,7 @@ from typing import Any
 import yaml
 
 from provision.sim.guest_net import property_flags
+from provision.sim.guest_state import Timing, first_boot_line
 from provision.sim.guest_userdata import (
     CloudConfig,
     driver_version,
@@ -47,6 +48,7 @@ class GuestView:
     network_config: str | None = None
     first_boots: int = 1
     models_pull: dict[str, Any] | None = None  # provision.sim.model_store.first_boot
+    timing: Timing | None = None  # None: first boot is over at once (guest_timeline)
 
 
 @dataclass(frozen=True)
@@ -79,6 +81,10 @@ def agent_available(view: GuestView) -> bool:
     if view.seconds_since_start < view.boot_delay:
         return False
     cloud = parse_user_data(view.user_data)
+    if view.timing is not None and first_boot_line(cloud, view.timing).agent_away(
+        view.timing.elapsed
+    ):
+        return False  # packages not installed yet, or the driver's reboot
     return cloud.valid and cloud.installs("qemu-guest-agent")
 
 

@@ -5,25 +5,59 @@ first-boot phase (driver, reboot, runtime, models, health, then done) with the f
 command's error text. The model reaches the verdict those scripts reach from what it knows
 (the user-data, the attached GPUs, whether the driver loads) and writes the same fields,
 with the error texts the scripts print. No file without aihost's first-boot script.
+
+With a Timing (provision.sim.guest_timeline), the file shows the first boot as it stands
+that many seconds after it began: the phases done by then, the current one "running"
+(the reboot "pending", as aihost-firstboot leaves it), and in the models phase the
+download's progress as the real setup scripts record it (`download`: model, completed,
+total bytes, index, count). Baked phases are "skipped", as the real scripts record them.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from provision.sim.guest_downloads import download_error
+from provision.sim.guest_timeline import Timeline, download_progress, timeline
 from provision.sim.guest_userdata import CloudConfig, runtime_of
 
 STATE_PATH = "/var/lib/aihost/state.json"
 FIRSTBOOT = "/usr/local/sbin/aihost-firstboot"
 DRIVER = "/usr/local/sbin/aihost-install-driver"
 SETUP = "/usr/local/sbin/aihost-setup-runtime"
+CUDA = "/usr/local/sbin/aihost-install-cuda"
 NO_GPU = (
     "aihost: no NVIDIA GPU on this VM's PCI bus: is the GPU attached (hostpci) and the "
     "VM power-cycled since?"
 )
+
+
+@dataclass(frozen=True)
+class Timing:
+    """How far the first boot is: seconds since it began under these durations; what the
+    VM's disk has baked (h18-bake) and bytes of its models already stored (h18-store)."""
+
+    durations: Mapping[str, float]
+    elapsed: float
+    baked: frozenset[str] = field(default_factory=frozenset)
+    stored_bytes: int = 0
+
+
+def first_boot_line(cloud: CloudConfig, timing: Timing) -> Timeline:
+    """The first boot's phases for this user-data, in the order the scripts run them."""
+    runtime = runtime_of(cloud)
+    return timeline(
+        timing.durations,
+        driver=DRIVER in cloud.files,
+        cuda=CUDA in cloud.files,
+        runtime=runtime.name if runtime is not None and SETUP in cloud.files else None,
+        models=runtime.models if runtime is not None else (),
+        baked=timing.baked,
+        stored_bytes=timing.stored_bytes,
+    )
 
 
 def state_json(
@@ -34,8 +68,10 @@ def state_json(
     reachable: Callable[[str], bool],
     on_gpu: Callable[[str], bool],
     pull: dict[str, Any] | None = None,
+    timing: Timing | None = None,
 ) -> str | None:
-    """The state file's text, or None when the user-data has no aihost first boot. pull
+    """The state file's text, or None when the user-data has no aihost first boot (or,
+    with timing, when its first phase has not begun yet). pull
     (provision.sim.model_store.first_boot) adds the models phase's bytes: downloaded, and
     found in the node's model store."""
     if not cloud.valid or FIRSTBOOT not in cloud.files:
@@ -45,9 +81,14 @@ def state_json(
     if pull and "models" in phases:
         phases["models"]["downloaded_bytes"] = pull["downloaded_bytes"]
         phases["models"]["stored_bytes"] = pull["stored_bytes"]
-    last = next(reversed(phases)) if failed else "done"
     if not failed:
         phases["done"] = {"status": "ok", "error": None}
+    download = None
+    if timing is not None:
+        phases, download = _as_of(phases, first_boot_line(cloud, timing), timing)
+        if not phases:
+            return None
+    last = next(reversed(phases))
     state = {
         "phase": last,
         "status": phases[last]["status"],
@@ -56,7 +97,35 @@ def state_json(
         "updated": "1970-01-01T00:00:00+00:00",
         "phases": phases,
     }
+    if download is not None:
+        state["download"] = download
     return json.dumps(state) + "\n"
+
+
+def _as_of(
+    verdicts: dict[str, dict[str, Any]], line: Timeline, timing: Timing
+) -> tuple[dict[str, dict[str, Any]], dict[str, Any] | None]:
+    """The phases as recorded by timing.elapsed: those ended with their verdict (baked ones
+    "skipped"), the current one running, later ones not yet; and the download's progress."""
+    spans = {span.phase: span for span in line.spans}
+    t, shown = timing.elapsed, dict[str, dict[str, Any]]()
+    for phase, verdict in verdicts.items():
+        span = spans.get(phase)
+        if span is None:  # "done": once every phase ended
+            if t >= line.end:
+                shown[phase] = verdict
+            break
+        if t >= span.end:
+            skipped = span.skipped and verdict["status"] == "ok"
+            shown[phase] = {"status": "skipped", "error": None} if skipped else verdict
+            continue
+        if t >= span.start:
+            shown[phase] = {"status": "pending" if phase == "reboot" else "running", "error": None}
+            pull = float(timing.durations.get("guest_pull_s_per_gb", 0.0))
+            if phase == "models" and t < span.fetch_end:
+                return shown, download_progress(span, t, pull)
+        break
+    return shown, None
 
 
 def _run(

@@ -145,7 +145,10 @@ def _run(
         record[key] = facts.get(key)
     current = guest.instance_id(record["user_data"], record["meta_data"], record["network_config"])
     before = record["first_boots"]
-    record["first_boots"] = guest.first_boots_after(record["instance_id"], before, current)
+    boots = guest.first_boots_after(record["instance_id"], before, current)
+    if boots != before or record.get("first_boot_at") is None:
+        record["first_boot_at"] = at  # cloud-init's first boot of this instance begins
+    record["first_boots"] = boots
     record["instance_id"] = current
     if record["first_boots"] != before:  # a first boot: its models phase meets the store
         model_store.first_boot(world, vm)

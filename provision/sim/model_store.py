@@ -20,22 +20,11 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from provision.sim.guest_models import model_bytes
 from provision.sim.guest_userdata import RUNTIME_UNITS, parse_user_data, runtime_of
 from provision.sim.state import World
 from provision.sim.virtiofs import shares
 
-# Download sizes of the models the simulator's tests and demo name (bytes). Sources:
-# ollama.com/library/llama3.1:8b "4.9GB", /llama3.2:3b "2.0GB", /llama3.2:1b "1.3GB";
-# Hugging Face Qwen/Qwen2.5-7B-Instruct: four safetensors shards, 15.2 GB in all;
-# unsloth/Llama-3.2-3B-Instruct-GGUF Q4_K_M: 2,019,377,600 bytes (guest_downloads).
-# A model not listed has an unknown size: it is stored or not, its bytes are not counted.
-SIZES: dict[str, int] = {
-    "llama3.1:8b": 4_900_000_000,
-    "llama3.2:3b": 2_000_000_000,
-    "llama3.2:1b": 1_300_000_000,
-    "Qwen/Qwen2.5-7B-Instruct": 15_200_000_000,
-    "Llama-3.2-3B-Instruct-Q4_K_M.gguf": 2_019_377_600,
-}
 _MODEL_DIR = {
     "ollama": re.compile(r"OLLAMA_MODELS=\"?([^\s\"]+)"),
     "vllm": re.compile(r"HF_HOME=\"?([^\s\"]+)"),
@@ -44,13 +33,8 @@ _MODEL_DIR = {
 
 
 def model_sizes(names: list[str]) -> dict[str, int]:
-    """{name: bytes} of the models whose size SIZES knows (by name or file name)."""
-    out = {}
-    for name in names:
-        size = SIZES.get(name, SIZES.get(posixpath.basename(name)))
-        if size is not None:
-            out[name] = size
-    return out
+    """{name: bytes} of the models, as the guest model sizes them (guest_models)."""
+    return {name: model_bytes(name) for name in names}
 
 
 def _mounts(files: dict[str, str]) -> dict[str, str]:
@@ -94,7 +78,7 @@ def stored_model_bytes(
     world: World, vm_record: dict[str, Any], models: Mapping[str, int] | Iterable[str]
 ) -> int:
     """Bytes of models the VM finds in its node's model store (0 without a store). models
-    is {name: size in bytes}, or names whose sizes SIZES gives."""
+    is {name: size in bytes}, or names (sized by guest_models)."""
     sizes = models if isinstance(models, Mapping) else model_sizes(list(models))
     path = store_path(world, vm_record)
     if path is None:

@@ -8,7 +8,7 @@ from typing import Any
 from provision.sim import guest, model_store, qemu_bridge
 from provision.sim import vmconfig as vc
 from provision.sim.context import Ctx, Handler, Route
-from provision.sim.guest_state import STATE_PATH
+from provision.sim.guest_state import STATE_PATH, Timing
 from provision.sim.http import fail, param_fail
 from provision.sim.lifecycle import generated_network, generated_user_data
 from provision.sim.pci import parse_prop
@@ -20,6 +20,19 @@ def _ip(vmid: str, config: dict[str, str]) -> str:
         return ip.split("/")[0]
     number = int(vmid)
     return f"10.10.{(number // 250) % 250}.{number % 250 + 2}"
+
+
+def _timing(ctx: Ctx, vm: dict[str, Any]) -> Timing:
+    """How far the VM's first boot is (provision.sim.guest_timeline): seconds since this
+    instance's first boot began, under the guest_* durations, with the model bytes the
+    node's store held when that first boot began (provision.sim.model_store.first_boot)."""
+    began = vm["guest"].get("first_boot_at") or vm["started_at"] or ctx.now
+    pull = vm["guest"].get("models_pull") or {}
+    return Timing(
+        durations=ctx.durations,
+        elapsed=ctx.now - float(began),
+        stored_bytes=int(pull.get("stored_bytes", 0)),
+    )
 
 
 def view(ctx: Ctx) -> tuple[str, dict[str, Any], guest.GuestView]:
@@ -50,6 +63,7 @@ def view(ctx: Ctx) -> tuple[str, dict[str, Any], guest.GuestView]:
         network_config=record["network_config"],
         first_boots=int(record["first_boots"]),
         models_pull=record.get("models_pull"),
+        timing=_timing(ctx, vm),
     )
     if not guest.agent_available(gview):
         raise fail(guest.AGENT_NOT_RUNNING)

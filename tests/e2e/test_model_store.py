@@ -15,7 +15,7 @@ from provision.sim.fixture import DEFAULT_FIXTURE
 
 LLM = {"gpu": "rtx4090", "runtime": "ollama", "models": ["llama3.1:8b"]}
 STORE = {"model_store": {"path": "/srv/aihost-models"}}
-LLAMA31_8B = 4_900_000_000  # provision.sim.model_store.SIZES (ollama.com: 4.9GB)
+LLAMA31_8B = 4_920_753_328  # provision.sim.guest_models: Ollama /api/tags size
 
 
 def _fixture(tmp_path: Path, **node: object) -> Path:

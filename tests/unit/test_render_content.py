@@ -157,10 +157,12 @@ def test_ollama_unit_binds_where_asked_and_pulls_models_over_the_api() -> None:
     assert 'Environment="OLLAMA_HOST=0.0.0.0:11500"' in unit.splitlines()
     assert files(doc)["/etc/aihost/models"]["content"] == "qwen2.5:7b\nllama3.1\n"
     setup = files(doc)["/usr/local/sbin/aihost-setup-runtime"]["content"]
-    assert '"$URL/api/pull"' in setup and "ollama pull" not in setup
+    pull = 'aihost-state ollama-pull "$URL" "$model"'  # POST /api/pull, streamed
+    assert pull in setup and "ollama pull" not in setup
+    assert '"/api/pull"' in files(doc)["/usr/local/sbin/aihost-state"]["content"]
     assert "URL=http://127.0.0.1:11500" in setup.splitlines()
     assert "zstd -d" in setup and "zstd" in doc["packages"]
-    assert setup.index("runtime() {") < setup.index("models() {") < setup.index('"$URL/api/pull"')
+    assert setup.index("runtime() {") < setup.index("models() {") < setup.index(pull)
     runtime = runtime_of(parse_user_data(text))
     assert runtime and (runtime.host, runtime.port) == ("0.0.0.0", 11500)
     assert runtime.models == ["qwen2.5:7b", "llama3.1:latest"]
