@@ -193,6 +193,7 @@ def _files(guest: Guest) -> dict[str, str]:
         lambda name: (
             on_gpu(guest, name) or (name == "ollama" and not runtime.models) if runtime else False
         ),
+        view.baked,
     )
     if state is not None:
         files[STATE_PATH] = state

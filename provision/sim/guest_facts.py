@@ -46,6 +46,7 @@ class GuestView:
     running: bool = True
     network_config: str | None = None
     first_boots: int = 1
+    baked: dict[str, Any] | None = None  # the disk's /etc/aihost/baked.json (guest_disk)
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ import json
 from collections.abc import Callable
 from typing import Any
 
+from provision.sim.guest_disk import bake_spec, skips
 from provision.sim.guest_downloads import download_error
 from provision.sim.guest_userdata import CloudConfig, runtime_of
 
@@ -20,6 +21,8 @@ STATE_PATH = "/var/lib/aihost/state.json"
 FIRSTBOOT = "/usr/local/sbin/aihost-firstboot"
 DRIVER = "/usr/local/sbin/aihost-install-driver"
 SETUP = "/usr/local/sbin/aihost-setup-runtime"
+BOOT = "/var/lib/cloud/scripts/per-boot/aihost-boot"
+SKIPPED = {"status": "skipped", "error": None}
 NO_GPU = (
     "aihost: no NVIDIA GPU on this VM's PCI bus: is the GPU attached (hostpci) and the "
     "VM power-cycled since?"
@@ -33,12 +36,15 @@ def state_json(
     gpu_ok: bool,
     reachable: Callable[[str], bool],
     on_gpu: Callable[[str], bool],
+    baked: dict[str, Any] | None = None,
 ) -> str | None:
-    """The state file's text, or None when the user-data has no aihost first boot."""
-    if not cloud.valid or FIRSTBOOT not in cloud.files:
-        return None
+    """The state file's text, or None when the user-data has no aihost first boot.
+    baked: the disk's /etc/aihost/baked.json (guest_disk), whose matching phases the
+    scripts record as skipped."""
+    if not cloud.valid or FIRSTBOOT not in cloud.files or bake_spec(cloud) is not None:
+        return None  # a bake's own state file is gone (rm -rf) when it powers off
     phases: dict[str, dict[str, Any]] = {}
-    failed = _run(cloud, gpus, gpu_ok, reachable, on_gpu, phases)
+    failed = _run(cloud, gpus, gpu_ok, (reachable, on_gpu), phases, baked)
     last = next(reversed(phases)) if failed else "done"
     if not failed:
         phases["done"] = {"status": "ok", "error": None}
@@ -57,11 +63,12 @@ def _run(
     cloud: CloudConfig,
     gpus: int,
     gpu_ok: bool,
-    reachable: Callable[[str], bool],
-    on_gpu: Callable[[str], bool],
+    probes: tuple[Callable[[str], bool], Callable[[str], bool]],
     phases: dict[str, dict[str, Any]],
+    baked: dict[str, Any] | None,
 ) -> bool:
     """Fill phases in the scripts' order; True when one failed (the scripts stop there)."""
+    reachable, on_gpu = probes
 
     def record(phase: str, error: str | tuple[int, str] | None, tool: str) -> bool:
         code, text = error if isinstance(error, tuple) else (1, error)
@@ -71,13 +78,18 @@ def _run(
         }
         return text is not None
 
-    if DRIVER in cloud.files:
+    if DRIVER in cloud.files and skips(cloud.files[FIRSTBOOT], "driver", baked):
+        phases["driver"] = phases["reboot"] = dict(SKIPPED)
+    elif DRIVER in cloud.files:
         if record("driver", None if gpus else NO_GPU, "aihost-install-driver"):
             return True
         phases["reboot"] = {"status": "ok", "error": None}
     runtime = runtime_of(cloud)
     if runtime is not None and SETUP in cloud.files:
-        record("runtime", None, "aihost-setup-runtime")
+        if skips(cloud.files.get(BOOT, ""), "runtime", baked):
+            phases["runtime"] = dict(SKIPPED)
+        else:
+            record("runtime", None, "aihost-setup-runtime")
         if record("models", _models_error(cloud, runtime.name, reachable), "aihost-setup-runtime"):
             return True
     return record(

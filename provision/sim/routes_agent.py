@@ -8,6 +8,7 @@ from typing import Any
 from provision.sim import guest, qemu_bridge
 from provision.sim import vmconfig as vc
 from provision.sim.context import Ctx, Handler, Route
+from provision.sim.guest_disk import baked_record
 from provision.sim.http import fail, param_fail
 from provision.sim.lifecycle import generated_network, generated_user_data
 from provision.sim.pci import parse_prop
@@ -48,6 +49,7 @@ def view(ctx: Ctx) -> tuple[str, dict[str, Any], guest.GuestView]:
         running=True,
         network_config=record["network_config"],
         first_boots=int(record["first_boots"]),
+        baked=baked_record(vm),
     )
     if not guest.agent_available(gview):
         raise fail(guest.AGENT_NOT_RUNNING)
