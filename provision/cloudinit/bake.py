@@ -13,6 +13,7 @@ import json
 from typing import Any
 
 from provision.cloudinit.context import NVIDIA_REPOS, bind_address, local_url
+from provision.errors import InputError
 from provision.cloudinit.render import RenderedUserData, _environment, _render_document
 from provision.inventory.model import RUNTIME_PORTS, Inventory, Recipe
 from provision.inventory.runtime import LlamacppSettings, VllmSettings
@@ -22,8 +23,6 @@ LOGIN_USER = "aihost"
 
 def recipe_of(inv: Inventory, name: str) -> Recipe:
     """The recipe called name, or an InputError naming the ones that exist."""
-    from provision.errors import InputError
-
     if name not in inv.bake:
         known = ", ".join(sorted(inv.bake)) or "none"
         raise InputError(f"no bake recipe named '{name}' in the inventory (known: {known})")
