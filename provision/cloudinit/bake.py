@@ -13,8 +13,8 @@ import json
 from typing import Any
 
 from provision.cloudinit.context import NVIDIA_REPOS, bind_address, local_url
-from provision.errors import InputError
 from provision.cloudinit.render import RenderedUserData, _environment, _render_document
+from provision.errors import InputError
 from provision.inventory.model import RUNTIME_PORTS, Inventory, Recipe
 from provision.inventory.runtime import LlamacppSettings, VllmSettings
 
@@ -77,7 +77,12 @@ def _context(name: str, recipe: Recipe, digest: str) -> dict[str, Any]:
         "vllm": vllm.model_dump(),
         "hf_token": None,
         "versions": versions,
-        "llamacpp": {"model_path": "", "model_url": None, "sha256": None, "context": llamacpp.context},
+        "llamacpp": {
+            "model_path": "",
+            "model_url": None,
+            "sha256": None,
+            "context": llamacpp.context,
+        },
     }
 
 

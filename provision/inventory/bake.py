@@ -17,9 +17,7 @@ from provision.inventory.pveformats import DISK_MAX_GB, DNS_NAME_RE, VMID_MAX, V
 from provision.inventory.runtime import DEFAULT_VERSIONS, Distro, Runtime
 
 # pve-storage-id, then an import volume's file name (as vms.NAME.image)
-IMAGE_RE = re.compile(
-    r"[a-zA-Z][a-zA-Z0-9_.-]*[a-zA-Z0-9]:import/[a-zA-Z0-9_+-][a-zA-Z0-9_.+-]*"
-)
+IMAGE_RE = re.compile(r"[a-zA-Z][a-zA-Z0-9_.-]*[a-zA-Z0-9]:import/[a-zA-Z0-9_+-][a-zA-Z0-9_.+-]*")
 
 
 class RecipeVersions(Strict):

@@ -61,7 +61,6 @@ ModelName = Annotated[
 ]
 
 
-
 class Gpu(Strict):
     """A GPU on a node: by cluster resource mapping name, or by raw PCI address."""
 

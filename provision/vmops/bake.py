@@ -139,7 +139,9 @@ def _replace(session: Session, name: str, olds: list[VmInfo]) -> tuple[list[int]
             replaced.append(old.vmid)
         except ApiError as exc:
             if LINKED not in exc.message:
-                session.progress(f"bake {name}: could not remove the old template {old.vmid}: {exc}")
+                session.progress(
+                    f"bake {name}: could not remove the old template {old.vmid}: {exc}"
+                )
             vm.set_now({"name": f"{name}-{old.vmid}"})
             kept.append(old.vmid)
     return replaced, kept

@@ -61,7 +61,9 @@ def _config(session: Session, name: str, recipe: Recipe) -> dict[str, Any]:
     }
 
 
-def _delivery(session: Session, name: str, recipe: Recipe, user_data: str, digest: str) -> dict[str, Any]:
+def _delivery(
+    session: Session, name: str, recipe: Recipe, user_data: str, digest: str
+) -> dict[str, Any]:
     """Put the bake's cloud-init files where the node reads them; the config naming them."""
     inv, vm_name = session.inv, f"bake-{name}"
     files = {
@@ -87,9 +89,7 @@ def _delivery(session: Session, name: str, recipe: Recipe, user_data: str, diges
     return dict(plan.config)  # ipconfig0 and the like are inert without a cloudinit drive
 
 
-def make_bake_vm(
-    session: Session, name: str, recipe: Recipe, template: Any, mark: str
-) -> Vm:
+def make_bake_vm(session: Session, name: str, recipe: Recipe, template: Any, mark: str) -> Vm:
     """Create the bake VM (import the image, or full-clone template: a VmInfo)."""
     client = session.client(recipe.host)
     node_name = session.inv.node_of(recipe.host)
@@ -102,8 +102,10 @@ def make_bake_vm(
             params: dict[str, Any] = {"name": name, "full": 1, "storage": disks}
             if template.node != node_name:
                 params["target"] = node_name
-            return Node(client, template.node).vm(template.vmid).clone(
-                vmid, description=mark, **params
+            return (
+                Node(client, template.node)
+                .vm(template.vmid)
+                .clone(vmid, description=mark, **params)
             )
         session.progress(f"bake {name}: creating {vmid} from {recipe.image}")
         return Node(client, node_name).create_vm(
@@ -117,7 +119,9 @@ def make_bake_vm(
         )
 
     with session.create_lock:
-        vmid, upid = create_with_free_id(client, recipe.vmid, post, session.progress, name, node_name)
+        vmid, upid = create_with_free_id(
+            client, recipe.vmid, post, session.progress, name, node_name
+        )
     vm = Node(client, node_name).vm(int(vmid))
     vm.wait(upid, timeout=CREATE_TIMEOUT, what="create the bake VM")
     if template is not None:

@@ -75,7 +75,10 @@ def test_cloud_init_schema_accepts_every_bake(rendered):
 
     def check(path: Path) -> tuple[Path, subprocess.CompletedProcess[str]]:
         run = subprocess.run(
-            [tool, "schema", "--config-file", str(path)], capture_output=True, text=True, timeout=120
+            [tool, "schema", "--config-file", str(path)],
+            capture_output=True,
+            text=True,
+            timeout=120,
         )
         return path, run
 

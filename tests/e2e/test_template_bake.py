@@ -126,7 +126,9 @@ def test_vm_up_names_the_bake_when_the_recipe_has_no_template_yet(sim, tmp_path)
 
 def test_a_bake_whose_start_fails_removes_its_vm_and_leaves_no_template(sim, tmp_path):
     sim.control("faults", {"kind": "task_error", "task": "qmstart", "message": "kvm: boom"})
-    result = run_aihost("-i", str(_inventory(sim, tmp_path / "inv.yaml")), "template", "bake", "gpu-base")
+    result = run_aihost(
+        "-i", str(_inventory(sim, tmp_path / "inv.yaml")), "template", "bake", "gpu-base"
+    )
     assert result.exit_code == 3, result.stderr
     assert "kvm: boom" in result.stderr and "removed the bake VM" in result.stderr
     world = json.loads((sim.state_dir / "state.json").read_text())

@@ -30,7 +30,12 @@ def _inventory(vm: dict[str, Any] | None = None, **recipe: Any) -> Inventory:
 
 
 def _clone(sim, api, source: int, newid: int, user_data: str) -> Any:
-    assert sim.wait(api, api.nodes("pve1").qemu(source).clone.post(newid=newid, name=f"v{newid}", full=1))["exitstatus"] == "OK"  # noqa: E501
+    assert (
+        sim.wait(
+            api, api.nodes("pve1").qemu(source).clone.post(newid=newid, name=f"v{newid}", full=1)
+        )["exitstatus"]
+        == "OK"
+    )  # noqa: E501
     (sim.state_dir / "storage" / "local" / "snippets" / f"u{newid}.yaml").write_text(user_data)
     vm = api.nodes("pve1").qemu(newid)
     vm.config.put(cicustom=f"user=local:snippets/u{newid}.yaml")
