@@ -265,7 +265,7 @@ def _config_write(ctx: Ctx, worker: bool) -> str | None:
             old = vm["config"].get(key, "").split(",")[0]
             if old.endswith("cloudinit") and changes.get(key, "").split(",")[0] != old:
                 st.free_volume(ctx.world, old)
-        unuse_disks(vm, deletes)
+        unuse_disks(vm, vmid, deletes, changes)
     vc.write(vm, changes, deletes)
     invariants(ctx)
     return None

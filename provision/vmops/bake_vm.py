@@ -125,6 +125,8 @@ def make_bake_vm(session: Session, name: str, recipe: Recipe, template: Any, mar
     vm = Node(client, node_name).vm(int(vmid))
     vm.wait(upid, timeout=CREATE_TIMEOUT, what="create the bake VM")
     if template is not None:
+        if "efidisk0" in vm.config():  # the template's own: a new value would add a disk
+            config.pop("efidisk0")
         vm.write(config, what="configure the bake VM")
     return vm
 

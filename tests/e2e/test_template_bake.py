@@ -141,3 +141,19 @@ def test_a_recipe_from_a_missing_template_is_refused_before_any_write(sim, tmp_p
     assert result.exit_code == 2
     assert "no template named 'no-such-template' in the cluster to bake from" in result.stderr
     assert sim.writes() == []
+
+
+def test_a_recipe_from_a_baked_template_keeps_its_efi_disk(sim, tmp_path):
+    inventory = _inventory(sim, tmp_path / "inv.yaml")
+    data = yaml.safe_load(inventory.read_text())
+    data["bake"]["gpu-vllm"] = {**RECIPE, "from": "gpu-base", "runtime": "vllm"}
+    inventory.write_text(yaml.safe_dump(data, sort_keys=False))
+    first = run_aihost("-i", str(inventory), "template", "bake", "gpu-vllm")
+    assert first.exit_code == 2 and "`aihost template bake gpu-base`" in first.stderr
+    _bake(inventory)
+    result = run_aihost("-i", str(inventory), "template", "bake", "gpu-vllm")
+    assert result.exit_code == 0, result.stderr
+    (template,) = _templates(sim, "gpu-vllm")
+    assert template["config"]["efidisk0"].startswith(f"local-lvm:base-{template['vmid']}-disk-")
+    assert not [key for key in template["config"] if key.startswith("unused")]
+    assert template["disk"]["baked"]["runtime"] == "vllm"

@@ -126,3 +126,17 @@ def test_template_with_disk_converts_only_that_disk(sim):
     assert _fail(vm.template.post).content == "you can't convert a template to a template"
     assert sim.wait(api, vm.template.post(disk="scsi0"))["exitstatus"] == "OK"
     assert vm.config.get()["scsi0"].startswith("local-lvm:base-100-disk-")
+
+
+def test_a_disk_replaced_by_a_new_volume_becomes_unused(sim):
+    """qemu-server PVE/QemuServer.pm vmconfig_apply_pending: a drive key given a new
+    volume registers the old one (vmconfig_register_unused_drive: owned, not a CD-ROM)."""
+    api = sim.api()
+    vm = _clone(sim, api, 9000, 100, "#cloud-config\n")
+    vm.config.put(efidisk0="local-lvm:1,efitype=4m")
+    first = vm.config.get()["efidisk0"].split(",")[0]
+    vm.config.put(efidisk0="local-lvm:1,efitype=4m,pre-enrolled-keys=0")
+    config = vm.config.get()
+    assert config["unused0"] == first and config["efidisk0"].split(",")[0] != first
+    vm.config.put(efidisk0=config["efidisk0"].split(",")[0] + ",efitype=4m")  # same volume
+    assert "unused1" not in vm.config.get()

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
 import pytest
+from aihost_testing import run_aihost
 
 from provision.cloudinit.bake import recipe_digest, render_bake
 from provision.errors import InventoryError
@@ -62,3 +64,12 @@ def test_a_recipe_vmid_taken_by_a_vm_is_refused() -> None:
     with pytest.raises(InventoryError) as caught:
         parse_inventory(text, "inv.yaml")
     assert "bake.gpu-base.vmid: 120 is already used by vms.a" in caught.value.message
+
+
+def test_inventory_show_writes_recipes_as_the_inventory_does(tmp_path: Path) -> None:
+    path = tmp_path / "inv.yaml"
+    path.write_text(BASE)
+    result = run_aihost("-i", str(path), "-o", "json", "inventory", "show")
+    assert result.exit_code == 0, result.stderr
+    recipe = json.loads(result.stdout)["bake"]["gpu-base"]
+    assert recipe["from"] == "local:import/noble.qcow2" and "source" not in recipe
