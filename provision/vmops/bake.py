@@ -22,6 +22,7 @@ from provision.pve.session import Session
 from provision.vmops.bake_vm import (
     bake_mark,
     configure_and_start,
+    detach_bake_data,
     make_bake_vm,
     marked_digest,
     remove_bake_vm,
@@ -96,6 +97,7 @@ def bake_template(
     try:
         configure_and_start(session, vm, name, recipe, user_data, digest)
         seconds = wait_powered_off(session, vm, name, timeout, sleep)
+        detach_bake_data(session, vm, name, recipe)
         session.progress(f"bake {name}: converting VM {vm.vmid} to a template")
         vm.make_template()
     except BaseException:

@@ -9,10 +9,10 @@ from collections.abc import Callable
 from typing import Any
 
 from provision.cloudinit.render import render_meta_data
-from provision.delivery.iso import upload_iso
+from provision.delivery.iso import remove_volumes, upload_iso
 from provision.delivery.network import network_config
 from provision.delivery.plan import plan_delivery
-from provision.delivery.snippets import upload_snippets
+from provision.delivery.snippets import remove_snippets, upload_snippets
 from provision.errors import ApiError, GuestError, InputError, WaitTimeout
 from provision.guest.agent import GuestAgent
 from provision.guest.firstboot import read_state
@@ -185,6 +185,26 @@ def wait_powered_off(
             )
         sleep(min(delay, max(0.0, timeout - waited)))
         delay = min(delay * 2, 5.0)
+
+
+def detach_bake_data(session: Session, vm: Vm, name: str, recipe: Recipe) -> None:
+    """Before the conversion: the template must not boot the bake again (a hand-made
+    clone would re-bake and power off), so its cicustom goes and a bake ISO becomes
+    Proxmox's own cloud-init drive; the bake's snippets or ISO are removed."""
+    config = vm.config()
+    disks = session.inv.hosts[recipe.host].storage.disks
+    change: dict[str, Any] = {}
+    if "cicustom" in config:
+        change["delete"] = "cicustom"
+    iso = str(config.get("ide2", "")).split(",")[0]
+    if ":iso/" in iso:
+        change["ide2"] = f"{disks}:cloudinit"
+    if change:
+        vm.write(change, digest=config.get("digest"), what="detach the bake user-data")
+    if "cicustom" in config:
+        remove_snippets(session.inv, recipe.host, f"bake-{name}")
+    if ":iso/" in iso:
+        remove_volumes(Node(session.client(recipe.host), vm.node), [iso])
 
 
 def remove_bake_vm(session: Session, vm: Vm, name: str) -> None:

@@ -16,8 +16,10 @@ RECIPE = {"from": "ubuntu-2404-cloud", "host": "pve1", "driver": "580", "runtime
 VM = {"gpu": "rtx4090", "template": "gpu-base", "runtime": "ollama", "models": ["llama3.1:8b"]}
 
 
-def _inventory(sim, path: Path, recipe: dict[str, Any] | None = None, **vm: Any) -> Path:
-    sim.inventory(path, {"llm-box": {**VM, **vm}})
+def _inventory(
+    sim, path: Path, recipe: dict[str, Any] | None = None, host: Any = None, **vm: Any
+) -> Path:
+    sim.inventory(path, {"llm-box": {**VM, **vm}}, host=host)
     data = yaml.safe_load(path.read_text())
     data["bake"] = {"gpu-base": {**RECIPE, **(recipe or {})}}
     path.write_text(yaml.safe_dump(data, sort_keys=False))
@@ -47,6 +49,8 @@ def test_bake_makes_a_template_recording_its_digest_and_a_rerun_changes_nothing(
     assert template["vmid"] == data["vmid"]
     assert f"aihost-bake: gpu-base sha256:{data['digest']}" in template["config"]["description"]
     assert template["disk"]["baked"]["digest"] == data["digest"]
+    assert "cicustom" not in template["config"]  # a hand-made clone must not bake again
+    assert not list((sim.state_dir / "storage/local/snippets").glob("aihost-bake-*"))
     assert "powering off" not in result.stderr and "converting VM" in result.stderr
     since = len(sim.requests())
     again = run_aihost("-i", str(inventory), "template", "bake", "gpu-base")
@@ -157,3 +161,12 @@ def test_a_recipe_from_a_baked_template_keeps_its_efi_disk(sim, tmp_path):
     assert template["config"]["efidisk0"].startswith(f"local-lvm:base-{template['vmid']}-disk-")
     assert not [key for key in template["config"] if key.startswith("unused")]
     assert template["disk"]["baked"]["runtime"] == "vllm"
+
+
+def test_an_iso_delivered_bake_leaves_a_plain_cloud_init_drive(sim, tmp_path):
+    inventory = _inventory(sim, tmp_path / "inv.yaml", host={"cloudinit_delivery": "iso"})
+    _, data = _bake(inventory)
+    (template,) = _templates(sim, "gpu-base")
+    assert template["config"]["ide2"] == f"local-lvm:vm-{data['vmid']}-cloudinit,media=cdrom"
+    assert template["disk"]["baked"]["digest"] == data["digest"]
+    assert not list((sim.state_dir / "storage/local").rglob("aihost-bake-*"))
