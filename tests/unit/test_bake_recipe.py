@@ -73,3 +73,13 @@ def test_inventory_show_writes_recipes_as_the_inventory_does(tmp_path: Path) -> 
     assert result.exit_code == 0, result.stderr
     recipe = json.loads(result.stdout)["bake"]["gpu-base"]
     assert recipe["from"] == "local:import/noble.qcow2" and "source" not in recipe
+
+
+def test_inventory_schema_describes_recipes() -> None:
+    result = run_aihost("inventory", "schema")
+    assert result.exit_code == 0, result.stderr
+    schema = json.loads(result.stdout)
+    (entry,) = schema["properties"]["bake"]["patternProperties"].values()  # dns-name keys
+    assert entry == {"$ref": "#/$defs/Recipe"}
+    recipe = schema["$defs"]["Recipe"]
+    assert set(recipe["required"]) == {"from", "host"} and recipe["additionalProperties"] is False
