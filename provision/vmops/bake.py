@@ -89,8 +89,7 @@ def bake_template(
     if current:
         return BakeOutcome(name, current[0].node, current[0].vmid, digest, changed=False)
     _refuse_foreign(snapshot, name, marks)
-    for leftover in [vm for vm in ours if not vm.template]:  # a bake killed midway
-        remove_bake_vm(session, Node(client, leftover.node).vm(leftover.vmid), name)
+    _clear_leftovers(session, name, [vm for vm in ours if not vm.template])
     source = _source(snapshot, recipe.source, inv.bake) if recipe.image is None else None
     user_data = render_bake(inv, name, digest).text
     vm = make_bake_vm(session, name, recipe, source, bake_mark(name, digest))
@@ -105,6 +104,21 @@ def bake_template(
         raise
     replaced, kept = _replace(session, name, [v for v in ours if v.template])
     return BakeOutcome(name, vm.node, vm.vmid, digest, True, seconds, replaced, kept)
+
+
+def _clear_leftovers(session: Session, name: str, leftovers: list[VmInfo]) -> None:
+    """Bake VMs of this recipe that never became templates: a stopped one is what a killed
+    run left, and goes; a running one may be another run's bake in progress (exit 4)."""
+    client = session.client(session.inv.bake[name].host)
+    for vm in leftovers:
+        if vm.status != "stopped":
+            raise ConflictError(
+                f"VM {vm.vmid} on {vm.node} is baking '{name}' ({vm.status}): another "
+                "`template bake` runs, or a killed one left it",
+                hint=f"wait for it to power off, or stop it (`qm stop {vm.vmid}` on "
+                f"{vm.node}) and re-run",
+            )
+        remove_bake_vm(session, Node(client, vm.node).vm(vm.vmid), name)
 
 
 def _refuse_foreign(snapshot: ClusterSnapshot, name: str, marks: dict[int, str | None]) -> None:

@@ -170,3 +170,24 @@ def test_an_iso_delivered_bake_leaves_a_plain_cloud_init_drive(sim, tmp_path):
     assert template["config"]["ide2"] == f"local-lvm:vm-{data['vmid']}-cloudinit,media=cdrom"
     assert template["disk"]["baked"]["digest"] == data["digest"]
     assert not list((sim.state_dir / "storage/local").rglob("aihost-bake-*"))
+
+
+def _leftover(sim, digest: str, *, running: bool) -> None:
+    api = _api(sim)
+    mark = f"aihost-bake: gpu-base sha256:{digest}"
+    api.nodes("pve1").qemu(9000).clone.post(newid=300, name="gpu-base", full=1, description=mark)
+    if running:
+        api.nodes("pve1").qemu(300).status.start.post()
+
+
+def test_a_stopped_leftover_bake_vm_is_removed_and_a_running_one_is_a_conflict(sim, tmp_path):
+    inventory = _inventory(sim, tmp_path / "inv.yaml")
+    _leftover(sim, "00" * 32, running=True)
+    busy = run_aihost("-i", str(inventory), "template", "bake", "gpu-base")
+    assert busy.exit_code == 4, busy.stderr
+    assert "VM 300 on pve1 is baking 'gpu-base' (running)" in busy.stderr
+    _api(sim).nodes("pve1").qemu(300).status.stop.post()
+    result, data = _bake(inventory)
+    assert "removed the bake VM 300" in result.stderr and data["result"] == "baked"
+    world = json.loads((sim.state_dir / "state.json").read_text())
+    assert "300" not in world["vms"]
