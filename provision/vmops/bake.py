@@ -15,11 +15,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from provision.cloudinit.bake import recipe_digest, recipe_of, render_bake
+from provision.delivery.plan import delivery_mode
 from provision.errors import ApiError, ConflictError, InputError
+from provision.inventory.model import Recipe
+from provision.preflight.bake import bake_requirements, check_bake
 from provision.pve.cluster import ClusterSnapshot, VmInfo
 from provision.pve.node import Node
 from provision.pve.session import Session
 from provision.vmops.bake_vm import (
+    bake_config,
     bake_mark,
     configure_and_start,
     detach_bake_data,
@@ -89,8 +93,9 @@ def bake_template(
     if current:
         return BakeOutcome(name, current[0].node, current[0].vmid, digest, changed=False)
     _refuse_foreign(snapshot, name, marks)
-    _clear_leftovers(session, name, [vm for vm in ours if not vm.template])
     source = _source(snapshot, recipe.source, inv.bake) if recipe.image is None else None
+    _preflight(session, recipe, source, [vm.vmid for vm in ours if vm.template])
+    _clear_leftovers(session, name, [vm for vm in ours if not vm.template])
     user_data = render_bake(inv, name, digest).text
     vm = make_bake_vm(session, name, recipe, source, bake_mark(name, digest))
     try:
@@ -104,6 +109,29 @@ def bake_template(
         raise
     replaced, kept = _replace(session, name, [v for v in ours if v.template])
     return BakeOutcome(name, vm.node, vm.vmid, digest, True, seconds, replaced, kept)
+
+
+def _preflight(
+    session: Session, recipe: Recipe, source: VmInfo | None, replacing: list[int]
+) -> None:
+    """Every privilege and storage content type the bake needs, before its first write."""
+    host = session.inv.hosts[recipe.host]
+    iso = delivery_mode(host) == "iso"
+    config = bake_config(session, recipe)
+    needs = bake_requirements(
+        recipe,
+        config,
+        storage=host.storage,
+        clone_of=source.vmid if source else None,
+        iso=iso,
+        replacing=replacing,
+    )
+    contents: dict[str, set[str]] = {host.storage.disks: {"images"}}
+    cloud = host.storage.iso if iso else host.storage.snippets
+    contents.setdefault(cloud, set()).add("iso" if iso else "snippets")
+    if recipe.image is not None:
+        contents.setdefault(recipe.image.split(":", 1)[0], set()).add("import")
+    check_bake(session, recipe, needs, contents, session.progress)
 
 
 def _clear_leftovers(session: Session, name: str, leftovers: list[VmInfo]) -> None:

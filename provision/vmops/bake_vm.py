@@ -41,14 +41,16 @@ def marked_digest(description: object, name: str) -> str | None:
     return None
 
 
-def _config(session: Session, name: str, recipe: Recipe) -> dict[str, Any]:
+def bake_config(session: Session, recipe: Recipe) -> dict[str, Any]:
+    """The bake VM's config (as vm up's for a GPU VM, without the GPU); with the disk
+    import when the recipe starts from a cloud image."""
     storage = session.inv.hosts[recipe.host].storage
     network = recipe.network
     ip = "ip=dhcp" if network.ip == "dhcp" else f"ip={network.ip}"
     if network.gateway:
         ip += f",gw={network.gateway}"
     net0 = f"virtio,bridge={network.bridge}" + (f",tag={network.vlan}" if network.vlan else "")
-    return {
+    config = {
         "machine": "q35",
         "bios": "ovmf",
         "efidisk0": f"{storage.disks}:1,efitype=4m,pre-enrolled-keys=0",
@@ -59,6 +61,13 @@ def _config(session: Session, name: str, recipe: Recipe) -> dict[str, Any]:
         "net0": net0,
         "ipconfig0": ip,
     }
+    if recipe.image is not None:
+        config.update(
+            scsihw="virtio-scsi-single",
+            boot="order=scsi0",
+            scsi0=f"{storage.disks}:0,import-from={recipe.image}",
+        )
+    return config
 
 
 def _delivery(
@@ -94,7 +103,7 @@ def make_bake_vm(session: Session, name: str, recipe: Recipe, template: Any, mar
     client = session.client(recipe.host)
     node_name = session.inv.node_of(recipe.host)
     disks = session.inv.hosts[recipe.host].storage.disks
-    config = _config(session, name, recipe)
+    config = bake_config(session, recipe)
 
     def post(vmid: int) -> Any:
         if template is not None:
@@ -108,15 +117,7 @@ def make_bake_vm(session: Session, name: str, recipe: Recipe, template: Any, mar
                 .clone(vmid, description=mark, **params)
             )
         session.progress(f"bake {name}: creating {vmid} from {recipe.image}")
-        return Node(client, node_name).create_vm(
-            vmid=vmid,
-            name=name,
-            description=mark,
-            scsihw="virtio-scsi-single",
-            boot="order=scsi0",
-            scsi0=f"{disks}:0,import-from={recipe.image}",
-            **config,
-        )
+        return Node(client, node_name).create_vm(vmid=vmid, name=name, description=mark, **config)
 
     with session.create_lock:
         vmid, upid = create_with_free_id(

@@ -191,3 +191,16 @@ def test_a_stopped_leftover_bake_vm_is_removed_and_a_running_one_is_a_conflict(s
     assert "removed the bake VM 300" in result.stderr and data["result"] == "baked"
     world = json.loads((sim.state_dir / "state.json").read_text())
     assert "300" not in world["vms"]
+
+
+def test_missing_privileges_are_listed_before_any_write(sim_from, tmp_path):
+    token = "aihost@pve!nopower"
+    sim = sim_from(None, token)
+    host = {"token": {"id": token, "secret_file": str(sim.token_file)}}
+    inventory = _inventory(sim, tmp_path / "inv.yaml", host=host)
+    result = run_aihost("-i", str(inventory), "template", "bake", "gpu-base")
+    assert result.exit_code == 2, result.stderr
+    (line,) = [x for x in result.stderr.splitlines() if x.startswith("aihost: error:")]
+    assert "nothing was changed: missing VM.PowerMgmt on /vms (start the bake VM)" in line
+    assert "pveum acl modify /vms" in result.stderr, result.stderr
+    assert sim.writes() == []
