@@ -17,7 +17,6 @@ from typing import Any
 
 from provision.sim.guest_userdata import CloudConfig, parse_user_data
 from provision.sim.state import World
-from provision.sim.vmconfig import apply_pending
 
 BAKE_SPEC = "/etc/aihost/bake.json"
 FIRSTBOOT = "/usr/local/sbin/aihost-firstboot"
@@ -68,8 +67,8 @@ def power_off_bakes(world: World, now: float, boot_delay: float) -> None:
     """Bake VMs whose first boot has run power themselves off, their disk baked.
 
     A guest's own poweroff ends QEMU; qmeventd then runs `qm cleanup` (qemu-server
-    PVE/CLI/qm.pm `cleanup`: vm_stop_cleanup, no task): the VM is stopped, pending
-    changes apply at the next start as after any stop."""
+    src/PVE/CLI/qm.pm `cleanup`: no worker task; `vm_stop_cleanup` with
+    $apply_pending_changes 0, so pending changes stay pending): the VM is stopped."""
     for vm in world["vms"].values():
         if vm["status"] != "running" or vm.get("started_at") is None:
             continue
@@ -82,5 +81,4 @@ def power_off_bakes(world: World, now: float, boot_delay: float) -> None:
         if spec is None:
             continue
         vm.update(status="stopped", started_at=None, pci_in_use=[])
-        apply_pending(vm)
         vm["disk"] = {**(vm.get("disk") or {}), "baked": spec}
