@@ -140,3 +140,30 @@ def test_a_disk_replaced_by_a_new_volume_becomes_unused(sim):
     assert config["unused0"] == first and config["efidisk0"].split(",")[0] != first
     vm.config.put(efidisk0=config["efidisk0"].split(",")[0] + ",efitype=4m")  # same volume
     assert "unused1" not in vm.config.get()
+
+
+def test_a_guests_own_poweroff_leaves_pending_changes_pending(clocked):
+    """qemu-server src/PVE/CLI/qm.pm `cleanup` calls vm_stop_cleanup without
+    $apply_pending_changes: unlike a stop through the API, nothing pending is applied."""
+    sim, clock = clocked
+    api = sim.api()
+    inv = _inventory()
+    user_data = render_bake(inv, "base", recipe_digest(inv, "base")).text
+    vm = _clone_clocked(sim, api, clock, user_data)
+    vm.status.start.post()
+    clock.advance(2)  # qmstart 1.5 s done, within the 3 s boot: the bake has not run yet
+    assert vm.status.current.get()["status"] == "running"
+    vm.config.put(cores=3)
+    clock.advance(5)
+    assert vm.status.current.get()["status"] == "stopped"
+    pending = {row["key"]: row for row in vm.pending.get()}
+    assert pending["cores"]["pending"] == 3 and vm.config.get(current=1)["cores"] == 2
+
+
+def _clone_clocked(sim, api, clock, user_data: str) -> Any:
+    api.nodes("pve1").qemu(9000).clone.post(newid=100, name="bake", full=1)
+    clock.advance(600)
+    (sim.state_dir / "storage" / "local" / "snippets" / "b.yaml").write_text(user_data)
+    vm = api.nodes("pve1").qemu(100)
+    vm.config.put(cicustom="user=local:snippets/b.yaml")
+    return vm
