@@ -40,3 +40,4 @@ def _completer(
 complete_vm = _completer("vms")
 complete_gpu = _completer("gpus")
 complete_host = _completer("hosts")
+complete_recipe = _completer("bake")

@@ -51,7 +51,7 @@ def show(obj: CliContext) -> None:
     import yaml
 
     inv = obj.load_inventory()
-    data = inv.model_dump(mode="json", exclude_none=True)
+    data = inv.model_dump(mode="json", exclude_none=True, by_alias=True)
     obj.emit(data, yaml.safe_dump(data, sort_keys=False))
 
 

@@ -21,6 +21,7 @@ COMMANDS = {
     "models": ("provision.cli.models_cmd:models", "Which models fit which GPU."),
     "render": ("provision.cli.render_cmd:render", "Print the cloud-init user-data of a VM."),
     "sim": ("provision.cli.sim_cmd:sim", "Run or reset the built-in simulated Proxmox."),
+    "template": ("provision.cli.template_cmd:template", "Bake GPU-ready templates from recipes."),
 }
 
 

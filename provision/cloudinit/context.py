@@ -98,6 +98,7 @@ def build_context(
     gpu = bool(vm.gpu_names)
     context: dict[str, Any] = {
         "vm_name": vm_name,
+        "bake": None,  # a VM; provision.cloudinit.bake renders a template's bake
         "instance_id": instance_id or "",
         "distro": distro,
         "nvidia_repo": NVIDIA_REPOS[distro],

@@ -6,10 +6,10 @@ from typing import Any
 
 import yaml
 
-from provision.inventory.model import Vm
+from provision.inventory.model import Recipe, Vm
 
 
-def network_config(vm: Vm) -> str | None:
+def network_config(vm: Vm | Recipe) -> str | None:
     """The guest's network-config, or None for DHCP (cloud-init's default)."""
     if vm.network.ip == "dhcp" and not vm.network.nameserver:
         return None

@@ -12,7 +12,7 @@ from pydantic import BaseModel, ValidationError
 
 from provision.errors import InputError, InventoryError
 from provision.inventory.fixture_ref import resolve_fixture
-from provision.inventory.model import Inventory, SecretRef, Vm
+from provision.inventory.model import Inventory, SecretRef, Vm, check_bakes
 from provision.inventory.pveformats import NODE_RE
 from provision.inventory.reading import read_inventory_text
 from provision.inventory.secrets import read_secret, secret_available
@@ -156,7 +156,7 @@ def _fields_at(loc: Path_) -> list[str]:
             return []
     current = _unwrap(current)
     if isinstance(current, type) and issubclass(current, BaseModel):
-        return list(current.model_fields)
+        return [field.alias or name for name, field in current.model_fields.items()]
     return []
 
 
@@ -195,6 +195,7 @@ def _cross_check(inv: Inventory, shown: str, lines: dict[Path_, int]) -> None:
             )
     _check_devices(inv, fail)
     _check_vms(inv, fail, hosts)
+    check_bakes(inv, fail)
 
 
 def _check_devices(inv: Inventory, fail: Any) -> None:

@@ -16,6 +16,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from provision.inventory.bake import Recipe, check_bakes
 from provision.inventory.guest import CloudUser, Network  # re-exported: see __all__
 from provision.inventory.hosts import (  # re-exported: see __all__
     Host,
@@ -45,7 +46,9 @@ from provision.inventory.pveformats import (
 from provision.inventory.runtime import (  # re-exported: see __all__
     DEFAULT_VERSIONS,
     RUNTIME_PORTS,
+    Distro,
     LlamacppSettings,
+    Runtime,
     RuntimeVersions,
     VllmSettings,
     runtime_settings,
@@ -57,9 +60,6 @@ PCI_RE = re.compile(r"(?:([0-9a-fA-F]{4}):)?([0-9a-fA-F]{2}):([0-9a-fA-F]{2})(?:
 ModelName = Annotated[
     str, StringConstraints(min_length=1, max_length=256), AfterValidator(one_line)
 ]
-
-Runtime = Literal["ollama", "vllm", "llamacpp", "none"]
-Distro = Literal["ubuntu-24.04", "ubuntu-22.04", "debian-12"]
 
 
 class Gpu(Strict):
@@ -228,6 +228,7 @@ class Inventory(Strict):
     hosts: dict[str, Host]
     gpus: dict[ConfigId, Gpu] = {}
     vms: dict[DnsName, Vm] = {}
+    bake: dict[DnsName, Recipe] = {}
     source: Path | None = Field(None, exclude=True)
 
     def vm(self, name: str) -> Vm:
@@ -279,6 +280,7 @@ __all__ = [
     "ModelStore",
     "Network",
     "PasswordAuth",
+    "Recipe",
     "RuntimeVersions",
     "SecretRef",
     "SshSettings",
@@ -289,4 +291,5 @@ __all__ = [
     "UserDataSecret",
     "Vm",
     "VllmSettings",
+    "check_bakes",
 ]

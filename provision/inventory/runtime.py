@@ -3,7 +3,7 @@ runtime must report for them (context length, parallel sequences)."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import AfterValidator, Field, StringConstraints, model_validator
 from pydantic_core import PydanticCustomError
@@ -11,6 +11,8 @@ from pydantic_core import PydanticCustomError
 from provision.inventory.hosts import Strict
 from provision.inventory.pveformats import one_line
 
+Runtime = Literal["ollama", "vllm", "llamacpp", "none"]
+Distro = Literal["ubuntu-24.04", "ubuntu-22.04", "debian-12"]
 RUNTIME_PORTS = {"ollama": 11434, "vllm": 8000, "llamacpp": 8080, "none": 0}
 # The versions the guest installs unless the inventory pins others (vms.NAME.versions).
 # Ollama: release tag without the v (ollama.com/download/...?version=); vLLM: PyPI

@@ -90,6 +90,16 @@ CALLS: dict[str, CallNeed] = {
         "/vms/{vmid}",
         ("VM.GuestAgent.Unrestricted", "VM.Monitor"),
     ),
+    "agent-file-read": CallNeed(
+        "GET",
+        "/nodes/{node}/qemu/{vmid}/agent/file-read",
+        "/vms/{vmid}",
+        ("VM.GuestAgent.FileRead", "VM.GuestAgent.Unrestricted", "VM.Monitor"),
+    ),
+    "make-template": CallNeed(
+        "POST", "/nodes/{node}/qemu/{vmid}/template", "/vms/{vmid}", ("VM.Allocate",)
+    ),
+    "destroy": CallNeed("DELETE", "/nodes/{node}/qemu/{vmid}", "/vms/{vmid}", ("VM.Allocate",)),
     "upload-iso": CallNeed(
         "POST",
         "/nodes/{node}/storage/{storage}/upload",

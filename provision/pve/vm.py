@@ -137,3 +137,8 @@ class Vm:
     def clone(self, newid: int, **params: Any) -> Any:
         """Start a clone of this VM (a template) as newid; the task's UPID."""
         return self.api.post(f"{self.path}/clone", newid=newid, **params)
+
+    def make_template(self) -> TaskResult:
+        """Convert the stopped VM into a template (POST template: a `qmtemplate` task)."""
+        upid = self.api.post(f"{self.path}/template")
+        return self.wait(upid, timeout=CONFIG_TIMEOUT, what="convert to a template")

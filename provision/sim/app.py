@@ -17,6 +17,7 @@ from provision.sim import faults
 from provision.sim.auth import Authenticator, AuthFailure, Identity
 from provision.sim.context import Ctx, compile_routes
 from provision.sim.fixture import build_world, load_fixture
+from provision.sim.guest_disk import power_off_bakes
 from provision.sim.http import ApiFailure, failure_payload, param_fail, parse_request
 from provision.sim.lifecycle import apply_task
 from provision.sim.params_check import canonical, sim_schema
@@ -202,6 +203,7 @@ class SimApp:
     ) -> Reply:
         now = self.clock()
         catch_up(world, now, self.durations(world)["pvestatd"], apply_task)
+        power_off_bakes(world, now, float(self.durations(world).get("boot", 0.0)))
         fault = faults.request_fault(world, method, sub)
         if fault is not None:
             if fault["kind"] == "http500":

@@ -193,8 +193,9 @@ def _files(guest: Guest) -> dict[str, str]:
         lambda name: (
             on_gpu(guest, name) or (name == "ollama" and not runtime.models) if runtime else False
         ),
-        view.models_pull,
-        view.timing,
+        pull=view.models_pull,
+        timing=view.timing,
+        baked=view.baked,
     )
     if state is not None:
         files[STATE_PATH] = state

@@ -49,6 +49,7 @@ class GuestView:
     first_boots: int = 1
     models_pull: dict[str, Any] | None = None  # provision.sim.model_store.first_boot
     timing: Timing | None = None  # None: first boot is over at once (guest_timeline)
+    baked: dict[str, Any] | None = None  # the disk's /etc/aihost/baked.json (guest_disk)
 
 
 @dataclass(frozen=True)

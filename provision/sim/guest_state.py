@@ -17,9 +17,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
+from provision.sim.guest_disk import bake_spec, skips
 from provision.sim.guest_downloads import download_error
 from provision.sim.guest_timeline import Timeline, download_progress, timeline
 from provision.sim.guest_userdata import CloudConfig, runtime_of
@@ -29,6 +30,8 @@ FIRSTBOOT = "/usr/local/sbin/aihost-firstboot"
 DRIVER = "/usr/local/sbin/aihost-install-driver"
 SETUP = "/usr/local/sbin/aihost-setup-runtime"
 CUDA = "/usr/local/sbin/aihost-install-cuda"
+BOOT = "/var/lib/cloud/scripts/per-boot/aihost-boot"
+SKIPPED = {"status": "skipped", "error": None}
 NO_GPU = (
     "aihost: no NVIDIA GPU on this VM's PCI bus: is the GPU attached (hostpci) and the "
     "VM power-cycled since?"
@@ -69,15 +72,17 @@ def state_json(
     on_gpu: Callable[[str], bool],
     pull: dict[str, Any] | None = None,
     timing: Timing | None = None,
+    baked: dict[str, Any] | None = None,
 ) -> str | None:
     """The state file's text, or None when the user-data has no aihost first boot (or,
     with timing, when its first phase has not begun yet). pull
     (provision.sim.model_store.first_boot) adds the models phase's bytes: downloaded, and
-    found in the node's model store."""
-    if not cloud.valid or FIRSTBOOT not in cloud.files:
-        return None
+    found in the node's model store. baked: the disk's /etc/aihost/baked.json
+    (guest_disk), whose matching phases the scripts record as skipped (and take no time)."""
+    if not cloud.valid or FIRSTBOOT not in cloud.files or bake_spec(cloud) is not None:
+        return None  # a bake's own state file is gone (rm -rf) when it powers off
     phases: dict[str, dict[str, Any]] = {}
-    failed = _run(cloud, gpus, gpu_ok, reachable, on_gpu, phases)
+    failed = _run(cloud, gpus, gpu_ok, (reachable, on_gpu), phases, baked)
     if pull and "models" in phases:
         phases["models"]["downloaded_bytes"] = pull["downloaded_bytes"]
         phases["models"]["stored_bytes"] = pull["stored_bytes"]
@@ -85,6 +90,8 @@ def state_json(
         phases["done"] = {"status": "ok", "error": None}
     download = None
     if timing is not None:
+        skipped = frozenset(p for p, v in phases.items() if v["status"] == "skipped")
+        timing = replace(timing, baked=timing.baked | skipped)
         phases, download = _as_of(phases, first_boot_line(cloud, timing), timing)
         if not phases:
             return None
@@ -132,11 +139,12 @@ def _run(
     cloud: CloudConfig,
     gpus: int,
     gpu_ok: bool,
-    reachable: Callable[[str], bool],
-    on_gpu: Callable[[str], bool],
+    probes: tuple[Callable[[str], bool], Callable[[str], bool]],
     phases: dict[str, dict[str, Any]],
+    baked: dict[str, Any] | None,
 ) -> bool:
     """Fill phases in the scripts' order; True when one failed (the scripts stop there)."""
+    reachable, on_gpu = probes
 
     def record(phase: str, error: str | tuple[int, str] | None, tool: str) -> bool:
         code, text = error if isinstance(error, tuple) else (1, error)
@@ -146,13 +154,18 @@ def _run(
         }
         return text is not None
 
-    if DRIVER in cloud.files:
+    if DRIVER in cloud.files and skips(cloud.files[FIRSTBOOT], "driver", baked):
+        phases["driver"] = phases["reboot"] = dict(SKIPPED)
+    elif DRIVER in cloud.files:
         if record("driver", None if gpus else NO_GPU, "aihost-install-driver"):
             return True
         phases["reboot"] = {"status": "ok", "error": None}
     runtime = runtime_of(cloud)
     if runtime is not None and SETUP in cloud.files:
-        record("runtime", None, "aihost-setup-runtime")
+        if skips(cloud.files.get(BOOT, ""), "runtime", baked):
+            phases["runtime"] = dict(SKIPPED)
+        else:
+            record("runtime", None, "aihost-setup-runtime")
         if record("models", _models_error(cloud, runtime.name, reachable), "aihost-setup-runtime"):
             return True
     return record(

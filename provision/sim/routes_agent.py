@@ -9,6 +9,7 @@ from provision.sim import guest, model_store, qemu_bridge
 from provision.sim import vmconfig as vc
 from provision.sim.context import Ctx, Handler, Route
 from provision.sim.guest_state import STATE_PATH, Timing
+from provision.sim.guest_disk import baked_record
 from provision.sim.http import fail, param_fail
 from provision.sim.lifecycle import generated_network, generated_user_data
 from provision.sim.pci import parse_prop
@@ -64,6 +65,7 @@ def view(ctx: Ctx) -> tuple[str, dict[str, Any], guest.GuestView]:
         first_boots=int(record["first_boots"]),
         models_pull=record.get("models_pull"),
         timing=_timing(ctx, vm),
+        baked=baked_record(vm),
     )
     if not guest.agent_available(gview):
         raise fail(guest.AGENT_NOT_RUNNING)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import random
 import re
 from typing import Any
@@ -182,6 +183,8 @@ def clone(ctx: Ctx) -> Any:
     if ctx.params.get("description") is not None:
         config["description"] = str(ctx.params["description"])
     ctx.world["vms"][newid] = new_vm(target, config)
+    if vm.get("disk"):  # what the guest did to its disk (guest_disk): the copy has it too
+        ctx.world["vms"][newid]["disk"] = copy.deepcopy(vm["disk"])
     invariants(ctx)
     effect = {"op": "clone", "volumes": volumes, "target_vmid": newid}
     return ctx.task("qmclone", vmid, effect, node=node)
@@ -192,16 +195,25 @@ def _mac() -> str:
 
 
 def template(ctx: Ctx) -> Any:
-    """POST /nodes/{node}/qemu/{vmid}/template."""
+    """POST /nodes/{node}/qemu/{vmid}/template: qemu-server PVE/API2/Qemu.pm `template`.
+
+    VM.Allocate on /vms/{vmid} (perms.py); `$load_and_check` before the fork: the lock,
+    "you can't convert a template to a template" (unless `disk` names one disk to
+    convert), "you can't convert a VM to template if VM is running"; the worker sets
+    `template: 1` and PVE/QemuServer.pm `template_create` makes each disk (or only
+    `disk`) a base volume (vm-N-disk-M -> base-N-disk-M)."""
     node, vmid = ctx.node(), str(ctx.params["vmid"])
     vm = vc.vm_record(ctx.world, node, vmid)
     vc.check_lock(vm)
-    if vm["config"].get("template") == "1":
+    only = ctx.params.get("disk")
+    if vm["config"].get("template") == "1" and not only:
         raise fail("you can't convert a template to a template")
     if vm["status"] == "running":
         raise fail("you can't convert a VM to template if VM is running")
     for key, value in list(vm["config"].items()):
         volid = value.split(",")[0]
+        if only and key != only:
+            continue
         if DISK_KEY.fullmatch(key) and "-disk-" in volid and "base-" not in volid:
             sid, _, name = volid.partition(":")
             base = name.replace(f"vm-{vmid}-disk-", f"base-{vmid}-disk-")
@@ -255,7 +267,7 @@ def _config_write(ctx: Ctx, worker: bool) -> str | None:
             old = vm["config"].get(key, "").split(",")[0]
             if old.endswith("cloudinit") and changes.get(key, "").split(",")[0] != old:
                 st.free_volume(ctx.world, old)
-        unuse_disks(vm, deletes)
+        unuse_disks(vm, vmid, deletes, changes)
     vc.write(vm, changes, deletes)
     invariants(ctx)
     return None

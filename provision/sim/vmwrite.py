@@ -181,10 +181,21 @@ def materialize(
     return out, allocated
 
 
-def unuse_disks(vm: dict[str, Any], deletes: list[str]) -> None:
-    """Deleted disks of a stopped VM become unusedN entries, as qemu-server keeps them."""
+def unuse_disks(
+    vm: dict[str, Any], vmid: str, deletes: list[str], changes: dict[str, str] | None = None
+) -> None:
+    """Deleted disks of a stopped VM, and disks a change replaces with another volume, become
+    unusedN entries when the VM owns them (qemu-server PVE/QemuServer.pm
+    `vmconfig_apply_pending` -> `vmconfig_register_unused_drive`: not a CD-ROM, the
+    cloud-init drive is freed instead, `vm_is_volid_owner`)."""
     config = vm["config"]
-    for key in deletes:
+    replaced = [
+        key
+        for key, value in (changes or {}).items()
+        if config.get(key, "").split(",")[0] not in ("", value.split(",")[0])
+        and re.search(rf"(?:^|[:/])(?:vm|base)-{vmid}-disk-", config[key].split(",")[0])
+    ]
+    for key in [*deletes, *replaced]:
         value = config.get(key, "")
         if not DISK_KEY.fullmatch(key) or not value or "media=cdrom" in value:
             continue

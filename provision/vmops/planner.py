@@ -280,6 +280,11 @@ def _find_source(session: Session, desired: DesiredVm) -> VmInfo | None:
         return None
     snapshot = session.snapshot(desired.host_name)
     templates = [vm for vm in snapshot.by_name(desired.template) if vm.template]
+    if not templates and desired.template in session.inv.bake:
+        raise InputError(
+            f"template '{desired.template}' is a bake recipe that is not baked yet",
+            hint=f"run `aihost template bake {desired.template}` first",
+        )
     if not templates:
         known = sorted({vm.name for vm in snapshot.vms if vm.template})
         raise InputError(

@@ -116,6 +116,8 @@ def test_the_readme_commands_on_the_demo(fast_demo: None) -> None:
     ):
         walk(seen, *row)
     walk(seen, "models", "fit", "llama3.1:70b", "--vram", "24", code=2)  # does not fit
+    baked = walk(seen, "template", "bake", "gpu-base")  # json bakes, text finds it current
+    assert baked.stdout.startswith("gpu-base: no changes"), baked.stdout
 
     checked = walk(seen, "host", "check")
     assert "VM readiness" in checked.stdout

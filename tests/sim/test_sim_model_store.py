@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from provision.sim import model_store
+from provision.sim.guest_models import model_bytes
 
 UNIT = "/etc/systemd/system/var-lib-aihost-models.mount"
 MOUNT = "[Mount]\nWhat=models\nWhere=/var/lib/aihost/models\nType=virtiofs\n"
@@ -37,16 +38,16 @@ def _world(user_data: str, virtiofs: str | None = "models") -> tuple[dict[str, A
 
 def test_a_first_boot_fills_the_store_and_the_next_one_finds_it() -> None:
     world, vm = _world(_user_data(MOUNT))
-    sizes = {"llama3.1:8b": 4_900_000_000}
+    sizes = {"llama3.1:8b": model_bytes("llama3.1:8b")}
     assert model_store.stored_model_bytes(world, vm, sizes) == 0
     model_store.first_boot(world, vm)
-    assert vm["guest"]["models_pull"]["downloaded_bytes"] == 4_900_000_000
+    assert vm["guest"]["models_pull"]["downloaded_bytes"] == sizes["llama3.1:8b"]
     model_store.settle(world, vm, '{"phases": {"models": {"status": "failed"}}}')
     assert model_store.stored_model_bytes(world, vm, sizes) == 0  # a failed pull stores nothing
     model_store.settle(world, vm, '{"phases": {"models": {"status": "ok"}}}')
     assert world["nodes"]["pve1"]["store"] == {"/srv/m": sizes}
-    assert model_store.stored_model_bytes(world, vm, sizes) == 4_900_000_000
-    assert model_store.stored_model_bytes(world, vm, ["llama3.1:8b"]) == 4_900_000_000
+    assert model_store.stored_model_bytes(world, vm, sizes) == sizes["llama3.1:8b"]
+    assert model_store.stored_model_bytes(world, vm, ["llama3.1:8b"]) == sizes["llama3.1:8b"]
     model_store.first_boot(world, vm)
     assert vm["guest"]["models_pull"]["downloaded_bytes"] == 0
 

@@ -32,6 +32,7 @@ CASES = [
     ("bad_token_id.yaml", 4, "user@realm!tokenname", "aihost@pve!prov"),
     # pve-access-control create_ticket: a user name without @realm is a failed login
     ("password_user_without_realm.yaml", 4, "user must be NAME@REALM", "root@pam"),
+    ("bake_typo.yaml", 7, "bake.gpu-base.drivr: unknown key 'drivr'", "did you mean 'driver'?"),
 ]
 
 
