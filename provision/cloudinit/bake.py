@@ -76,6 +76,7 @@ def _context(name: str, recipe: Recipe, digest: str) -> dict[str, Any]:
         "parallel": None,
         "vllm": vllm.model_dump(),
         "hf_token": None,
+        "model_store": None,  # a template holds no models: its VMs mount the store
         "versions": versions,
         "llamacpp": {
             "model_path": "",

@@ -8,8 +8,8 @@ from typing import Any
 from provision.sim import guest, model_store, qemu_bridge
 from provision.sim import vmconfig as vc
 from provision.sim.context import Ctx, Handler, Route
-from provision.sim.guest_state import STATE_PATH, Timing
 from provision.sim.guest_disk import baked_record
+from provision.sim.guest_state import STATE_PATH, Timing
 from provision.sim.http import fail, param_fail
 from provision.sim.lifecycle import generated_network, generated_user_data
 from provision.sim.pci import parse_prop

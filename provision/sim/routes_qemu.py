@@ -17,6 +17,7 @@ from provision.sim.http import ApiFailure, fail, param_fail
 from provision.sim.netnorm import normalise_options
 from provision.sim.pci import record_invariants
 from provision.sim.pvestatd import vmstatus
+from provision.sim.vmtemplate import template
 from provision.sim.vmwrite import (
     create_checks,
     create_worker_error,
@@ -146,10 +147,7 @@ def clone(ctx: Ctx) -> Any:
     if not full and ctx.params.get("storage"):
         raise fail("parameter 'storage' not allowed for linked clones")
     storage = str(ctx.params["storage"]) if full and ctx.params.get("storage") else None
-    shared = clone_storage_access(ctx, vm["config"], storage)
-    mapping_access(ctx, vm["config"])
-    virtiofs.mapping_access(ctx, vm["config"])
-    bridge_access(ctx, vm["config"])
+    shared = _clone_access(ctx, vm["config"], storage)
     if target != node and not shared:
         raise fail(f"can't clone VM to node '{target}' (VM uses local storage)")
     _exists(ctx, newid)
@@ -190,38 +188,18 @@ def clone(ctx: Ctx) -> Any:
     return ctx.task("qmclone", vmid, effect, node=node)
 
 
+def _clone_access(ctx: Ctx, config: dict[str, str], storage: str | None) -> bool:
+    """clone_vm's access checks on the source's config, in its order; True when the
+    storage is shared."""
+    shared = clone_storage_access(ctx, config, storage)
+    mapping_access(ctx, config)
+    virtiofs.mapping_access(ctx, config)
+    bridge_access(ctx, config)
+    return shared
+
+
 def _mac() -> str:
     return "BC:24:11:" + ":".join(f"{random.randrange(256):02X}" for _ in range(3))
-
-
-def template(ctx: Ctx) -> Any:
-    """POST /nodes/{node}/qemu/{vmid}/template: qemu-server PVE/API2/Qemu.pm `template`.
-
-    VM.Allocate on /vms/{vmid} (perms.py); `$load_and_check` before the fork: the lock,
-    "you can't convert a template to a template" (unless `disk` names one disk to
-    convert), "you can't convert a VM to template if VM is running"; the worker sets
-    `template: 1` and PVE/QemuServer.pm `template_create` makes each disk (or only
-    `disk`) a base volume (vm-N-disk-M -> base-N-disk-M)."""
-    node, vmid = ctx.node(), str(ctx.params["vmid"])
-    vm = vc.vm_record(ctx.world, node, vmid)
-    vc.check_lock(vm)
-    only = ctx.params.get("disk")
-    if vm["config"].get("template") == "1" and not only:
-        raise fail("you can't convert a template to a template")
-    if vm["status"] == "running":
-        raise fail("you can't convert a VM to template if VM is running")
-    for key, value in list(vm["config"].items()):
-        volid = value.split(",")[0]
-        if only and key != only:
-            continue
-        if DISK_KEY.fullmatch(key) and "-disk-" in volid and "base-" not in volid:
-            sid, _, name = volid.partition(":")
-            base = name.replace(f"vm-{vmid}-disk-", f"base-{vmid}-disk-")
-            vols = ctx.world["volumes"].get(sid, {})
-            vols[base] = vols.pop(name, {"size": 0, "vmid": int(vmid), "format": "raw"})
-            vm["config"][key] = value.replace(volid, f"{sid}:{base}", 1)
-    vm["config"]["template"] = "1"
-    return ctx.task("qmtemplate", vmid, {})
 
 
 def config_get(ctx: Ctx) -> Any:
