@@ -203,7 +203,7 @@ class SimApp:
     ) -> Reply:
         now = self.clock()
         catch_up(world, now, self.durations(world)["pvestatd"], apply_task)
-        power_off_bakes(world, now, float(self.durations(world).get("boot", 0.0)))
+        power_off_bakes(world, now, self.durations(world))
         fault = faults.request_fault(world, method, sub)
         if fault is not None:
             if fault["kind"] == "http500":

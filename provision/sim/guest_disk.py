@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping
 from typing import Any
 
+from provision.sim.guest_timeline import timeline
 from provision.sim.guest_userdata import CloudConfig, parse_user_data
 from provision.sim.state import World
 
@@ -63,8 +65,24 @@ def skips(script: str, phase: str, baked: dict[str, Any] | None) -> bool:
     return True
 
 
-def power_off_bakes(world: World, now: float, boot_delay: float) -> None:
-    """Bake VMs whose first boot has run power themselves off, their disk baked.
+def bake_seconds(spec: dict[str, Any], durations: Mapping[str, float]) -> float:
+    """How long a bake's first boot runs before it powers off: boot, packages, then the
+    driver (with its DKMS build and CUDA), the reboot and the runtime's install, as the
+    guest timeline times them for a VM (provision.sim.guest_timeline); no models."""
+    runtime = str(spec.get("runtime") or "none")
+    line = timeline(
+        durations,
+        driver=bool(spec.get("driver")),
+        cuda=bool(spec.get("cuda")),
+        runtime=None if runtime == "none" else runtime,
+    )
+    installs = ("driver", "reboot", "runtime")
+    return line.agent_from + sum(s.end - s.start for s in line.spans if s.phase in installs)
+
+
+def power_off_bakes(world: World, now: float, durations: Mapping[str, float]) -> None:
+    """Bake VMs whose first boot has run (bake_seconds) power themselves off, their disk
+    baked.
 
     A guest's own poweroff ends QEMU; qmeventd then runs `qm cleanup` (qemu-server
     src/PVE/CLI/qm.pm `cleanup`: no worker task; `vm_stop_cleanup` with
@@ -72,13 +90,11 @@ def power_off_bakes(world: World, now: float, boot_delay: float) -> None:
     for vm in world["vms"].values():
         if vm["status"] != "running" or vm.get("started_at") is None:
             continue
-        if now - float(vm["started_at"]) < boot_delay:
-            continue
         text = vm["guest"].get("user_data")
         if not text or BAKE_SPEC not in text:
             continue  # not a bake: no YAML parse on every request
         spec = bake_spec(parse_user_data(text))
-        if spec is None:
+        if spec is None or now - float(vm["started_at"]) < bake_seconds(spec, durations):
             continue
         vm.update(status="stopped", started_at=None, pci_in_use=[])
         vm["disk"] = {**(vm.get("disk") or {}), "baked": spec}

@@ -167,3 +167,35 @@ def _clone_clocked(sim, api, clock, user_data: str) -> Any:
     vm = api.nodes("pve1").qemu(100)
     vm.config.put(cicustom="user=local:snippets/b.yaml")
     return vm
+
+
+class _Clock:
+    """Time this test moves by hand."""
+
+    def __init__(self) -> None:
+        self.now = 1_800_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+def test_a_bake_vm_runs_its_installs_before_it_powers_off(make_sim):
+    clock = _Clock()
+    # boot 1 + packages 2 + driver 3 + DKMS 4 + reboot 1 + Ollama's install 5 = 16 s
+    durations = {"boot": 1, "guest_apt": 2, "guest_driver": 3, "guest_dkms": 4}
+    durations |= {"guest_reboot": 1, "guest_runtime_ollama": 5, "guest_health": 7}
+    sim = make_sim(durations=durations | {"guest_pull_s_per_gb": 9}, clock=clock)
+    api = sim.api()
+    inv = _inventory(driver="580", runtime="ollama")
+    vm = _clone(sim, api, 9000, 200, render_bake(inv, "base", recipe_digest(inv, "base")).text)
+    clock.advance(10)
+    vm.status.start.post()  # a start task of 0 s: the guest boots from now
+    assert vm.status.current.get()["status"] == "running"
+    clock.advance(15.9)
+    assert vm.status.current.get()["status"] == "running"  # still installing
+    clock.advance(0.2)
+    assert vm.status.current.get()["status"] == "stopped"  # no models, no health: 16 s
+    assert baked_phases(_world_vm(sim, 200)) == {"driver", "reboot", "runtime"}
