@@ -76,11 +76,12 @@ def render_user_data(
         )
     env = _environment(inv.templates_dir)
     context, secrets = build_context(vm_name, vm, chosen, secret_reader, instance_id, tag)
-    text = _render_document(env, context)
+    installed = _image_packages(inv, vm.template, chosen)
+    text = _render_document(env, context, installed)
     masked_context, _ = build_context(
         vm_name, vm, chosen, lambda _ref, _what: MASK, instance_id, tag
     )
-    masked = _render_document(env, masked_context) if secrets else text
+    masked = _render_document(env, masked_context, installed) if secrets else text
     return RenderedUserData(text=text, secrets=secrets, masked_text=masked)
 
 
@@ -94,10 +95,29 @@ def template_names(context: dict[str, Any]) -> list[str]:
     return [ENTRY, f"distro/{context['distro']}.yaml.j2", f"runtime/{context['runtime']}.yaml.j2"]
 
 
-def _render_document(env: Environment, context: dict[str, Any]) -> str:
+def _image_packages(inv: Inventory, template: str | None, distro: str) -> frozenset[str]:
+    """The packages a VM's image already has: those its bake recipe's user-data installed
+    (none for a template aihost did not bake, or one baked for another distro)."""
+    recipe = inv.bake.get(template) if template else None
+    if recipe is None or recipe.distro != distro:
+        return frozenset()
+    from provision.cloudinit.bake import render_bake  # bake renders through this module
+
+    baked = yaml.safe_load(render_bake(inv, str(template)).text)
+    return frozenset(str(p) for p in baked.get("packages") or [])
+
+
+def _render_document(
+    env: Environment, context: dict[str, Any], installed: frozenset[str] = frozenset()
+) -> str:
     doc: dict[str, Any] = {}
     for name in template_names(context):
         _merge(doc, _render_mapping(env, name, context), name)
+    if installed and set(map(str, doc.get("packages") or [])) <= installed:
+        # An image that has every package needs no apt at all: cloud-init runs
+        # `apt-get update` whenever `packages` is given, whatever package_update says.
+        del doc["packages"]
+        doc["package_update"] = False
     text = "#cloud-config\n" + yaml.dump(
         doc, Dumper=_BlockDumper, sort_keys=False, allow_unicode=True, width=1_000_000
     )

@@ -93,8 +93,11 @@ def power_off_bakes(world: World, now: float, durations: Mapping[str, float]) ->
         text = vm["guest"].get("user_data")
         if not text or BAKE_SPEC not in text:
             continue  # not a bake: no YAML parse on every request
-        spec = bake_spec(parse_user_data(text))
+        cloud = parse_user_data(text)
+        spec = bake_spec(cloud)
         if spec is None or now - float(vm["started_at"]) < bake_seconds(spec, durations):
             continue
         vm.update(status="stopped", started_at=None, pci_in_use=[])
-        vm["disk"] = {**(vm.get("disk") or {}), "baked": spec}
+        # what dpkg has on the disk now: the bake's packages (a VM of it needs no apt)
+        packages = sorted({*(vm.get("disk") or {}).get("packages", ()), *cloud.packages})
+        vm["disk"] = {**(vm.get("disk") or {}), "baked": spec, "packages": packages}

@@ -50,6 +50,7 @@ class GuestView:
     models_pull: dict[str, Any] | None = None  # provision.sim.model_store.first_boot
     timing: Timing | None = None  # None: first boot is over at once (guest_timeline)
     baked: dict[str, Any] | None = None  # the disk's /etc/aihost/baked.json (guest_disk)
+    image_packages: frozenset[str] = frozenset()  # installed on the disk (a bake's packages)
 
 
 @dataclass(frozen=True)
@@ -86,7 +87,9 @@ def agent_available(view: GuestView) -> bool:
         view.timing.elapsed
     ):
         return False  # packages not installed yet, or the driver's reboot
-    return cloud.valid and cloud.installs("qemu-guest-agent")
+    return cloud.valid and (
+        cloud.installs("qemu-guest-agent") or "qemu-guest-agent" in view.image_packages
+    )
 
 
 def instance_id(user_data: str | None, meta_data: str | None, network_config: str | None) -> str:

@@ -49,6 +49,21 @@ class Timing:
     stored_bytes: int = 0
 
 
+def image_skips(cloud: CloudConfig, baked: dict[str, Any] | None) -> frozenset[str]:
+    """What first boot skips on this VM's image: the phases its disk has baked that the
+    scripts' checks accept (guest_disk), and the packages phase when cloud-init runs no
+    apt at all (no `packages`, no package_update: cloud-init's cc_package_update_upgrade_
+    install updates whenever either is given)."""
+    skipped: set[str] = set()
+    if DRIVER in cloud.files and skips(cloud.files.get(FIRSTBOOT, ""), "driver", baked):
+        skipped |= {"driver", "reboot"}
+    if SETUP in cloud.files and skips(cloud.files.get(BOOT, ""), "runtime", baked):
+        skipped.add("runtime")
+    if cloud.valid and not cloud.packages and not cloud.apt_update:
+        skipped.add("packages")
+    return frozenset(skipped)
+
+
 def first_boot_line(cloud: CloudConfig, timing: Timing) -> Timeline:
     """The first boot's phases for this user-data, in the order the scripts run them."""
     runtime = runtime_of(cloud)

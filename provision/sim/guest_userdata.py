@@ -58,6 +58,9 @@ class CloudConfig:
     runcmd: list[str] = field(default_factory=list)  # each entry as one shell line
     files: dict[str, str] = field(default_factory=dict)  # write_files path -> content
     hostname: str | None = None
+    # package_update/upgrade (or the old apt_update/apt_upgrade): cloud-init's package
+    # module runs apt-get update for them, and whenever `packages` lists any
+    apt_update: bool = False
 
     def installs(self, package: str) -> bool:
         """True when `packages` lists the package (any version)."""
@@ -110,12 +113,15 @@ def _parse_multipart(body: str) -> CloudConfig:
         merged.runcmd.extend(one.runcmd)
         merged.files.update(one.files)
         merged.hostname = one.hostname or merged.hostname
+        merged.apt_update = merged.apt_update or one.apt_update
     return merged
 
 
 def _from_mapping(data: dict[str, Any]) -> CloudConfig:
     config = CloudConfig()
     _add_packages(config, data.get("packages"))
+    keys = ("package_update", "package_upgrade", "apt_update", "apt_upgrade")
+    config.apt_update = any(data.get(key) is True for key in keys)
     for entry in data.get("runcmd") or []:
         if isinstance(entry, list):
             config.runcmd.append(" ".join(str(x) for x in entry))

@@ -9,7 +9,8 @@ from provision.sim import guest, model_store, qemu_bridge
 from provision.sim import vmconfig as vc
 from provision.sim.context import Ctx, Handler, Route
 from provision.sim.guest_disk import baked_record
-from provision.sim.guest_state import STATE_PATH, Timing
+from provision.sim.guest_state import STATE_PATH, Timing, image_skips
+from provision.sim.guest_userdata import parse_user_data
 from provision.sim.http import fail, param_fail
 from provision.sim.lifecycle import generated_network, generated_user_data
 from provision.sim.pci import parse_prop
@@ -25,13 +26,16 @@ def _ip(vmid: str, config: dict[str, str]) -> str:
 
 def _timing(ctx: Ctx, vm: dict[str, Any]) -> Timing:
     """How far the VM's first boot is (provision.sim.guest_timeline): seconds since this
-    instance's first boot began, under the guest_* durations, with the model bytes the
-    node's store held when that first boot began (provision.sim.model_store.first_boot)."""
+    instance's first boot began, under the guest_* durations, with what the image skips
+    (guest_state.image_skips) and the model bytes the node's store held when that first
+    boot began (provision.sim.model_store.first_boot)."""
     began = vm["guest"].get("first_boot_at") or vm["started_at"] or ctx.now
     pull = vm["guest"].get("models_pull") or {}
+    cloud = parse_user_data(vm["guest"].get("user_data"))
     return Timing(
         durations=ctx.durations,
         elapsed=ctx.now - float(began),
+        baked=image_skips(cloud, baked_record(vm)),
         stored_bytes=int(pull.get("stored_bytes", 0)),
     )
 
@@ -66,6 +70,7 @@ def view(ctx: Ctx) -> tuple[str, dict[str, Any], guest.GuestView]:
         models_pull=record.get("models_pull"),
         timing=_timing(ctx, vm),
         baked=baked_record(vm),
+        image_packages=frozenset((vm.get("disk") or {}).get("packages") or ()),
     )
     if not guest.agent_available(gview):
         raise fail(guest.AGENT_NOT_RUNNING)

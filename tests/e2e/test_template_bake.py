@@ -204,3 +204,25 @@ def test_missing_privileges_are_listed_before_any_write(sim_from, tmp_path):
     assert "nothing was changed: missing VM.PowerMgmt on /vms (start the bake VM)" in line
     assert "pveum acl modify /vms" in result.stderr, result.stderr
     assert sim.writes() == []
+
+
+def test_a_vm_of_the_baked_image_runs_no_apt_at_first_boot(sim, tmp_path):
+    inventory = _inventory(sim, tmp_path / "inv.yaml")
+    _bake(inventory)
+    # apt would take 10 minutes: the VM's user-data must not ask cloud-init for any
+    render = run_aihost("-i", str(inventory), "render", "llm-box")
+    assert render.exit_code == 0, render.stderr
+    user_data = yaml.safe_load(render.stdout)
+    assert "packages" not in user_data and user_data["package_update"] is False
+    sim.control("durations", {"guest_apt": 600.0})
+    result = run_aihost("-i", str(inventory), "vm", "up", "llm-box", "--agent-timeout", "30")
+    assert result.exit_code == 0, result.stderr
+    assert "llm-box: first boot: done ok" in result.stderr
+
+
+def test_a_vm_of_a_recipe_for_another_distro_keeps_its_packages(sim, tmp_path):
+    inventory = _inventory(sim, tmp_path / "inv.yaml", {"distro": "ubuntu-22.04"})
+    result = run_aihost("-i", str(inventory), "render", "llm-box")
+    assert result.exit_code == 0, result.stderr
+    user_data = yaml.safe_load(result.stdout)
+    assert "qemu-guest-agent" in user_data["packages"] and user_data["package_update"] is True
