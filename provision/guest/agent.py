@@ -80,7 +80,7 @@ class GuestAgent:
                 progress("waiting for the guest agent (cloud-init installs it on first boot)")
                 announced = True
             self.sleep(min(delay, max(0.0, timeout - waited)))
-            delay = min(delay * 2, 2.0)
+            delay = min(delay * 2, 1.0)
         return self.clock() - start
 
     def run(self, command: list[str], timeout: float = 60) -> ExecResult:

@@ -126,4 +126,4 @@ def wait_first_boot(
                 hint="re-run `aihost vm up` later, or raise --agent-timeout",
             )
         agent.sleep(min(delay, max(0.0, timeout - waited)))
-        delay = min(delay * 2, 5.0)
+        delay = min(delay * 2, 1.0)  # one file-read a second: cheap, and ends seen at once

@@ -125,3 +125,31 @@ def test_the_state_of_the_instance_before_reprovision_is_not_taken_for_the_new_o
     state = wait_first_boot(agent, 600, said.append, instance_id="aihost-box-g2")
     assert state is not None and state.instance_id == "aihost-box-g2"
     assert said == ["first boot: runtime running", "first boot: done ok"]
+
+
+class _ClockedClient(_Client):
+    """The state file says running until `done_at` on the agent's clock, then done."""
+
+    def __init__(self, now: list[float], done_at: float) -> None:
+        super().__init__([_state("models", "running")])
+        self.now, self.done_at = now, done_at
+
+    def get(self, path: str, **params: Any) -> Any:
+        if params["file"] == "/var/lib/aihost/state.json" and self.now[0] >= self.done_at:
+            return {"content": _state("done", "ok")}
+        return super().get(path, **params)
+
+
+def test_the_end_of_first_boot_is_seen_within_a_second() -> None:
+    # a baked image with its model stored serves in about half a minute: a reading every
+    # few seconds would add a sizeable share of that
+    now = [0.0]
+    client = _ClockedClient(now, done_at=30.0)
+    agent = GuestAgent(
+        Vm(client, "pve1", 100),
+        clock=lambda: now[0],
+        sleep=lambda s: now.__setitem__(0, now[0] + s),
+    )
+    state = wait_first_boot(agent, 600, lambda _line: None)
+    assert state is not None and state.phase == "done"
+    assert 30.0 <= now[0] <= 31.0
