@@ -57,6 +57,7 @@ class BenchSim:
         validate: bool = False,
         share: BenchSim | None = None,
         seed: Path | None = None,
+        fixture: Path | None = None,
     ) -> None:
         from provision.sim.server import SimServer
 
@@ -79,7 +80,7 @@ class BenchSim:
         self.durations = dict(durations)
         validator = _schema_validator() if validate else None
         self.server: Any = SimServer(
-            self.state_dir, durations=self.durations, validator=validator
+            self.state_dir, fixture, durations=self.durations, validator=validator
         ).start()
         self.known_hosts = self.root / "known_hosts"
         self.known_hosts.write_text(self.server.known_hosts_line() + "\n")
