@@ -41,8 +41,8 @@ from provision.sim.guest_facts import (
 )
 from provision.sim.guest_health import health, on_gpu, reachable
 from provision.sim.guest_net import network_interfaces, property_flags
+from provision.sim.guest_runtime import runtime_of
 from provision.sim.guest_state import FIRSTBOOT, STATE_PATH, first_boot_line, state_json
-from provision.sim.guest_userdata import runtime_of
 
 _SHELLS = {"sh", "bash", "/bin/sh", "/bin/bash", "/usr/bin/bash"}
 

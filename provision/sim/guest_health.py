@@ -7,7 +7,7 @@ import json
 from typing import Any
 
 from provision.sim.guest_facts import ExecResult, Guest
-from provision.sim.guest_userdata import Runtime, runtime_of, runtime_settings
+from provision.sim.guest_runtime import Runtime, runtime_of, runtime_settings
 
 
 def reachable(guest: Guest, runtime: str) -> bool:

@@ -22,8 +22,9 @@ from typing import Any
 
 from provision.sim.guest_disk import bake_spec, skips
 from provision.sim.guest_downloads import download_error
+from provision.sim.guest_runtime import runtime_of
 from provision.sim.guest_timeline import Timeline, download_progress, timeline
-from provision.sim.guest_userdata import CloudConfig, runtime_of
+from provision.sim.guest_userdata import CloudConfig
 
 STATE_PATH = "/var/lib/aihost/state.json"
 FIRSTBOOT = "/usr/local/sbin/aihost-firstboot"

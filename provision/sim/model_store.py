@@ -21,7 +21,8 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from provision.sim.guest_models import model_bytes
-from provision.sim.guest_userdata import RUNTIME_UNITS, parse_user_data, runtime_of
+from provision.sim.guest_runtime import runtime_of
+from provision.sim.guest_userdata import RUNTIME_UNITS, parse_user_data
 from provision.sim.state import World
 from provision.sim.virtiofs import shares
 

@@ -18,7 +18,8 @@ from provision.sim.guest import (
     instance_id,
     network_interfaces,
 )
-from provision.sim.guest_userdata import driver_version, parse_user_data, runtime_of
+from provision.sim.guest_runtime import runtime_of
+from provision.sim.guest_userdata import driver_version, parse_user_data
 
 RTX4090 = {"name": "NVIDIA GeForce RTX 4090", "memory_mib": 24564, "pci": "0000:01:00.0"}
 NVIDIA_QUERY = [
@@ -335,7 +336,7 @@ def test_health_ollama_on_gpu() -> None:
 def test_the_runtime_reports_the_settings_its_unit_starts_it_with(
     name: str, unit: str, vram: int, expected: dict
 ) -> None:
-    from provision.sim.guest_userdata import Runtime, runtime_settings
+    from provision.sim.guest_runtime import Runtime, runtime_settings
 
     runtime = Runtime(name, f"{name}.service", "127.0.0.1", 1, ["m"])
     assert runtime_settings(runtime, unit, vram) == expected

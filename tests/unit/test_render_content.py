@@ -11,7 +11,8 @@ from test_render_helpers import KEY, files, inventory, parse
 from provision.cloudinit import render_meta_data, render_user_data
 from provision.cloudinit.passwd import hash_password
 from provision.errors import InputError
-from provision.sim.guest_userdata import driver_version, parse_user_data, runtime_of
+from provision.sim.guest_runtime import runtime_of
+from provision.sim.guest_userdata import driver_version, parse_user_data
 
 
 def render(vm=None, *, gpu=True, distro=None, secrets=None):
