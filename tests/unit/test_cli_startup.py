@@ -52,3 +52,39 @@ def test_unknown_command_is_exit_2():
     result = run_aihost("frobnicate")
     assert result.exit_code == 2
     assert "No such command" in result.stderr
+
+
+EXIT_PROBE = """
+import atexit, sys, threading, time
+atexit.register(print, "exit handler ran", flush=True)
+
+class Finalized:
+    def __del__(self):
+        print("interpreter teardown ran", flush=True)
+
+kept = Finalized()
+if "--thread" in sys.argv:
+    threading.Thread(target=lambda: (time.sleep(0.05), print("thread finished"))).start()
+from provision.cli.main import main
+main(["--version"])
+"""
+
+
+def _exit_probe(*extra: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-c", EXIT_PROBE, *extra], capture_output=True, text=True, check=False
+    )
+
+
+def test_the_console_exit_runs_exit_handlers_but_skips_the_interpreter_teardown():
+    result = _exit_probe()
+    assert result.returncode == 0
+    assert "aihost" in result.stdout and "exit handler ran" in result.stdout
+    assert "interpreter teardown ran" not in result.stdout
+
+
+def test_the_console_exit_waits_for_a_thread_still_running():
+    result = _exit_probe("--thread")
+    assert result.returncode == 0
+    assert "thread finished" in result.stdout
+    assert "interpreter teardown ran" in result.stdout
