@@ -79,6 +79,28 @@ class VmGpuSteps:
         )
         vm.shutdown(timeout, force=force, what=f"shut down VM {vmid}")
 
+    def stop_all(self, vmids: list[int], *, timeout: float, force: bool) -> None:
+        """Shut several VMs down at once, each as stop does: a swap waits for the longer
+        of two shutdowns, not their sum. Returns once every shutdown has ended; the first
+        failure is raised then (so a rollback never races a shutdown still under way)."""
+        if len(vmids) < 2:
+            for vmid in vmids:
+                self.stop(vmid, timeout=timeout, force=force)
+            return
+        from concurrent.futures import ThreadPoolExecutor, wait
+
+        pool = ThreadPoolExecutor(max_workers=len(vmids), thread_name_prefix="stop")
+        futures = [pool.submit(self.stop, v, timeout=timeout, force=force) for v in vmids]
+        try:
+            wait(futures)
+        except KeyboardInterrupt:
+            wait(futures)  # Ctrl-C: the shutdowns under way end before the rollback starts
+            raise
+        finally:
+            pool.shutdown(wait=False)
+        for future in futures:
+            future.result()
+
     def start(self, vmid: int, *, timeout: int) -> None:
         """Start vmid unless it runs; the timeout is never below qemu-server's default for
         the config being started (provision.pve.vm.start_timeout)."""

@@ -176,7 +176,8 @@ def _source(ctx: GpuContext, target: Any, holders: list[Holder]) -> Holder | Non
 
 
 def _stop_and_detach(swap: _Swap, source: Holder | None, target: Any, options: SwapOptions) -> None:
-    """Stop the holder and the target, then take the GPU out of the holder's config."""
+    """Stop the holder and the target (at once), then take the GPU out of the holder's
+    config."""
     ctx = swap.ctx
     swap.enter(
         "stopping",
@@ -186,9 +187,11 @@ def _stop_and_detach(swap: _Swap, source: Holder | None, target: Any, options: S
         holder_name=source.name if source else None,
     )
     with swap.step("stop"):
-        for vm in (source, target):
-            if vm is not None:
-                ctx.steps.stop(vm.vmid, timeout=options.shutdown_timeout, force=options.force)
+        ctx.steps.stop_all(
+            [vm.vmid for vm in (source, target) if vm is not None],
+            timeout=options.shutdown_timeout,
+            force=options.force,
+        )
     swap.enter("detached")
     with swap.step("config"):
         if source is not None:
