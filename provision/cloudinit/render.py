@@ -23,6 +23,9 @@ from provision.inventory.model import SecretRef
 from provision.inventory.secrets import read_secret, redact
 from provision.paths import builtin_templates_dir
 
+# libyaml's parser where PyYAML has it (same documents, ~10x faster than the pure-Python one)
+SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
 if TYPE_CHECKING:
     from jinja2 import Environment
 
@@ -95,7 +98,8 @@ def _render_document(env: Environment, context: dict[str, Any]) -> str:
     text = "#cloud-config\n" + yaml.dump(
         doc, Dumper=_BlockDumper, sort_keys=False, allow_unicode=True, width=1_000_000
     )
-    if yaml.safe_load(text) != doc:  # the final text must say exactly what was built
+    # the final text must say exactly what was built
+    if yaml.load(text, Loader=SAFE_LOADER) != doc:
         raise InputError("the rendered user-data does not read back as the document built")
     return text
 
@@ -103,7 +107,7 @@ def _render_document(env: Environment, context: dict[str, Any]) -> str:
 def _render_mapping(env: Environment, name: str, context: dict[str, Any]) -> dict[str, Any]:
     text = _render_text(env, name, context)
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=SAFE_LOADER)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" (line {mark.line + 1} of its output)" if mark is not None else ""
