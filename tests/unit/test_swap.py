@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from dataclasses import dataclass, field
 from types import SimpleNamespace
 from typing import Any
@@ -217,3 +218,40 @@ def test_a_failed_shutdown_is_raised_once_the_other_one_ended():
     with pytest.raises(TaskFailed, match="shutdown failed"):
         ctx.steps.stop_all([100, 101], timeout=30, force=False)
     assert holder.status == "stopped" and holder.log == ["shutdown"]
+
+
+class CountingVm(FakeVm):
+    """A FakeVm that counts reads of its config and power state."""
+
+    reads: int = 0
+
+    def read(self) -> dict[str, Any]:
+        self.reads += 1
+        return super().read()
+
+    def state(self) -> str:
+        self.reads += 1
+        return super().state()
+
+
+def test_the_target_is_prepared_while_the_holder_shuts_down():
+    # the holder's shutdown waits (bounded) for the swap to read the stopped target's
+    # config; afterwards the target is attached and started from what was read then,
+    # without reading it again
+    target = CountingVm(101, "b", {})
+
+    class SlowHolder(FakeVm):
+        def shutdown(self, timeout: float, *, force: bool, what: str) -> None:
+            for _ in range(500):
+                if target.reads >= 2:
+                    break
+                time.sleep(0.01)
+            self.seen = target.reads
+            super().shutdown(timeout, force=force, what=what)
+
+    holder = SlowHolder(100, "a", {"hostpci0": VALUE}, "running")
+    ctx = FakeContext([holder, target])
+    assert swap_gpu(ctx, "b", SwapOptions(verify=False), clock=lambda: 0.0).outcome == "swapped"
+    assert holder.seen == 2  # the target's power state, then its config
+    # one more read: the fake's own digest check in write (Proxmox's side of it)
+    assert target.reads == 3 and target.log == ["write ['hostpci0']", "start"]
