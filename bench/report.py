@@ -190,12 +190,12 @@ def markdown(results: dict[str, Any]) -> str:
         f"- Repetitions: {meta['reps']} (medians); start-up: {meta['startup_reps']}",
         f"- Reproduce: `{meta['command']}`",
         "",
-        "## Targets (issue #8)",
+        "## Targets (issues #8 and #18)",
         "",
     ]
     lines += _table(
-        ["target", "measured", "status"],
-        [[t["target"], t["measured"], t["status"]] for t in evaluate(results)],
+        ["issue", "target", "measured", "status"],
+        [[t["issue"], t["target"], t["measured"], t["status"]] for t in evaluate(results)],
     )
     for name, render in SECTIONS.items():
         data = results["scenarios"].get(name)
