@@ -83,16 +83,17 @@ def exit_now(code: int) -> NoReturn:
     `vm up` or `gpu swap` loads: requests, cryptography, paramiko, pydantic) takes 0.1-0.2
     s after the work is done, and a user, a script or a benchmark waits for the exit.
     The exit handlers still run (an in-process simulator stops, temporary folders go) and
-    output is flushed; with a thread other than this one still alive, the normal exit
-    (which joins it) is used.
+    output is flushed; with a thread other than this one still alive (the normal exit
+    joins it) or under a profiler or debugger, the normal exit is used.
     """
     import atexit
     import os
     import threading
 
     main_thread = threading.main_thread()
-    if any(t is not main_thread and not t.daemon for t in threading.enumerate()):
-        sys.exit(code)
+    others = any(t is not main_thread and not t.daemon for t in threading.enumerate())
+    if others or sys.getprofile() is not None or sys.gettrace() is not None:
+        sys.exit(code)  # a profiler or debugger writes its results at the normal exit
     atexit._run_exitfuncs()
     for stream in (sys.stdout, sys.stderr):
         with contextlib.suppress(OSError, ValueError):  # a closed pipe (`| head`)
