@@ -1,4 +1,4 @@
-"""Where each of issue #8's targets stands, from the measured results."""
+"""Where each target of issues #8 and #18 stands, from the measured results of one run."""
 
 from __future__ import annotations
 
@@ -18,7 +18,44 @@ def _verdict(ok: bool | None) -> str:
 
 
 def evaluate(results: dict[str, Any]) -> list[dict[str, str]]:
-    """One row per target: the target, what was measured, met / NOT met / n/a."""
+    """One row per target: its issue, the target, what was measured, met / NOT met / n/a."""
+    return [{"issue": "#8", **row} for row in issue8(results)] + [
+        {"issue": "#18", **row} for row in issue18(results)
+    ]
+
+
+def issue18(results: dict[str, Any]) -> list[dict[str, str]]:
+    """Issue #18's targets for client overhead and swaps (faster swaps, fewer fixed costs)."""
+    fresh = _get(results, "scenarios", "fresh", "tools") or {}
+    ours = _get(fresh, "aihost", "scaled", "median", "overhead")
+    theirs = _get(fresh, "proxmoxer", "scaled", "median", "overhead")
+    times = None if ours is None or not theirs else ours / theirs
+    rerun = _get(fresh, "aihost", "rerun", "median", "wall")
+    swap = _get(results, "scenarios", "swap", "tools", "aihost", "median") or {}
+    ratio = swap.get("overhead_ratio")
+    return [
+        {
+            "target": "fresh vm up: client overhead <= 2x the proxmoxer script's",
+            "measured": f"{_x(times)} ({_s(ours)} vs {_s(theirs)}, scale "
+            f"{_get(results, 'meta', 'scale')})",
+            "status": _verdict(None if times is None else times <= 2.0),
+        },
+        {
+            "target": "converged re-run: under 0.5 s",
+            "measured": _s(rerun),
+            "status": _verdict(None if rerun is None else rerun < 0.5),
+        },
+        {
+            "target": "gpu swap: downtime <= task time + 5%",
+            "measured": f"+{_pct(ratio)} ({_s(swap.get('downtime'))} downtime, "
+            f"{_s(swap.get('task_time'))} of tasks)",
+            "status": _verdict(None if ratio is None else ratio <= 0.05),
+        },
+    ]
+
+
+def issue8(results: dict[str, Any]) -> list[dict[str, str]]:
+    """Issue #8's targets (requests, overhead, re-run, fleet, swap, start-up)."""
     rows = []
     fresh = _get(results, "scenarios", "fresh", "tools") or {}
     theirs = _get(fresh, "ansible", "zero", "median", "requests")

@@ -21,7 +21,10 @@ from provision.cloudinit.escape import env_file_quote, sh_quote, systemd_quote, 
 from provision.errors import InputError
 from provision.inventory.model import SecretRef
 from provision.inventory.secrets import read_secret, redact
-from provision.paths import builtin_templates_dir
+from provision.paths import builtin_templates_dir, state_dir
+
+# libyaml's parser where PyYAML has it (same documents, ~10x faster than the pure-Python one)
+SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 if TYPE_CHECKING:
     from jinja2 import Environment
@@ -121,7 +124,8 @@ def _render_document(
     text = "#cloud-config\n" + yaml.dump(
         doc, Dumper=_BlockDumper, sort_keys=False, allow_unicode=True, width=1_000_000
     )
-    if yaml.safe_load(text) != doc:  # the final text must say exactly what was built
+    # the final text must say exactly what was built
+    if yaml.load(text, Loader=SAFE_LOADER) != doc:
         raise InputError("the rendered user-data does not read back as the document built")
     return text
 
@@ -129,7 +133,7 @@ def _render_document(
 def _render_mapping(env: Environment, name: str, context: dict[str, Any]) -> dict[str, Any]:
     text = _render_text(env, name, context)
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=SAFE_LOADER)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" (line {mark.line + 1} of its output)" if mark is not None else ""
@@ -202,6 +206,7 @@ def _environment(override: Path | None) -> Environment:
     loaders.append(jinja2.FileSystemLoader(str(builtin_templates_dir())))
     env = jinja2.Environment(
         loader=jinja2.ChoiceLoader(loaders),
+        bytecode_cache=_bytecode_cache(),
         undefined=jinja2.StrictUndefined,
         autoescape=False,
         keep_trailing_newline=True,
@@ -216,6 +221,21 @@ def _environment(override: Path | None) -> Environment:
 
     env.globals["file"] = file
     return env
+
+
+def _bytecode_cache() -> Any:
+    """The templates compiled before, kept in the state dir (jinja2's
+    FileSystemBytecodeCache: keyed by template name and source checksum, written to a
+    temporary name then renamed): compiling them took ~40 ms of every `vm up`. None when
+    the state dir cannot hold it."""
+    import jinja2
+
+    folder = state_dir() / "cache" / "jinja2"
+    try:
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    except OSError:
+        return None
+    return jinja2.FileSystemBytecodeCache(str(folder))
 
 
 class _BlockDumper(yaml.SafeDumper):

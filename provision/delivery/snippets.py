@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import posixpath
 import shlex
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -51,6 +52,18 @@ def snippet_path(ssh: SshSession, volid: str) -> str:
         hint=f"storage.snippets ('{storage}') must be a file storage of the node that allows "
         "snippets (`pvesm status --content snippets` lists them), reached over ssh as root",
     )
+
+
+def snippet_paths(ssh: SshSession, storage: str, names: list[str]) -> list[str]:
+    """The node paths of several snippets of one storage, with one `pvesm path` (a Perl
+    start of ~0.3 s on a real node): pve-storage PVE/Storage/Plugin.pm `filesystem_path`
+    puts every volume of type snippets in one directory (`get_subdir`, then "/$name"),
+    so the others are siblings of the first."""
+    if not names:
+        return []
+    first = snippet_path(ssh, f"{storage}:snippets/{names[0]}")
+    folder = posixpath.dirname(first)
+    return [first, *(posixpath.join(folder, name) for name in names[1:])]
 
 
 def storage_allows(client: Api, node: str, storage: str, content: str) -> bool:
@@ -108,12 +121,13 @@ def plan_snippets(
         ]
     files = []
     with SshSession(ssh_target(inv, host_name)) as ssh:
-        for kind, name in names.items():
-            volid = f"{storage}:snippets/{name}"
-            path = snippet_path(ssh, volid)
+        paths = snippet_paths(ssh, storage, list(names.values()))
+        for (kind, name), path in zip(names.items(), paths, strict=True):
             current = ssh.read_file(path)
             content = wanted[kind]
-            files.append(SnippetFile(volid, path, content, present=current == content))
+            files.append(
+                SnippetFile(f"{storage}:snippets/{name}", path, content, present=current == content)
+            )
     return files
 
 
@@ -139,7 +153,5 @@ def remove_snippets(inv: Inventory, host_name: str, vm_name: str) -> int:
     """Remove the VM's snippet files from the node; return how many existed."""
     storage = inv.hosts[host_name].storage.snippets
     with SshSession(ssh_target(inv, host_name)) as ssh:
-        return sum(
-            int(ssh.remove(snippet_path(ssh, f"{storage}:snippets/{name}")))
-            for name in snippet_names(vm_name).values()
-        )
+        paths = snippet_paths(ssh, storage, list(snippet_names(vm_name).values()))
+        return sum(int(ssh.remove(path)) for path in paths)

@@ -56,36 +56,69 @@ class VmGpuSteps:
         )
         return True
 
-    def attach(self, vmid: int, gpu: Gpu) -> bool:
-        """Add gpu to vmid at the first free hostpci slot; False if already there."""
+    def attach(self, vmid: int, gpu: Gpu, config: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Add gpu to vmid at the first free hostpci slot; the config written ({} if the
+        GPU was already there). config: vmid's config as read beforehand (with its digest:
+        the write fails if it changed since), else it is read now."""
         vm = self.node.vm(vmid)
-        config = vm.config()
+        config = config if config is not None else vm.config()
         ref = GpuRef.of(gpu)
         if ref.keys_in(config):
-            return False
+            return {}
         key = free_hostpci_key(config)
         self.progress(f"attaching to VM {vmid} as {key}")
         vm.write({key: ref.hostpci_value}, digest=config.get("digest"), what=f"configure VM {vmid}")
-        return True
+        return {**config, key: ref.hostpci_value}
 
-    def stop(self, vmid: int, *, timeout: float, force: bool) -> None:
-        """Shut vmid down (guest agent or ACPI) within timeout; force: hard stop after it."""
+    def stop(self, vmid: int, *, timeout: float, force: bool) -> bool:
+        """Shut vmid down (guest agent or ACPI) within timeout; force: hard stop after it.
+        False when it was not running."""
         vm = self.node.vm(vmid)
         if vm.state() != "running":
-            return
+            return False
         self.progress(
             f"shutting down VM {vmid} (timeout {timeout:.0f} s"
             + (", then forced)" if force else ")")
         )
         vm.shutdown(timeout, force=force, what=f"shut down VM {vmid}")
+        return True
 
-    def start(self, vmid: int, *, timeout: int) -> None:
+    def stop_all(
+        self,
+        vmids: list[int],
+        *,
+        timeout: float,
+        force: bool,
+        meanwhile: Callable[[], None] | None = None,
+    ) -> set[int]:
+        """Shut several VMs down at once, each as stop does (a swap waits for the longer
+        of two shutdowns, not their sum), and run meanwhile in this thread while they
+        run. Returns once every shutdown has ended (so a rollback never races one still
+        under way), raising the first failure then; the vmids that were shut down."""
+        from concurrent.futures import ThreadPoolExecutor, wait
+
+        pool = ThreadPoolExecutor(max_workers=max(1, len(vmids)), thread_name_prefix="stop")
+        futures = [pool.submit(self.stop, v, timeout=timeout, force=force) for v in vmids]
+        try:
+            if meanwhile is not None:
+                meanwhile()
+            wait(futures)
+        except BaseException:  # meanwhile failed, or Ctrl-C: the shutdowns end first
+            wait(futures)
+            raise
+        finally:
+            pool.shutdown(wait=False)
+        return {vmid for vmid, future in zip(vmids, futures, strict=True) if future.result()}
+
+    def start(self, vmid: int, *, timeout: int, config: dict[str, Any] | None = None) -> None:
         """Start vmid unless it runs; the timeout is never below qemu-server's default for
-        the config being started (provision.pve.vm.start_timeout)."""
+        the config being started (provision.pve.vm.start_timeout). config: the config the
+        caller just wrote to a VM it knows is stopped (nothing is read then)."""
         vm = self.node.vm(vmid)
-        if vm.state() == "running":
-            return
-        config = vm.config()
+        if config is None:
+            if vm.state() == "running":
+                return
+            config = vm.config()
         timeout = start_timeout(timeout, config)
         self.progress(f"starting VM {vmid} (timeout {timeout} s)")
         vm.start(timeout, config=config, what=f"start VM {vmid}")

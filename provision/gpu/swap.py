@@ -118,12 +118,12 @@ def swap_gpu(
         if target is not None and source is None and len(holders) == 1:
             ctx.lease.finish(swap.op, target.vmid, target.name)
             return SwapResult(ctx.name, None, target.name, "already held")
-        _stop_and_detach(swap, source, target, options)
+        config = _stop_and_detach(swap, source, target, options)
         if target is None:
             with swap.step("lease"):
                 ctx.lease.finish(swap.op, None, None)
             return swap.result(source, None, "released")
-        _attach_and_start(swap, target, options, verify_gpu)
+        _attach_and_start(swap, target, options, verify_gpu, config)
     except LeaseUnwritten:
         raise  # the target works and keeps the card; only the record is behind
     except (AihostError, KeyboardInterrupt) as failure:
@@ -175,8 +175,12 @@ def _source(ctx: GpuContext, target: Any, holders: list[Holder]) -> Holder | Non
     return others[0] if others else None
 
 
-def _stop_and_detach(swap: _Swap, source: Holder | None, target: Any, options: SwapOptions) -> None:
-    """Stop the holder and the target, then take the GPU out of the holder's config."""
+def _stop_and_detach(
+    swap: _Swap, source: Holder | None, target: Any, options: SwapOptions
+) -> dict[str, Any] | None:
+    """Stop the holder and the target (at once), then take the GPU out of the holder's
+    config. While they shut down, a stopped target's config is read (its digest guards
+    the attach); that config, or None to read it again (a shutdown may change it)."""
     ctx = swap.ctx
     swap.enter(
         "stopping",
@@ -185,26 +189,41 @@ def _stop_and_detach(swap: _Swap, source: Holder | None, target: Any, options: S
         holder=source.vmid if source else None,
         holder_name=source.name if source else None,
     )
+    read: dict[str, Any] = {}
+
+    def prepare() -> None:
+        if target is not None:
+            read["config"] = ctx.steps.config(target.vmid)
+
     with swap.step("stop"):
-        for vm in (source, target):
-            if vm is not None:
-                ctx.steps.stop(vm.vmid, timeout=options.shutdown_timeout, force=options.force)
+        stopped = ctx.steps.stop_all(
+            [vm.vmid for vm in (source, target) if vm is not None],
+            timeout=options.shutdown_timeout,
+            force=options.force,
+            meanwhile=prepare,
+        )
     swap.enter("detached")
     with swap.step("config"):
         if source is not None:
             ctx.steps.detach(source.vmid, ctx.gpu)
+    return None if target is None or target.vmid in stopped else read.get("config")
 
 
 def _attach_and_start(
-    swap: _Swap, target: Any, options: SwapOptions, verify_gpu: Callable[[int], None] | None
+    swap: _Swap,
+    target: Any,
+    options: SwapOptions,
+    verify_gpu: Callable[[int], None] | None,
+    config: dict[str, Any] | None,
 ) -> None:
     """Give the target the GPU, start it, check it, and record it as the holder."""
     ctx = swap.ctx
     swap.enter("attached")
     with swap.step("config"):
-        ctx.steps.attach(target.vmid, ctx.gpu)
+        written = ctx.steps.attach(target.vmid, ctx.gpu, config=config)
     with swap.step("start"):
-        ctx.steps.start(target.vmid, timeout=_start_timeout(ctx, target.name))
+        timeout = _start_timeout(ctx, target.name)
+        ctx.steps.start(target.vmid, timeout=timeout, config=written or None)
     _settle(swap, target, lambda: swap.enter("started"), done=lambda r: r.phase == "started")
     if options.verify and verify_gpu is not None:
         with swap.step("verify"):

@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import requests
 
@@ -26,8 +27,10 @@ from provision.paths import sim_state_dir
 from provision.pve.client import PveClient
 from provision.pve.tls import PinnedAdapter
 from provision.sim import registry
-from provision.sim.server import SimServer
 from provision.ssh.transport import SshTarget
+
+if TYPE_CHECKING:
+    from provision.sim.server import SimServer
 
 
 def connect(

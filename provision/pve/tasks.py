@@ -14,10 +14,9 @@ from dataclasses import dataclass
 
 from provision.errors import ApiError, TaskFailed, WaitTimeout
 from provision.pve.api import Api
+from provision.pve.polling import next_delay, typical_seconds
 from provision.pve.translate import PERMISSION_RE
 
-FIRST_DELAY = 0.05
-MAX_DELAY = 0.5
 LOG_LINES = 10
 LOG_LIMIT = 1000
 WARNINGS_RE = re.compile(r"^WARNINGS: (\d+)$")
@@ -76,19 +75,23 @@ def wait_task(
     progress: Callable[[str], None] | None = None,
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] = time.sleep,
+    expected: float | None = None,
 ) -> TaskResult:
     """Poll the task until it stops; return its result or raise TaskFailed / WaitTimeout.
 
-    The first poll is immediate, then the interval doubles from 0.05 s up to 1 s, so fast
-    tasks cost one or two requests and slow ones about one per second. upid None (a
-    config change Proxmox finished at once) returns an OK result without a request.
+    The first poll is immediate; the next ones follow provision.pve.polling: backoff
+    from 0.05 s, converging on the end expected from the task type's typical duration
+    (or expected, when the caller knows better), never more than 0.5 s apart. upid None
+    (a config change Proxmox finished at once) returns an OK result without a request.
     """
     if not upid:
         return TaskResult(upid="", exitstatus="OK", warnings=0, duration=0.0)
     info = parse_upid(upid)
     path = f"/nodes/{info.node}/tasks/{upid}/status"
+    if expected is None:
+        expected = typical_seconds(info.type)
     start = clock()
-    delay = FIRST_DELAY
+    delay: float | None = None
     announced = False
     while True:
         status = client.get(path) or {}
@@ -104,8 +107,8 @@ def wait_task(
         if progress and not announced:
             progress(f"waiting for {what} (task {info.type} on {info.node})")
             announced = True
+        delay = next_delay(elapsed, delay, expected)
         sleep(min(delay, max(0.0, timeout - elapsed)))
-        delay = min(delay * 2, MAX_DELAY)
 
 
 def _finished(

@@ -8,19 +8,20 @@ import ipaddress
 import ssl
 from pathlib import Path
 
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
-
 from provision.sim.state import write_atomic
 
 
 def ensure_certificate(state_dir: Path) -> tuple[Path, Path]:
-    """(cert PEM, key PEM) under state_dir/tls, created on first use."""
+    """(cert PEM, key PEM) under state_dir/tls, created on first use (cryptography is
+    imported only then: every client that connects imports this module, few make one)."""
     cert_path, key_path = state_dir / "tls" / "pve-ssl.pem", state_dir / "tls" / "pve-ssl.key"
     if cert_path.is_file() and key_path.is_file():
         return cert_path, key_path
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name(
         [

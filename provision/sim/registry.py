@@ -9,10 +9,13 @@ import contextlib
 import threading
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from provision.sim import server as sim_server_module
-from provision.sim.server import SimServer
 from provision.sim.state import private_dir
+
+if TYPE_CHECKING:  # the server (the whole simulated API) is imported when one starts:
+    # every client imports this module through provision.pve.connect, few run a simulator
+    from provision.sim.server import SimServer
 
 _LOCK = threading.Lock()
 _SERVERS: dict[tuple[str, str], SimServer] = {}
@@ -29,6 +32,8 @@ def sim_server(
             if progress:
                 progress(f"starting the built-in Proxmox simulator (state in {state_dir})")
             private_dir(state_dir)  # owner-only: the world holds secrets
+            from provision.sim import server as sim_server_module
+
             # looked up at call time, so a test may replace the class
             server = sim_server_module.SimServer(state_dir=state_dir, fixture=fixture).start()
             _SERVERS[key] = server

@@ -206,6 +206,13 @@ class SshEndpoint:
 
     def _serve(self, conn: socket.socket) -> None:
         conn.settimeout(None)
+        # OpenSSH's sshd answers an exec request (serverloop.c server_input_channel_req ->
+        # session_input_channel_req) before the command writes anything; here a worker
+        # thread may write the command's output first, and with Nagle's algorithm the
+        # reply then waits for the client's delayed ACK (~40 ms per exec, an artefact of
+        # this server that no node has): small packets go out at once
+        with contextlib.suppress(OSError):
+            conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         transport = paramiko.Transport(conn)
         transport.name = f"sim-ssh-conn-{self.port}"
         transport.add_server_key(self.host_key)

@@ -8,6 +8,7 @@ is an SSHError naming user@host:port. paramiko is imported only when a session o
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import select
 import socket
@@ -131,11 +132,17 @@ class SshSession:
             transport.close()
 
     def _socket(self) -> socket.socket:
+        """A TCP connection to the node with Nagle's algorithm off: paramiko writes several
+        small packets back to back during the handshake, and with Nagle the later ones
+        wait for the server's delayed ACK (~40 ms on Linux; measured 45 ms per connection)."""
         target = self.target
         try:
-            return socket.create_connection(
+            sock = socket.create_connection(
                 (target.host, target.port), timeout=self.connect_timeout
             )
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            return sock
         except socket.gaierror as exc:
             raise SSHError(
                 f"cannot resolve {target.host} for SSH ({target.where}): {exc.strerror}"

@@ -74,15 +74,18 @@ def test_finished_task_costs_one_poll_on_the_node_of_the_upid():
     assert clock.sleeps == []
 
 
+UNTYPED = UPID.replace(":qmclone:", ":qmmove:")  # a type without a typical duration
+
+
 def test_backoff_doubles_from_50ms_and_caps_at_half_a_second():
     clock = FakeClock()
     api = FakeTaskApi(clock, finish_at=clock.now + 5.0)
     messages: list[str] = []
     result = wait_task(
         api,
-        UPID,
+        UNTYPED,
         timeout=60,
-        what="clone of ubuntu-2404-cloud",
+        what="move of a disk",
         progress=messages.append,
         clock=clock.clock,
         sleep=clock.sleep,
@@ -93,7 +96,48 @@ def test_backoff_doubles_from_50ms_and_caps_at_half_a_second():
     assert len(api.calls) == len(clock.sleeps) + 1 == 14
     assert result.duration == pytest.approx(sum(clock.sleeps))
     assert result.duration >= 5.0
-    assert messages == ["waiting for clone of ubuntu-2404-cloud (task qmclone on pve2)"]
+    assert messages == ["waiting for move of a disk (task qmmove on pve2)"]
+
+
+def _waited(upid: str, took: float, **extra) -> tuple[float, int]:
+    """(detection delay, status polls) of waiting for a task that ends after took s."""
+    clock = FakeClock()
+    api = FakeTaskApi(clock, finish_at=clock.now + took)
+    result = wait_task(
+        api, upid, timeout=600, what="t", clock=clock.clock, sleep=clock.sleep, **extra
+    )
+    return result.duration - took, len(api.calls)
+
+
+def test_a_task_of_typical_length_is_noticed_within_50ms():
+    # qmclone typically takes 5 s: polls converge on the expected end instead of
+    # stepping past it by up to 0.5 s (plain backoff notices it 0.25 s late here)
+    late, polls = _waited(UPID, 5.0)
+    assert late <= 0.05
+    assert polls <= 17
+    plain_late, _ = _waited(UNTYPED, 5.0)
+    assert plain_late == pytest.approx(0.25)
+
+
+def test_the_caller_may_say_what_to_expect():
+    late, _ = _waited(UNTYPED, 2.3, expected=2.3)
+    assert late <= 0.05
+    plain_late, _ = _waited(UNTYPED, 2.3)
+    assert plain_late > 0.1
+
+
+@pytest.mark.parametrize("took", [0.0, 0.01, 0.3, 1.0, 2.2, 4.9, 5.2, 7.0, 30.0])
+def test_an_untypical_task_is_noticed_no_later_than_with_plain_backoff(took):
+    late, polls = _waited(UPID, took)
+    assert late <= 0.5 + 1e-9
+    plain_late, plain_polls = _waited(UNTYPED, took)
+    assert late <= plain_late + 1e-9 or late <= 0.05
+    assert polls <= plain_polls * 1.5 + 3
+
+
+def test_a_task_that_ends_at_once_costs_one_or_two_polls():
+    assert _waited(UPID, 0.0)[1] == 1
+    assert _waited(UPID, 0.04)[1] == 2
 
 
 def test_warnings_are_success_with_a_count():

@@ -19,7 +19,7 @@ import pytest
 from support.sshd import Sshd, running_sshd
 from test_ssh_transport import target
 
-from provision.delivery.snippets import snippet_path
+from provision.delivery.snippets import snippet_path, snippet_paths
 from provision.errors import InputError
 from provision.ssh.transport import SshSession
 
@@ -94,3 +94,21 @@ def test_the_volume_id_reaches_pvesm_as_one_literal_argument(node: Sshd) -> None
     with SshSession(target(node)) as ssh:
         assert snippet_path(ssh, volid) == "/var/lib/vz/snippets/a b$(touch PWNED)'c"
         assert ssh.run("ls PWNED").exit_status != 0  # nothing ran in root's home
+
+
+def test_a_vms_snippets_cost_one_pvesm_call(node: Sshd) -> None:
+    # each `pvesm path` starts Perl on a real node (~0.3 s): the user-data and meta-data
+    # of one storage share its snippets directory, so only the first is asked for
+    names = ["aihost-box-user.yaml", "aihost-box-meta.yaml"]
+    with SshSession(target(node)) as ssh:
+        commands: list[str] = []
+        run = ssh.run
+
+        def counted(command: str, *args, **kwargs):
+            commands.append(command)
+            return run(command, *args, **kwargs)
+
+        ssh.run = counted  # type: ignore[method-assign]
+        paths = snippet_paths(ssh, "nas", names)
+    assert paths == [f"/mnt/pve/nas/snippets/{name}" for name in names]
+    assert commands == ["pvesm path nas:snippets/aihost-box-user.yaml"]

@@ -306,3 +306,15 @@ def test_the_simulators_ssh_endpoint_takes_the_same_uploads(tmp_path: Path):
         known.write_text("")
         with pytest.raises(SSHError, match="is not known: ssh-ed25519 SHA256:"):
             SshSession(sim_target).open()
+
+
+def test_the_connection_sends_small_packets_at_once(sshd: Sshd) -> None:
+    # paramiko writes several small packets in a row during the handshake; with Nagle's
+    # algorithm each later one waited for the server's delayed ACK (~40 ms a connection)
+    import socket
+
+    sock = SshSession(target(sshd))._socket()
+    try:
+        assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
+    finally:
+        sock.close()

@@ -210,3 +210,18 @@ def test_stop_closes_connections_and_threads(tmp_path: Path) -> None:
     with pytest.raises(OSError), socket.create_connection(("127.0.0.1", port), timeout=1):
         pass
     client.close()
+
+
+def test_the_servers_connections_send_small_packets_at_once(world: dict[str, object]) -> None:
+    # an exec's reply could wait ~40 ms behind the command's output (Nagle + the
+    # client's delayed ACK), an artefact of this server's worker threads
+    endpoint = world["endpoint"]
+    assert isinstance(endpoint, SshEndpoint)
+    client = connect(world)
+    try:
+        (transport,) = [t for t in endpoint._transports if t.is_active()][-1:]
+        sock = transport.sock
+        assert isinstance(sock, socket.socket)
+        assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
+    finally:
+        client.close()

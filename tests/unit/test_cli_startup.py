@@ -52,3 +52,72 @@ def test_unknown_command_is_exit_2():
     result = run_aihost("frobnicate")
     assert result.exit_code == 2
     assert "No such command" in result.stderr
+
+
+EXIT_PROBE = """
+import atexit, sys, threading
+atexit.register(print, "exit handler ran", flush=True)
+
+class Finalized:
+    def __del__(self):
+        print("interpreter teardown ran", flush=True)
+
+kept = Finalized()
+if "--thread" in sys.argv:
+    # alive until the CLI chose its way out: sys.exit (the normal exit) releases it
+    released, real_exit = threading.Event(), sys.exit
+
+    def exit_and_release(code):
+        released.set()
+        real_exit(code)
+
+    sys.exit = exit_and_release
+    threading.Thread(target=lambda: (released.wait(10), print("thread finished"))).start()
+from provision.cli.main import main
+main(["--version"])
+"""
+
+
+def _exit_probe(*extra: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-c", EXIT_PROBE, *extra], capture_output=True, text=True, check=False
+    )
+
+
+def test_the_console_exit_runs_exit_handlers_but_skips_the_interpreter_teardown():
+    result = _exit_probe()
+    assert result.returncode == 0
+    assert "aihost" in result.stdout and "exit handler ran" in result.stdout
+    assert "interpreter teardown ran" not in result.stdout
+
+
+def test_the_console_exit_waits_for_a_thread_still_running():
+    result = _exit_probe("--thread")
+    assert result.returncode == 0
+    assert "thread finished" in result.stdout  # joined, not cut off by os._exit
+
+
+def test_the_console_exit_is_the_normal_one_under_a_profiler(tmp_path):
+    stats = tmp_path / "profile.out"
+    result = subprocess.run(
+        [sys.executable, "-m", "cProfile", "-o", str(stats), "-m", "provision", "--version"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0
+    assert stats.stat().st_size > 0  # cProfile writes its file after the module returned
+
+
+def test_commands_for_a_real_proxmox_do_not_import_the_simulator():
+    # the simulated API (its routes and parameter tables) took ~0.1 s of every `vm up`
+    # and `gpu swap` against a real node: it is imported only when an `api: sim` host
+    # starts one
+    probe = (
+        "import sys, provision.cli.vm_cmd, provision.cli.gpu_cmd, provision.vmops.apply;"
+        "print(sorted(m for m in sys.modules if m.startswith('provision.sim.')))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True
+    ).stdout
+    assert json.loads(out.replace("'", '"')) == ["provision.sim.registry", "provision.sim.state"]

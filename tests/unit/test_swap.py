@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from dataclasses import dataclass, field
 from types import SimpleNamespace
 from typing import Any
@@ -182,3 +184,74 @@ def test_a_swap_killed_after_the_detach_is_rolled_back_by_recover():
     ctx.lease = GpuLease(ctx.lease.register, "big", owner="me@h:2", alive=lambda o: o != "me@h:1")
     assert recover(ctx) == "rolled back: re-attached to VM 100, started VM 100 again"
     assert holder.config["hostpci0"] == VALUE and holder.status == "running"
+
+
+class MeetingVm(FakeVm):
+    """A FakeVm whose shutdown waits (bounded) until the other VM's shutdown is under way
+    too: it only goes through when both run at the same time."""
+
+    meeting: threading.Barrier = threading.Barrier(2)
+
+    def shutdown(self, timeout: float, *, force: bool, what: str) -> None:
+        self.meeting.wait(timeout=5)
+        if self.fail_start:  # reused here: this VM's shutdown fails after the meeting
+            raise TaskFailed("shutdown failed", upid="u", exitstatus="err", log_tail=[])
+        super().shutdown(timeout, force=force, what=what)
+
+
+def test_the_holder_and_a_running_target_shut_down_at_once():
+    MeetingVm.meeting = threading.Barrier(2)
+    holder = MeetingVm(100, "a", {"hostpci0": VALUE}, "running")
+    target = MeetingVm(101, "b", {}, "running")
+    ctx = FakeContext([holder, target])
+    result = swap_gpu(ctx, "b", SwapOptions(verify=False), clock=lambda: 0.0)
+    assert result.outcome == "swapped"
+    assert holder.log == ["shutdown", "write delete"] and holder.status == "stopped"
+    assert target.log == ["shutdown", "write ['hostpci0']", "start"]
+
+
+def test_a_failed_shutdown_is_raised_once_the_other_one_ended():
+    MeetingVm.meeting = threading.Barrier(2)
+    holder = MeetingVm(100, "a", {"hostpci0": VALUE}, "running")
+    target = MeetingVm(101, "b", {}, "running", fail_start=True)
+    ctx = FakeContext([holder, target])
+    with pytest.raises(TaskFailed, match="shutdown failed"):
+        ctx.steps.stop_all([100, 101], timeout=30, force=False)
+    assert holder.status == "stopped" and holder.log == ["shutdown"]
+
+
+class CountingVm(FakeVm):
+    """A FakeVm that counts reads of its config and power state."""
+
+    reads: int = 0
+
+    def read(self) -> dict[str, Any]:
+        self.reads += 1
+        return super().read()
+
+    def state(self) -> str:
+        self.reads += 1
+        return super().state()
+
+
+def test_the_target_is_prepared_while_the_holder_shuts_down():
+    # the holder's shutdown waits (bounded) for the swap to read the stopped target's
+    # config; afterwards the target is attached and started from what was read then,
+    # without reading it again
+    target = CountingVm(101, "b", {})
+
+    class SlowHolder(FakeVm):
+        def shutdown(self, timeout: float, *, force: bool, what: str) -> None:
+            for _ in range(500):
+                if target.reads >= 2:
+                    break
+                time.sleep(0.01)
+            self.seen = target.reads
+            super().shutdown(timeout, force=force, what=what)
+
+    holder = SlowHolder(100, "a", {"hostpci0": VALUE}, "running")
+    ctx = FakeContext([holder, target])
+    assert swap_gpu(ctx, "b", SwapOptions(verify=False), clock=lambda: 0.0).outcome == "swapped"
+    assert holder.seen == 2  # the target's power state, then its config
+    # one more read: the fake's own digest check in write (Proxmox's side of it)
+    assert target.reads == 3 and target.log == ["write ['hostpci0']", "start"]
