@@ -13,7 +13,7 @@ import json
 from typing import Any
 
 from provision.cloudinit.context import NVIDIA_REPOS, bind_address, local_url
-from provision.cloudinit.render import RenderedUserData, _environment, _render_document
+from provision.cloudinit.document import RenderedUserData, environment, render_document
 from provision.errors import InputError
 from provision.inventory.model import RUNTIME_PORTS, Inventory, Recipe
 from provision.inventory.runtime import LlamacppSettings, VllmSettings
@@ -90,7 +90,7 @@ def _context(name: str, recipe: Recipe, digest: str) -> dict[str, Any]:
 def render_bake(inv: Inventory, name: str, digest: str = "") -> RenderedUserData:
     """The bake user-data of recipe name, its baked.json recording digest."""
     recipe = recipe_of(inv, name)
-    text = _render_document(_environment(inv.templates_dir), _context(name, recipe, digest))
+    text = render_document(environment(inv.templates_dir), _context(name, recipe, digest))
     return RenderedUserData(text=text)
 
 

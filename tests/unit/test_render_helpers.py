@@ -105,7 +105,7 @@ def test_yaml_is_parsed_by_libyaml_where_pyyaml_has_it() -> None:
     # the pure-Python parser took ~0.1 s of a converged `vm up` (templates and catalog)
     import yaml
 
-    from provision.cloudinit import render
+    from provision.cloudinit import document as render
     from provision.models import catalog
 
     expected = yaml.CSafeLoader if yaml.__with_libyaml__ else yaml.SafeLoader
