@@ -13,11 +13,11 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-from bench import ansible_peer, fleet, fresh, reference, startup, swap
+from bench import ansible_peer, fleet, fresh, reference, startup, swap, ttft
 from bench.context import LLM_VM, Bench
 
 HERE = Path(__file__).resolve().parent
-SCENARIOS = ("fresh", "fleet", "swap", "startup")
+SCENARIOS = ("fresh", "fleet", "swap", "startup", "ttft")
 
 NOTES = [
     "Every run starts from a reset simulator (a fresh state directory); the simulator runs "
@@ -106,6 +106,12 @@ def run(argv: list[str] | None = None) -> dict[str, Any]:
                     scenarios[name] = swap.scenario(bench)
                 elif name == "startup":
                     scenarios[name] = startup.scenario(bench)
+                elif name == "ttft":
+                    # its own scales (realistic first boots last minutes); --scale 0 (a
+                    # smoke run) shrinks them too
+                    scenarios[name] = (
+                        ttft.scenario(bench) if bench.scale else ttft.scenario(bench, 0.004, 0.004)
+                    )
                 else:
                     raise ValueError(f"unknown scenario {name}")
             except Exception as exc:  # a scenario that cannot run is reported as failed

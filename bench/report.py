@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from bench import ttft_report
 from bench.targets import evaluate
 
 
@@ -188,7 +189,13 @@ def _startup(data: dict[str, Any]) -> list[str]:
     return ["## 5. CLI start-up", ""] + _table(["command", "median", "vs python -c pass"], rows)
 
 
-SECTIONS = {"fresh": _fresh, "fleet": _fleet, "swap": _swap, "startup": _startup}
+SECTIONS = {
+    "fresh": _fresh,
+    "fleet": _fleet,
+    "swap": _swap,
+    "startup": _startup,
+    "ttft": ttft_report.markdown,
+}
 
 
 def markdown(results: dict[str, Any]) -> str:
