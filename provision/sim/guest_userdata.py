@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import base64
 import binascii
+import copy
 import email
+import functools
 import gzip
 import re
 from dataclasses import dataclass, field
@@ -68,9 +70,18 @@ class CloudConfig:
 
 
 def parse_user_data(text: str | None) -> CloudConfig:
-    """Parse user-data as cloud-init would; invalid YAML gives CloudConfig(valid=False)."""
+    """Parse user-data as cloud-init would; invalid YAML gives CloudConfig(valid=False).
+
+    The guest model reads one VM's user-data on every agent request, several times: the
+    parse of a text is kept (a copy is returned, so a caller may change it), since the
+    simulator's time counts as the client's in the benchmark."""
     if text is None:
         return CloudConfig()
+    return copy.deepcopy(_parse(text))
+
+
+@functools.lru_cache(maxsize=64)
+def _parse(text: str) -> CloudConfig:
     body = text.lstrip("\ufeff")
     if body.startswith("## template: jinja"):
         body = body.split("\n", 1)[1] if "\n" in body else ""
