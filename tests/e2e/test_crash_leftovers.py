@@ -211,7 +211,7 @@ def test_vm_up_all_creates_each_mapping_once(sim, tmp_path):
     ]
     assert len(creates) == 1, (creates, up.stderr)
     assert "already defined" not in up.stderr
-    assert len(holders(sim)) == 1
+    assert len(holders(sim)) == 1, (up.exit_code, up.stderr)
 
 
 def test_recover_waits_for_the_start_a_killed_swap_left_running(sim, tmp_path):
