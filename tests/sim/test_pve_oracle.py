@@ -22,7 +22,9 @@ qemu-server `pve-volume-id-or-qm-path`, `pve-volume-id-or-absolute-path`, `pve-q
 `pve-qm-bootdisk`, `pve-qm-bootdev` (boot `order`), `pve-hotplug-features`,
 `pve-phys-bits`, `pve-cpuset`, `pve-qemu-sev-fmt`, `pve-qemu-tdx-fmt`, `pve-qm-rng`,
 `pve-qm-smbios1`, `pve-qm-watchdog`; pve-storage `pve-storage-content`; pve-access-control
-`pve-poolid`, `pve-priv`, `pve-realm`; pve-manager `pve-acme-domain`, `pve-acme-alias`.
+`pve-poolid`, `pve-priv`, `pve-realm`; pve-manager `pve-acme-domain`, `pve-acme-alias`;
+pve-guest-common `pve-storage-path-in-property-string` (src/PVE/Mapping/Dir.pm
+`pve_verify_path`: a directory mapping's `path`, checked by tests/sim/test_dirmap.py).
 So the drive options (`scsi[n]`, `virtio[n]`, `sata[n]`, `ide[n]`, `efidisk0`,
 `tpmstate0`: their required `file`), `cdrom`, `affinity`, `hotplug`, `bootdisk`, `amd-sev`,
 `intel-tdx`, `rng0`, `smbios1`, `watchdog`, `pool`, boot's `order`, cpu's `phys-bits`,
@@ -57,6 +59,7 @@ from provision.sim.params_routes import DECLARED
 
 ORACLE = Path(__file__).resolve().parents[1] / "support" / "pve_oracle.pl"
 ORACLE_LACKS = {
+    "pve-storage-path-in-property-string",
     "pve-volume-id-or-qm-path",
     "pve-volume-id-or-absolute-path",
     "pve-qm-ide",
@@ -132,8 +135,18 @@ def _formats_used(entries: dict[str, Any], out: set[str]) -> set[str]:
 
 
 def _lacks(entry: dict[str, Any], missing: set[str]) -> bool:
+    """True when the oracle cannot check a value of entry: its format, its items' or a
+    required sub-key's of its property string (a mapping's `map` items' `path`)."""
     fmt = entry.get("format")
-    return isinstance(fmt, str) and re.sub(r"-(list|opt)$", "", fmt) in missing
+    if isinstance(fmt, str):
+        return re.sub(r"-(list|opt)$", "", fmt) in missing
+    items = entry.get("items")
+    if isinstance(items, dict) and _lacks(items, missing):
+        return True
+    return isinstance(fmt, dict) and any(
+        isinstance(sub, dict) and not sub.get("optional") and _lacks(sub, missing)
+        for sub in fmt.values()
+    )
 
 
 class Cases:
