@@ -65,3 +65,40 @@ def schema_validator():  # type: ignore[no-untyped-def]
     from provision.sim.apischema import ApiSchema
 
     return ApiSchema.load(schema).validate
+
+
+def require_tool(name: str) -> str:
+    """The tool's path; skip (or fail with AIHOST_REQUIRE_TOOLS=1) when it is not installed."""
+    import shutil
+
+    import pytest
+
+    path = shutil.which(name)
+    if path is None:
+        message = f"{name} is not installed (apt-get install {name}); .ci/run installs it"
+        if os.environ.get("AIHOST_REQUIRE_TOOLS") == "1":
+            pytest.fail(message + " and AIHOST_REQUIRE_TOOLS=1")
+        pytest.skip(message)
+    return path
+
+
+def cloud_init_schema_failures(paths: list[Path]) -> list[str]:
+    """`cloud-init schema --config-file` on each file (one run per distinct text, two at a
+    time): a line per file it does not call valid."""
+    import subprocess
+    from concurrent.futures import ThreadPoolExecutor
+
+    tool = require_tool("cloud-init")
+
+    def check(path: Path) -> tuple[Path, subprocess.CompletedProcess[str]]:
+        command = [tool, "schema", "--config-file", str(path)]
+        return path, subprocess.run(command, capture_output=True, text=True, timeout=120)
+
+    unique = {path.read_text(): path for path in paths}  # same text, one run
+    with ThreadPoolExecutor(max_workers=max(2, os.cpu_count() or 2)) as pool:
+        results = list(pool.map(check, unique.values()))
+    return [
+        f"{p.name}: {r.stdout}{r.stderr}"
+        for p, r in results
+        if r.returncode != 0 or "Valid cloud-config" not in r.stdout
+    ]

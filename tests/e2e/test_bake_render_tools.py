@@ -7,15 +7,13 @@ from __future__ import annotations
 
 import itertools
 import json
-import os
-import shutil
 import subprocess
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from aihost_testing import cloud_init_schema_failures, require_tool
 
 from provision.cloudinit.bake import recipe_digest, render_bake
 from provision.inventory.model import Inventory
@@ -23,16 +21,6 @@ from provision.inventory.model import Inventory
 DISTROS = ("ubuntu-24.04", "ubuntu-22.04", "debian-12")
 RUNTIMES = ("ollama", "vllm", "llamacpp", "none")
 COMBOS = list(itertools.product(DISTROS, RUNTIMES, ("580", None), (True, False)))
-
-
-def _tool(name: str) -> str:
-    path = shutil.which(name)
-    if path is None:
-        message = f"{name} is not installed (apt-get install {name}); .ci/run installs it"
-        if os.environ.get("AIHOST_REQUIRE_TOOLS") == "1":
-            pytest.fail(message + " and AIHOST_REQUIRE_TOOLS=1")
-        pytest.skip(message)
-    return path
 
 
 def _inventory(distro: str, runtime: str, driver: str | None, cuda: bool) -> Inventory:
@@ -71,25 +59,12 @@ def test_a_bake_installs_records_cleans_and_powers_off(rendered):
 
 
 def test_cloud_init_schema_accepts_every_bake(rendered):
-    tool = _tool("cloud-init")
-
-    def check(path: Path) -> tuple[Path, subprocess.CompletedProcess[str]]:
-        run = subprocess.run(
-            [tool, "schema", "--config-file", str(path)],
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
-        return path, run
-
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        results = list(pool.map(check, rendered.values()))
-    failed = [f"{p.name}: {r.stdout}{r.stderr}" for p, r in results if r.returncode != 0]
+    failed = cloud_init_schema_failures(list(rendered.values()))
     assert not failed, "\n".join(failed)
 
 
 def test_shellcheck_finds_nothing_in_any_bake_script(rendered, tmp_path):
-    tool = _tool("shellcheck")
+    tool = require_tool("shellcheck")
     written = []
     for path in rendered.values():
         doc = yaml.safe_load(path.read_text())

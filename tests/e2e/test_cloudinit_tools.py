@@ -10,15 +10,13 @@ the test, unless AIHOST_REQUIRE_TOOLS=1 (CI), where absence fails it.
 from __future__ import annotations
 
 import itertools
-import os
-import shutil
 import subprocess
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from aihost_testing import cloud_init_schema_failures, require_tool
 
 from provision.cloudinit import render_user_data
 from provision.inventory.model import Inventory
@@ -27,17 +25,6 @@ DISTROS = ("ubuntu-24.04", "ubuntu-22.04", "debian-12")
 RUNTIMES = ("ollama", "vllm", "llamacpp", "none")
 COMBOS = list(itertools.product(DISTROS, RUNTIMES, (True, False), (True, False)))
 KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIG9vZ2xlZ29vZ2xlZ29vZ2xl me@laptop"
-
-
-def require_tool(name: str) -> str:
-    """The tool's path; skip (or fail with AIHOST_REQUIRE_TOOLS=1) when it is not installed."""
-    path = shutil.which(name)
-    if path is None:
-        message = f"{name} is not installed (apt-get install {name}); .ci/run installs it"
-        if os.environ.get("AIHOST_REQUIRE_TOOLS") == "1":
-            pytest.fail(message + " and AIHOST_REQUIRE_TOOLS=1")
-        pytest.skip(message)
-    return path
 
 
 def render_combo(distro: str, runtime: str, gpu: bool, cuda: bool) -> str:
@@ -120,25 +107,7 @@ def test_every_combination_has_its_parts(rendered: dict[tuple[Any, ...], Path]) 
 def test_cloud_init_schema_accepts_every_combination(
     rendered: dict[tuple[Any, ...], Path],
 ) -> None:
-    tool = require_tool("cloud-init")
-
-    def check(path: Path) -> tuple[Path, subprocess.CompletedProcess[str]]:
-        run = subprocess.run(
-            [tool, "schema", "--config-file", str(path)],
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
-        return path, run
-
-    with ThreadPoolExecutor(max_workers=max(2, os.cpu_count() or 2)) as pool:
-        unique = {path.read_text(): path for path in rendered.values()}  # same text, one run
-        results = list(pool.map(check, unique.values()))
-    failed = [
-        f"{p.name}: {r.stdout}{r.stderr}"
-        for p, r in results
-        if r.returncode != 0 or "Valid cloud-config" not in r.stdout
-    ]
+    failed = cloud_init_schema_failures(list(rendered.values()))
     assert not failed, "\n".join(failed)
 
 
