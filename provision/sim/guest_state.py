@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 from provision.sim.guest_disk import bake_spec, skips
@@ -106,8 +106,6 @@ def state_json(
         phases["done"] = {"status": "ok", "error": None}
     download = None
     if timing is not None:
-        skipped = frozenset(p for p, v in phases.items() if v["status"] == "skipped")
-        timing = replace(timing, baked=timing.baked | skipped)
         phases, download = _as_of(phases, first_boot_line(cloud, timing), timing)
         if not phases:
             return None
@@ -161,6 +159,7 @@ def _run(
 ) -> bool:
     """Fill phases in the scripts' order; True when one failed (the scripts stop there)."""
     reachable, on_gpu = probes
+    skipped = image_skips(cloud, baked)
 
     def record(phase: str, error: str | tuple[int, str] | None, tool: str) -> bool:
         code, text = error if isinstance(error, tuple) else (1, error)
@@ -170,7 +169,7 @@ def _run(
         }
         return text is not None
 
-    if DRIVER in cloud.files and skips(cloud.files[FIRSTBOOT], "driver", baked):
+    if "driver" in skipped:
         phases["driver"] = phases["reboot"] = dict(SKIPPED)
     elif DRIVER in cloud.files:
         if record("driver", None if gpus else NO_GPU, "aihost-install-driver"):
@@ -178,7 +177,7 @@ def _run(
         phases["reboot"] = {"status": "ok", "error": None}
     runtime = runtime_of(cloud)
     if runtime is not None and SETUP in cloud.files:
-        if skips(cloud.files.get(BOOT, ""), "runtime", baked):
+        if "runtime" in skipped:
             phases["runtime"] = dict(SKIPPED)
         else:
             record("runtime", None, "aihost-setup-runtime")
