@@ -17,7 +17,9 @@ LINE = re.compile(r"^aihost-lease (?P<gpu>[^:\s]+): (?P<body>\{.*\})\s*$")
 
 IDLE = "idle"
 # Swap phases, in order: stopping, detached, attached, started. Before started a crash is
-# rolled back; from started on, finished.
+# rolled back; from started on, finished. A rollback under way (its target had started
+# and failed its check) is recorded as ROLLING_BACK: a crash then is rolled back further.
+ROLLING_BACK = "rolling back"
 
 
 @dataclass(frozen=True)

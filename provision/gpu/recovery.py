@@ -14,7 +14,7 @@ from provision.errors import ApiError
 from provision.gpu.context import GpuContext
 from provision.gpu.lease import LeaseBusy
 from provision.gpu.mapping import mapping_exists
-from provision.gpu.record import LeaseRecord
+from provision.gpu.record import ROLLING_BACK, LeaseRecord
 
 
 def rollback(ctx: GpuContext, record: LeaseRecord) -> str:
@@ -24,6 +24,10 @@ def rollback(ctx: GpuContext, record: LeaseRecord) -> str:
     may still be running: its end is waited for first, so a target it starts is stopped
     again instead of keeping the card from the former holder."""
     done = []
+    if record.op and record.phase == "started":
+        # From here on the target loses the card: a crash during the rollback must be
+        # rolled back further, not "finished" onto a target it was taken from.
+        record = ctx.lease.advance(record.op, phase=ROLLING_BACK)
     ctx.steps.settle([v for v in (record.target, record.source) if v is not None])
     target = ctx.steps.config_if_any(record.target) if record.target is not None else None
     if record.target is not None and target is not None:
@@ -88,16 +92,17 @@ def _read(ctx: GpuContext) -> LeaseRecord | None:
 
 def _target_done(ctx: GpuContext, record: LeaseRecord) -> bool:
     """True when the operation's target has the GPU and is to keep it (no other VM names
-    it): a swap that got as far as starting it, or whose target runs with the card (its
-    start went through, the lease write after it did not); a `vm up` attach whose config
-    write went through (a later run may have started the VM since)."""
-    if record.phase == "started":
-        return True
-    if record.phase not in ("attaching", "attached") or record.target is None:
+    it): a swap that got as far as starting it (its config still names the card), or
+    whose target runs with the card (its start went through, the lease write after it
+    did not); a `vm up` attach whose config write went through (a later run may have
+    started the VM since)."""
+    if record.phase not in ("attaching", "attached", "started") or record.target is None:
         return False
     config = ctx.steps.config_if_any(record.target)
     if config is None or not ctx.ref.keys_in(config):
-        return False
+        return False  # e.g. a rollback by an older aihost took it out before it died
+    if record.phase == "started":
+        return True
     if record.phase == "attached" and ctx.steps.status(record.target) != "running":
         return False
     return not ctx.holders(skip=record.target)

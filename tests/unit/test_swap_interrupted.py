@@ -118,3 +118,53 @@ def test_a_swap_killed_while_planning_keeps_the_recorded_holder():
     assert recover(ctx) == "rolled back: nothing had changed"
     record = ctx.lease.read()
     assert (record.busy, record.holder, record.holder_name) == (False, 100, "a")
+
+
+def _refusing_reattach(holder: FakeVm) -> None:
+    """holder's config writes that give it the card back fail (HTTP 500)."""
+    real_write = FakeVm.write
+
+    def refuse(params: dict[str, Any], **kw: Any) -> None:
+        if "hostpci0" in params:
+            raise ApiError("PUT /nodes/pve1/qemu/100/config failed: HTTP 500", status=500)
+        real_write(holder, params, **kw)
+
+    holder.write = refuse  # type: ignore[method-assign]
+
+
+def test_a_rollback_after_a_failed_check_that_dies_is_rolled_back_further():
+    holder, target = two_vms()
+    ctx = Ctx([holder, target])
+    _refusing_reattach(holder)
+
+    def no_gpu(_vmid: int) -> None:
+        raise ApiError("nvidia-smi in VM 101 sees no GPU", status=500)
+
+    with pytest.raises(SwapFailed) as failed:
+        swap_gpu(ctx, "b", SwapOptions(verify=True), clock=lambda: 0.0, verify_gpu=no_gpu)
+    assert "the rollback failed too" in str(failed.value)
+    # the target was stopped and lost the card; nobody names it now
+    assert not GpuRef(mapping="big").keys_in(target.config) and "hostpci0" not in holder.config
+    assert ctx.lease.read().phase == "rolling back"
+    # the process is gone and the holder's config answers again: recovery gives it back
+    del holder.write
+    ctx.lease = GpuLease(ctx.lease.register, "big", owner="me@h:2", alive=lambda o: o != "me@h:1")
+    assert recover(ctx) == "rolled back: re-attached to VM 100, started VM 100 again"
+    record = ctx.lease.read()
+    assert (record.busy, record.holder) == (False, 100)
+    assert holder.config["hostpci0"] == VALUE and holder.status == "running"
+
+
+def test_a_started_swap_whose_target_lost_the_card_is_rolled_back_not_finished():
+    holder, target = two_vms()
+    ctx = Ctx([holder, target])
+    # what an aihost that died in its rollback (before "rolling back" existed) left:
+    # phase started, the target already without the card, the holder not yet given it
+    del holder.config["hostpci0"]
+    holder.status = "stopped"
+    ctx.lease.update(lambda r: r.with_(holder=100, holder_name="a"))
+    record = ctx.lease.begin(phase="planning", target=101, target_name="b")
+    ctx.lease.advance(str(record.op), phase="started", source=100, source_was_running=True)
+    ctx.lease = GpuLease(ctx.lease.register, "big", owner="me@h:2", alive=lambda o: o != "me@h:1")
+    assert recover(ctx) == "rolled back: re-attached to VM 100, started VM 100 again"
+    assert ctx.lease.read().holder == 100 and holder.config["hostpci0"] == VALUE
