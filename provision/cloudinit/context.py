@@ -15,6 +15,10 @@ from provision.errors import InputError
 from provision.inventory.model import SecretRef, Vm
 
 MODELS_DIR = "/var/lib/aihost/models"
+# vLLM's HF_HOME: Hugging Face's default (huggingface_hub constants.py: $XDG_CACHE_HOME or
+# ~/.cache, then huggingface; the unit's HOME=/var/lib/vllm), or the store's directory.
+# The hub cache it downloads into is HF_HOME/hub; the models phase watches it.
+HF_HOME = "/var/lib/vllm/.cache/huggingface"
 NVIDIA_REPOS = {"ubuntu-24.04": "ubuntu2404", "ubuntu-22.04": "ubuntu2204", "debian-12": "debian12"}
 
 
@@ -122,6 +126,7 @@ def build_context(
         "model_store": (
             {"tag": store_tag, "dir": MODELS_DIR} if store_tag and vm.runtime != "none" else None
         ),
+        "hf_home": f"{MODELS_DIR}/huggingface" if store_tag else HF_HOME,
         "versions": vm.versions.model_dump(),
         "llamacpp": {
             "model_path": gguf_path,
