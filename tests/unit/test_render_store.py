@@ -46,7 +46,8 @@ def test_ollama_keeps_its_models_in_the_mounted_store() -> None:
     mount = boot.index("systemctl enable --now var-lib-aihost-models.mount")
     assert boot.index("systemctl daemon-reload") < mount < boot.index("run runtime -- /usr")
     setup = written["/usr/local/sbin/aihost-setup-runtime"]["content"]
-    assert "    chown -R ollama:ollama /var/lib/aihost/models/ollama" in setup.splitlines()
+    assert "    store_owner /var/lib/aihost/models/ollama 65600" in setup.splitlines()
+    assert "chown -R" not in "\n".join(ln for ln in setup.splitlines() if ln[:1] != "#")
 
 
 def test_vllm_and_llamacpp_use_the_store_too() -> None:
@@ -54,6 +55,10 @@ def test_vllm_and_llamacpp_use_the_store_too() -> None:
     assert "Environment=HF_HOME=/var/lib/aihost/models/huggingface" in (
         vllm["/etc/systemd/system/vllm.service"]["content"].splitlines()
     )
+    setup = vllm["/usr/local/sbin/aihost-setup-runtime"]["content"]
+    start = setup[setup.index("start() {") : setup.index("\n}\n", setup.index("start() {"))]
+    # in start: a VM of a baked image (serve) runs start only
+    assert "    store_owner /var/lib/aihost/models/huggingface 65601" in start.splitlines()
     gguf = {"hf_repo": "u/M-GGUF", "hf_file": "M-Q4_K_M.gguf", "sha256": "ab" * 32}
     llama = files(_doc(_stored({"runtime": "llamacpp", "llamacpp": gguf})))
     unit = llama["/etc/systemd/system/llama-server.service"]["content"]
