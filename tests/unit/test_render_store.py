@@ -78,7 +78,30 @@ def test_vllm_and_llamacpp_use_the_store_too() -> None:
 )
 def test_no_store_no_mount_and_the_runtime_as_before(inv: Inventory, kw: dict[str, Any]) -> None:
     text = render_user_data(inv, "box", **kw).text
-    assert MOUNT not in text and "OLLAMA_MODELS" not in text and "RequiresMountsFor" not in text
+    assert MOUNT not in files(parse(text)) and "enable --now var-lib-aihost-models" not in text
+    assert "OLLAMA_MODELS" not in text and "RequiresMountsFor" not in text
+
+
+def test_without_a_store_the_first_boot_removes_a_store_mount_left_from_before(
+    tmp_path: Path,
+) -> None:
+    """Opted out and re-provisioned: the guest's mount unit from its earlier user-data
+    is disabled and removed (the VM has no such share any more), once."""
+    from test_firstboot_flow import sandbox
+
+    box = sandbox(tmp_path, {"model_store": False}, gpu=False)
+    units = tmp_path / "etc/systemd/system"
+    units.mkdir(parents=True)
+    (units / "var-lib-aihost-models.mount").write_text("[Mount]\nWhat=aihost-models\n")
+    boot = tmp_path / "cloud/scripts/per-boot/aihost-boot"
+    boot.write_text(boot.read_text().replace("/etc/systemd/system", str(units)))
+    box.stub("aihost-setup-runtime", "exit 0", "bin")
+    box.stub("aihost-health", 'echo "{}"', "bin")
+    run = box.run("bin/aihost-firstboot")
+    assert run.returncode == 0, run.stderr
+    assert not (units / "var-lib-aihost-models.mount").exists()
+    calls = (tmp_path / "calls.log").read_text().splitlines()
+    assert "systemctl disable --now var-lib-aihost-models.mount" in calls
 
 
 def test_store_units_with_cloud_init_units_have_no_cycle(tmp_path: Path) -> None:
