@@ -12,7 +12,13 @@ import hashlib
 import json
 from typing import Any
 
-from provision.cloudinit.context import NVIDIA_REPOS, bind_address, local_url
+from provision.cloudinit.context import (
+    HF_HOME,
+    NVIDIA_REPOS,
+    RUNTIME_IDS,
+    bind_address,
+    local_url,
+)
 from provision.cloudinit.document import RenderedUserData, environment, render_document
 from provision.errors import InputError
 from provision.inventory.model import RUNTIME_PORTS, Inventory, Recipe
@@ -77,6 +83,8 @@ def _context(name: str, recipe: Recipe, digest: str) -> dict[str, Any]:
         "vllm": vllm.model_dump(),
         "hf_token": None,
         "model_store": None,  # a template holds no models: its VMs mount the store
+        "hf_home": HF_HOME,
+        "runtime_id": RUNTIME_IDS.get(recipe.runtime),
         "versions": versions,
         "llamacpp": {
             "model_path": "",

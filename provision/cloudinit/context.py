@@ -15,6 +15,17 @@ from provision.errors import InputError
 from provision.inventory.model import SecretRef, Vm
 
 MODELS_DIR = "/var/lib/aihost/models"
+# vLLM's HF_HOME: Hugging Face's default (huggingface_hub constants.py: $XDG_CACHE_HOME or
+# ~/.cache, then huggingface; the unit's HOME=/var/lib/vllm), or the store's directory.
+# The hub cache it downloads into is HF_HOME/hub; the models phase watches it.
+HF_HOME = "/var/lib/vllm/.cache/huggingface"
+# The runtime users' fixed uid and gid (each its own number, the same in every VM aihost
+# makes and bakes), so the files in a shared model store have one owner: Debian Policy
+# 9.2.2 "UID and GID classes" leaves 65536-4294967293 to local accounts (adduser allocates
+# none there by default), clear of Debian/Ubuntu's system (100-999), user (1000-59999),
+# on-demand (60000-64999) ids and nobody (65534); below Proxmox VE's unprivileged
+# containers' 100000-165535 (/etc/subuid root:100000:65536), as the store is on the node.
+RUNTIME_IDS = {"ollama": 65600, "vllm": 65601, "llamacpp": 65602}
 NVIDIA_REPOS = {"ubuntu-24.04": "ubuntu2404", "ubuntu-22.04": "ubuntu2204", "debian-12": "debian12"}
 
 
@@ -122,6 +133,8 @@ def build_context(
         "model_store": (
             {"tag": store_tag, "dir": MODELS_DIR} if store_tag and vm.runtime != "none" else None
         ),
+        "hf_home": f"{MODELS_DIR}/huggingface" if store_tag else HF_HOME,
+        "runtime_id": RUNTIME_IDS.get(vm.runtime),
         "versions": vm.versions.model_dump(),
         "llamacpp": {
             "model_path": gguf_path,

@@ -20,12 +20,17 @@ TRUE = {"1", "on", "yes", "true"}
 
 
 def config_changes(
-    desired: dict[str, str], actual: dict[str, Any], *, gpus: Iterable[GpuRef] = ()
+    desired: dict[str, str],
+    actual: dict[str, Any],
+    *,
+    gpus: Iterable[GpuRef] = (),
+    drop: Iterable[str] = (),
 ) -> list[Change]:
     """Changes that turn actual into desired; values are ready to send to Proxmox.
 
     gpus are every inventory GPU: an actual hostpciN naming (any function of) one of them
-    that the VM should not have is deleted.
+    that the VM should not have is deleted. The keys in drop (ones aihost set that the VM
+    no longer gets) are deleted when the VM has them.
     """
     refs = list(gpus)
     changes: list[Change] = []
@@ -38,7 +43,7 @@ def config_changes(
     for key, have in sorted(actual.items()):
         have = str(have)
         managed_gpu = re.fullmatch(r"hostpci\d+", key) and key not in desired
-        if managed_gpu and names_any(have, refs):
+        if (managed_gpu and names_any(have, refs)) or (key in drop and key not in desired):
             changes.append(Change(key, have, None))
     return changes
 

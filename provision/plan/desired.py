@@ -26,6 +26,7 @@ class DesiredVm:
     config: dict[str, str]
     gpu_names: tuple[str, ...] = ()
     start_timeout: int = 30
+    drop: tuple[str, ...] = ()  # keys aihost set that the VM no longer gets (deleted)
 
 
 def snippet_names(vm_name: str) -> dict[str, str]:

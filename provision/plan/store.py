@@ -79,6 +79,31 @@ def with_store(desired: DesiredVm, config: dict[str, Any], key: str, mapping: st
     return replace(desired, config={**desired.config, key: value})
 
 
+def store_keys(config: dict[str, Any], mapping: str) -> list[str]:
+    """The virtiofsN keys that pass mapping to the VM (a user's other shares are not)."""
+    return [k for k in sorted(config) if _KEY.fullmatch(k) and dirid(str(config[k])) == mapping]
+
+
+def without_store(
+    desired: DesiredVm, config: dict[str, Any], store: ModelStore | None, provisioned: bool
+) -> tuple[DesiredVm, str | None]:
+    """desired for a VM that does not use its host's store (opted out, or no GPU): the
+    virtiofsN keys naming the store's mapping are deleted, and only those. While its guest
+    still runs the user-data it was provisioned with (provisioned: a user-data change is
+    pending), its runtime keeps its models in the store: the keys stay until the
+    re-provision, and the note says so. Returns (desired, note or None)."""
+    keys = store_keys(config, store.mapping) if store is not None else []
+    if not keys:
+        return desired, None
+    if provisioned:
+        return desired, (
+            f"model store: {', '.join(keys)} stays while the guest keeps its models in the "
+            f"store (it runs the user-data it was provisioned with): `aihost vm up "
+            f"{desired.name} --reprovision` removes it and the guest downloads them to its disk"
+        )
+    return replace(desired, drop=(*desired.drop, *keys)), None
+
+
 def store_actions(facts: StoreFacts) -> list[Action]:
     """The mapping write the store needs first: create it, or add this node's entry."""
     store, entry = facts.store, map_entry(facts.node, facts.store.path)

@@ -114,7 +114,7 @@ def changes_for(desired: DesiredVm, actual: Actual, gpus: dict[str, GpuRef]) -> 
     """Config changes desired needs; gpus are every inventory GPU (a VM's hostpci naming
     one it should not have is removed)."""
     changes = config_changes(
-        wanted_config(desired, actual), actual.config, gpus=list(gpus.values())
+        wanted_config(desired, actual), actual.config, gpus=list(gpus.values()), drop=desired.drop
     )
     if actual.keep_description:
         changes = [c for c in changes if c.key != "description"]

@@ -33,7 +33,7 @@ from provision.gpu.lease import owner_alive
 from provision.gpu.mapping import find_card, mapping_exists
 from provision.inventory.model import Inventory
 from provision.plan.desired import MANAGED_TAG, DesiredVm, desired_vm, without_gpus
-from provision.plan.store import StoreFacts, store_actions, virtiofs_key, with_store
+from provision.plan.store import StoreFacts, store_actions, virtiofs_key, with_store, without_store
 from provision.plan.vmplan import (
     Actual,
     GpuFacts,
@@ -84,6 +84,9 @@ def read_state(
     if store is not None:
         key = _store_key(actual.config, store)
         desired = with_store(desired, actual.config, key, store.store.mapping)
+    elif inv.model_store_of(vm_name) is None:  # the VM does not use its host's store
+        host_store = inv.hosts[desired.host_name].model_store
+        desired, note = without_store(desired, actual.config, host_store, actual.user_data_pending)
     state = plan_vm(desired, actual, refs, PlanOptions(take_gpu, plan_only, deferred))
     if store is not None:
         state.plan.actions[:0] = store_actions(store)

@@ -171,3 +171,39 @@ def test_another_vm_on_the_node_with_the_same_model_downloads_nothing(sim_from, 
     assert _vm(api, "llm-two").config.get()["virtiofs0"] == "aihost-models"
     phase = _models_phase(api, "llm-two")
     assert (phase["downloaded_bytes"], phase["stored_bytes"]) == (0, LLAMA31_8B)
+
+
+def test_opting_out_removes_only_the_stores_virtiofs_at_the_re_provision(sim_from, tmp_path):
+    """`model_store: false` on a VM that has the store: its guest keeps its models there
+    until re-provisioned, so virtiofs0 stays (the plan says why); `--reprovision` deletes
+    it, and only it (a user's own share stays), with a user-data that mounts nothing."""
+    sim = sim_from(_fixture(tmp_path, dirs=["/srv/aihost-models", "/srv/data"]))
+    inventory = sim.inventory(tmp_path / "inv.yaml", {"llm-box": LLM}, host=STORE)
+    assert _aihost(inventory, "vm", "up", "llm-box").exit_code == 0
+    api = _api(sim)
+    api.cluster.mapping.dir.post(id="userdata", map=["node=pve1,path=/srv/data"])
+    _vm(api, "llm-box").config.put(virtiofs1="userdata")
+    out = sim.inventory(
+        tmp_path / "out.yaml", {"llm-box": {**LLM, "model_store": False}}, host=STORE
+    )
+    plan = _aihost(out, "vm", "plan", "llm-box")
+    assert plan.exit_code == 0, plan.stderr
+    assert "model store: virtiofs0 stays while the guest keeps its models in the store" in (
+        plan.stdout
+    )
+    held = _aihost(out, "vm", "up", "llm-box")
+    assert held.exit_code == 0, held.stderr
+    assert _vm(api, "llm-box").config.get()["virtiofs0"] == "aihost-models"
+    before = len(sim.requests())
+    moved = _aihost(out, "vm", "up", "llm-box", "--reprovision")
+    assert moved.exit_code == 0, moved.stderr
+    config = _vm(api, "llm-box").config.get()
+    assert "virtiofs0" not in config and config["virtiofs1"] == "userdata"
+    (write,) = [w for w in sim.writes(before) if "delete" in w["params"]]
+    assert write["params"]["delete"] == "virtiofs0"
+    snippet = sim.state_dir / "storage" / "local" / "snippets" / "aihost-llm-box-user.yaml"
+    assert "virtiofs" not in snippet.read_text() and "OLLAMA_MODELS" not in snippet.read_text()
+    before = len(sim.requests())
+    again = _aihost(out, "vm", "up", "llm-box")
+    assert again.exit_code == 0, again.stderr
+    assert "no changes" in again.stdout and sim.writes(before) == []

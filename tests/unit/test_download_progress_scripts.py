@@ -168,3 +168,40 @@ def test_vllms_hugging_face_token_reaches_curl_in_a_file_never_on_its_command_li
     assert 'Authorization: Bearer hf_a"b$c\\d`e\n' in log
     assert all(token not in line for line in log.splitlines() if line.startswith("argv:"))
     assert "huggingface.co/api/models/org/model?blobs=true" in log
+
+
+def test_with_a_store_vllms_progress_reads_the_stores_hugging_face_cache(tmp_path: Path) -> None:
+    """HF_HOME is the store's directory (the unit says so): the models phase measures the
+    model's folder in that hub cache, where vLLM really downloads it."""
+    from test_firstboot_flow import Sandbox
+    from test_render_helpers import files, parse
+    from test_render_store import _stored
+
+    from provision.cloudinit import render_user_data
+
+    doc = parse(render_user_data(_stored({"runtime": "vllm", "models": ["org/m"]}), "box").text)
+    unit = files(doc)["/etc/systemd/system/vllm.service"]["content"]
+    (hf_home,) = [ln.split("=", 2)[2] for ln in unit.splitlines() if "HF_HOME=" in ln]
+    box = Sandbox(tmp_path / "guest", doc)
+    blobs = Path(box.rewrite(hf_home)) / "hub/models--org--m/blobs"
+    blobs.mkdir(parents=True)
+    (blobs / "aaa.incomplete").write_bytes(b"4444")
+    health = tmp_path / "health-asked"
+    box.stub(  # Hugging Face's API sizes the repository; /health answers the second time
+        "curl",
+        'case "$*" in *huggingface.co/api/models/org/m*) '
+        'echo \'{"siblings": [{"rfilename": "a.safetensors", "size": 10}]}\';; '
+        f"*/health*) [ -f {health} ] && exit 0; touch {health}; exit 7;; esac",
+    )
+    box.stub("systemctl", 'case "$1" in is-failed) exit 1;; esac')
+    box.stub("sleep", "exit 0")
+    box.run("bin/aihost-state", "set", "models", "running")
+    run = box.run("bin/aihost-setup-runtime", "models")
+    assert run.returncode == 0, run.stderr
+    assert box.state()["download"] == {
+        "model": "org/m",
+        "completed": 4,
+        "total": 10,
+        "index": 1,
+        "count": 1,
+    }

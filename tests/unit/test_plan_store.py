@@ -3,8 +3,17 @@
 from __future__ import annotations
 
 from provision.inventory.model import Inventory, ModelStore
+from provision.plan.compare import config_changes
 from provision.plan.desired import desired_vm
-from provision.plan.store import StoreFacts, store_actions, virtiofs_key, wanted_map, with_store
+from provision.plan.model import Change
+from provision.plan.store import (
+    StoreFacts,
+    store_actions,
+    virtiofs_key,
+    wanted_map,
+    with_store,
+    without_store,
+)
 
 MINE = "node=pve1,path=/srv/models"
 
@@ -46,3 +55,22 @@ def test_store_actions() -> None:
     assert store_actions(StoreFacts(store, "pve1", [MINE])) == []
     other = StoreFacts(store, "pve1", ["node=pve2,path=/d"])
     assert [a.kind for a in store_actions(other)] == ["update-store"]
+
+
+def test_a_vm_left_out_of_the_store_loses_the_stores_shares_and_only_those() -> None:
+    inv = Inventory.model_validate(
+        {"hosts": {"pve": {"api": "sim"}}, "vms": {"box": {"host": "pve", "template": "t"}}}
+    )
+    desired = desired_vm(inv, "box")
+    store = ModelStore(path="/srv/models", mapping="models")
+    config = {"virtiofs0": "userdata", "virtiofs2": "dirid=models,cache=always", "cores": "2"}
+    left, note = without_store(desired, config, store, provisioned=False)
+    assert (left.drop, note) == (("virtiofs2",), None)
+    changes = config_changes(left.config, config, drop=left.drop)
+    assert [c for c in changes if c.key.startswith("virtiofs")] == [
+        Change("virtiofs2", "dirid=models,cache=always", None)
+    ]
+    held, why = without_store(desired, config, store, provisioned=True)
+    assert held.drop == () and why is not None and why.startswith("model store: virtiofs2 stays")
+    assert without_store(desired, {"virtiofs0": "userdata"}, store, False) == (desired, None)
+    assert without_store(desired, config, None, False) == (desired, None)  # no store there

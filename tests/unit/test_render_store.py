@@ -46,7 +46,8 @@ def test_ollama_keeps_its_models_in_the_mounted_store() -> None:
     mount = boot.index("systemctl enable --now var-lib-aihost-models.mount")
     assert boot.index("systemctl daemon-reload") < mount < boot.index("run runtime -- /usr")
     setup = written["/usr/local/sbin/aihost-setup-runtime"]["content"]
-    assert "    chown -R ollama:ollama /var/lib/aihost/models/ollama" in setup.splitlines()
+    assert "    store_owner /var/lib/aihost/models/ollama 65600" in setup.splitlines()
+    assert "chown -R" not in "\n".join(ln for ln in setup.splitlines() if ln[:1] != "#")
 
 
 def test_vllm_and_llamacpp_use_the_store_too() -> None:
@@ -54,6 +55,10 @@ def test_vllm_and_llamacpp_use_the_store_too() -> None:
     assert "Environment=HF_HOME=/var/lib/aihost/models/huggingface" in (
         vllm["/etc/systemd/system/vllm.service"]["content"].splitlines()
     )
+    setup = vllm["/usr/local/sbin/aihost-setup-runtime"]["content"]
+    start = setup[setup.index("start() {") : setup.index("\n}\n", setup.index("start() {"))]
+    # in start: a VM of a baked image (serve) runs start only
+    assert "    store_owner /var/lib/aihost/models/huggingface 65601" in start.splitlines()
     gguf = {"hf_repo": "u/M-GGUF", "hf_file": "M-Q4_K_M.gguf", "sha256": "ab" * 32}
     llama = files(_doc(_stored({"runtime": "llamacpp", "llamacpp": gguf})))
     unit = llama["/etc/systemd/system/llama-server.service"]["content"]
@@ -73,7 +78,30 @@ def test_vllm_and_llamacpp_use_the_store_too() -> None:
 )
 def test_no_store_no_mount_and_the_runtime_as_before(inv: Inventory, kw: dict[str, Any]) -> None:
     text = render_user_data(inv, "box", **kw).text
-    assert MOUNT not in text and "OLLAMA_MODELS" not in text and "RequiresMountsFor" not in text
+    assert MOUNT not in files(parse(text)) and "enable --now var-lib-aihost-models" not in text
+    assert "OLLAMA_MODELS" not in text and "RequiresMountsFor" not in text
+
+
+def test_without_a_store_the_first_boot_removes_a_store_mount_left_from_before(
+    tmp_path: Path,
+) -> None:
+    """Opted out and re-provisioned: the guest's mount unit from its earlier user-data
+    is disabled and removed (the VM has no such share any more), once."""
+    from test_firstboot_flow import sandbox
+
+    box = sandbox(tmp_path, {"model_store": False}, gpu=False)
+    units = tmp_path / "etc/systemd/system"
+    units.mkdir(parents=True)
+    (units / "var-lib-aihost-models.mount").write_text("[Mount]\nWhat=aihost-models\n")
+    boot = tmp_path / "cloud/scripts/per-boot/aihost-boot"
+    boot.write_text(boot.read_text().replace("/etc/systemd/system", str(units)))
+    box.stub("aihost-setup-runtime", "exit 0", "bin")
+    box.stub("aihost-health", 'echo "{}"', "bin")
+    run = box.run("bin/aihost-firstboot")
+    assert run.returncode == 0, run.stderr
+    assert not (units / "var-lib-aihost-models.mount").exists()
+    calls = (tmp_path / "calls.log").read_text().splitlines()
+    assert "systemctl disable --now var-lib-aihost-models.mount" in calls
 
 
 def test_store_units_with_cloud_init_units_have_no_cycle(tmp_path: Path) -> None:
