@@ -38,7 +38,7 @@ STATE = "aihost-bake-state: "
 COMMITTED = "baking"
 ATTEMPTS = 5
 CHANGED = re.compile(r"checksum mismatch|digest|file change(?:d)? by other user", re.I)
-GONE = re.compile(r"Configuration file '[^']*' does not exist|does not exist", re.I)
+GONE = re.compile(r"Configuration file '[^']*' does not exist")  # load_config's die
 
 
 def claim_description(mark: str) -> str:
