@@ -42,6 +42,8 @@ def bake_requirements(
         needs.append(requirement("create", "create the bake VM", vmid=NEW))
     for key, value in sorted(config.items()):
         needs += change_requirements(Change(key, None, value), NEW, create=clone_of is None)
+    # the claim (provision.vmops.bake_claim) writes the bake VMs' descriptions
+    needs += change_requirements(Change("description", None, "claim"), NEW, create=False)
     cloud = {"ide2": f"{storage.iso}:iso/x.iso,media=cdrom"} if iso else {"cicustom": "user=x"}
     for key, value in cloud.items():
         needs += change_requirements(Change(key, None, value), NEW, create=False)

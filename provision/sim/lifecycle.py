@@ -241,13 +241,26 @@ def guest_facts(state_dir: Path, world: World, vm: dict[str, Any]) -> dict[str, 
 
 
 def start_checks(state_dir: Path, world: World, vmid: str, vm: dict[str, Any]) -> dict[str, Any]:
-    """Accepting a start: the outcome to record in the task (error, warnings, devices)."""
-    config = vm["config"]
-    devices, error = pci.start_devices(world, vm["node"], vmid, config)
-    if error is None:  # config_to_command (Virtiofs.pm config), then start_all_virtiofsd
-        error = virtiofs.start_error(world, vm["node"], config)
-    if error is None and config.get("cicustom"):
-        error = _cicustom_check(state_dir, world, config)[1]
+    """Accepting a start: the outcome to record in the task (error, warnings, devices).
+
+    The checks in the order of qemu-server src/PVE/QemuServer.pm `vm_start_nolock`:
+    Cloudinit.pm `apply_cloudinit_config` (the cicustom snippets are read), then
+    `config_to_command` (PCI.pm `print_hostpci_devices` before Virtiofs.pm `config`),
+    then PCI.pm `reserve_pci_usage` and `prepare_pci_device`, then `start_all_virtiofsd`
+    in `$run_qemu`. So a GPU in use by another VM is reported after a broken virtiofs
+    mapping, a missing PCI mapping before it."""
+    config, node = vm["config"], vm["node"]
+    error = _cicustom_check(state_dir, world, config)[1] if config.get("cicustom") else None
+    chosen: dict[str, list[str]] = {}
+    if error is None:
+        chosen, error = pci.command_devices(world, node, vmid, config)
+    if error is None:
+        error = virtiofs.command_error(world, node, config)
+    devices: list[str] = []
+    if error is None:
+        devices, error = pci.reserve_devices(world, node, vmid, chosen)
+    if error is None:
+        error = virtiofs.daemon_error(world, node, config)
     warnings = []
     if config.get("bios") == "ovmf" and "efidisk0" not in config:
         warnings.append("no efidisk configured! Using temporary efivars disk.")

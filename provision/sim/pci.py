@@ -133,51 +133,65 @@ def reserved_by_starting(world: World, node: str, exclude: str) -> dict[str, str
     return held
 
 
-def start_devices(
+def command_devices(
     world: World, node: str, vmid: str, config: dict[str, str]
-) -> tuple[list[str], str | None]:  # noqa: E501
-    """(devices to pass through, start error or None) for starting vmid with config."""
-    entries = hostpci_entries(config)
-    if not entries:
-        return [], None
-    devices = node_devices(world, node)
-    if any(int(d.get("iommugroup", -1)) < 0 for d in devices.values()):
-        return [], "cannot prepare PCI pass-through, IOMMU not present"
-    running = used_by_running(world, node, vmid)
-    reserved = reserved_by_starting(world, node, vmid)
-    chosen: list[str] = []
-    for key, entry in sorted(entries.items()):
+) -> tuple[dict[str, list[str]], str | None]:
+    """({hostpciN: device ids}, error) as config_to_command resolves them: qemu-server
+    src/PVE/QemuServer/PCI.pm `print_hostpci_devices` -> `parse_hostpci_devices` (per
+    entry `parse_hostpci`: host/mapping, the mapping on this node and `assert_valid`, a
+    device per id; then q35) and `choose_hostpci_devices` (a mapping with several devices
+    takes a free one, else "could not find a free device"). Devices in use by one VM with
+    a single choice are refused later, by `reserve_devices`."""
+    busy = set(used_by_running(world, node, vmid)) | set(reserved_by_starting(world, node, vmid))
+    chosen: dict[str, list[str]] = {}
+    for key, entry in sorted(hostpci_entries(config).items()):
         alternatives = 1
-        # qemu-server src/PVE/QemuServer/PCI.pm parse_hostpci (via parse_hostpci_devices)
         if "host" in entry and "mapping" in entry:
-            return [], "Cannot set both 'host' and 'mapping'."
-        if not entry.get("host") and not entry.get("mapping"):
-            return [], "Either 'host' or 'mapping' must be set."
+            return {}, "Cannot set both 'host' and 'mapping'."
         if "mapping" in entry:
             paths = mapping_paths(world, entry["mapping"], node)
             if not paths:
-                return [], f"PCI device mapping not found for '{entry['mapping']}'"
+                return {}, f"PCI device mapping not found for '{entry['mapping']}'"
             cluster_entry = world["mappings"]["pci"].get(entry["mapping"])
             for map_entry in paths:
                 problem = check_map_entry(world, node, map_entry, entry["mapping"], cluster_entry)
                 if problem:
-                    return [], f"PCI device mapping invalid (hardware probably changed): {problem}"
+                    return {}, f"PCI device mapping invalid (hardware probably changed): {problem}"
             alternatives = len(paths)
-        if entry.get("pcie", "0").lower() in TRUE and "q35" not in config.get("machine", ""):
-            return [], "q35 machine model is not enabled"
-        funcs = resolve(world, node, entry, set(running) | set(reserved) | set(chosen))
+        elif not entry.get("host"):
+            return {}, "Either 'host' or 'mapping' must be set."
+        used = busy | {d for funcs in chosen.values() for d in funcs}
+        funcs = resolve(world, node, entry, used)
         if not funcs:
-            return [], f"no PCI device found for '{entry.get('host', entry.get('mapping'))}'"
-        busy = [d for d in funcs if d in running or d in reserved]
-        if busy and alternatives > 1:
-            return [], f"could not find a free device for '{key}'"
-        if busy and busy[0] in running:
-            return [], f"PCI device '{busy[0]}' already in use by VMID '{running[busy[0]]}'"
-        if busy:
-            holder = reserved[busy[0]]
-            return [], f"PCI device '{busy[0]}' is currently reserved for use by VMID '{holder}'"
-        chosen += funcs
+            return {}, f"no PCI device found for '{entry.get('host', entry.get('mapping'))}'"
+        if entry.get("pcie", "0").lower() in TRUE and "q35" not in config.get("machine", ""):
+            return {}, "q35 machine model is not enabled"
+        if alternatives > 1 and set(funcs) & used:
+            return {}, f"could not find a free device for '{key}'"
+        chosen[key] = funcs
     return chosen, None
+
+
+def reserve_devices(
+    world: World, node: str, vmid: str, chosen: dict[str, list[str]]
+) -> tuple[list[str], str | None]:
+    """(device ids, error) after config_to_command in qemu-server src/PVE/QemuServer.pm
+    `vm_start_nolock`: PCI.pm `reserve_pci_usage` (a device a running VM holds, or a start
+    task of another VM reserved), then `prepare_pci_device` per device ("IOMMU not
+    present")."""
+    devices = [d for _key, funcs in sorted(chosen.items()) for d in funcs]
+    if not devices:
+        return [], None
+    running = used_by_running(world, node, vmid)
+    reserved = reserved_by_starting(world, node, vmid)
+    for dev in devices:
+        if dev in running:
+            return [], f"PCI device '{dev}' already in use by VMID '{running[dev]}'"
+        if dev in reserved:
+            return [], f"PCI device '{dev}' is currently reserved for use by VMID '{reserved[dev]}'"
+    if any(int(d.get("iommugroup", -1)) < 0 for d in node_devices(world, node).values()):
+        return [], "cannot prepare PCI pass-through, IOMMU not present"
+    return devices, None
 
 
 def record_invariants(world: World, effective: dict[str, dict[str, str]]) -> None:

@@ -6,10 +6,11 @@
   `$check_vm_modify_config_perm` skips the key. Clone and restore: `src/PVE/QemuServer.pm`
   `check_mapping_access` (Mapping.Use on /mapping/dir/DIRID).
 - Starting: `src/PVE/QemuServer/Virtiofs.pm` `config` -> `assert_virtiofs_config` (in
-  config_to_command: the mapping must exist and have one entry for the VM's node whose
-  path is a directory there, no `expose-acl` on Windows), then `start_virtiofsd`
+  config_to_command, after the hostpci devices are resolved: the mapping must exist and
+  have one entry for the VM's node whose path is a directory there, no `expose-acl` on
+  Windows; `command_error`), then, after the PCI reservation, `start_virtiofsd`
   ("virtiofsd is not installed…" without /usr/libexec/virtiofsd: a node with
-  `virtiofsd: false` in the fixture). The option is `m/^virtiofs\\d$/`: 0-9.
+  `virtiofsd: false` in the fixture; `daemon_error`). The option is `m/^virtiofs\\d$/`: 0-9.
 """
 
 from __future__ import annotations
@@ -81,11 +82,11 @@ def shares(world: World, node: str, config: dict[str, str]) -> list[dict[str, st
     return out
 
 
-def start_error(world: World, node: str, config: dict[str, str]) -> str | None:
-    """The start's error from the virtiofs options, or None."""
-    keys = sorted(k for k in config if VIRTIOFS.fullmatch(k))
+def command_error(world: World, node: str, config: dict[str, str]) -> str | None:
+    """The start's error from the virtiofs options as config_to_command meets them
+    (Virtiofs.pm `config` -> `assert_virtiofs_config`), or None."""
     try:
-        for key in keys:  # Virtiofs.pm config -> assert_virtiofs_config
+        for key in sorted(k for k in config if VIRTIOFS.fullmatch(k)):
             value = parse_prop(config[key], "dirid")
             found = find_on_node(world, value.get("dirid", ""), node)
             acl = str(value.get("expose-acl", "0")).lower() in _TRUE
@@ -100,7 +101,14 @@ def start_error(world: World, node: str, config: dict[str, str]) -> str | None:
                 return f"directory mapping invalid: {problem.message}"
     except ApiFailure as problem:
         return problem.message
+    return None
+
+
+def daemon_error(world: World, node: str, config: dict[str, str]) -> str | None:
+    """The start's error from starting virtiofsd (QemuServer.pm `vm_start_nolock` ->
+    `start_all_virtiofsd` -> Virtiofs.pm `start_virtiofsd`, after the PCI devices are
+    reserved and prepared), or None."""
     spec: dict[str, Any] = world["nodes"].get(node) or {}
-    if keys and spec.get("virtiofsd") is False:  # start_all_virtiofsd -> start_virtiofsd
+    if any(VIRTIOFS.fullmatch(k) for k in config) and spec.get("virtiofsd") is False:
         return "virtiofsd is not installed. To use virtio-fs, install virtiofsd via apt."
     return None

@@ -22,6 +22,7 @@ from provision.preflight.bake import bake_requirements, check_bake
 from provision.pve.cluster import ClusterSnapshot, VmInfo
 from provision.pve.node import Node
 from provision.pve.session import Session
+from provision.vmops.bake_claim import claim, claim_description, clear_leftovers
 from provision.vmops.bake_vm import (
     bake_config,
     bake_mark,
@@ -84,10 +85,11 @@ def bake_template(
     digest = recipe_digest(inv, name)
     client = session.client(recipe.host)
     snapshot = session.snapshot(recipe.host)
-    marks = {
-        vm.vmid: marked_digest(Node(client, vm.node).vm(vm.vmid).config().get("description"), name)
+    notes = {
+        vm.vmid: Node(client, vm.node).vm(vm.vmid).config().get("description")
         for vm in snapshot.by_name(name)
     }
+    marks = {vmid: marked_digest(text, name) for vmid, text in notes.items()}
     ours = [vm for vm in snapshot.by_name(name) if marks[vm.vmid] is not None]
     current = [vm for vm in ours if vm.template and marks[vm.vmid] == digest]
     if current:
@@ -95,10 +97,11 @@ def bake_template(
     _refuse_foreign(snapshot, name, marks)
     source = _source(snapshot, recipe.source, inv.bake) if recipe.image is None else None
     _preflight(session, recipe, source, [vm.vmid for vm in ours if vm.template])
-    _clear_leftovers(session, name, [vm for vm in ours if not vm.template])
+    clear_leftovers(session, name, [(vm, notes[vm.vmid]) for vm in ours if not vm.template])
     user_data = render_bake(inv, name, digest).text
-    vm = make_bake_vm(session, name, recipe, source, bake_mark(name, digest))
+    vm = make_bake_vm(session, name, recipe, source, claim_description(bake_mark(name, digest)))
     try:
+        claim(vm, name, {v.vmid for v in snapshot.by_name(name) if v.template})
         configure_and_start(session, vm, name, recipe, user_data, digest)
         seconds = wait_powered_off(session, vm, name, timeout, sleep)
         detach_bake_data(session, vm, name, recipe)
@@ -132,21 +135,6 @@ def _preflight(
     if recipe.image is not None:
         contents.setdefault(recipe.image.split(":", 1)[0], set()).add("import")
     check_bake(session, recipe, needs, contents, session.progress)
-
-
-def _clear_leftovers(session: Session, name: str, leftovers: list[VmInfo]) -> None:
-    """Bake VMs of this recipe that never became templates: a stopped one is what a killed
-    run left, and goes; a running one may be another run's bake in progress (exit 4)."""
-    client = session.client(session.inv.bake[name].host)
-    for vm in leftovers:
-        if vm.status != "stopped":
-            raise ConflictError(
-                f"VM {vm.vmid} on {vm.node} is baking '{name}' ({vm.status}): another "
-                "`template bake` runs, or a killed one left it",
-                hint=f"wait for it to power off, or stop it (`qm stop {vm.vmid}` on "
-                f"{vm.node}) and re-run",
-            )
-        remove_bake_vm(session, Node(client, vm.node).vm(vm.vmid), name)
 
 
 def _refuse_foreign(snapshot: ClusterSnapshot, name: str, marks: dict[int, str | None]) -> None:

@@ -121,7 +121,13 @@ def make_bake_vm(session: Session, name: str, recipe: Recipe, template: Any, mar
 
     with session.create_lock:
         vmid, upid = create_with_free_id(
-            client, recipe.vmid, post, session.progress, name, node_name
+            client,
+            recipe.vmid,
+            post,
+            session.progress,
+            name,
+            node_name,
+            again=f"wait for that bake: `aihost template bake {name}` then has nothing to do",
         )
     vm = Node(client, node_name).vm(int(vmid))
     vm.wait(upid, timeout=CREATE_TIMEOUT, what="create the bake VM")
@@ -194,14 +200,15 @@ def detach_bake_data(session: Session, vm: Vm, name: str, recipe: Recipe) -> Non
     Proxmox's own cloud-init drive; the bake's snippets or ISO are removed."""
     config = vm.config()
     disks = session.inv.hosts[recipe.host].storage.disks
-    change: dict[str, Any] = {}
+    mark = f"aihost-bake: {name} sha256:"  # the template keeps the mark, not the run's lines
+    lines = str(config.get("description") or "").splitlines()
+    change: dict[str, Any] = {"description": "\n".join(ln for ln in lines if ln.startswith(mark))}
     if "cicustom" in config:
         change["delete"] = "cicustom"
     iso = str(config.get("ide2", "")).split(",")[0]
     if ":iso/" in iso:
         change["ide2"] = f"{disks}:cloudinit"
-    if change:
-        vm.write(change, digest=config.get("digest"), what="detach the bake user-data")
+    vm.write(change, digest=config.get("digest"), what="detach the bake user-data")
     if "cicustom" in config:
         remove_snippets(session.inv, recipe.host, f"bake-{name}")
     if ":iso/" in iso:

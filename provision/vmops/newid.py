@@ -36,9 +36,11 @@ def create_with_free_id(
     say: Callable[[str], None],
     name: str,
     node: str,
+    again: str | None = None,
 ) -> tuple[int, Any]:
     """(vmid, create's result): create(vmid) with the inventory's id, else with ids from
-    nextid until one is not taken by a concurrent create."""
+    nextid until one is not taken by a concurrent create (again: the conflict's hint when
+    that create was of a VM of the same name)."""
     for attempt in range(ATTEMPTS):
         vmid = fixed or next_vmid(client)
         try:
@@ -50,7 +52,7 @@ def create_with_free_id(
         if twin is not None:
             raise ConflictError(
                 f"VM '{name}' was created meanwhile by another run (VM {twin})",
-                hint=f"run `aihost vm up {name}` again when it is done",
+                hint=again or f"run `aihost vm up {name}` again when it is done",
             )
         say(f"{name}: VM id {vmid} was taken by another create meanwhile; taking another")
     raise AssertionError("unreachable")  # pragma: no cover

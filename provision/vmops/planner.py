@@ -49,6 +49,7 @@ from provision.pve.node import Node
 from provision.pve.pci import GpuRef
 from provision.pve.session import Session
 from provision.pve.vm import Vm
+from provision.vmops.bake_note import template_notes
 from provision.vmops.locate import locate_vm, managed_on_node, require_not_out_of_reach
 from provision.vmops.store import read_store
 
@@ -90,7 +91,7 @@ def read_state(
     state = plan_vm(desired, actual, refs, PlanOptions(take_gpu, plan_only, deferred))
     if store is not None:
         state.plan.actions[:0] = store_actions(store)
-    state.plan.notes += [note] if note else []
+    state.plan.notes += ([note] if note else []) + template_notes(inv, state)
     return state
 
 

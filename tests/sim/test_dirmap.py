@@ -209,6 +209,27 @@ def test_start_without_virtiofsd_on_the_node(make_sim, tmp_path: Path):
     )
 
 
+def test_start_checks_come_in_vm_start_nolocks_order(store_sim):
+    """config_to_command resolves the PCI mapping, then Virtiofs.pm config checks the
+    directory mapping; only after that does reserve_pci_usage find the GPU in use."""
+    api = store_sim.api()
+    gpu = "node=pve1,path=0000:01:00,id=10de:2684,subsystem-id=1043:889d,iommugroup=12"
+    api.cluster.mapping.pci.post(id="rtx4090", map=[gpu])
+    holder, vm = _vm(store_sim, api, 100), _vm(store_sim, api, 101)
+    for each in (holder, vm):
+        each.config.put(machine="q35", hostpci0="mapping=rtx4090,pcie=1")
+    assert store_sim.wait(api, holder.status.start.post())["exitstatus"] == "OK"
+    vm.config.put(virtiofs0="models", hostpci0="mapping=gone,pcie=1")
+    status = store_sim.wait(api, vm.status.start.post())
+    assert status["exitstatus"] == "PCI device mapping not found for 'gone'"
+    vm.config.put(hostpci0="mapping=rtx4090,pcie=1")  # in use by 100, and no dir mapping
+    status = store_sim.wait(api, vm.status.start.post())
+    assert status["exitstatus"] == "Directory ID models does not exist."
+    api.cluster.mapping.dir.post(id="models", map=[STORE])
+    status = store_sim.wait(api, vm.status.start.post())
+    assert status["exitstatus"] == "PCI device '0000:01:00.0' already in use by VMID '100'"
+
+
 def test_before_84_there_are_no_directory_mappings_nor_virtiofs(make_sim, tmp_path: Path):
     data = yaml.safe_load(DEFAULT_FIXTURE.read_text())
     data["version"] = "8.3.5"
