@@ -114,3 +114,52 @@ def test_a_model_already_loaded_is_not_loaded_again(
     assert run.returncode == 0, run.stderr
     assert not [line for line in world.log if line.startswith("POST")]
     assert json.loads(run.stdout)["runtime"]["on_gpu"] is True
+
+
+def measure(runs: int, load: float) -> dict[str, list[float]]:
+    """The rendered script's own time (docs/guest-timing.md `guest_health` and
+    `guest_health_serial`), against a stand-in Ollama whose load takes `load` seconds and
+    an instant nvidia-smi: per run, the whole run, and the part before the load starts
+    plus the part after it ends."""
+    import tempfile
+    import time
+
+    marks: dict[str, float] = {}
+
+    class Timed(_Ollama):
+        world = _World(loaded=False)
+
+        def do_POST(self) -> None:
+            marks["start"] = time.monotonic()
+            self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            time.sleep(load)
+            self.world.loaded = True
+            marks["end"] = time.monotonic()
+            self._send({"done": True})
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Timed)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    out: dict[str, list[float]] = {"total": [], "serial": []}
+    with tempfile.TemporaryDirectory() as tmp:
+        box = _box(Path(tmp), server.server_address[1])
+        box.stub("nvidia-smi", f'echo "{GPU_LINE}"')
+        for _ in range(runs):
+            Timed.world.loaded = False
+            began = time.monotonic()
+            run = box.run("bin/aihost-health")
+            ended = time.monotonic()
+            assert run.returncode == 0 and json.loads(run.stdout)["runtime"]["on_gpu"]
+            out["total"].append(ended - began)
+            out["serial"].append(marks["start"] - began + ended - marks["end"])
+    server.shutdown()
+    return out
+
+
+if __name__ == "__main__":  # python3 tests/unit/test_health_overlap.py [RUNS [LOAD]]
+    import statistics
+    import sys
+
+    given = sys.argv[1:3]
+    args = [*given, *["40", "0"][len(given) :]]
+    for key, values in measure(int(args[0]), float(args[1])).items():
+        print(f"{key}: median {statistics.median(values):.3f} s, fastest {min(values):.3f} s")
