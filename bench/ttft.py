@@ -12,8 +12,8 @@ docs/guest-timing.md), for:
 - a swap of the card between two VMs whose models are in the store.
 
 Long cases run at a small time scale and are reported in realistic seconds (wall time /
-scale), so aihost's own fixed costs (start-up, request latency, one reading of the guest
-per second at most) are magnified by 1/scale there; the short ones run at scale 1.
+scale), so aihost's own fixed costs (start-up, request latency, readings of the guest up
+to a second apart) are magnified by 1/scale there; the short ones run at scale 1.
 """
 
 from __future__ import annotations

@@ -39,8 +39,8 @@ def markdown(data: dict[str, Any]) -> list[str]:
         f"seconds (wall time / scale). Boot {data.get('boot'):.0f} s (assumed), model load "
         f"{data.get('model_load', 0):.1f} s, clone + start tasks {data.get('tasks', 0):.0f} s; "
         "first-boot figures and their sources: docs/guest-timing.md. A case at scale 0.05 "
-        "magnifies aihost's own time (start-up, requests, one reading of the guest a "
-        "second) 20 times, so its phase figures are within about ±20 s.",
+        "magnifies aihost's own time (start-up, requests, readings of the guest up to a "
+        "second apart) 20 times, so its phase figures are within about ±20 s.",
         "",
         "| case | scale | to serving | downloaded | bake (once) | phases seen by `vm up` |",
         "|---|---|---|---|---|---|",

@@ -46,9 +46,21 @@ def test_phases_run_in_the_scripts_order_with_their_durations():
         "reboot": 6.0,
         "runtime": 8.0,
         "models": round(OLLAMA_8B / GB * 10.0, 6),  # Ollama's pull only downloads
-        "health": round(1.0 + OLLAMA_8B / GB * 2.0, 6),  # health loads it into VRAM
+        # health loads it into VRAM while its 1 s of other checks run: the longer of the two
+        "health": round(OLLAMA_8B / GB * 2.0, 6),
     }
-    assert line.end == pytest.approx(5 + 9 + 6 + 8 + OLLAMA_8B / GB * 12 + 1)
+    assert line.end == pytest.approx(5 + 9 + 6 + 8 + OLLAMA_8B / GB * 12)
+
+
+def test_ollamas_health_phase_is_the_longer_of_its_checks_and_the_load_with_its_serial_part():
+    load = OLLAMA_8B / GB * 2.0  # 9.84 s
+    for checks, serial, health in ((1.0, 0.5, load + 0.5), (12.0, 0.5, 12.0), (5.0, 0.0, load)):
+        durations = {**D, "guest_health": checks, "guest_health_serial": serial}
+        line = timeline(durations, driver=False, runtime="ollama", models=["llama3.1:8b"])
+        assert _lengths(line)["health"] == pytest.approx(health)
+    # without a model to load (or for vLLM, which loaded in the models phase): checks only
+    line = timeline({**D, "guest_health_serial": 0.5}, driver=False, runtime="ollama")
+    assert _lengths(line)["health"] == 1.0
 
 
 def test_vllm_loads_its_model_in_the_models_phase_and_cuda_lengthens_the_driver():
