@@ -19,6 +19,7 @@ from provision.sim.pci import record_invariants
 from provision.sim.pvestatd import vmstatus
 from provision.sim.vmtemplate import template
 from provision.sim.vmwrite import (
+    clone_disks,
     create_checks,
     create_worker_error,
     materialize,
@@ -168,22 +169,7 @@ def clone(ctx: Ctx) -> Any:
     if not full:
         st.check_linked_clone(ctx.world, vm["config"])
     config = {k: v for k, v in vc.effective(vm).items() if k not in ("template", "lock")}
-    volumes = []
-    for key, value in sorted(config.items()):
-        if not DISK_KEY.fullmatch(key) or value.startswith("none"):
-            continue
-        volid, _, rest = value.partition(",")
-        if "media=cdrom" in value and not volid.endswith("cloudinit"):
-            continue
-        dest = storage or volid.partition(":")[0]
-        if volid.endswith("cloudinit"):
-            new = st.allocate(ctx.world, dest, newid, 4 * 1024**2, kind="cloudinit")
-        else:
-            size = st.volume_size(ctx.state_dir, ctx.world, volid)
-            base = None if full else volid.partition(":")[2]
-            new = st.allocate(ctx.world, dest, newid, size, base=base)
-        volumes.append(new)
-        config[key] = f"{new},{rest}" if rest else new
+    volumes = clone_disks(ctx, config, newid, storage if full else None, full)
     for key, value in list(config.items()):
         if key.startswith("net"):
             config[key] = re.sub(r"([0-9A-F]{2}:){5}[0-9A-F]{2}", _mac(), value, count=1)

@@ -49,6 +49,7 @@ from provision.pve.node import Node
 from provision.pve.pci import GpuRef
 from provision.pve.session import Session
 from provision.pve.vm import Vm
+from provision.vmops import twins
 from provision.vmops.bake_note import template_notes
 from provision.vmops.locate import locate_vm, managed_on_node, require_not_out_of_reach
 from provision.vmops.store import read_store
@@ -203,8 +204,11 @@ def _locate(session: Session, desired: DesiredVm) -> VmInfo | None:
 def _half_made(session: Session, desired: DesiredVm, home: list[VmInfo] | None) -> VmInfo | None:
     """A VM of this name that an earlier run began to create and did not finish (its
     description still carries the creation mark of the clone/create request): this run
-    finishes it. With several, the lowest vmid (make_vm keeps that one too)."""
+    finishes it. With several, the lowest vmid, never one told to yield to a twin; none
+    when a finished one is there (provision.vmops.twins)."""
     node = Node(session.client(desired.host_name), desired.node)
+    if any(vm.name == desired.name and MANAGED_TAG in vm.tags for vm in home or []):
+        return None
     for vm in sorted(home or [], key=lambda v: v.vmid):
         if (
             vm.name != desired.name
@@ -213,7 +217,8 @@ def _half_made(session: Session, desired: DesiredVm, home: list[VmInfo] | None) 
             or desired.vmid not in (None, vm.vmid)
         ):
             continue
-        if being_created(node.vm(vm.vmid).config().get("description"), desired.name):
+        description = node.vm(vm.vmid).config().get("description")
+        if being_created(description, desired.name) and not twins.yielded(description):
             return vm
     return None
 
@@ -228,7 +233,7 @@ def _existing_config(client: Api, info: VmInfo, desired: DesiredVm) -> dict[str,
     config = vm.config()
     if being_created(config.get("description"), desired.name):
         creator = creator_of(config.get("description"), desired.name)
-        if config.get("lock") and creator and owner_alive(creator):
+        if creator and owner_alive(creator) and (config.get("lock") or twins.alive_here(creator)):
             raise ConflictError(  # another run is making it right now: not ours to finish
                 f"VM {info.vmid} is locked ({config['lock']}): aihost run {creator} is "
                 f"creating '{desired.name}'",

@@ -14,8 +14,8 @@ def _listed(api, vmid: int, node: str = "pve1") -> dict | None:
 def test_a_vm_being_cloned_is_the_temporary_file_until_the_task_ends(clocked):
     sim, clock = clocked
     api = sim.api()
-    upid = api.nodes("pve1").qemu(9000).clone.post(
-        newid=101, name="busy", full=1, description="mine"
+    upid = (
+        api.nodes("pve1").qemu(9000).clone.post(newid=101, name="busy", full=1, description="mine")
     )
     config = api.nodes("pve1").qemu(101).config.get()
     assert {k: v for k, v in config.items() if k != "digest"} == {

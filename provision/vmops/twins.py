@@ -1,0 +1,143 @@
+"""Two `vm up X` at once (two operators, or one twice) each make a VM X: exactly one goes
+on, the other removes its own and stops with exit 4.
+
+The contest is provision.vmops.contest's, as for bakes: each new VM carries the creation
+mark (vm name and owner, provision.delivery.generation) from its clone or create request
+on; a VM named X without the mark is a finished VM X (configured, or not aihost's) and
+wins. While a clone or create task runs, Proxmox shows its VM as "VM N" (the temporary
+config holds only the lock), so a run also waits, bounded, for the create tasks of lower
+vmids on the VM's node (and the template's) to end: one of them may be the twin of a run
+that was killed and will never take part. Such a twin, whose owner is a process of this
+machine that is gone, is removed (it holds nothing yet: the mark goes with the config
+write that finishes a VM).
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from provision.delivery.generation import being_created, creator_of
+from provision.errors import ApiError, ConflictError
+from provision.gpu.lease import owner_alive
+from provision.pve.node import Node
+from provision.pve.session import Session
+from provision.pve.vm import Vm
+from provision.vmops import contest
+
+STATE = "aihost-claim: "
+COMMITTED = "making"
+BUSY = ("clone", "create")
+WAIT = 120.0
+
+_mine: set[int] = set()  # VMs this process is creating (a fleet's VMs have other names)
+_mine_lock = threading.Lock()
+
+
+def creating(vmid: int, busy: bool) -> None:
+    """Record (busy) or forget a VM this process is creating."""
+    with _mine_lock:
+        (_mine.add if busy else _mine.discard)(vmid)
+
+
+def yielded(description: object) -> bool:
+    """True when a VM's description says it yielded to a twin (its run removes it)."""
+    return str(contest.line_value(description, STATE) or "").startswith(contest.YIELDED)
+
+
+def alive_here(owner: str) -> bool:
+    """True when owner (user@host:pid) is a live process of this machine."""
+    host = owner.rsplit(":", 1)[0].partition("@")[2]
+    return host == socket.gethostname() and owner_alive(owner)
+
+
+def vm_contest(name: str) -> contest.Contest:
+    """The contest for VM name: non-templates of that name; marked ones are contenders,
+    unmarked ones finished."""
+
+    def kind(row: dict[str, Any], config: dict[str, Any]) -> bool | None:
+        if row.get("template"):
+            return None
+        return not being_created(config.get("description"), name)
+
+    return contest.Contest(
+        name=name,
+        state=STATE,
+        kind=kind,
+        owner=lambda config: creator_of(config.get("description"), name),
+        lost=lambda vmid, node, owner: _lost(name, vmid, node, owner),
+        committed=COMMITTED,
+    )
+
+
+def _lost(name: str, rival: int, node: str, owner: str | None) -> ConflictError:
+    by = f" by {owner}" if owner else ""
+    return ConflictError(
+        f"VM '{name}' was made at the same time by another run (VM {rival} on {node}{by}); "
+        "this run removed its own new VM",
+        hint=f"run `aihost vm up {name}` again when that run is done",
+    )
+
+
+def settle(session: Session, vm: Vm, name: str, nodes: Iterable[str]) -> None:
+    """After vm's create task ended: make it the one VM name, or raise ConflictError (the
+    caller removes vm). nodes: where a twin's create may still run."""
+    wait_for_older(session, vm, name, sorted(set(nodes)))
+    _remove_orphans(session, vm, name)
+    contest.claim(vm, vm_contest(name))
+
+
+def wait_for_older(
+    session: Session,
+    vm: Vm,
+    name: str,
+    nodes: list[str],
+    *,
+    timeout: float = WAIT,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+) -> None:
+    """Wait until no VM with a lower vmid on nodes is still being cloned or created by
+    another process (its name is unknown until then), or timeout seconds; the contest
+    is decided either way (a live run's twin takes part in it itself)."""
+    deadline = clock() + timeout
+    said = False
+    while True:
+        busy = [
+            int(row["vmid"])
+            for node in nodes
+            for row in Node(vm.api, node).vms()
+            if row.get("lock") in BUSY and int(row["vmid"]) < vm.vmid
+        ]
+        with _mine_lock:
+            busy = [vmid for vmid in busy if vmid not in _mine]
+        if not busy or clock() >= deadline:
+            return
+        if not said:
+            ids = ", ".join(map(str, busy))
+            session.progress(f"{name}: waiting for VM {ids} to be made: it may be a twin")
+            said = True
+        sleep(0.25)
+
+
+def _remove_orphans(session: Session, vm: Vm, name: str) -> None:
+    """Remove the unfinished VMs name of runs that are gone (owner on this machine)."""
+    node = Node(vm.api, vm.node)
+    for row in node.vms():
+        vmid = int(row["vmid"])
+        if vmid == vm.vmid or row.get("name") != name or row.get("template"):
+            continue
+        other = node.vm(vmid)
+        try:
+            description = other.config().get("description")
+            owner = creator_of(description, name)
+            if not being_created(description, name) or owner is None or owner_alive(owner):
+                continue
+            other.destroy(what=f"remove VM {vmid}, left by {owner}")
+            session.progress(f"{name}: removed VM {vmid}, left half-made by {owner}")
+        except ApiError as exc:  # gone meanwhile, or busy: the contest decides
+            if not contest.GONE.search(exc.message):
+                session.progress(f"{name}: could not remove VM {vmid}: {exc.message}")

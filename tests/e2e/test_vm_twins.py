@@ -1,0 +1,123 @@
+"""Two `vm up X` at once make one VM X whichever clone ends first (provision.vmops.twins):
+while a clone runs Proxmox shows its VM as "VM N" (no name), so a run whose own clone
+ended first cannot tell a slower twin from any other VM by the list alone."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from aihost_testing import REPO_ROOT
+from test_gpu_swap import aihost, api, control
+
+from provision.delivery.generation import creation_mark
+
+
+def _inventory(sim, tmp_path: Path) -> Path:
+    return sim.inventory(tmp_path / "inv.yaml", {"plain": {"runtime": "none"}})
+
+
+def _named(sim, name: str) -> list[dict[str, Any]]:
+    return [r for r in api(sim, "GET", "/nodes/pve1/qemu") if r["name"] == name]
+
+
+def _volumes_of(sim, vmid: int) -> list[str]:
+    world = json.loads((sim.state_dir / "state.json").read_text())
+    return [
+        f"{sid}:{name}"
+        for sid, vols in world["volumes"].items()
+        for name, vol in vols.items()
+        if str(vol.get("vmid")) == str(vmid)
+    ]
+
+
+def _dead_pid() -> int:
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    return proc.pid
+
+
+def test_two_runs_whose_lower_vmid_clones_slower_end_with_one_vm(sim, tmp_path):
+    inventory = _inventory(sim, tmp_path)
+    control(sim, "POST", "durations", {"qmclone": 0.2})
+    # both runs plan before either VM exists (each one's first nextid hangs 1 s, so both
+    # are handed 100); the first clone (100) takes 3 s more, the other run's (101) not
+    hang = {"kind": "hang", "method": "GET", "path": "/cluster/nextid$", "count": 2, "seconds": 1}
+    slow = {"kind": "latency", "task": "qmclone", "seconds": 3}
+    control(sim, "POST", "faults", {"faults": [hang, slow]})
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
+    argv = [sys.executable, "-m", "provision", "-i", str(inventory), "vm", "up", "plain"]
+    procs = [
+        subprocess.Popen(
+            [*argv, "--no-wait"],
+            cwd=REPO_ROOT,
+            env=env,
+            text=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        for _ in range(2)
+    ]
+    results = [(p.wait(timeout=120), *p.communicate()) for p in procs]
+    clones = [r for r in sim.requests() if r["path"].endswith("/clone") and r["status"] == 200]
+    assert [int(c["params"]["newid"]) for c in clones] == [100, 101], results
+    assert sorted(code for code, _, _ in results) == [0, 4], results
+    (loser,) = [err for code, _, err in results if code == 4]
+    errors = [line for line in loser.splitlines() if line.startswith("aihost: error:")]
+    assert len(errors) == 1 and "VM 'plain' was made at the same time" in errors[0], loser
+    (kept,) = _named(sim, "plain")
+    gone = 101 if kept["vmid"] == 100 else 100
+    assert gone not in [r["vmid"] for r in api(sim, "GET", "/nodes/pve1/qemu")]
+    assert _volumes_of(sim, gone) == []
+    config = api(sim, "GET", f"/nodes/pve1/qemu/{kept['vmid']}/config")
+    assert config["tags"] == "aihost" and "aihost-creating" not in config["description"]
+    assert "aihost-claim" not in config["description"]
+
+
+def _killed_runs_clone(sim, vmid: int, owner: str | None) -> None:
+    """The clone a `vm up plain` killed right after its request left running."""
+    api(
+        sim,
+        "POST",
+        "/nodes/pve1/qemu/9000/clone",
+        newid=vmid,
+        name="plain",
+        full=1,
+        description=creation_mark("0123456789ab", "plain", owner),
+    )
+
+
+def test_a_rerun_during_a_gone_runs_clone_removes_that_vm_after_it_and_keeps_its_own(sim, tmp_path):
+    inventory = _inventory(sim, tmp_path)
+    control(sim, "POST", "durations", {"qmclone": 0.2})
+    control(sim, "POST", "faults", {"kind": "latency", "task": "qmclone", "seconds": 1.5})
+    _killed_runs_clone(sim, 100, f"root@{os.uname().nodename}:{_dead_pid()}")
+    assert _named(sim, "plain") == []  # "VM 100" until its clone ends
+    up = aihost(inventory, "vm", "up", "plain", "--no-wait")
+    assert up.exit_code == 0, up.stderr
+    assert "waiting for VM 100 to be made" in up.stderr
+    assert "removed VM 100, left half-made by root@" in up.stderr
+    assert [r["vmid"] for r in _named(sim, "plain")] == [101]
+    assert _volumes_of(sim, 100) == []
+
+
+def test_a_rerun_during_a_clone_of_an_unknown_run_leaves_it_to_the_next_run(sim, tmp_path):
+    inventory = _inventory(sim, tmp_path)
+    control(sim, "POST", "durations", {"qmclone": 0.2})
+    control(sim, "POST", "faults", {"kind": "latency", "task": "qmclone", "seconds": 1.5})
+    _killed_runs_clone(sim, 100, None)
+    up = aihost(inventory, "vm", "up", "plain", "--no-wait")
+    assert up.exit_code == 4, up.stderr
+    assert "waiting for VM 100 to be made" in up.stderr
+    assert "made at the same time by another run (VM 100 on pve1)" in up.stderr
+    assert [r["vmid"] for r in _named(sim, "plain")] == [100]
+    assert _volumes_of(sim, 101) == []
+    again = aihost(inventory, "vm", "up", "plain", "--no-wait")
+    assert again.exit_code == 0, again.stderr
+    config = api(sim, "GET", "/nodes/pve1/qemu/100/config")
+    assert config["tags"] == "aihost" and "lock" not in config
+    assert [r["vmid"] for r in _named(sim, "plain")] == [100]
