@@ -15,6 +15,10 @@ from aihost_testing import REPO_ROOT
 from test_gpu_swap import aihost, api, control
 
 from provision.delivery.generation import creation_mark
+from provision.inventory.loader import load_inventory
+from provision.pve.node import Node
+from provision.pve.session import Session
+from provision.vmops import twins
 
 
 def _inventory(sim, tmp_path: Path) -> Path:
@@ -121,3 +125,21 @@ def test_a_rerun_during_a_clone_of_an_unknown_run_leaves_it_to_the_next_run(sim,
     config = api(sim, "GET", "/nodes/pve1/qemu/100/config")
     assert config["tags"] == "aihost" and "lock" not in config
     assert [r["vmid"] for r in _named(sim, "plain")] == [100]
+
+
+def test_the_wait_for_a_lower_vmid_being_made_is_bounded(sim, tmp_path):
+    control(sim, "POST", "faults", {"kind": "latency", "task": "qmclone", "seconds": 1000})
+    _killed_runs_clone(sim, 100, None)  # hangs: its task will not end in this test
+    api(sim, "POST", "/nodes/pve1/qemu/9000/clone", newid=101, name="plain", full=1)
+    said: list[str] = []
+    session = Session(load_inventory(_inventory(sim, tmp_path)), progress=said.append)
+    vm = Node(session.client("pve1"), "pve1").vm(101)
+    now = [0.0]
+
+    def sleep(seconds: float) -> None:
+        now[0] += seconds
+
+    twins.wait_for_older(
+        session, vm, "plain", ["pve1"], timeout=5, clock=lambda: now[0], sleep=sleep
+    )
+    assert 5 <= now[0] < 6 and said == ["plain: waiting for VM 100 to be made: it may be a twin"]
