@@ -7,7 +7,7 @@ import uuid
 from typing import Any
 
 from provision.delivery.generation import creation_mark
-from provision.errors import ApiError, ConflictError
+from provision.errors import AihostError, ApiError
 from provision.gpu.claim import forget_holder
 from provision.gpu.lease import this_owner
 from provision.plan.vmplan import VmState
@@ -46,10 +46,11 @@ def make_vm(session: Session, state: VmState, node: Node) -> int:
     try:
         node.vm(vmid).wait(upid, timeout=CLONE_TIMEOUT, what="create")
         source = state.template.node if state.template is not None else desired.node
-        twins.settle(session, node.vm(int(vmid)), desired.name, [desired.node, source])
-    except ConflictError:
-        remove_fresh(session, state, int(vmid))
-        raise
+        try:
+            twins.settle(session, node.vm(int(vmid)), desired.name, [desired.node, source])
+        except AihostError:  # lost to a twin, or could not tell: nothing is written yet
+            remove_fresh(session, state, int(vmid))
+            raise
     finally:
         twins.creating(int(vmid), False)
     return int(vmid)

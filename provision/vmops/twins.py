@@ -106,14 +106,15 @@ def wait_for_older(
     deadline = clock() + timeout
     said = False
     while True:
+        with _mine_lock:
+            mine = set(_mine)
         busy = [
             int(row["vmid"])
-            for node in nodes
-            for row in Node(vm.api, node).vms()
-            if row.get("lock") in BUSY and int(row["vmid"]) < vm.vmid
+            for row in _rows(vm, nodes)
+            if row.get("lock") in BUSY
+            and int(row["vmid"]) < vm.vmid
+            and int(row["vmid"]) not in mine
         ]
-        with _mine_lock:
-            busy = [vmid for vmid in busy if vmid not in _mine]
         if not busy or clock() >= deadline:
             return
         if not said:
@@ -121,6 +122,19 @@ def wait_for_older(
             session.progress(f"{name}: waiting for VM {ids} to be made: it may be a twin")
             said = True
         sleep(0.25)
+
+
+def _rows(vm: Vm, nodes: list[str]) -> list[dict[str, Any]]:
+    """The live VM lists of nodes; one that does not answer is left out (the contest
+    on the VM's own node decides all the same)."""
+    rows: list[dict[str, Any]] = []
+    for node in nodes:
+        try:
+            rows += Node(vm.api, node).vms()
+        except ApiError:
+            if node == vm.node:
+                raise
+    return rows
 
 
 def _remove_orphans(session: Session, vm: Vm, name: str) -> None:
