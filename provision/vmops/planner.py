@@ -29,7 +29,6 @@ from provision.delivery.plan import plan_delivery
 from provision.errors import ConflictError, InputError
 from provision.gpu.claim import check_free
 from provision.gpu.context import GpuContext
-from provision.gpu.lease import owner_alive
 from provision.gpu.mapping import find_card, mapping_exists
 from provision.inventory.model import Inventory
 from provision.plan.desired import MANAGED_TAG, DesiredVm, desired_vm, without_gpus
@@ -204,11 +203,8 @@ def _locate(session: Session, desired: DesiredVm) -> VmInfo | None:
 def _half_made(session: Session, desired: DesiredVm, home: list[VmInfo] | None) -> VmInfo | None:
     """A VM of this name that an earlier run began to create and did not finish (its
     description still carries the creation mark of the clone/create request): this run
-    finishes it. With several, the lowest vmid, never one told to yield to a twin; none
-    when a finished one is there (provision.vmops.twins)."""
+    finishes it (lowest vmid first; provision.vmops.twins.unfinished says which)."""
     node = Node(session.client(desired.host_name), desired.node)
-    if any(vm.name == desired.name and MANAGED_TAG in vm.tags for vm in home or []):
-        return None
     for vm in sorted(home or [], key=lambda v: v.vmid):
         if (
             vm.name != desired.name
@@ -217,8 +213,7 @@ def _half_made(session: Session, desired: DesiredVm, home: list[VmInfo] | None) 
             or desired.vmid not in (None, vm.vmid)
         ):
             continue
-        description = node.vm(vm.vmid).config().get("description")
-        if being_created(description, desired.name) and not twins.yielded(description):
+        if twins.unfinished(node.vm(vm.vmid).config().get("description"), desired.name, home):
             return vm
     return None
 
@@ -233,9 +228,9 @@ def _existing_config(client: Api, info: VmInfo, desired: DesiredVm) -> dict[str,
     config = vm.config()
     if being_created(config.get("description"), desired.name):
         creator = creator_of(config.get("description"), desired.name)
-        if creator and owner_alive(creator) and (config.get("lock") or twins.alive_here(creator)):
+        if creator and twins.making(creator, config):
             raise ConflictError(  # another run is making it right now: not ours to finish
-                f"VM {info.vmid} is locked ({config['lock']}): aihost run {creator} is "
+                f"VM {info.vmid} is {twins.held(config)}: aihost run {creator} is "
                 f"creating '{desired.name}'",
                 hint="wait for that run to end, then re-run",
             )

@@ -23,6 +23,8 @@ from typing import Any
 from provision.delivery.generation import being_created, creator_of
 from provision.errors import ApiError, ConflictError
 from provision.gpu.lease import owner_alive
+from provision.plan.desired import MANAGED_TAG
+from provision.pve.cluster import VmInfo
 from provision.pve.node import Node
 from provision.pve.session import Session
 from provision.pve.vm import Vm
@@ -46,6 +48,26 @@ def creating(vmid: int, busy: bool) -> None:
 def yielded(description: object) -> bool:
     """True when a VM's description says it yielded to a twin (its run removes it)."""
     return str(contest.line_value(description, STATE) or "").startswith(contest.YIELDED)
+
+
+def unfinished(description: object, name: str, home: list[VmInfo] | None) -> bool:
+    """True when a VM of name with this description is one a run began and did not
+    finish, for a re-run to finish: not one told to yield to a twin, and only while no
+    finished VM of name is on the node (home: the node's VMs)."""
+    if any(vm.name == name and MANAGED_TAG in vm.tags for vm in home or []):
+        return False
+    return being_created(str(description or ""), name) and not yielded(description)
+
+
+def making(creator: str, config: dict[str, Any]) -> bool:
+    """True when the run creator is making that VM right now (not ours to finish): a
+    live process of this machine, or (elsewhere, not known gone) its task still runs."""
+    return owner_alive(creator) and (bool(config.get("lock")) or alive_here(creator))
+
+
+def held(config: dict[str, Any]) -> str:
+    """How a VM another run is making is held, for an error line."""
+    return f"locked ({config['lock']})" if config.get("lock") else "not finished yet"
 
 
 def alive_here(owner: str) -> bool:
