@@ -107,8 +107,8 @@ def _lost(name: str, rival: int, node: str, owner: str | None) -> ConflictError:
 def settle(session: Session, vm: Vm, name: str, nodes: Iterable[str]) -> None:
     """After vm's create task ended: make it the one VM name, or raise ConflictError (the
     caller removes vm). nodes: where a twin's create may still run."""
-    wait_for_older(session, vm, name, sorted(set(nodes)))
-    _remove_orphans(session, vm, name)
+    rows = wait_for_older(session, vm, name, sorted(set(nodes)))
+    _remove_orphans(session, vm, name, rows)
     contest.claim(vm, vm_contest(name))
 
 
@@ -121,24 +121,27 @@ def wait_for_older(
     timeout: float = WAIT,
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] = time.sleep,
-) -> None:
+) -> list[dict[str, Any]]:
     """Wait until no VM with a lower vmid on nodes is still being cloned or created by
     another process (its name is unknown until then), or timeout seconds; the contest
-    is decided either way (a live run's twin takes part in it itself)."""
+    is decided either way (a live run's twin takes part in it itself). The VM list of
+    vm's node as last read."""
     deadline = clock() + timeout
     said = False
     while True:
         with _mine_lock:
             mine = set(_mine)
+        lists = _lists(vm, nodes)
         busy = [
             int(row["vmid"])
-            for row in _rows(vm, nodes)
+            for rows in lists.values()
+            for row in rows
             if row.get("lock") in BUSY
             and int(row["vmid"]) < vm.vmid
             and int(row["vmid"]) not in mine
         ]
         if not busy or clock() >= deadline:
-            return
+            return lists[vm.node]
         if not said:
             ids = ", ".join(map(str, busy))
             session.progress(f"{name}: waiting for VM {ids} to be made: it may be a twin")
@@ -146,23 +149,23 @@ def wait_for_older(
         sleep(0.25)
 
 
-def _rows(vm: Vm, nodes: list[str]) -> list[dict[str, Any]]:
-    """The live VM lists of nodes; one that does not answer is left out (the contest
-    on the VM's own node decides all the same)."""
-    rows: list[dict[str, Any]] = []
-    for node in nodes:
+def _lists(vm: Vm, nodes: list[str]) -> dict[str, list[dict[str, Any]]]:
+    """The live VM lists of vm's node and nodes; another node that does not answer is
+    left out (the contest on vm's node decides all the same)."""
+    lists = {vm.node: Node(vm.api, vm.node).vms()}
+    for node in (n for n in nodes if n not in lists):
         try:
-            rows += Node(vm.api, node).vms()
+            lists[node] = Node(vm.api, node).vms()
         except ApiError:
-            if node == vm.node:
-                raise
-    return rows
+            continue
+    return lists
 
 
-def _remove_orphans(session: Session, vm: Vm, name: str) -> None:
-    """Remove the unfinished VMs name of runs that are gone (owner on this machine)."""
+def _remove_orphans(session: Session, vm: Vm, name: str, rows: list[dict[str, Any]]) -> None:
+    """Remove the unfinished VMs name (of rows: vm's node's list) of runs that are gone
+    (their owner a process of this machine that ended)."""
     node = Node(vm.api, vm.node)
-    for row in node.vms():
+    for row in rows:
         vmid = int(row["vmid"])
         if vmid == vm.vmid or row.get("name") != name or row.get("template"):
             continue
