@@ -42,7 +42,7 @@ def make_vm(session: Session, state: VmState, node: Node) -> int:
             desired.name,
             desired.node,
         )
-        twins.creating(int(vmid), True)
+        twins.creating(int(vmid), desired.name)
     try:
         node.vm(vmid).wait(upid, timeout=CLONE_TIMEOUT, what="create")
         source = state.template.node if state.template is not None else desired.node
@@ -52,7 +52,7 @@ def make_vm(session: Session, state: VmState, node: Node) -> int:
             remove_fresh(session, state, int(vmid))
             raise
     finally:
-        twins.creating(int(vmid), False)
+        twins.creating(int(vmid), None)
     return int(vmid)
 
 

@@ -35,14 +35,17 @@ COMMITTED = "making"
 BUSY = ("clone", "create")
 WAIT = 120.0
 
-_mine: set[int] = set()  # VMs this process is creating (a fleet's VMs have other names)
+_mine: dict[int, str] = {}  # VMs this process is creating, by name (a fleet's others)
 _mine_lock = threading.Lock()
 
 
-def creating(vmid: int, busy: bool) -> None:
-    """Record (busy) or forget a VM this process is creating."""
+def creating(vmid: int, name: str | None) -> None:
+    """Record a VM this process is creating as name (None: forget it)."""
     with _mine_lock:
-        (_mine.add if busy else _mine.discard)(vmid)
+        if name is None:
+            _mine.pop(vmid, None)
+        else:
+            _mine[vmid] = name
 
 
 def yielded(description: object) -> bool:
@@ -129,8 +132,8 @@ def wait_for_older(
     deadline = clock() + timeout
     said = False
     while True:
-        with _mine_lock:
-            mine = set(_mine)
+        with _mine_lock:  # this process's VMs of other names are no twins
+            mine = {vmid for vmid, other in _mine.items() if other != name}
         lists = _lists(vm, nodes)
         busy = [
             int(row["vmid"])
