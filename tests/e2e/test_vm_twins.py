@@ -160,3 +160,26 @@ def test_a_half_made_vm_a_live_run_of_this_machine_is_making_is_not_taken_over(s
     assert up.exit_code == 4, up.stderr
     assert "is creating 'plain'" in up.stderr
     assert "tags" not in api(sim, "GET", "/nodes/pve1/qemu/100/config")
+
+
+def test_two_runs_with_the_inventorys_vmid_end_with_one_vm(sim, tmp_path):
+    inventory = sim.inventory(tmp_path / "inv.yaml", {"plain": {"runtime": "none", "vmid": 150}})
+    control(sim, "POST", "durations", {"qmclone": 1.0})
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
+    argv = [sys.executable, "-m", "provision", "-i", str(inventory), "vm", "up", "plain"]
+    procs = [
+        subprocess.Popen(
+            [*argv, "--no-wait"],
+            cwd=REPO_ROOT,
+            env=env,
+            text=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        for _ in range(2)
+    ]
+    results = [(p.wait(timeout=120), *p.communicate()) for p in procs]
+    assert sorted(code for code, _, _ in results) == [0, 4], results
+    (loser,) = [err for code, _, err in results if code == 4]
+    assert len([ln for ln in loser.splitlines() if ln.startswith("aihost: error:")]) == 1, loser
+    assert [r["vmid"] for r in _named(sim, "plain")] == [150], loser
