@@ -21,6 +21,8 @@ LINE = re.compile(r"^aihost-generation:\s*(\d+)(?:\s+user-data=([0-9a-f]+))?\s*$
 # written: the VM is aihost's from its first moment (a run killed before the config write
 # that tags it leaves a VM the next run finishes instead of refusing it as unmanaged).
 CREATING = re.compile(r"^aihost-creating: op=([0-9a-f]+) vm=(\S+)(?: by=(\S+))?\s*$", re.M)
+# The line a run making a new VM records its claim to the name in (provision.vmops.twins)
+CLAIM = re.compile(r"^aihost-claim: .*$", re.M)
 
 
 def creation_mark(op: str, vm_name: str, owner: str | None = None) -> str:
@@ -59,7 +61,7 @@ def user_data_digest(user_data: bytes) -> str:
 
 def with_generation(description: str | None, generation: int, digest: str | None = None) -> str:
     """description with its generation line set (the user's own text is kept)."""
-    text = CREATING.sub("", LINE.sub("", description or "")).rstrip("\n")
+    text = CLAIM.sub("", CREATING.sub("", LINE.sub("", description or ""))).rstrip("\n")
     line = f"aihost-generation: {generation}" + (f" user-data={digest}" if digest else "")
     return f"{text}\n{line}\n" if text.strip() else f"{line}\n"
 

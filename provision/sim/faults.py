@@ -71,7 +71,7 @@ def task_fault(world: World, kind: str, node: str) -> tuple[float, str | None]:
     for index, fault in enumerate(world["faults"]):
         if fault.get("task") != kind or (fault.get("node") and fault["node"] != node):
             continue
-        if fault["kind"] == "latency":
+        if fault["kind"] == "latency" and _hit(world, index, fault):
             extra += float(fault.get("seconds", 0))
         elif fault["kind"] == "task_error" and _hit(world, index, fault) and error is None:
             error = str(fault.get("message") or DEFAULT_MESSAGE)

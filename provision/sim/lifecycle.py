@@ -12,7 +12,7 @@ from provision.sim.fixture import DISK_KEY
 from provision.sim.state import World
 from provision.sim.storage import file_path, free_volume, storage_spec, supports
 from provision.sim.tasks import new_task
-from provision.sim.vmconfig import apply_pending, config_aware_timeout
+from provision.sim.vmconfig import apply_pending, config_aware_timeout, effective
 
 
 def apply_task(world: World, task: dict[str, Any], at: float) -> None:
@@ -29,7 +29,7 @@ def apply_task(world: World, task: dict[str, Any], at: float) -> None:
                 free_volume(world, volid)
             del world["vms"][vmid]
             return
-        vm["config"].pop("lock", None)
+        _finish_config(world, vm, effect)
         if effect.get("start"):  # create with start=1: a failed start stays hidden
             outcome = start_checks(Path(effect["state_dir"]), world, vmid, vm)
             if outcome["error"] is None:
@@ -47,6 +47,17 @@ def apply_task(world: World, task: dict[str, Any], at: float) -> None:
         apply_pending(vm)
         if op == "reboot":
             _restart(world, vmid, vm, effect, at)
+
+
+def _finish_config(world: World, vm: dict[str, Any], effect: dict[str, Any]) -> None:
+    """The whole config a create or clone worker writes at its end, without the lock
+    (qemu-server PVE/API2/Qemu.pm `create_vm` `$createfn`, `clone_vm` `$clonefn`: `delete
+    $newconf->{lock}`, then the config file renamed to the target node)."""
+    if "config" in effect:
+        vm["config"] = dict(effect["config"])
+    vm["config"].pop("lock", None)
+    vm["node"] = effect.get("target") or vm["node"]
+    pci.record_invariants(world, {v: effective(r) for v, r in world["vms"].items()})
 
 
 def start_task(

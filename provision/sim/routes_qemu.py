@@ -19,6 +19,7 @@ from provision.sim.pci import record_invariants
 from provision.sim.pvestatd import vmstatus
 from provision.sim.vmtemplate import template
 from provision.sim.vmwrite import (
+    clone_disks,
     create_checks,
     create_worker_error,
     materialize,
@@ -45,17 +46,27 @@ def vm_list(ctx: Ctx) -> Any:
     ]
 
 
+# clone_vm's "# qmclone temporary file\nlock: clone\n" as parse_vm_config reads it: a
+# comment line is the description (decode_text of what follows "#", trailing space cut)
+CLONE_TEMP = {"description": " qmclone temporary file", "lock": "clone"}
+
+
 def _exists(ctx: Ctx, vmid: str) -> None:
     if vmid in ctx.world["vms"]:
         raise fail(f"unable to create VM {vmid}: config file already exists")
 
 
 def create(ctx: Ctx) -> Any:
-    """POST /nodes/{node}/qemu: a qmcreate task; the VM carries lock "create" meanwhile.
+    """POST /nodes/{node}/qemu: a qmcreate task; meanwhile the VM's config is `lock: create`
+    and nothing else.
 
     qemu-server create_vm: VM.Allocate, $check_storage_access, then the option checks
-    (configperm) before the fork; a refusal in the worker (tags) fails the task, and the
-    worker's cleanup removes the half-made VM again."""
+    (configperm) before the fork; then pve-guest-common AbstractConfig.pm
+    `create_and_lock_config` writes a config holding only `lock: create` (so the VM lists
+    as "VM N", no name, no tags: QemuServer.pm `vmstatus`), and the worker's `$createfn`
+    writes the whole config (without the lock) once its disks are made (lifecycle.py
+    `apply_task`). A refusal in the worker (tags) fails the task, and the worker's cleanup
+    (`unlink($conffile)`) removes the half-made VM again."""
     node, vmid = ctx.node(), str(ctx.params["vmid"])
     ctx.require(f"/vms/{vmid}", ["VM.Allocate"])
     options = vc.option_values(ctx.params)
@@ -68,12 +79,10 @@ def create(ctx: Ctx) -> Any:
     options.setdefault("vmgenid", _uuid())
     options.setdefault("smbios1", f"uuid={_uuid()}")
     options["meta"] = f"creation-qemu=9.2.0,ctime={int(ctx.now)}"
-    options["lock"] = "create"
-    vm = new_vm(node, options)
-    ctx.world["vms"][vmid] = vm
-    invariants(ctx)
+    ctx.world["vms"][vmid] = new_vm(node, {"lock": "create"})
     effect = {
         "op": "create",
+        "config": options,
         "volumes": volumes,
         "start": ctx.flag("start"),
         "state_dir": str(ctx.state_dir),
@@ -129,7 +138,8 @@ def _base_in_use(ctx: Ctx, vmid: str, vm: dict[str, Any]) -> str | None:
 
 
 def clone(ctx: Ctx) -> Any:
-    """POST /nodes/{node}/qemu/{vmid}/clone: the new VM carries lock "clone" until done.
+    """POST /nodes/{node}/qemu/{vmid}/clone: until the task ends the new VM's config is
+    clone_vm's temporary file, on the source's node.
 
     qemu-server clone_vm's $load_and_check runs before the fork, in this order: lock,
     linked-clone parameters, storage access ($check_storage_access_clone), then
@@ -137,7 +147,12 @@ def clone(ctx: Ctx) -> Any:
     vmbr0 needs SDN.Use on /sdn/zones/localnetwork/vmbr0 to be cloned), and only then
     "can't clone VM to node" and the new config file's existence; then, per drive, a linked
     clone needs a volume with the `clone` feature (pve-storage volume_has_feature: a base
-    volume)."""
+    volume). The worker's `$clonefn` first writes "# qmclone temporary file\nlock: clone\n"
+    (read back as that description and the lock: no name, no tags), and the new config
+    (name, description, disks) with the lock removed at its end, moved to the target node
+    then (lifecycle.py `apply_task`). It also writes the whole config still locked after
+    each disk but the last: the simulator shows the temporary file throughout, as
+    Proxmox does for a template with one disk."""
     node, vmid, newid = ctx.node(), str(ctx.params["vmid"]), str(ctx.params["newid"])
     vm = vc.vm_record(ctx.world, node, vmid)
     target = ctx.node(str(ctx.params.get("target") or node))
@@ -154,37 +169,26 @@ def clone(ctx: Ctx) -> Any:
     if not full:
         st.check_linked_clone(ctx.world, vm["config"])
     config = {k: v for k, v in vc.effective(vm).items() if k not in ("template", "lock")}
-    volumes = []
-    for key, value in sorted(config.items()):
-        if not DISK_KEY.fullmatch(key) or value.startswith("none"):
-            continue
-        volid, _, rest = value.partition(",")
-        if "media=cdrom" in value and not volid.endswith("cloudinit"):
-            continue
-        dest = storage or volid.partition(":")[0]
-        if volid.endswith("cloudinit"):
-            new = st.allocate(ctx.world, dest, newid, 4 * 1024**2, kind="cloudinit")
-        else:
-            size = st.volume_size(ctx.state_dir, ctx.world, volid)
-            base = None if full else volid.partition(":")[2]
-            new = st.allocate(ctx.world, dest, newid, size, base=base)
-        volumes.append(new)
-        config[key] = f"{new},{rest}" if rest else new
+    volumes = clone_disks(ctx, config, newid, storage if full else None, full)
     for key, value in list(config.items()):
         if key.startswith("net"):
             config[key] = re.sub(r"([0-9A-F]{2}:){5}[0-9A-F]{2}", _mac(), value, count=1)
     config.update(
         name=str(ctx.params.get("name") or f"Copy-of-VM-{config.get('name', vmid)}"),
         vmgenid=_uuid(),
-        lock="clone",
     )
-    if ctx.params.get("description") is not None:
+    if ctx.params.get("description"):  # clone_vm: `if ($param->{description})`
         config["description"] = str(ctx.params["description"])
-    ctx.world["vms"][newid] = new_vm(target, config)
+    ctx.world["vms"][newid] = new_vm(node, dict(CLONE_TEMP))
     if vm.get("disk"):  # what the guest did to its disk (guest_disk): the copy has it too
         ctx.world["vms"][newid]["disk"] = copy.deepcopy(vm["disk"])
-    invariants(ctx)
-    effect = {"op": "clone", "volumes": volumes, "target_vmid": newid}
+    effect = {
+        "op": "clone",
+        "config": config,
+        "volumes": volumes,
+        "target_vmid": newid,
+        "target": target,
+    }
     return ctx.task("qmclone", vmid, effect, node=node)
 
 

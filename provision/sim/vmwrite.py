@@ -203,3 +203,27 @@ def unuse_disks(
         while f"unused{index}" in config:
             index += 1
         config[f"unused{index}"] = value.split(",")[0]
+
+
+def clone_disks(
+    ctx: Ctx, config: dict[str, str], newid: str, storage: str | None, full: bool
+) -> list[str]:
+    """clone_vm's disks (`PVE::QemuServer::clone_disk`): a copy (full) or a linked clone
+    of each, a new cloud-init drive; config's values point at them. The new volumes."""
+    volumes = []
+    for key, value in sorted(config.items()):
+        if not DISK_KEY.fullmatch(key) or value.startswith("none"):
+            continue
+        volid, _, rest = value.partition(",")
+        if "media=cdrom" in value and not volid.endswith("cloudinit"):
+            continue
+        dest = storage or volid.partition(":")[0]
+        if volid.endswith("cloudinit"):
+            new = st.allocate(ctx.world, dest, newid, 4 * 1024**2, kind="cloudinit")
+        else:
+            size = st.volume_size(ctx.state_dir, ctx.world, volid)
+            base = None if full else volid.partition(":")[2]
+            new = st.allocate(ctx.world, dest, newid, size, base=base)
+        volumes.append(new)
+        config[key] = f"{new},{rest}" if rest else new
+    return volumes

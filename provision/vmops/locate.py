@@ -26,6 +26,12 @@ def locate_vm(snapshot: ClusterSnapshot, name: str, vmid: int | None) -> VmInfo 
                 f"vmid {vmid} is a template, not VM '{name}'",
                 hint="choose another vmid in the inventory",
             )
+        if info.name != name and info.lock in ("clone", "create"):
+            raise ConflictError(  # its config is only the lock until its task ends
+                f"vmid {vmid} is being made (lock: {info.lock}), its name not yet known: "
+                f"another `vm up {name}`, or another operation",
+                hint="wait for it to finish, then re-run",
+            )
         if info.name != name:
             raise ConflictError(
                 f"vmid {vmid} belongs to VM '{info.name}', not '{name}'",

@@ -7,12 +7,13 @@ import uuid
 from typing import Any
 
 from provision.delivery.generation import creation_mark
-from provision.errors import ApiError, ConflictError
+from provision.errors import AihostError, ApiError
 from provision.gpu.claim import forget_holder
 from provision.gpu.lease import this_owner
 from provision.plan.vmplan import VmState
 from provision.pve.node import Node
 from provision.pve.session import Session
+from provision.vmops import twins
 from provision.vmops.newid import create_with_free_id
 
 CLONE_TIMEOUT = 1800.0
@@ -21,14 +22,14 @@ CLONE_TIMEOUT = 1800.0
 def make_vm(session: Session, state: VmState, node: Node) -> int:
     """Clone the template (or create with an imported disk); return the new vmid.
 
-    The request itself marks the VM as aihost's (its description names this operation),
-    so a run killed at any later point leaves a VM the next run finishes. When another
-    run made a VM of the same name meanwhile, the one with the lower vmid stays: this
-    run's VM is removed again and the run stops with a conflict (exit 4).
+    The request itself marks the VM as aihost's (its description names this operation
+    and this process), so a run killed at any later point leaves a VM the next run
+    finishes. When another run makes a VM of the same name at the same time, one of the
+    two goes on (provision.vmops.twins): if it is the other, this run's VM is removed
+    again and the run stops with a conflict (exit 4).
     """
     desired = state.desired
     client = session.client(desired.host_name)
-    say = session.progress
     mark = creation_mark(uuid.uuid4().hex[:12], desired.name, this_owner())
     # nextid and the create request are serialised: a fleet must not race for one id
     # (other processes may, create_with_free_id takes another id then).
@@ -37,31 +38,22 @@ def make_vm(session: Session, state: VmState, node: Node) -> int:
             client,
             desired.vmid,
             lambda v: post_create(session, state, v, mark),
-            say,
+            session.progress,
             desired.name,
             desired.node,
         )
-    node.vm(vmid).wait(upid, timeout=CLONE_TIMEOUT, what="create")
-    _one_of_a_name(session, state, int(vmid))
+        twins.creating(int(vmid), desired.name)
+    try:
+        node.vm(vmid).wait(upid, timeout=CLONE_TIMEOUT, what="create")
+        source = state.template.node if state.template is not None else desired.node
+        try:
+            twins.settle(session, node.vm(int(vmid)), desired.name, [desired.node, source])
+        except AihostError:  # lost to a twin, or could not tell: nothing is written yet
+            remove_fresh(session, state, int(vmid))
+            raise
+    finally:
+        twins.creating(int(vmid), None)
     return int(vmid)
-
-
-def _one_of_a_name(session: Session, state: VmState, vmid: int) -> None:
-    """Two `vm up X` at once: keep the VM with the lower vmid, remove this one if it is
-    the other's twin."""
-    desired = state.desired
-    rows = Node(session.client(desired.host_name), desired.node).vms()
-    twins = sorted(
-        int(r["vmid"])
-        for r in rows
-        if r.get("name") == desired.name and not r.get("template") and int(r["vmid"]) < vmid
-    )
-    if twins:
-        remove_fresh(session, state, vmid)
-        raise ConflictError(
-            f"VM '{desired.name}' was created meanwhile by another run (VM {twins[0]})",
-            hint=f"run `aihost vm up {desired.name}` again when it is done",
-        )
 
 
 def post_create(session: Session, state: VmState, vmid: int, mark: str) -> Any:

@@ -5,7 +5,8 @@ reads the VM list), so two `vm up` in separate processes can be handed the same 
 slower clone or create is refused with "unable to create VM N: config file already
 exists" (qemu-server `PVE/API2/Qemu.pm` `clone_vm`, and `create_vm` through
 `create_and_lock_config`) before anything is made. An id aihost picked itself is then
-picked again, a bounded number of times; an id the inventory fixes is never changed.
+picked again, a bounded number of times; an id the inventory fixes is never changed
+(taken meanwhile, it is a conflict: exit 4).
 When the id was taken by a VM of the same name (the same VM brought up twice at once),
 this run stops with a conflict instead of making a second VM of that name.
 """
@@ -46,6 +47,12 @@ def create_with_free_id(
         try:
             return vmid, create(vmid)
         except ApiError as exc:
+            if fixed and ID_TAKEN.search(exc.message):  # e.g. the same VM brought up twice
+                raise ConflictError(
+                    f"vmid {vmid} (set in the inventory) was taken by another create "
+                    f"meanwhile; nothing was made for '{name}'",
+                    hint=again or f"run `aihost vm up {name}` again when it is done",
+                ) from exc
             if fixed or not ID_TAKEN.search(exc.message) or attempt == ATTEMPTS - 1:
                 raise
         twin = same_name(client, node, name)

@@ -29,7 +29,6 @@ from provision.delivery.plan import plan_delivery
 from provision.errors import ConflictError, InputError
 from provision.gpu.claim import check_free
 from provision.gpu.context import GpuContext
-from provision.gpu.lease import owner_alive
 from provision.gpu.mapping import find_card, mapping_exists
 from provision.inventory.model import Inventory
 from provision.plan.desired import MANAGED_TAG, DesiredVm, desired_vm, without_gpus
@@ -49,6 +48,7 @@ from provision.pve.node import Node
 from provision.pve.pci import GpuRef
 from provision.pve.session import Session
 from provision.pve.vm import Vm
+from provision.vmops import twins
 from provision.vmops.bake_note import template_notes
 from provision.vmops.locate import locate_vm, managed_on_node, require_not_out_of_reach
 from provision.vmops.store import read_store
@@ -203,7 +203,7 @@ def _locate(session: Session, desired: DesiredVm) -> VmInfo | None:
 def _half_made(session: Session, desired: DesiredVm, home: list[VmInfo] | None) -> VmInfo | None:
     """A VM of this name that an earlier run began to create and did not finish (its
     description still carries the creation mark of the clone/create request): this run
-    finishes it. With several, the lowest vmid (make_vm keeps that one too)."""
+    finishes it (lowest vmid first; provision.vmops.twins.unfinished says which)."""
     node = Node(session.client(desired.host_name), desired.node)
     for vm in sorted(home or [], key=lambda v: v.vmid):
         if (
@@ -213,7 +213,7 @@ def _half_made(session: Session, desired: DesiredVm, home: list[VmInfo] | None) 
             or desired.vmid not in (None, vm.vmid)
         ):
             continue
-        if being_created(node.vm(vm.vmid).config().get("description"), desired.name):
+        if twins.unfinished(node.vm(vm.vmid).config().get("description"), desired.name, home):
             return vm
     return None
 
@@ -228,9 +228,9 @@ def _existing_config(client: Api, info: VmInfo, desired: DesiredVm) -> dict[str,
     config = vm.config()
     if being_created(config.get("description"), desired.name):
         creator = creator_of(config.get("description"), desired.name)
-        if config.get("lock") and creator and owner_alive(creator):
+        if creator and twins.making(creator, config):
             raise ConflictError(  # another run is making it right now: not ours to finish
-                f"VM {info.vmid} is locked ({config['lock']}): aihost run {creator} is "
+                f"VM {info.vmid} is {twins.held(config)}: aihost run {creator} is "
                 f"creating '{desired.name}'",
                 hint="wait for that run to end, then re-run",
             )

@@ -311,15 +311,3 @@ def test_recover_of_an_attach_whose_vm_is_gone_ends_the_operation(sim, tmp_path)
     recover = aihost(inventory, "gpu", "recover", GPU)
     assert recover.exit_code == 0, recover.stderr
     assert '"op"' not in lease_text(sim) and '"holder"' not in lease_text(sim)
-
-
-def test_a_rerun_waits_for_the_clone_a_killed_run_left_running_then_finishes_it(sim, tmp_path):
-    inventory = _inventory(sim, tmp_path)
-    control(sim, "POST", "durations", {"qmclone": 1.0})
-    _clone(sim, 100, "llm-box", MARK)
-    assert api(sim, "GET", "/nodes/pve1/qemu/100/config")["lock"] == "clone"
-    up = aihost(inventory, "vm", "up", "llm-box", "--no-wait")
-    assert up.exit_code == 0, up.stderr
-    config = api(sim, "GET", "/nodes/pve1/qemu/100/config")
-    assert config["tags"] == "aihost" and "lock" not in config
-    assert [n for n in vms(sim)] == ["llm-box"]

@@ -120,7 +120,10 @@ def test_a_vm_being_created_elsewhere_is_reported_locked(sim, tmp_path):
     second = _up(inventory, "llm-box")
     first.join()
     assert second.exit_code == 4
-    assert "locked (clone)" in _one_error_line(second)
+    # Proxmox shows a VM being cloned as "VM 100": the second run made its own and lost
+    assert "made at the same time by another run (VM 100" in _one_error_line(second)
+    assert "removed the new VM 101 again" in second.stderr
+    assert _vm_names(sim) == {"llm-box"}
 
 
 def test_guest_without_a_working_driver_fails_at_the_nvidia_stage(sim, tmp_path):

@@ -131,6 +131,14 @@ def clocked(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Sim, Fak
 
 
 @pytest.fixture
+def clocked_two_node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Sim, FakeClock]]:
+    """The two-node fixture with real task durations and a hand-moved clock."""
+    clock = FakeClock()
+    for made in _make(tmp_path_factory, "two-node", durations=None, clock=clock):
+        yield made, clock
+
+
+@pytest.fixture
 def make_sim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[..., Sim]]:
     """Start extra simulators (own fixture file, state dir, options); stopped afterwards."""
     started: list[SimServer] = []

@@ -133,3 +133,14 @@ def test_reset_and_durations(sim):
     assert [vm["vmid"] for vm in api.cluster.resources.get(type="vm")] == [9000, 9001]
     durations = _control(sim, "POST", "durations", json={"qmstart": 2.5})
     assert durations["qmstart"] == 2.5 and durations["qmclone"] == 0
+
+
+def test_latency_hits_the_nth_task_only(clocked):
+    sim, clock = clocked
+    _control(sim, "POST", "faults", json={"kind": "latency", "task": "qmclone", "seconds": 100})
+    api = sim.api()
+    slow = api.nodes("pve1").qemu(9000).clone.post(newid=100, name="x", full=1)
+    fast = api.nodes("pve1").qemu(9000).clone.post(newid=101, name="y", full=1)
+    clock.advance(50)
+    assert api.nodes("pve1").tasks(fast).status.get()["exitstatus"] == "OK"
+    assert api.nodes("pve1").tasks(slow).status.get()["status"] == "running"

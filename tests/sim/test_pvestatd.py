@@ -138,7 +138,8 @@ def test_an_offline_node_stops_reporting_and_its_lines_expire_after_five_minutes
 
 def test_broadcast_interval_from_control_endpoint_fixture_and_constructor(make_sim, tmp_path):
     fixture = yaml.safe_load(DEFAULT_FIXTURE.read_text())
-    fixture["durations"] = {"pvestatd": 1e9}  # effectively never after the first cycle
+    # pvestatd effectively never after the first cycle; the clone done by the next request
+    fixture["durations"] = {"pvestatd": 1e9, "qmclone": 0}
     path = tmp_path / "never.yaml"
     path.write_text(yaml.safe_dump(fixture))
     sim = make_sim(path, durations=None)

@@ -68,6 +68,11 @@ def test_generation_line_keeps_the_users_description():
     assert yaml.safe_load(meta_data("box", 2))["instance-id"] == instance_id("box", 2)
 
 
+def test_generation_line_replaces_the_creation_mark_and_the_claim():
+    made = "aihost-creating: op=0123456789ab vm=box by=me@here:1\naihost-claim: making"
+    assert with_generation(made, 1) == "aihost-generation: 1\n"
+
+
 def test_network_config_for_static_and_dhcp():
     inv = parse_inventory(
         "hosts: {pve1: {api: sim}}\n"

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from provision.errors import ApiError
+from provision.errors import ApiError, ConflictError
 from provision.pve.cluster import ClusterSnapshot, VmInfo
-from provision.vmops.locate import managed_on_node, require_not_out_of_reach
+from provision.vmops.locate import locate_vm, managed_on_node, require_not_out_of_reach
 
 
 def _vm(vmid: int, name: str, *, tags=("aihost",), lock=None, template=False, node="pve1"):
@@ -45,3 +45,9 @@ def test_no_new_vm_while_an_unreachable_node_holds_nameless_vms():
     blind = ClusterSnapshot([_vm(100, "", node="pve2")], unreachable={"pve2"})
     with pytest.raises(ApiError, match="node pve2 does not answer and holds VM"):
         require_not_out_of_reach(blind, "box")
+
+
+def test_the_inventorys_vmid_still_being_made_is_named_as_such():
+    snapshot = ClusterSnapshot([_vm(150, "VM 150", tags=(), lock="clone")])
+    with pytest.raises(ConflictError, match=r"vmid 150 is being made \(lock: clone\)"):
+        locate_vm(snapshot, "box", 150)

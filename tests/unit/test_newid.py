@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from provision.errors import EXIT_API, EXIT_CONFLICT, ApiError
+from provision.errors import EXIT_API, EXIT_CONFLICT, ApiError, ConflictError
 from provision.vmops.newid import create_with_free_id
 
 TAKEN = "unable to create VM {}: config file already exists"
@@ -43,9 +43,19 @@ def test_a_taken_id_is_replaced_by_the_next_one():
     assert len(said) == 2 and "VM id 100 was taken" in said[0]
 
 
-def test_an_inventory_id_is_never_replaced():
-    with pytest.raises(ApiError) as caught:
+def test_an_inventory_id_is_never_replaced_and_taken_meanwhile_is_a_conflict():
+    with pytest.raises(ConflictError) as caught:
         create_with_free_id(Cluster(), 100, _taken_until(101), lambda _m: None, "box", "pve1")
+    assert caught.value.exit_code == EXIT_CONFLICT
+    assert "vmid 100 (set in the inventory) was taken by another create" in str(caught.value)
+
+
+def test_an_inventory_id_refused_for_another_reason_is_that_error():
+    def create(vmid: int) -> str:
+        raise ApiError("storage 'x' does not exist", status=500)
+
+    with pytest.raises(ApiError) as caught:
+        create_with_free_id(Cluster(), 100, create, lambda _m: None, "box", "pve1")
     assert caught.value.exit_code == EXIT_API
 
 
