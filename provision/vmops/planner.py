@@ -149,7 +149,9 @@ def _with_delivery(
     attached = str(config.get("ide2", ""))
     hold = attached if pending and f":iso/{iso_prefix(name)}" in attached else None
     client = session.client(desired.host_name)
-    delivery = plan_delivery(session.inv, name, desired.host_name, client, files, hold_iso=hold)
+    delivery = plan_delivery(
+        session.inv, name, desired.host_name, client, files, hold_iso=hold, early=session.take_early
+    )
     return Actual(
         info=info,
         template=template,
