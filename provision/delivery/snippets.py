@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import posixpath
 import shlex
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -17,7 +18,11 @@ from provision.ssh.transport import SshSession, SshTarget
 
 if TYPE_CHECKING:
     from provision.inventory.model import Inventory
+    from provision.pve.session import Background
     from provision.ssh.transport import SshSession, SshTarget
+
+# takes the background read started for a key (provision.pve.session.Session.take_early)
+EarlyReads = Callable[[Hashable], "Background | None"]
 
 
 @dataclass(frozen=True)
@@ -98,6 +103,25 @@ def ssh_target(inv: Inventory, host_name: str) -> SshTarget:
     return SshTarget.from_host(host)
 
 
+def read_key(
+    inv: Inventory, vm_name: str, host_name: str
+) -> tuple[SshTarget, str, tuple[str, ...]]:
+    """What the SSH half of plan_snippets reads: where (InputError when no SSH target can be
+    named), the snippet storage, and the VM's snippet file names."""
+    names = tuple(snippet_names(vm_name).values())
+    return ssh_target(inv, host_name), inv.hosts[host_name].storage.snippets, names
+
+
+def read_current(
+    target: SshTarget, storage: str, names: tuple[str, ...]
+) -> list[tuple[str, bytes | None]]:
+    """Over one SSH connection: each snippet's node path (`pvesm path`) and its content on
+    the node (None when absent)."""
+    with SshSession(target) as ssh:
+        paths = snippet_paths(ssh, storage, list(names))
+        return [(path, ssh.read_file(path)) for path in paths]
+
+
 def plan_snippets(
     inv: Inventory,
     vm_name: str,
@@ -105,11 +129,14 @@ def plan_snippets(
     client: Api,
     user_data: bytes,
     meta_data: bytes,
+    early: EarlyReads | None = None,
 ) -> list[SnippetFile]:
     """Which snippet files the VM needs and whether each is already on the node (by hash).
 
     When the storage does not allow `snippets` content, nothing is read over SSH: every file
     is planned as missing (with no node path), and the pre-flight reports the storage.
+    early takes the same SSH reads when they were started in the background (their errors
+    are raised here, as if they had run now).
     """
     storage = inv.hosts[host_name].storage.snippets
     names = snippet_names(vm_name)
@@ -119,16 +146,13 @@ def plan_snippets(
             SnippetFile(f"{storage}:snippets/{name}", "", wanted[kind], present=False)
             for kind, name in names.items()
         ]
-    files = []
-    with SshSession(ssh_target(inv, host_name)) as ssh:
-        paths = snippet_paths(ssh, storage, list(names.values()))
-        for (kind, name), path in zip(names.items(), paths, strict=True):
-            current = ssh.read_file(path)
-            content = wanted[kind]
-            files.append(
-                SnippetFile(f"{storage}:snippets/{name}", path, content, present=current == content)
-            )
-    return files
+    key = read_key(inv, vm_name, host_name)
+    started = early(("snippets", *key)) if early is not None else None
+    current = started.result() if started is not None else read_current(*key)
+    return [
+        SnippetFile(f"{storage}:snippets/{name}", path, wanted[kind], present=now == wanted[kind])
+        for (kind, name), (path, now) in zip(names.items(), current, strict=True)
+    ]
 
 
 def upload_snippets(inv: Inventory, host_name: str, files: list[SnippetFile]) -> int:

@@ -31,9 +31,15 @@ LocalPath = Annotated[Path, BeforeValidator(local_path)]
 
 
 class Strict(BaseModel):
-    """Base: unknown keys are errors, values are not coerced silently."""
+    """Base: unknown keys are errors, values are not coerced silently.
 
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
+    defer_build: a model's validator is built when it is first used, not when its class is
+    defined; the inventory's own validator covers the nested models (~8 ms of every start).
+    """
+
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, strict=True, allow_inf_nan=False, defer_build=True
+    )
 
 
 def refuse_inline(data: Any, keys: tuple[str, ...], what: str) -> Any:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from typing import Any
 
 from provision.inventory.model import Inventory
@@ -18,6 +18,30 @@ Events = Callable[[dict[str, Any]], None]
 
 def _quiet(_message: Any) -> None:
     return None
+
+
+class Background:
+    """work() running in a daemon thread from now on; result() waits for it and returns its
+    value or raises its error (the same exception object, so it reads as if raised here)."""
+
+    def __init__(self, name: str, work: Callable[[], Any]) -> None:
+        self._value: Any = None
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, args=(work,), name=name, daemon=True)
+        self._thread.start()
+
+    def _run(self, work: Callable[[], Any]) -> None:
+        try:
+            self._value = work()
+        except BaseException as exc:  # handed to the thread that asks for the result
+            self._error = exc
+
+    def result(self) -> Any:
+        """work()'s return value, once it is done; its exception if it raised one."""
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        return self._value
 
 
 class Session:
@@ -39,6 +63,7 @@ class Session:
         self._node_lists: dict[tuple[str, str], list[VmInfo] | None] = {}
         self._lock = threading.RLock()
         self.create_lock = threading.Lock()
+        self._early: dict[Hashable, Background] = {}
 
     def client(self, host_name: str) -> PveClient:
         """The API client of an inventory host (connected on first use)."""
@@ -76,6 +101,18 @@ class Session:
             if (api, node) not in self._node_lists:
                 self._node_lists[(api, node)] = node_vms(self.client(host_name), node)
             return self._node_lists[(api, node)]
+
+    def start_early(self, key: Hashable, work: Callable[[], Any]) -> None:
+        """Begin work() in a background thread now (once per key); whoever needs its result
+        later takes it with take_early(key). Unclaimed work just ends on its own."""
+        with self._lock:
+            if key not in self._early:
+                self._early[key] = Background(f"aihost-early-{len(self._early)}", work)
+
+    def take_early(self, key: Hashable) -> Background | None:
+        """The background work started under key (handed out once), or None."""
+        with self._lock:
+            return self._early.pop(key, None)
 
     def request_count(self) -> int:
         """API requests sent by this session's clients so far."""

@@ -9,11 +9,12 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import paramiko
-
 from provision.errors import InputError, SSHError
+from provision.ssh.lib import load_paramiko
 
 if TYPE_CHECKING:
+    import paramiko
+
     from provision.ssh.transport import SshTarget
 
 DEFAULT_IDENTITIES = ("id_ed25519", "id_ecdsa", "id_rsa")
@@ -22,6 +23,7 @@ MAX_KEYS = 6  # OpenSSH's MaxAuthTries default: offering more gets us disconnect
 
 def _load_key(path: Path, encrypted: list[Path]) -> paramiko.PKey | None:
     """The private key at path, or None when it needs a passphrase (noted in encrypted)."""
+    paramiko = load_paramiko()
     try:
         return paramiko.PKey.from_path(path)
     except (paramiko.PasswordRequiredException, TypeError):
@@ -40,6 +42,7 @@ def _agent_keys() -> tuple[paramiko.Agent | None, list[paramiko.PKey]]:
     """The ssh-agent (if SSH_AUTH_SOCK points at one) and its keys."""
     if not os.environ.get("SSH_AUTH_SOCK"):
         return None, []
+    paramiko = load_paramiko()
     try:
         agent = paramiko.Agent()
         return agent, list(agent.get_keys())
@@ -78,6 +81,7 @@ def _candidates(
 
 def authenticate(transport: paramiko.Transport, target: SshTarget) -> None:
     """Log in as target.user with the first key the server accepts; SSHError if none."""
+    paramiko = load_paramiko()
     agent, agent_keys = _agent_keys()
     encrypted: list[Path] = []
     tried: list[str] = []

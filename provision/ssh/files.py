@@ -14,10 +14,13 @@ import posixpath
 import secrets
 import stat
 from contextlib import suppress
-
-import paramiko
+from typing import TYPE_CHECKING
 
 from provision.errors import SSHError
+from provision.ssh.lib import load_paramiko
+
+if TYPE_CHECKING:
+    import paramiko
 
 log = logging.getLogger(__name__)
 TEMP_MARK = ".aihost-tmp-"
@@ -65,6 +68,7 @@ def _open_private(sftp: paramiko.SFTPClient, path: str) -> paramiko.SFTPFile:
     paramiko's open() sends no permissions, so the server would apply its umask to 0666;
     the OPEN request is built the same way here, with the permissions attribute set.
     """
+    paramiko = load_paramiko()
     from paramiko.sftp import (
         CMD_HANDLE,
         CMD_OPEN,
@@ -163,7 +167,7 @@ def upload_if_changed(sftp: paramiko.SFTPClient, path: str, content: bytes, wher
         moved = True
     finally:
         if not moved:
-            with suppress(OSError, EOFError, paramiko.SSHException):
+            with suppress(OSError, EOFError, load_paramiko().SSHException):
                 sftp.remove(temp)
     log.debug("wrote %s on %s (%d bytes)", path, where, len(content))
     return True

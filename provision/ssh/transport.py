@@ -25,6 +25,7 @@ from provision.errors import InputError, SSHError, WaitTimeout
 from provision.ssh import files
 from provision.ssh.auth import authenticate
 from provision.ssh.known_hosts import DEFAULT_KNOWN_HOSTS, KnownHosts, check_host_key
+from provision.ssh.lib import load_paramiko
 
 if TYPE_CHECKING:
     import paramiko
@@ -161,7 +162,7 @@ class SshSession:
             raise SSHError(f"cannot connect to {target.where}: {exc.strerror or exc}") from None
 
     def _connect(self) -> paramiko.Transport:
-        import paramiko
+        paramiko = load_paramiko()
 
         target = self.target
         known = KnownHosts.load(target.known_hosts_path)
@@ -195,7 +196,7 @@ class SshSession:
 
     def _sftp_client(self) -> paramiko.SFTPClient:
         if self._sftp is None:
-            import paramiko
+            paramiko = load_paramiko()
 
             with self._errors("opening SFTP to", self.target.where):
                 sftp = paramiko.SFTPClient.from_transport(self._connected())
@@ -210,7 +211,7 @@ class SshSession:
     @contextmanager
     def _errors(self, action: str, path: str) -> Iterator[None]:
         """Turn paramiko/socket failures during one operation into SSHError."""
-        import paramiko
+        paramiko = load_paramiko()
 
         where = self.target.where
         try:

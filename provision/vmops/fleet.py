@@ -5,6 +5,7 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
+from provision.delivery.plan import start_snippet_read
 from provision.errors import AihostError, ApiError
 from provision.gpu.context import GpuContext
 from provision.gpu.recovery import recover_abandoned
@@ -54,6 +55,8 @@ def share_out(session: Session, names: list[str]) -> dict[str, frozenset[str]]:
 def plan_vms(session: Session, names: list[str]) -> list[VmState]:
     """Read and plan each VM (read-only); conflicts become notes in the plans."""
     shares = share_out(session, names) if len(names) > 1 else {}
+    if len(names) == 1:
+        start_snippet_read(session, names[0])
     return [
         read_state(session, name, plan_only=True, defer_gpus=shares.get(name, frozenset()))
         for name in names
@@ -97,6 +100,9 @@ def up_many(
             return Outcome(name, error=exc)
 
     if len(names) == 1:
+        # its SSH reads overlap its first API reads (for one VM only: many VMs at once would
+        # open as many SSH connections together, beyond sshd's MaxStartups)
+        start_snippet_read(session, names[0])
         return [run(names[0])]
     with ThreadPoolExecutor(max_workers=max(1, min(workers, len(names)))) as pool:
         return list(pool.map(run, names))

@@ -26,7 +26,7 @@ from provision.delivery.generation import (
 from provision.delivery.iso import iso_prefix
 from provision.delivery.network import network_config
 from provision.delivery.plan import plan_delivery
-from provision.errors import ConflictError, InputError
+from provision.errors import ApiError, ConflictError, InputError
 from provision.gpu.claim import check_free
 from provision.gpu.context import GpuContext
 from provision.gpu.mapping import find_card, mapping_exists
@@ -153,7 +153,9 @@ def _with_delivery(
     attached = str(config.get("ide2", ""))
     hold = attached if pending and f":iso/{iso_prefix(name)}" in attached else None
     client = session.client(desired.host_name)
-    delivery = plan_delivery(session.inv, name, desired.host_name, client, files, hold_iso=hold)
+    delivery = plan_delivery(
+        session.inv, name, desired.host_name, client, files, hold_iso=hold, early=session.take_early
+    )
     return Actual(
         info=info,
         template=template,
@@ -171,18 +173,21 @@ def _with_delivery(
 def _gpu_facts(
     session: Session, desired: DesiredVm, vmid: int | None, gpus: list[str]
 ) -> dict[str, GpuFacts]:
-    """For each GPU to attach: the card of a mapping to create (found before any write),
-    else whether another VM holds it (read-only: its lease and the node's VM configs)."""
+    """For each GPU to attach: whether another VM holds it (read-only: its lease, in its
+    mapping's description, and the node's VM configs), else, when its mapping does not
+    exist yet, the card of the mapping to create (found before any write)."""
     facts = {}
     for name in gpus:
         gpu = session.inv.gpus[name]
-        if gpu.mapping and not mapping_exists(session.client(gpu.host), gpu.mapping):
-            facts[name] = GpuFacts(card=find_card(GpuContext(session, name), None))
-            continue  # no mapping yet, so no VM can name it
         try:
             check_free(session, desired.name, vmid, [name])
         except ConflictError as exc:
             facts[name] = GpuFacts(held=exc)
+        except ApiError:
+            # the lease read is the mapping's: only when it failed, ask whether it exists
+            if not gpu.mapping or mapping_exists(session.client(gpu.host), gpu.mapping):
+                raise
+            facts[name] = GpuFacts(card=find_card(GpuContext(session, name), None))
     return facts
 
 

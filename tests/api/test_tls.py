@@ -45,6 +45,28 @@ def test_right_pin_works_without_a_ca(self_signed_server):
     assert client.pinned == pin
 
 
+def test_a_pinned_connection_loads_no_ca_store(self_signed_server, monkeypatch):
+    # the pin is the whole check: the system's CA store (~25 ms of CPU to load) is never
+    # consulted, so it is not loaded for every connection either
+    import ssl
+
+    loads: list[object] = []
+    real = ssl.SSLContext.load_default_certs
+    monkeypatch.setattr(
+        ssl.SSLContext, "load_default_certs", lambda ctx, *a: loads.append(ctx) or real(ctx, *a)
+    )
+    pin = pem_fingerprint(self_signed_server.cert)
+    client = connect(_inventory(self_signed_server.url, {"fingerprint": pin}), "pve1")
+    assert client.get("/version")["auth"] is True
+    client.session.close()  # a new connection for the next request
+    assert client.get("/version")["auth"] is True
+    assert loads == []
+    wrong = connect(_inventory(self_signed_server.url, {"fingerprint": "AB:" * 31 + "AB"}), "pve1")
+    with pytest.raises(ApiError, match="does not match the pinned fingerprint"):
+        wrong.get("/version")
+    assert len(self_signed_server.seen) == 2  # nothing was sent over the wrong pin
+
+
 def test_lower_case_pin_is_accepted(self_signed_server):
     pin = pem_fingerprint(self_signed_server.cert).lower()
     client = connect(_inventory(self_signed_server.url, {"fingerprint": pin}), "pve1")

@@ -121,3 +121,17 @@ def test_create_by_importing_a_cloud_image(sim, tmp_path):
     config = _config(sim, "img-box")
     assert "import" not in config["scsi0"] and config["scsi0"].startswith("local-lvm:")
     assert config["_vm"]["status"] == "running"
+
+
+def test_a_fresh_vm_up_reads_a_mapped_gpus_mapping_once_per_check_before_writing(sim, tmp_path):
+    # the recovery check and the is-it-free check read it; that the mapping exists follows
+    # from the second read, which was asked again before
+    inventory = sim.inventory(tmp_path / "inv.yaml", {"llm-box": LLM})
+    mapped = run_aihost("-i", str(inventory), "gpu", "map", "rtx4090", "--pci", "0000:01:00")
+    assert mapped.exit_code == 0, mapped.stderr
+    before = len(sim.requests())
+    assert _up(inventory, "llm-box", "--no-wait").exit_code == 0
+    log = sim.requests(before)
+    first_write = next(i for i, r in enumerate(log) if r["method"] != "GET")
+    path = "/api2/json/cluster/mapping/pci/rtx4090"
+    assert [r["method"] for r in log[:first_write] if r["path"] == path] == ["GET", "GET"]

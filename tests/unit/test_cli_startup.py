@@ -121,3 +121,30 @@ def test_commands_for_a_real_proxmox_do_not_import_the_simulator():
         [sys.executable, "-c", probe], capture_output=True, text=True, check=True
     ).stdout
     assert json.loads(out.replace("'", '"')) == ["provision.sim.registry", "provision.sim.state"]
+
+
+SSH_PROBE = """
+import json, sys
+import provision.pve.connect, provision.delivery.snippets, provision.ssh.transport
+before = "paramiko" in sys.modules
+from provision.ssh.lib import load_paramiko
+paramiko = load_paramiko()
+after = {m: m in sys.modules for m in ("paramiko", "invoke", "unittest.mock")}
+import invoke  # still importable by whoever wants it
+print(json.dumps({"before": before, "after": after, "transport": paramiko.Transport.__name__,
+                  "invoke": invoke.__name__}))
+"""
+
+
+def test_paramiko_is_imported_on_first_use_and_without_invoke():
+    # paramiko costs ~0.1 s of CPU and its config module imports invoke (and unittest.mock,
+    # ~60 ms more) only to run SSH config `Match exec` lines, which aihost never reads
+    out = subprocess.run(
+        [sys.executable, "-c", SSH_PROBE], capture_output=True, text=True, check=True
+    ).stdout
+    assert json.loads(out.strip().splitlines()[-1]) == {
+        "before": False,
+        "after": {"paramiko": True, "invoke": False, "unittest.mock": False},
+        "transport": "Transport",
+        "invoke": "invoke",
+    }
