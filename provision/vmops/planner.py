@@ -7,8 +7,6 @@ GPU the plan attaches, its mapping and its holders.
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
@@ -47,7 +45,6 @@ from provision.pve.cluster import VmInfo
 from provision.pve.node import Node
 from provision.pve.pci import GpuRef
 from provision.pve.session import Session
-from provision.pve.vm import Vm
 from provision.vmops import twins
 from provision.vmops.bake_note import template_notes
 from provision.vmops.locate import locate_vm, managed_on_node, require_not_out_of_reach
@@ -239,7 +236,7 @@ def _existing_config(client: Api, info: VmInfo, desired: DesiredVm) -> dict[str,
                 f"creating '{desired.name}'",
                 hint="wait for that run to end, then re-run",
             )
-        config = _after_create(vm, config)  # its own fresh config tells, not the list
+        config = twins.after_create(vm, config)  # its own fresh config tells, not the list
         lock = config.get("lock")
     else:
         lock = config.get("lock") or info.lock
@@ -248,23 +245,6 @@ def _existing_config(client: Api, info: VmInfo, desired: DesiredVm) -> dict[str,
             f"VM {info.vmid} is locked ({lock})",
             hint="wait for the running task to end, then re-run",
         )
-    return config
-
-
-def _after_create(
-    vm: Vm,
-    config: dict[str, Any],
-    *,
-    timeout: float = 300.0,
-    clock: Callable[[], float] = time.monotonic,
-    sleep: Callable[[float], None] = time.sleep,
-) -> dict[str, Any]:
-    """The config of a VM an earlier run began to create, once the clone or create task
-    that run left behind has ended (its lock is gone), or as it is after timeout."""
-    deadline = clock() + timeout
-    while config.get("lock") in ("clone", "create") and clock() < deadline:
-        sleep(0.25)
-        config = vm.config()
     return config
 
 

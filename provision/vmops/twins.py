@@ -183,3 +183,20 @@ def _remove_orphans(session: Session, vm: Vm, name: str, rows: list[dict[str, An
         except ApiError as exc:  # gone meanwhile, or busy: the contest decides
             if not contest.GONE.search(exc.message):
                 session.progress(f"{name}: could not remove VM {vmid}: {exc.message}")
+
+
+def after_create(
+    vm: Vm,
+    config: dict[str, Any],
+    *,
+    timeout: float = 300.0,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+) -> dict[str, Any]:
+    """The config of a VM an earlier run began to create, once the clone or create task
+    that run left behind has ended (its lock is gone), or as it is after timeout."""
+    deadline = clock() + timeout
+    while config.get("lock") in ("clone", "create") and clock() < deadline:
+        sleep(0.25)
+        config = vm.config()
+    return config
