@@ -14,6 +14,7 @@ from provision.pve.cluster import node_vms
 from provision.pve.node import Node
 from provision.pve.pci import GpuRef
 from provision.pve.session import Session
+from provision.pve.vm import config_gone
 from provision.vmops.locate import locate_vm
 
 
@@ -75,7 +76,12 @@ class GpuContext:
         for vm in vms:
             if vm.template or vm.vmid == skip:
                 continue
-            config = self.pve_node.vm(vm.vmid).config()
+            try:
+                config = self.pve_node.vm(vm.vmid).config()
+            except ApiError as exc:
+                if config_gone(exc.message):  # removed since the listing: holds nothing
+                    continue
+                raise
             keys = self.ref.keys_in(config)
             if keys:
                 found.append(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -12,10 +11,9 @@ from provision.errors import ApiError
 from provision.inventory.model import Gpu
 from provision.pve.node import Node
 from provision.pve.pci import GpuRef, free_hostpci_key
-from provision.pve.vm import start_timeout
+from provision.pve.vm import config_gone, start_timeout
 
 # qemu-server's answer for a vmid without a config (PVE::QemuConfig load_config)
-GONE = re.compile(r"Configuration file '[^']*' does not exist")
 
 
 @dataclass
@@ -35,7 +33,7 @@ class VmGpuSteps:
         try:
             return self.config(vmid)
         except ApiError as exc:
-            if GONE.search(exc.message):
+            if config_gone(exc.message):
                 return None
             raise
 

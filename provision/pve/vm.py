@@ -7,6 +7,7 @@ default for the config it starts (`config_aware_timeout`).
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -16,6 +17,16 @@ from provision.pve.api import Api, Progress
 from provision.pve.reboot import reboot
 from provision.pve.tasks import TASK_MARGIN, TaskResult, wait_task
 from provision.pve.vmconfig import config_aware_timeout
+
+# qemu-server's load_config dies with this when the VM's config file is gone (removed
+# after the VM was listed): the VM no longer exists.
+_CONFIG_GONE = re.compile(r"Configuration file '[^']*' does not exist")
+
+
+def config_gone(message: str) -> bool:
+    """True when an API error's message says the VM's config no longer exists."""
+    return bool(_CONFIG_GONE.search(message))
+
 
 CONFIG_TIMEOUT = 600.0  # a config write, resize or removal (disk work)
 

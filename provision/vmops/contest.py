@@ -34,12 +34,11 @@ from typing import Any
 
 from provision.errors import ApiError, ConflictError
 from provision.pve.node import Node
-from provision.pve.vm import Vm
+from provision.pve.vm import Vm, config_gone
 
 YIELDED = "yielded"
 ATTEMPTS = 5
 CHANGED = re.compile(r"checksum mismatch|digest|file change(?:d)? by other user", re.I)
-GONE = re.compile(r"Configuration file '[^']*' does not exist")  # load_config's die
 
 Row = dict[str, Any]
 Config = dict[str, Any]
@@ -115,7 +114,7 @@ def _contender(vm: Vm, row: Row, contest: Contest) -> Config | None:
     try:
         config = vm.config()
     except ApiError as exc:
-        if GONE.search(exc.message):  # removed meanwhile (a loser removes its VM)
+        if config_gone(exc.message):  # removed meanwhile (a loser removes its VM)
             return None
         raise
     return None if contest.kind(row, config) is None else config
@@ -141,7 +140,7 @@ def _make_yield(rival: Vm, row: Row, contest: Contest, winner: int) -> None:
             )
             return
         except ApiError as exc:
-            if GONE.search(exc.message):
+            if config_gone(exc.message):
                 return
             if not CHANGED.search(exc.message):
                 raise

@@ -27,7 +27,7 @@ from provision.plan.desired import MANAGED_TAG
 from provision.pve.cluster import VmInfo
 from provision.pve.node import Node
 from provision.pve.session import Session
-from provision.pve.vm import Vm
+from provision.pve.vm import Vm, config_gone
 from provision.vmops import contest
 
 STATE = "aihost-claim: "
@@ -181,7 +181,7 @@ def _remove_orphans(session: Session, vm: Vm, name: str, rows: list[dict[str, An
             other.destroy(what=f"remove VM {vmid}, left by {owner}")
             session.progress(f"{name}: removed VM {vmid}, left half-made by {owner}")
         except ApiError as exc:  # gone meanwhile, or busy: the contest decides
-            if not contest.GONE.search(exc.message):
+            if not config_gone(exc.message):
                 session.progress(f"{name}: could not remove VM {vmid}: {exc.message}")
 
 
