@@ -126,10 +126,16 @@ class AgentSocket:
 
 
 class QemuGuest:
-    """One boot of the guest image with a cidata ISO; the overlay survives reboots."""
+    """One boot of the guest image with a cidata ISO; the overlay survives reboots.
 
-    def __init__(self, image: Path, workdir: Path, name: str = "guest") -> None:
+    base (a qcow2, e.g. another guest's overlay after a bake) backs the overlay instead of
+    the image's disk.img, as a Proxmox linked clone of a template's disk."""
+
+    def __init__(
+        self, image: Path, workdir: Path, name: str = "guest", base: Path | None = None
+    ) -> None:
         self.image = image
+        self.base = base
         self.dir = workdir
         self.dir.mkdir(parents=True, exist_ok=True)
         self.overlay = self.dir / f"{name}.qcow2"
@@ -148,8 +154,10 @@ class QemuGuest:
     def start(self) -> None:
         """Boot (the first call creates the overlay of the cached image)."""
         if not self.overlay.exists():
-            disk = str(self.image / "disk.img")
-            create = ["qemu-img", "create", "-q", "-f", "qcow2", "-F", "raw", "-b", disk]
+            disk, fmt = (
+                (str(self.base), "qcow2") if self.base else (str(self.image / "disk.img"), "raw")
+            )
+            create = ["qemu-img", "create", "-q", "-f", "qcow2", "-F", fmt, "-b", disk]
             subprocess.run([*create, str(self.overlay)], check=True, timeout=60)
         self.socket.unlink(missing_ok=True)
         accel = (

@@ -18,29 +18,12 @@ from typing import Any
 import pytest
 import yaml
 from aihost_testing import run_aihost, schema_validator
-from lane import build_image, missing_tools
+from lane import BOOT_TIMEOUT, FIRST_BOOT_TIMEOUT
 
 from provision.sim import qemu_bridge
-from provision.sim.qemu_guest import QemuGuest, kvm_usable
+from provision.sim.qemu_guest import QemuGuest
 
 pytestmark = [pytest.mark.slow, pytest.mark.guest]
-TCG = not kvm_usable()
-BOOT_TIMEOUT = 600 if TCG else 180
-FIRST_BOOT_TIMEOUT = 1500 if TCG else 600
-
-
-@pytest.fixture(scope="module")
-def image() -> Path:
-    missing = missing_tools()
-    if missing:
-        pytest.fail(f"the guest lane needs {', '.join(missing)} (.ci/run installs them)")
-    start = time.monotonic()
-    path = build_image()
-    print(
-        f"\nguest lane: image ready in {time.monotonic() - start:.0f} s ({path}, "
-        f"{'TCG' if TCG else 'KVM'})"
-    )
-    return path
 
 
 @dataclass

@@ -5,6 +5,7 @@ says it has, run in test_firstboot_flow's sandbox (stubs for what changes the ma
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,8 @@ def _box(tmp_path: Path, doc: dict[str, Any], baked: dict[str, Any] | None) -> S
     etc.mkdir()
     for script in ("bin/aihost-state", "bin/aihost-firstboot"):
         text = (tmp_path / script).read_text().replace("/etc/aihost", str(etc))
+        text = text.replace("/etc/machine-id", str(etc / "machine-id"))
+        assert not re.search(r"(?<![\w.-])/etc/machine-id", text)  # never the host's
         (tmp_path / script).write_text(text)
     if baked is not None:
         (etc / "baked.json").write_text(json.dumps(baked))
@@ -52,9 +55,14 @@ def test_a_bake_installs_records_baked_json_and_cleans_cloud_init(tmp_path: Path
     box = _box(tmp_path, doc, None)
     spec = next(f["content"] for f in doc["write_files"] if f["path"] == "/etc/aihost/bake.json")
     (tmp_path / "etc/bake.json").write_text(spec)
+    (tmp_path / "etc/machine-id").write_text("0123456789abcdef0123456789abcdef\n")
     run = box.run("bin/aihost-firstboot")
     assert run.returncode == 0, run.stderr
     assert json.loads((tmp_path / "etc/baked.json").read_text()) == json.loads(spec)
+    # empty, not missing or "uninitialized": a clone's boot is no systemd first boot
+    # (machine-id(5)), which would preset units (a real Debian clone then failed
+    # systemd-networkd-wait-online after 2 minutes: the guest lane's bake test)
+    assert (tmp_path / "etc/machine-id").read_text() == ""
     calls = (tmp_path / "calls.log").read_text().splitlines()
     assert calls[-3:] == [
         "install-driver",
