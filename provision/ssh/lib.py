@@ -17,20 +17,27 @@ import threading
 from types import ModuleType
 
 _lock = threading.Lock()
+_loaded: ModuleType | None = None  # set once the import has finished
 
 
 def load_paramiko() -> ModuleType:
-    """The paramiko module (imported on the first call, without invoke; see the module doc)."""
-    loaded = sys.modules.get("paramiko")
-    if loaded is not None:
-        return loaded
+    """The paramiko module (imported on the first call, without invoke; see the module doc).
+
+    Safe from several threads at once (`vm up --all`): sys.modules holds paramiko as soon as
+    its import begins, half-initialised, so only a finished import counts here.
+    """
+    global _loaded
+    if _loaded is not None:
+        return _loaded
     with _lock:
-        hide_invoke = "invoke" not in sys.modules
-        if hide_invoke:
-            sys.modules["invoke"] = None  # type: ignore[assignment]  # `import invoke` fails
-        try:
-            import paramiko
-        finally:
-            if hide_invoke and "invoke" in sys.modules and sys.modules["invoke"] is None:
-                del sys.modules["invoke"]
-    return paramiko
+        if _loaded is None:
+            hide_invoke = "invoke" not in sys.modules
+            if hide_invoke:
+                sys.modules["invoke"] = None  # type: ignore[assignment]  # `import invoke` fails
+            try:
+                import paramiko
+            finally:
+                if hide_invoke and "invoke" in sys.modules and sys.modules["invoke"] is None:
+                    del sys.modules["invoke"]
+            _loaded = paramiko
+    return _loaded

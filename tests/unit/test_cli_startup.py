@@ -148,3 +148,27 @@ def test_paramiko_is_imported_on_first_use_and_without_invoke():
         "transport": "Transport",
         "invoke": "invoke",
     }
+
+
+THREADS_PROBE = """
+import json, threading
+from provision.ssh.lib import load_paramiko
+go, seen = threading.Barrier(16), []
+def connect():
+    go.wait()
+    seen.append(hasattr(load_paramiko(), "Transport"))
+threads = [threading.Thread(target=connect) for _ in range(16)]
+for t in threads: t.start()
+for t in threads: t.join()
+print(json.dumps(seen))
+"""
+
+
+def test_paramiko_loaded_by_several_threads_at_once_is_whole_in_each():
+    # `vm up --all` connects from one thread per VM: a thread must never get the module
+    # another thread is still importing (`vm up --all` of 5 VMs failed with "partially
+    # initialized module 'paramiko' has no attribute 'Transport'")
+    out = subprocess.run(
+        [sys.executable, "-c", THREADS_PROBE], capture_output=True, text=True, check=True
+    ).stdout
+    assert json.loads(out.strip().splitlines()[-1]) == [True] * 16
