@@ -45,14 +45,8 @@ def _dead_pid() -> int:
     return proc.pid
 
 
-def test_two_runs_whose_lower_vmid_clones_slower_end_with_one_vm(sim, tmp_path):
-    inventory = _inventory(sim, tmp_path)
-    control(sim, "POST", "durations", {"qmclone": 0.2})
-    # both runs plan before either VM exists (each one's first nextid hangs 1 s, so both
-    # are handed 100); the first clone (100) takes 3 s more, the other run's (101) not
-    hang = {"kind": "hang", "method": "GET", "path": "/cluster/nextid$", "count": 2, "seconds": 1}
-    slow = {"kind": "latency", "task": "qmclone", "seconds": 3}
-    control(sim, "POST", "faults", {"faults": [hang, slow]})
+def _two_runs(inventory: Path) -> list[tuple[int, str, str]]:
+    """`vm up plain --no-wait` twice at once, as two processes: (exit code, stdout, stderr)."""
     env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
     argv = [sys.executable, "-m", "provision", "-i", str(inventory), "vm", "up", "plain"]
     procs = [
@@ -66,7 +60,18 @@ def test_two_runs_whose_lower_vmid_clones_slower_end_with_one_vm(sim, tmp_path):
         )
         for _ in range(2)
     ]
-    results = [(p.wait(timeout=120), *p.communicate()) for p in procs]
+    return [(p.wait(timeout=120), *p.communicate()) for p in procs]
+
+
+def test_two_runs_whose_lower_vmid_clones_slower_end_with_one_vm(sim, tmp_path):
+    inventory = _inventory(sim, tmp_path)
+    control(sim, "POST", "durations", {"qmclone": 0.2})
+    # both runs plan before either VM exists (each one's first nextid hangs 1 s, so both
+    # are handed 100); the first clone (100) takes 3 s more, the other run's (101) not
+    hang = {"kind": "hang", "method": "GET", "path": "/cluster/nextid$", "count": 2, "seconds": 1}
+    slow = {"kind": "latency", "task": "qmclone", "seconds": 3}
+    control(sim, "POST", "faults", {"faults": [hang, slow]})
+    results = _two_runs(inventory)
     clones = [r for r in sim.requests() if r["path"].endswith("/clone") and r["status"] == 200]
     assert [int(c["params"]["newid"]) for c in clones] == [100, 101], results
     assert sorted(code for code, _, _ in results) == [0, 4], results
@@ -165,20 +170,7 @@ def test_a_half_made_vm_a_live_run_of_this_machine_is_making_is_not_taken_over(s
 def test_two_runs_with_the_inventorys_vmid_end_with_one_vm(sim, tmp_path):
     inventory = sim.inventory(tmp_path / "inv.yaml", {"plain": {"runtime": "none", "vmid": 150}})
     control(sim, "POST", "durations", {"qmclone": 1.0})
-    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
-    argv = [sys.executable, "-m", "provision", "-i", str(inventory), "vm", "up", "plain"]
-    procs = [
-        subprocess.Popen(
-            [*argv, "--no-wait"],
-            cwd=REPO_ROOT,
-            env=env,
-            text=True,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-        )
-        for _ in range(2)
-    ]
-    results = [(p.wait(timeout=120), *p.communicate()) for p in procs]
+    results = _two_runs(inventory)
     assert sorted(code for code, _, _ in results) == [0, 4], results
     (loser,) = [err for code, _, err in results if code == 4]
     assert len([ln for ln in loser.splitlines() if ln.startswith("aihost: error:")]) == 1, loser
