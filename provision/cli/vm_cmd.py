@@ -98,8 +98,8 @@ def up(
 ) -> None:
     """Create or converge VMs, start them and verify GPU and runtime in the guest."""
     from provision.inventory.secrets import check_vm_secrets
-    from provision.vmops.apply import UpOptions
     from provision.vmops.fleet import up_many
+    from provision.vmops.outcome import UpOptions
     from provision.vmops.report import up_error, up_json, up_text
 
     names = _names(obj, name, all_)

@@ -9,7 +9,7 @@ from provision.errors import AihostError, ConflictError
 from provision.gpu.context import GpuContext, Holder
 from provision.gpu.lease import LeaseBusy
 from provision.gpu.mapping import mapping_exists
-from provision.gpu.record import LeaseRecord
+from provision.gpu.record import ATTACHING, STARTING, LeaseRecord
 from provision.gpu.recovery import recover
 from provision.pve.session import Session
 
@@ -51,20 +51,30 @@ def check_free(session: Session, vm_name: str, vmid: int | None, gpus: list[str]
 
 
 @contextmanager
-def claim_gpus(session: Session, vm_name: str, vmid: int, gpus: list[str]) -> Iterator[None]:
+def claim_gpus(
+    session: Session, vm_name: str, vmid: int, gpus: list[str], *, phase: str = ATTACHING
+) -> Iterator[None]:
     """The claim is the lease: take each GPU's lease by compare-and-set, then re-read the
-    live configs of every VM on its node under it, then let the body attach; vmid is
-    recorded as the holder after. A crash between leaves the lease in phase `attaching`,
-    which the next command touching the GPU rolls forward or back (gpu.swap.recover)."""
+    live configs of every VM on its node under it, then let the body attach (phase
+    `attaching`) or start a VM whose config already names the GPUs (phase `starting`: its
+    live config must still name each, or a swap took the card away since it was read);
+    vmid is recorded as the holder after. A crash between leaves the lease busy in that
+    phase, which the next command touching the GPU rolls forward or back (gpu.recovery)."""
     taken: list[tuple[GpuContext, str, int | None, str | None]] = []
     try:
         for gpu in gpus:
             ctx = GpuContext(session, gpu)
-            record = _begin(ctx, vm_name, vmid)
+            record = _begin(ctx, vm_name, vmid, phase)
             taken.append((ctx, str(record.op), record.holder, record.holder_name))
             holders = other_holders(ctx, vmid, live=True)
             if holders:
                 raise held_error(ctx, vm_name, holders[0])
+            if phase == STARTING and not ctx.ref.keys_in(ctx.steps.config(vmid)):
+                raise ConflictError(
+                    f"GPU {gpu} was taken out of VM '{vm_name}' ({vmid}) since this run "
+                    "read its config (another operation moved it)",
+                    hint=f"see `aihost gpu list`, then re-run `aihost vm up {vm_name}`",
+                )
         yield
     except BaseException:
         for ctx, op, holder, holder_name in taken:
@@ -103,15 +113,15 @@ def _settle_failed(
         )
 
 
-def _begin(ctx: GpuContext, vm_name: str, vmid: int) -> LeaseRecord:
-    """Take the lease for an attach, recovering an abandoned operation first."""
+def _begin(ctx: GpuContext, vm_name: str, vmid: int, phase: str) -> LeaseRecord:
+    """Take the lease for an attach or start, recovering an abandoned operation first."""
     try:
-        return ctx.lease.begin(phase="attaching", target=vmid, target_name=vm_name)
+        return ctx.lease.begin(phase=phase, target=vmid, target_name=vm_name)
     except LeaseBusy as busy:
         if not ctx.lease.abandoned(busy.record):
             raise
         recover(ctx)
-        return ctx.lease.begin(phase="attaching", target=vmid, target_name=vm_name)
+        return ctx.lease.begin(phase=phase, target=vmid, target_name=vm_name)
 
 
 def forget_holder(session: Session, gpus: list[str], vmid: int) -> None:

@@ -20,6 +20,11 @@ IDLE = "idle"
 # rolled back; from started on, finished. A rollback under way (its target had started
 # and failed its check) is recorded as ROLLING_BACK: a crash then is rolled back further.
 ROLLING_BACK = "rolling back"
+# `vm up`'s phases: attaching (its config write adds the GPU), starting (it starts or
+# restarts a VM whose config already names the GPU). Either is finished when the VM's
+# config names the card and no other VM's does, else rolled back (gpu.recovery).
+ATTACHING = "attaching"
+STARTING = "starting"
 
 
 @dataclass(frozen=True)

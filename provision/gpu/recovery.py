@@ -2,8 +2,9 @@
 
 A swap that got as far as starting its target is finished; one that did not is rolled
 back (the former holder gets the card back). A `vm up` attach (phase `attaching`) whose
-config write went through is finished, and so is a swap whose target runs with the card:
-recovery never undoes a state a later run converged.
+config write went through is finished, as is a `vm up` start (phase `starting`) of a VM
+that still names the card, and a swap whose target runs with the card: recovery never
+undoes a state a later run converged.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from provision.errors import ApiError
 from provision.gpu.context import GpuContext
 from provision.gpu.lease import LeaseBusy
 from provision.gpu.mapping import mapping_exists
-from provision.gpu.record import ROLLING_BACK, LeaseRecord
+from provision.gpu.record import ATTACHING, ROLLING_BACK, STARTING, LeaseRecord
 
 
 def rollback(ctx: GpuContext, record: LeaseRecord) -> str:
@@ -94,9 +95,9 @@ def _target_done(ctx: GpuContext, record: LeaseRecord) -> bool:
     """True when the operation's target has the GPU and is to keep it (no other VM names
     it): a swap that got as far as starting it (its config still names the card), or
     whose target runs with the card (its start went through, the lease write after it
-    did not); a `vm up` attach whose config write went through (a later run may have
-    started the VM since)."""
-    if record.phase not in ("attaching", "attached", "started") or record.target is None:
+    did not); a `vm up` attach whose config write went through, or a `vm up` start of a
+    VM whose config names the card (a later run may have started the VM since)."""
+    if record.phase not in (ATTACHING, STARTING, "attached", "started") or record.target is None:
         return False
     config = ctx.steps.config_if_any(record.target)
     if config is None or not ctx.ref.keys_in(config):

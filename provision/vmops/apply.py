@@ -3,75 +3,33 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 from provision.delivery.generation import instance_id
 from provision.delivery.iso import remove_volumes, upload_iso
 from provision.delivery.snippets import upload_snippets
 from provision.errors import AihostError, ApiError
-from provision.gpu.claim import claim_gpus
 from provision.gpu.context import GpuContext
 from provision.gpu.mapping import map_gpu, mapping_exists
+from provision.gpu.record import ATTACHING, STARTING
 from provision.gpu.swap import SwapOptions, swap_gpu
 from provision.guest.verify import GuestReport, verify_vm
-from provision.plan.model import Action, Plan
+from provision.plan.model import Action
 from provision.pve.node import Node
 from provision.pve.pci import GpuRef, names_any
 from provision.pve.session import Session
 from provision.pve.vm import Vm
 from provision.vmops.access import Access, access_for, guest_address, static_address
+from provision.vmops.leases import HeldLeases
 from provision.vmops.make import make_vm, remove_fresh
+from provision.vmops.outcome import UpOptions, UpResult
 from provision.vmops.planner import VmState
 from provision.vmops.store import ensure_store
 
 
-@dataclass
-class UpOptions:
-    """How `vm up` behaves."""
-
-    wait: bool = True
-    agent_timeout: float = 900.0
-    take_gpu: bool = False
-    force: bool = False
-    reprovision: bool = False
-    preflight: bool = True
-
-
-@dataclass
-class UpResult:
-    """What `vm up` did for one VM."""
-
-    vm: str
-    plan: Plan
-    vmid: int | None = None
-    applied: list[str] = field(default_factory=list)
-    report: GuestReport | None = None
-    access: Access | None = None
-    warnings: list[str] = field(default_factory=list)
-
-    @property
-    def endpoint(self) -> str | None:
-        """The LLM endpoint (None without a runtime or before the VM was checked)."""
-        return self.access.endpoint if self.access else None
-
-    def to_json(self) -> dict[str, Any]:
-        """Plain data for --output json."""
-        return {
-            "vm": self.vm,
-            "vmid": self.vmid,
-            "plan": self.plan.to_json(),
-            "applied": self.applied,
-            "guest": self.report.to_json() if self.report else None,
-            "endpoint": self.endpoint,
-            "address": self.access.address if self.access else None,
-            "way_in": self.access.way_in if self.access else None,
-            "warnings": self.warnings,
-        }
-
-
 class _Run:
-    """One apply: the VM's handles, the digest to write with, what was done."""
+    """One apply: the VM's handles, the digest to write with, what was done, and the GPU
+    leases held from the attach (or the start) until the VM's start has ended."""
 
     def __init__(self, session: Session, state: VmState, options: UpOptions) -> None:
         self.session, self.state, self.options = session, state, options
@@ -82,6 +40,7 @@ class _Run:
         self.digest = state.digest
         self.created = False
         self.swapped = False
+        self.leases = HeldLeases(session, desired.name)
 
     @property
     def vm(self) -> Vm:
@@ -102,13 +61,15 @@ def apply_plan(session: Session, state: VmState, options: UpOptions) -> UpResult
         if options.wait and state.vmid is not None and not state.deferred:
             run.result.access = _access(session, state, state.vmid, None)
         return run.result
-    for action in plan.actions:
-        try:
-            _STEPS[action.kind](run, action)
-        except AihostError:
-            if run.created and action.kind in _BEFORE_START:
-                remove_fresh(session, state, run.vm.vmid)
-            raise
+    with run.leases:
+        for action in plan.actions:
+            try:
+                _STEPS[action.kind](run, action)
+            except AihostError as exc:
+                run.leases.release(exc)  # before a removal: the lease must not name a gone VM
+                if run.created and action.kind in _BEFORE_START:
+                    remove_fresh(session, state, run.vm.vmid)
+                raise
     _remove_stale_isos(run)
     if options.wait and not state.deferred:
         run.result.access = _access(session, state, run.vm.vmid, run.result.report)
@@ -167,7 +128,7 @@ def _upload_iso(run: _Run, action: Action) -> None:
 
 def _configure_step(run: _Run, action: Action) -> None:
     run.say(f"{run.state.desired.name}: configuring ({len(action.changes)} option(s))")
-    if _configure(run.session, run.state, run.vm, run.digest, action):
+    if _configure(run, action):
         run.done(action.kind)
 
 
@@ -188,15 +149,25 @@ def _take_gpu(run: _Run, action: Action) -> None:
         run.done(action.kind)
 
 
+def _gpus_to_start_with(run: _Run) -> list[str]:
+    """The GPUs the VM's config names when it starts (a contested one is the swap's)."""
+    return [g for g in run.state.desired.gpu_names if g not in run.state.contested]
+
+
 def _restart(run: _Run, action: Action) -> None:
     run.say(f"{run.state.desired.name}: restarting to apply pending changes")
+    run.leases.take(run.vm.vmid, _gpus_to_start_with(run), phase=STARTING)
     run.vm.reboot(int(action.timeout or run.state.desired.start_timeout))
+    run.leases.release()
     run.done(action.kind)
 
 
 def _start(run: _Run, action: Action) -> None:
     timeout = int(action.timeout or run.state.desired.start_timeout)
     run.say(f"{run.state.desired.name}: starting (timeout {timeout} s)")
+    # Under the GPUs' leases: a swap moving the card away stops this VM first, and a start
+    # outside the lease would give the card back to it in the middle of that swap.
+    run.leases.take(run.vm.vmid, _gpus_to_start_with(run), phase=STARTING)
     try:
         task = run.vm.start(timeout, config=run.state.started_config)
     except ApiError as exc:
@@ -204,8 +175,10 @@ def _start(run: _Run, action: Action) -> None:
         if "already running" not in exc.message or run.vm.state() != "running":
             raise
         run.say(f"{run.state.desired.name}: already started by an earlier run's start task")
+        run.leases.release()
         run.done(action.kind)
         return
+    run.leases.release()
     if task.warnings:
         run.result.warnings.append(f"start ended with {task.exitstatus}")
     run.done(action.kind)
@@ -245,12 +218,10 @@ _STEPS: dict[str, Callable[[_Run, Action], None]] = {
 _BEFORE_START = frozenset({"map-gpu", "upload-user-data", "upload-iso", "configure", "resize"})
 
 
-def _configure(
-    session: Session, state: VmState, vm: Vm, digest: str | None, action: Action
-) -> bool:
-    """One config write with digest; GPUs are attached under their lease. False when
-    nothing is left to write here."""
-    desired = state.desired
+def _configure(run: _Run, action: Action) -> bool:
+    """One config write with digest; GPUs are attached under their lease, held until the
+    VM's start has ended. False when nothing is left to write here."""
+    session, state = run.session, run.state
     contested = [GpuRef.of(session.inv.gpus[g]) for g in state.contested]
     changes = [
         c
@@ -264,8 +235,8 @@ def _configure(
     if deletes:
         params["delete"] = ",".join(deletes)
     claimed = [g for g in action.gpus if g not in state.contested]
-    with claim_gpus(session, desired.name, vm.vmid, claimed):
-        vm.write(params, digest=digest)
+    run.leases.take(run.vm.vmid, claimed, phase=ATTACHING)
+    run.vm.write(params, digest=run.digest)
     return True
 
 

@@ -11,7 +11,8 @@ from provision.gpu.context import GpuContext
 from provision.gpu.recovery import recover_abandoned
 from provision.preflight import run as preflight_run
 from provision.pve.session import Session
-from provision.vmops.apply import UpOptions, UpResult, apply_plan
+from provision.vmops.apply import apply_plan
+from provision.vmops.outcome import UpOptions, UpResult
 from provision.vmops.planner import VmState, read_state
 
 MAX_WORKERS = 20

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from provision.errors import AihostError
-from provision.vmops.apply import UpResult
 from provision.vmops.fleet import Outcome
+from provision.vmops.outcome import UpResult
 
 
 def _result_lines(result: UpResult) -> list[str]:

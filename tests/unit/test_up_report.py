@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from provision.errors import ConflictError, InputError
 from provision.plan.model import Plan
-from provision.vmops.apply import UpResult
 from provision.vmops.fleet import Outcome
+from provision.vmops.outcome import UpResult
 from provision.vmops.report import up_error, up_json, up_text
 
 
