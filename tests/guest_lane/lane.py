@@ -22,7 +22,7 @@ VIRTIOFSD = "/usr/lib/qemu/virtiofsd"
 
 def missing_tools() -> list[str]:
     """The host tools the lane needs that are not installed."""
-    tools = ("qemu-system-x86_64", "qemu-img", "debootstrap", "mkfs.ext4", "debugfs")
+    tools = ("qemu-system-x86_64", "qemu-img", "debootstrap", "mkfs.ext4", "debugfs", VIRTIOFSD)
     return [tool for tool in tools if shutil.which(tool) is None]
 
 
