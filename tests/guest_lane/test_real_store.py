@@ -118,6 +118,7 @@ def test_the_model_store_is_mounted_for_the_runtime_over_a_real_virtiofs_share(
     finally:
         vm.stop()
         fs.stop()
+        (tmp_path / "image" / "disk.img").unlink(missing_ok=True)  # the disk's 1.2 GB copy
 
 
 def _check_mount(vm: QemuGuest, data: bytes) -> None:
