@@ -94,7 +94,7 @@ def test_the_model_store_is_mounted_for_the_runtime_over_a_real_virtiofs_share(
     """aihost-boot mounts the share (tag = the mapping's id) on the runtime's model
     directory before the runtime phase; the node's files show with Ollama's fixed uid; a
     file written there by that uid is on the node with it; ollama.service requires the
-    mount; no ordering cycle and no failed unit."""
+    mount; no ordering cycle; no failed unit but cloud-final (the runtime phase's failure)."""
     store = tmp_path / "store"
     data = _seed(store)
     inv = _inventory(store)
