@@ -24,6 +24,8 @@ from typing import Any
 
 from provision.delivery.iso import build_cidata_iso
 
+MEMORY_MB = 2048
+
 
 def kvm_usable() -> bool:
     """True when /dev/kvm opens read-write and the CPU shows vmx or svm; else TCG.
@@ -145,6 +147,7 @@ class QemuGuest:
         self.proc: subprocess.Popen[bytes] | None = None
         self.agent = AgentSocket(self.socket)
         self.boots = 0
+        self.extra_args: list[str] = []  # more devices (the guest lane's virtiofs share)
 
     def write_cidata(self, user_data: str, meta_data: str) -> None:
         """aihost's own cidata ISO (provision.delivery.iso) with this user- and meta-data."""
@@ -165,7 +168,7 @@ class QemuGuest:
         )
         # fmt: off
         command = [
-            "qemu-system-x86_64", *accel, "-smp", "2", "-m", "2048", "-no-reboot",
+            "qemu-system-x86_64", *accel, "-smp", "2", "-m", str(MEMORY_MB), "-no-reboot",
             "-kernel", str(self.image / "vmlinuz"), "-initrd", str(self.image / "initrd"),
             "-append", "console=ttyS0 root=/dev/vda rw net.ifnames=0",
             "-drive", f"file={self.overlay},format=qcow2,if=virtio",
@@ -175,6 +178,7 @@ class QemuGuest:
             "-chardev", f"socket,path={self.socket},server=on,wait=off,id=qga0",
             "-device", "virtserialport,chardev=qga0,name=org.qemu.guest_agent.0",
             "-serial", f"file:{self.serial}.{self.boots}", "-display", "none",
+            *self.extra_args,
         ]
         # fmt: on
         self.proc = subprocess.Popen(

@@ -4,21 +4,25 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import subprocess
 from pathlib import Path
 
-from provision.sim.qemu_guest import kvm_usable
+from provision.sim.qemu_guest import MEMORY_MB, kvm_usable
 
 HERE = Path(__file__).resolve().parent
 DEFAULT_CACHE = Path(os.environ.get("AIHOST_GUEST_CACHE", "/var/cache/aihost-guest"))
 TCG = not kvm_usable()
 BOOT_TIMEOUT = 600 if TCG else 180
 FIRST_BOOT_TIMEOUT = 1500 if TCG else 600
+# Debian 12's virtiofsd (qemu-system-common, which qemu-system-x86 depends on); Proxmox
+# runs the Rust virtiofsd at /usr/libexec/virtiofsd, which bookworm's archive lacks.
+VIRTIOFSD = "/usr/lib/qemu/virtiofsd"
 
 
 def missing_tools() -> list[str]:
     """The host tools the lane needs that are not installed."""
-    tools = ("qemu-system-x86_64", "qemu-img", "debootstrap", "mkfs.ext4", "debugfs")
+    tools = ("qemu-system-x86_64", "qemu-img", "debootstrap", "mkfs.ext4", "debugfs", VIRTIOFSD)
     return [tool for tool in tools if shutil.which(tool) is None]
 
 
@@ -71,3 +75,57 @@ class Disk:
     def remove(self) -> None:
         """Drop the raw copy."""
         self.raw.unlink(missing_ok=True)
+
+
+class Virtiofsd:
+    """virtiofsd for one `virtiofsN` share, started as qemu-server starts it
+    (src/PVE/QemuServer/Virtiofs.pm `start_virtiofsd`, qemu-server e6352be6): a listening
+    unix socket made first and handed over as --fd (kept open "so that QEMU will wait for
+    virtiofsd to start"), the mapping's path as the shared directory, submounts announced,
+    cache and the other options left at their defaults. The Rust daemon's --shared-dir and
+    --announce-submounts are spelt `-o source=` and `-o announce_submounts` by Debian 12's
+    C virtiofsd; it logs to a file, not --syslog (no /dev/log on the lane's machines)."""
+
+    def __init__(self, shared: Path, socket_path: Path, log: Path) -> None:
+        self.shared, self.socket_path, self.log = shared, socket_path, log
+        self.listener: socket.socket | None = None
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        """Start the daemon for one boot (it exits when QEMU closes the connection)."""
+        self.stop()
+        self.socket_path.unlink(missing_ok=True)
+        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        listener.bind(str(self.socket_path))
+        listener.listen(1)
+        fd = listener.fileno()
+        argv = [VIRTIOFSD, f"--fd={fd}", "-o", f"source={self.shared}", "-o", "announce_submounts"]
+        with self.log.open("ab") as log:
+            self.proc = subprocess.Popen(
+                argv, pass_fds=(fd,), stdin=subprocess.DEVNULL, stdout=log, stderr=log
+            )
+        self.listener = listener
+
+    def qemu_args(self, index: int, tag: str) -> list[str]:
+        """QEMU's arguments for share `virtiofs<index>`: Virtiofs.pm `config` (chardev and
+        vhost-user-fs-pci, queue-size 1024, the mapping id as tag) and, as virtiofs needs
+        the guest's RAM shared, QemuServer/Memory.pm `config` without NUMA or hotplug
+        (a memfd backend of the VM's whole memory, share=on, as the machine's memory)."""
+        # fmt: off
+        return [
+            "-object", f"memory-backend-memfd,id=virtiofs-mem,size={MEMORY_MB}M,share=on",
+            "-machine", "memory-backend=virtiofs-mem",
+            "-chardev", f"socket,id=virtiofs{index},path={self.socket_path}",
+            "-device", f"vhost-user-fs-pci,queue-size=1024,chardev=virtiofs{index},tag={tag}",
+        ]
+        # fmt: on
+
+    def stop(self) -> None:
+        """End the daemon if it still runs, and close the socket."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(timeout=30)
+        self.proc = None
+        if self.listener is not None:
+            self.listener.close()
+            self.listener = None
