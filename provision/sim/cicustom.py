@@ -24,6 +24,15 @@ from provision.sim.storage import file_path
 PARTS = ("network", "user", "meta", "vendor")
 
 
+_CLOUDINIT_VOLUME = re.compile(r"[:/](?:vm-\d+-)?cloudinit(?:\.(?:raw|qcow2|vmdk))?$")
+
+
+def is_cloudinit_volume(volid: str) -> bool:
+    """True for a cloud-init volume, e.g. local-lvm:vm-100-cloudinit or
+    tank:100/vm-100-cloudinit.qcow2 (qemu-server QemuServer/Drive.pm `drive_is_cloudinit`)."""
+    return bool(_CLOUDINIT_VOLUME.search(volid))
+
+
 def cloudinit_drive(vmid: str, config: dict[str, str]) -> bool:
     """True when one of the config's drives is the VM's cloud-init volume (Cloudinit.pm
     `generate_cloudinit_config`: `parse_volume_id`, volname =~ /vm-VMID-cloudinit/)."""

@@ -72,7 +72,8 @@ def start_task(
     if error is None and duration > timeout:
         error = f"start failed: command '/usr/bin/kvm -id {vmid} ...' failed: got timeout"
         duration = timeout
-    log = ["generating cloud-init ISO"] if "cloudinit" in str(vm["config"]) else []
+    # Cloudinit.pm commit_cloudinit_disk prints it, for the VM's cloud-init drive only
+    log = ["generating cloud-init ISO"] if cicustom.cloudinit_drive(vmid, vm["config"]) else []
     return {
         "effect": outcome,
         "error": error,
@@ -130,7 +131,7 @@ def _free_owned(world: World, vmid: str, vm: dict[str, Any], unreferenced: bool)
         volid = str(value).split(",")[0]
         if not _VOLUME_KEY.fullmatch(key) or ":" not in volid:
             continue
-        if "media=cdrom" in str(value) and not volid.endswith("cloudinit"):
+        if "media=cdrom" in str(value) and not cicustom.is_cloudinit_volume(volid):
             continue
         if _owner(volid) == vmid:
             free_volume(world, volid)

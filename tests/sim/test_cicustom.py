@@ -79,3 +79,32 @@ def test_a_snippet_on_an_unknown_storage_fails_the_start_not_the_write(sim):
     vm = _clone(sim, api)
     vm.config.put(cicustom="user=nosuch:snippets/u.yaml")
     assert _start(sim, api, vm) == "storage 'nosuch' does not exist"
+
+
+def test_the_iso_is_generated_only_for_a_cloudinit_drive(sim):
+    """Cloudinit.pm commit_cloudinit_disk logs it; a snippet named cloudinit is no drive."""
+    api = sim.api()
+    (sim.state_dir / "storage" / "local" / "snippets" / "cloudinit.yaml").write_text(AGENT)
+    vm = _clone(sim, api)
+    vm.config.put(cicustom="user=local:snippets/cloudinit.yaml")
+    node = api.nodes("pve1")
+    upid = vm.status.start.post()
+    assert "generating cloud-init ISO" in [line["t"] for line in node.tasks(upid).log.get()]
+    assert sim.wait(api, vm.status.stop.post())["exitstatus"] == "OK"
+    vm.config.put(delete="ide2")
+    upid = vm.status.start.post()
+    assert "generating cloud-init ISO" not in [line["t"] for line in node.tasks(upid).log.get()]
+
+
+def test_destroy_frees_a_cloudinit_drive_on_a_file_storage(two_node):
+    """QemuServer.pm destroy_vm keeps CD-ROMs but not the cloud-init drive (Drive.pm
+    drive_is_cdrom with exclude_cloudinit -> drive_is_cloudinit, a .qcow2 one too)."""
+    sim = two_node
+    api = sim.api()
+    vm = _clone(sim, api)
+    vm.config.put(delete="ide2")
+    vm.config.put(ide2="tank:cloudinit")
+    assert vm.config.get()["ide2"].startswith("tank:100/vm-100-cloudinit.qcow2,media=cdrom")
+    assert sim.wait(api, vm.delete())["exitstatus"] == "OK"
+    volids = [c["volid"] for c in api.nodes("pve1").storage("tank").content.get()]
+    assert "tank:100/vm-100-cloudinit.qcow2" not in volids
