@@ -16,6 +16,8 @@ from typing import Any
 
 import yaml
 
+from provision.sim.tasks import DEFAULT_DURATIONS
+
 # Realistic task durations in seconds (issue #8); the benchmark scales them by --scale.
 REALISTIC = {"qmclone": 5.0, "qmstart": 3.0, "qmshutdown": 4.0}
 # Task types that exist but are instant in the benchmark (so they are 0 at every scale).
@@ -34,6 +36,9 @@ def durations_for(scale: float) -> dict[str, float]:
     """Task durations for a scale factor (0 gives instant tasks)."""
     durations = {kind: seconds * scale for kind, seconds in REALISTIC.items()}
     durations.update({kind: 0.0 for kind in INSTANT})
+    # An agent call to a guest whose agent does not answer (yet) waits out qemu-server's
+    # guest-ping timeout (3 s) before it fails: scaled like the tasks.
+    durations["qga_ping_timeout"] = DEFAULT_DURATIONS["qga_ping_timeout"] * scale
     return durations
 
 

@@ -13,7 +13,9 @@ docs/guest-timing.md), for:
 
 Long cases run at a small time scale and are reported in realistic seconds (wall time /
 scale), so aihost's own fixed costs (start-up, request latency, readings of the guest up
-to a second apart) are magnified by 1/scale there; the short ones run at scale 1.
+to a second apart) are magnified by 1/scale there; the short ones run at scale 1. An agent
+call while the guest's agent is not up is refused after qemu-server's 3 s guest-ping
+timeout, scaled like the rest (bench/simctl.py durations_for).
 """
 
 from __future__ import annotations

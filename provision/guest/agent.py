@@ -63,11 +63,17 @@ class GuestAgent:
         return True
 
     def wait_ready(self, timeout: float, progress: Callable[[str], None] | None = None) -> float:
-        """Poll ping with backoff until the agent answers; return the seconds waited."""
+        """Poll ping with backoff until the agent answers; return the seconds waited. A
+        ping the agent does not answer takes Proxmox's guest-ping timeout (3 s) itself:
+        the pause is what is left of the backoff after the ping, so pings still start at
+        most once per backoff, and a slow refusal is not followed by a full pause."""
         start = self.clock()
         delay = 0.05
         announced = False
-        while not self.ping():
+        while True:
+            asked = self.clock()
+            if self.ping():
+                break
             waited = self.clock() - start
             if waited >= timeout:
                 raise WaitTimeout(
@@ -79,7 +85,9 @@ class GuestAgent:
             if progress and not announced:
                 progress("waiting for the guest agent (cloud-init installs it on first boot)")
                 announced = True
-            self.sleep(min(delay, max(0.0, timeout - waited)))
+            pause = min(delay, max(0.0, timeout - waited)) - (self.clock() - asked)
+            if pause > 0:
+                self.sleep(pause)
             delay = min(delay * 2, 1.0)
         return self.clock() - start
 

@@ -112,6 +112,7 @@ def wait_first_boot(
     meter = DownloadMeter()
     emit = events or (lambda _event: None)
     while True:
+        read_at = agent.clock()
         state = read_state(agent)
         if state is not None and instance_id and state.instance_id != instance_id:
             state = None
@@ -139,5 +140,9 @@ def wait_first_boot(
                 f"first boot did not finish within {timeout:.0f} s; the guest is in phase {phase}",
                 hint="re-run `aihost vm up` later, or raise --agent-timeout",
             )
-        agent.sleep(min(delay, max(0.0, timeout - waited)))
+        # the pause counts from the reading's start: while the guest is away, a reading
+        # takes Proxmox's 3 s guest-ping timeout by itself (QemuServer/Agent.pm)
+        pause = min(delay, max(0.0, timeout - waited)) - (agent.clock() - read_at)
+        if pause > 0:
+            agent.sleep(pause)
         delay = next_pause(delay, waited)

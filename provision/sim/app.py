@@ -165,8 +165,7 @@ class SimApp:
                 reply = Reply(
                     failure.status, None if bare else failure_payload(failure), failure.message
                 )
-                if failure.status == 401:
-                    reply.delay = self.auth_delay
+                reply.delay = self.auth_delay if failure.status == 401 else failure.delay
         except (ValueError, UnicodeDecodeError) as exc:
             reply = Reply(
                 400, failure_payload(param_fail({"": str(exc)})), "Parameter verification failed."

@@ -18,16 +18,20 @@ PARAM_FAIL = "Parameter verification failed."
 class ApiFailure(Exception):
     """An answer other than success: HTTP status, message and per-parameter errors."""
 
-    def __init__(self, status: int, message: str, errors: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, status: int, message: str, errors: dict[str, str] | None = None, delay: float = 0.0
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
         self.errors = errors
+        self.delay = delay  # seconds the handler spent before it died (answered that late)
 
 
-def fail(message: str, status: int = 500) -> ApiFailure:
-    """A raw error as Proxmox reports a die() in an API handler (HTTP 500)."""
-    return ApiFailure(status, message)
+def fail(message: str, status: int = 500, delay: float = 0.0) -> ApiFailure:
+    """A raw error as Proxmox reports a die() in an API handler (HTTP 500), delay seconds
+    after the request (a timeout the handler waited out)."""
+    return ApiFailure(status, message, delay=delay)
 
 
 def param_fail(errors: dict[str, str]) -> ApiFailure:

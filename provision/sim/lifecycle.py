@@ -6,11 +6,11 @@ import re
 from pathlib import Path
 from typing import Any
 
-from provision.sim import faults, guest, model_store, pci, virtiofs
+from provision.sim import cicustom, faults, guest, model_store, pci, virtiofs
 from provision.sim.cidata import read_cidata_iso
 from provision.sim.fixture import DISK_KEY
 from provision.sim.state import World
-from provision.sim.storage import file_path, free_volume, storage_spec, supports
+from provision.sim.storage import file_path, free_volume
 from provision.sim.tasks import new_task
 from provision.sim.vmconfig import apply_pending, config_aware_timeout, effective
 
@@ -72,7 +72,8 @@ def start_task(
     if error is None and duration > timeout:
         error = f"start failed: command '/usr/bin/kvm -id {vmid} ...' failed: got timeout"
         duration = timeout
-    log = ["generating cloud-init ISO"] if "cloudinit" in str(vm["config"]) else []
+    # Cloudinit.pm commit_cloudinit_disk prints it, for the VM's cloud-init drive only
+    log = ["generating cloud-init ISO"] if cicustom.cloudinit_drive(vmid, vm["config"]) else []
     return {
         "effect": outcome,
         "error": error,
@@ -130,7 +131,7 @@ def _free_owned(world: World, vmid: str, vm: dict[str, Any], unreferenced: bool)
         volid = str(value).split(",")[0]
         if not _VOLUME_KEY.fullmatch(key) or ":" not in volid:
             continue
-        if "media=cdrom" in str(value) and not volid.endswith("cloudinit"):
+        if "media=cdrom" in str(value) and not cicustom.is_cloudinit_volume(volid):
             continue
         if _owner(volid) == vmid:
             free_volume(world, volid)
@@ -203,35 +204,17 @@ def generated_network(config: dict[str, str]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _cicustom_check(
-    state_dir: Path, world: World, config: dict[str, str]
-) -> tuple[dict[str, str], str | None]:  # noqa: E501
-    texts: dict[str, str] = {}
-    for part, volid in pci.parse_prop(config.get("cicustom", "")).items():
-        sid = volid.partition(":")[0]
-        try:
-            spec = storage_spec(world, sid)
-        except Exception:  # noqa: BLE001 - the storage error text is the start error
-            return texts, f"storage '{sid}' does not exist"
-        if not supports(spec, "snippets"):
-            return texts, f"storage '{sid}' does not support content-type 'snippets'"
-        path = file_path(state_dir, world, volid)
-        if path is None or not path.is_file():
-            return texts, f"volume '{volid}' does not exist"
-        texts[part] = path.read_text(encoding="utf-8", errors="replace")
-    return texts, None
-
-
-def guest_facts(state_dir: Path, world: World, vm: dict[str, Any]) -> dict[str, Any]:
-    """What the guest will see at this boot: user-data, meta-data, network-config."""
+def guest_facts(state_dir: Path, world: World, vmid: str, vm: dict[str, Any]) -> dict[str, Any]:
+    """What the guest will see at this boot: user-data, meta-data, network-config. The
+    cicustom snippets reach it only on the cloud-init drive (provision.sim.cicustom)."""
     config = vm["config"]
-    texts, _error = _cicustom_check(state_dir, world, config)
+    texts: dict[str, str] = {}
     facts: dict[str, Any] = {"user_data": None, "meta_data": None, "network_config": None}
-    cloud_drive = any(v.split(",")[0].endswith("cloudinit") for v in config.values())
-    if cloud_drive:
+    if cicustom.cloudinit_drive(vmid, config):
+        texts = cicustom.custom_files(state_dir, world, config)[0]
         facts.update(
             user_data=generated_user_data(config), network_config=generated_network(config)
-        )  # noqa: E501
+        )
     for key, value in config.items():
         if DISK_KEY.fullmatch(key) and "media=cdrom" in value and ":iso/" in value:
             path = file_path(state_dir, world, value.split(",")[0])
@@ -255,13 +238,16 @@ def start_checks(state_dir: Path, world: World, vmid: str, vm: dict[str, Any]) -
     """Accepting a start: the outcome to record in the task (error, warnings, devices).
 
     The checks in the order of qemu-server src/PVE/QemuServer.pm `vm_start_nolock`:
-    Cloudinit.pm `apply_cloudinit_config` (the cicustom snippets are read), then
+    Cloudinit.pm `apply_cloudinit_config` (the cicustom snippets are read, only for a
+    cloud-init drive), then
     `config_to_command` (PCI.pm `print_hostpci_devices` before Virtiofs.pm `config`),
     then PCI.pm `reserve_pci_usage` and `prepare_pci_device`, then `start_all_virtiofsd`
     in `$run_qemu`. So a GPU in use by another VM is reported after a broken virtiofs
     mapping, a missing PCI mapping before it."""
     config, node = vm["config"], vm["node"]
-    error = _cicustom_check(state_dir, world, config)[1] if config.get("cicustom") else None
+    error = None
+    if cicustom.cloudinit_drive(vmid, config):  # Cloudinit.pm generate_cloudinit_config
+        error = cicustom.custom_files(state_dir, world, config)[1]
     chosen: dict[str, list[str]] = {}
     if error is None:
         chosen, error = pci.command_devices(world, node, vmid, config)
@@ -279,5 +265,5 @@ def start_checks(state_dir: Path, world: World, vmid: str, vm: dict[str, Any]) -
         "pci": devices,
         "error": error,
         "warnings": warnings,
-        "guest": guest_facts(state_dir, world, vm),
+        "guest": guest_facts(state_dir, world, vmid, vm),
     }

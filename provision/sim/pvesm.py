@@ -76,9 +76,7 @@ def storage_path(storages: dict[str, dict[str, Any]], volid: str) -> str:
     kind = spec.get("type", "dir")
     if kind in LVM_TYPES:
         return _lvm_path(spec, volname)
-    if kind not in FILE_TYPES:
-        raise PvesmError(f"unable to parse {_NAMES.get(kind, kind)} volume name '{volname}'\n")
-    vtype, name = _dir_volname(volname)
+    vtype, name = _volname(kind, volname)
     path = spec.get("path")
     if not path:
         raise PvesmError("storage definition has no path\n")
@@ -89,6 +87,26 @@ def storage_path(storages: dict[str, dict[str, Any]], volid: str) -> str:
 
 
 _NAMES = {"zfspool": "zfs", "rbd": "rbd"}
+
+
+def volume_type(storages: dict[str, dict[str, Any]], volid: str) -> str:
+    """The content type PVE::Storage::parse_volname gives a well-formed volume id
+    (`storage_config`, then the storage plugin's `parse_volname`); PvesmError as they die."""
+    sid, _, volname = volid.partition(":")
+    spec = storages.get(sid)
+    if spec is None:
+        raise PvesmError(f"storage '{sid}' does not exist\n")
+    kind = spec.get("type", "dir")
+    if kind in LVM_TYPES:
+        _lvm_path(spec, volname)
+        return "images"
+    return _volname(kind, volname)[0]
+
+
+def _volname(kind: str, volname: str) -> tuple[str, str]:
+    if kind not in FILE_TYPES:
+        raise PvesmError(f"unable to parse {_NAMES.get(kind, kind)} volume name '{volname}'\n")
+    return _dir_volname(volname)
 
 
 def _dir_volname(volname: str) -> tuple[str, str]:

@@ -73,9 +73,21 @@ def view(ctx: Ctx) -> tuple[str, dict[str, Any], guest.GuestView]:
         image_packages=frozenset((vm.get("disk") or {}).get("packages") or ()),
     )
     if not guest.agent_available(gview):
-        raise fail(guest.AGENT_NOT_RUNNING)
+        raise fail(guest.AGENT_NOT_RUNNING, delay=_ping_wait(ctx, vm["config"]))
     model_store.settle(ctx.world, vm, guest.read_file(gview, STATE_PATH))
     return vmid, vm, gview
+
+
+def _ping_wait(ctx: Ctx, config: dict[str, str]) -> float:
+    """How long qemu-server waits before "QEMU guest agent is not running": QemuServer/
+    Agent.pm `assert_agent_available` -> `qga_check_running` sends guest-ping with timeout
+    3 (QMPClient.pm `mux_timeout`: "got timeout") when the VM has the agent's socket; it
+    has one only when started with the agent enabled (QemuServer.pm `config_to_command`),
+    else Monitor.pm `qmp_cmd` dies at once ("unable to open monitor socket"). The wait is
+    the `qga_ping_timeout` duration (3 s by default, scaled or 0 like task durations)."""
+    if not guest.agent_enabled(config):
+        return 0.0
+    return max(0.0, float(ctx.durations.get("qga_ping_timeout", 0.0)))
 
 
 def ping(ctx: Ctx) -> Any:

@@ -59,8 +59,8 @@ class _Handler(BaseHTTPRequestHandler):
             with contextlib.suppress(OSError):
                 self.connection.shutdown(socket.SHUT_RDWR)
             return
-        if reply.delay:
-            time.sleep(reply.delay)
+        if reply.delay:  # a timeout the handler waited out, pveproxy's 401 delay
+            self.server.wait(reply.delay)
         # pve-http-server AnyEvent.pm response: every answer >= 400 closes the connection
         keep = headers.get("connection", "").lower() != "close" and reply.status < 400
         self.close_connection = not keep
@@ -73,9 +73,12 @@ class _HttpServer(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
 
-    def __init__(self, port: int, app: SimApp, context: ssl.SSLContext) -> None:
+    def __init__(
+        self, port: int, app: SimApp, context: ssl.SSLContext, wait: Callable[[float], None]
+    ) -> None:
         self.app = app
         self.context = context
+        self.wait = wait
         super().__init__(("127.0.0.1", port), _Handler)
 
     def get_request(self) -> tuple[socket.socket, Any]:
@@ -102,8 +105,12 @@ class SimServer:
         validator: Validator | None = None,
         clock: Callable[[], float] = time.time,
         auth_delay: float = 3.0,
+        wait: Callable[[float], None] = time.sleep,
     ) -> None:
+        """wait: how a delayed answer (401, an agent that does not answer) passes its
+        delay; a test with a hand-moved clock passes the clock's advance."""
         self.state_dir = Path(state_dir)
+        self._wait = wait
         self.state_dir.mkdir(parents=True, exist_ok=True)
         self.app = SimApp(
             self.state_dir,
@@ -142,8 +149,8 @@ class SimServer:
     def start(self) -> SimServer:
         """Serve in background threads; returns self."""
         self._http = _HttpServer(
-            self._port, self.app, server_context(self.cert_path, self._key_path)
-        )  # noqa: E501
+            self._port, self.app, server_context(self.cert_path, self._key_path), self._wait
+        )
         self._thread = threading.Thread(
             target=self._http.serve_forever,
             kwargs={"poll_interval": 0.02},  # noqa: E501

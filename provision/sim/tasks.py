@@ -27,6 +27,9 @@ DEFAULT_DURATIONS: dict[str, float] = {
     "boot": 3.0,
     # not a task: seconds between pvestatd broadcasts (name/status in /cluster/resources)
     "pvestatd": 10.0,
+    # not a task: how long an agent call waits for a guest agent that does not answer
+    # (qemu-server src/PVE/QemuServer/Agent.pm `qga_check_running`: guest-ping, timeout 3)
+    "qga_ping_timeout": 3.0,
 }
 KEEP_FINISHED = 300
 

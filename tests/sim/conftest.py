@@ -124,9 +124,10 @@ def two_node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sim]:
 
 @pytest.fixture
 def clocked(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Sim, FakeClock]]:
-    """The default fixture with real task durations and a hand-moved clock."""
+    """The default fixture with real task durations and a hand-moved clock (which a delayed
+    answer, such as an agent that does not answer, moves on)."""
     clock = FakeClock()
-    for made in _make(tmp_path_factory, durations=None, clock=clock):
+    for made in _make(tmp_path_factory, durations=None, clock=clock, wait=clock.advance):
         yield made, clock
 
 
@@ -134,7 +135,9 @@ def clocked(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Sim, Fak
 def clocked_two_node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Sim, FakeClock]]:
     """The two-node fixture with real task durations and a hand-moved clock."""
     clock = FakeClock()
-    for made in _make(tmp_path_factory, "two-node", durations=None, clock=clock):
+    for made in _make(
+        tmp_path_factory, "two-node", durations=None, clock=clock, wait=clock.advance
+    ):
         yield made, clock
 
 

@@ -82,11 +82,12 @@ def test_missing_snippet_fails_the_start_not_the_config_write(sim):
     assert sim.wait(api, vm.status.start.post())["exitstatus"] == "OK"
 
 
-def test_snippet_on_storage_without_snippets_content_fails_the_start(sim):
+def test_snippet_on_an_lvm_storage_fails_the_start_as_its_volume_name_does(sim):
+    """pve-storage LvmThinPlugin.pm parse_volname -> Plugin.pm parse_lvm_name."""
     api = sim.api()
     vm = _vm_with_cicustom(sim, api, "user=local-lvm:snippets/u.yaml")
     status = sim.wait(api, vm.status.start.post())
-    assert status["exitstatus"] == "storage 'local-lvm' does not support content-type 'snippets'"
+    assert status["exitstatus"] == "lvm name 'snippets/u.yaml' contains illegal characters"
 
 
 def test_deleting_an_image_in_use_is_not_refused(sim):
