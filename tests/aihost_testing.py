@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import io
 import os
 from collections.abc import Callable
@@ -62,9 +63,15 @@ def schema_validator():  # type: ignore[no-untyped-def]
         if os.environ.get("AIHOST_REQUIRE_SCHEMA") == "1":
             pytest.fail(f"{schema} is missing and AIHOST_REQUIRE_SCHEMA=1")
         return None
+    return _loaded_schema(schema).validate
+
+
+@functools.cache
+def _loaded_schema(path: Path):  # type: ignore[no-untyped-def]
+    """The schema at path, read once per test run (an ApiSchema holds nothing per request)."""
     from provision.sim.apischema import ApiSchema
 
-    return ApiSchema.load(schema).validate
+    return ApiSchema.load(path)
 
 
 def require_tool(name: str) -> str:
