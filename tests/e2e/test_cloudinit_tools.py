@@ -2,9 +2,11 @@
 
 3 distros x 4 runtimes x GPU/no GPU x CUDA on/off = 48 documents; the GPU ones with CUDA
 also use the host's model store (its virtiofs mount unit and the runtime's model dir).
-`cloud-init schema` (Debian 12's 22.4) takes about 0.25 s a run, so the runs go in
-parallel; shellcheck gets every distinct script of every document in one run. Absent tools skip
-the test, unless AIHOST_REQUIRE_TOOLS=1 (CI), where absence fails it.
+`cloud-init schema` (Debian 12's 22.4) spends about 0.2 s of CPU importing cloud-init a
+run, so its entry point checks many documents per process, two processes at once
+(aihost_testing.cloud_init_schema_failures); shellcheck gets every distinct script of
+every document in one run. Absent tools skip the test, unless AIHOST_REQUIRE_TOOLS=1
+(CI), where absence fails it.
 """
 
 from __future__ import annotations
