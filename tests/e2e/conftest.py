@@ -130,3 +130,20 @@ def sim_from(tmp_path_factory) -> Iterator[Callable[..., Sim]]:
         yield lambda fixture, token=None: stack.enter_context(
             _running(tmp_path_factory.mktemp("sim"), fixture, token)
         )
+
+
+@pytest.fixture
+def fast_demo(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """The demo's built-in simulator (`api: sim`) with task durations and boot delay at
+    zero; every simulator the test started is stopped afterwards."""
+    from provision.sim import server as sim_server
+    from provision.sim.registry import stop_sim_servers
+
+    class FastSim(sim_server.SimServer):
+        def __init__(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
+            kwargs.setdefault("durations", {})  # {}: every task and the boot take 0 s
+            super().__init__(*args, **kwargs)
+
+    monkeypatch.setattr(sim_server, "SimServer", FastSim)
+    yield
+    stop_sim_servers()

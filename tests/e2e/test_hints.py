@@ -16,7 +16,7 @@ def _hinted(stderr: str) -> list[list[str]]:
     return [shlex.split(cmd)[1:] for cmd in re.findall(r"`(aihost [^`]+)`", stderr)]
 
 
-def test_a_held_gpu_for_a_vm_not_made_yet_hints_the_one_command_that_works():
+def test_a_held_gpu_for_a_vm_not_made_yet_hints_the_one_command_that_works(fast_demo):
     assert run_aihost("-i", DEMO, "vm", "up", "llm-box").exit_code == 0
     held = run_aihost("-i", DEMO, "vm", "up", "image-box")
     assert held.exit_code == 4

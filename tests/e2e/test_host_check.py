@@ -161,7 +161,7 @@ def test_failed_check_prints_exactly_one_json_document(sim, tmp_path):
     assert data["ok"] is False and data["hosts"][0]["ok"] is False
 
 
-def test_demo_host_check_text_json_and_exit_code_agree():
+def test_demo_host_check_text_json_and_exit_code_agree(fast_demo):
     """A newcomer's demo, before and after `vm up`: the verdicts printed, the JSON and the
     exit code say the same thing, and a GPU shared by two VMs is a note, not a failure."""
     from aihost_testing import INVENTORIES

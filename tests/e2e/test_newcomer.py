@@ -10,10 +10,8 @@ import os
 import re
 import shlex
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 from aihost_testing import INVENTORIES, Result, run_aihost
 
 DEMO = str(INVENTORIES / "demo.yaml")
@@ -22,22 +20,6 @@ REPRS = ("None", "['")
 # Text that is a document of its own, not aihost's words: the user-data embeds the
 # guest's Python state script; the schema is JSON.
 DOCUMENTS = {("render", "llm-box"), ("render", "small-box"), ("inventory", "schema")}
-
-
-@pytest.fixture
-def fast_demo(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """The demo's built-in simulator with task durations and boot delay at zero."""
-    from provision.sim import server as sim_server
-    from provision.sim.registry import stop_sim_servers
-
-    class FastSim(sim_server.SimServer):
-        def __init__(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
-            kwargs.setdefault("durations", {})  # {}: every task and the boot take 0 s
-            super().__init__(*args, **kwargs)
-
-    monkeypatch.setattr(sim_server, "SimServer", FastSim)
-    yield
-    stop_sim_servers()
 
 
 def aihost(*args: str) -> Result:

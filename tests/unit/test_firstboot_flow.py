@@ -285,7 +285,7 @@ class _Ollama(BaseHTTPRequestHandler):
 @pytest.fixture
 def ollama() -> Iterator[int]:
     server = ThreadingHTTPServer(("127.0.0.1", 0), _Ollama)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
     thread.start()
     yield server.server_address[1]
     server.shutdown()
@@ -378,7 +378,7 @@ class _Files(BaseHTTPRequestHandler):
 @pytest.fixture
 def files_server() -> Iterator[int]:
     server = ThreadingHTTPServer(("127.0.0.1", 0), _Files)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
     yield server.server_address[1]
     server.shutdown()
 

@@ -77,7 +77,7 @@ def ollama() -> Iterator[tuple[int, _World]]:
     world = _World(loaded=False)
     handler = type("Ollama", (_Ollama,), {"world": world})
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
     yield server.server_address[1], world
     server.shutdown()
 
@@ -138,7 +138,7 @@ def measure(runs: int, load: float) -> dict[str, list[float]]:
             self._send({"done": True})
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Timed)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
     out: dict[str, list[float]] = {"total": [], "serial": []}
     with tempfile.TemporaryDirectory() as tmp:
         box = _box(Path(tmp), server.server_address[1])

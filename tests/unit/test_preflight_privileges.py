@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
@@ -16,6 +17,13 @@ SCHEMAS = ["apidoc.json", "apidoc-8.4.json"]
 
 
 def _load(name: str) -> dict[tuple[str, str], dict]:
+    """(method, path) -> permissions of the schema file name (read once per run; the tests
+    only read it)."""
+    return _index(name)
+
+
+@functools.cache
+def _index(name: str) -> dict[tuple[str, str], dict]:
     path = SHARED_DIR / "pve" / name
     if not path.exists():
         if os.environ.get("AIHOST_REQUIRE_SCHEMA") == "1":

@@ -11,6 +11,7 @@ Without the files these tests skip, unless AIHOST_REQUIRE_SCHEMA=1.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 from pathlib import Path
@@ -64,6 +65,12 @@ def _load(name: str) -> ApiSchema:
         if os.environ.get("AIHOST_REQUIRE_SCHEMA") == "1":
             pytest.fail(f"{path} is missing and AIHOST_REQUIRE_SCHEMA=1")
         pytest.skip(f"Proxmox's API schema is not at {path}")
+    return _loaded(path)
+
+
+@functools.cache
+def _loaded(path: Path) -> ApiSchema:
+    """The schema at path, read once per run (the tests only read it)."""
     return ApiSchema.load(path)
 
 
