@@ -64,6 +64,7 @@ class Session:
         self._lock = threading.RLock()
         self.create_lock = threading.Lock()
         self._early: dict[Hashable, Background] = {}
+        self._kept: dict[Hashable, Any] = {}
 
     def client(self, host_name: str) -> PveClient:
         """The API client of an inventory host (connected on first use)."""
@@ -113,6 +114,18 @@ class Session:
         """The background work started under key (handed out once), or None."""
         with self._lock:
             return self._early.pop(key, None)
+
+    def keep_read(self, key: Hashable, value: Any) -> None:
+        """Keep a read this command made for a read-only pre-check later in the command
+        (the way a command's first node list serves its pre-checks); take_read hands it
+        out once."""
+        with self._lock:
+            self._kept[key] = value
+
+    def take_read(self, key: Hashable) -> Any:
+        """The read kept under key (handed out once), or None."""
+        with self._lock:
+            return self._kept.pop(key, None)
 
     def request_count(self) -> int:
         """API requests sent by this session's clients so far."""
