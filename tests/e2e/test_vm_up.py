@@ -136,3 +136,13 @@ def test_a_fresh_vm_up_reads_a_mapped_gpus_mapping_once_before_writing(sim, tmp_
     first_write = next(i for i, r in enumerate(log) if r["method"] != "GET")
     path = "/api2/json/cluster/mapping/pci/rtx4090"
     assert [r["method"] for r in log[:first_write] if r["path"] == path] == ["GET"]
+
+
+def test_a_fresh_vm_up_reads_its_nodes_storage_list_once(sim, tmp_path):
+    # the plan (is `snippets` allowed?) and its pre-flight (every content type it needs)
+    # look at the same list: aihost changes no storage
+    inventory = sim.inventory(tmp_path / "inv.yaml", {"llm-box": LLM})
+    before = len(sim.requests())
+    assert _up(inventory, "llm-box", "--no-wait").exit_code == 0
+    log = sim.requests(before)
+    assert [r["method"] for r in log if r["path"] == "/api2/json/nodes/pve1/storage"] == ["GET"]
