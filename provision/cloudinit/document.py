@@ -19,7 +19,7 @@ import yaml
 from provision.cloudinit.escape import env_file_quote, sh_quote, systemd_quote, yaml_quote
 from provision.errors import InputError
 from provision.inventory.secrets import redact
-from provision.paths import builtin_templates_dir, state_dir
+from provision.paths import builtin_templates_dir, cache_dir
 
 # libyaml's parser where PyYAML has it (same documents, ~10x faster than the pure-Python one)
 SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -175,13 +175,15 @@ def environment(override: Path | None) -> Environment:
 
 
 def _bytecode_cache() -> Any:
-    """The templates compiled before, kept in the state dir (jinja2's
+    """The templates compiled before, kept in the user's cache dir (jinja2's
     FileSystemBytecodeCache: keyed by template name and source checksum, written to a
-    temporary name then renamed): compiling them took ~40 ms of every `vm up`. None when
-    the state dir cannot hold it."""
+    temporary name then renamed): compiling them took ~40 ms of every `vm up`. Not in the
+    state dir: compiled templates belong to no world, so a new state dir (another
+    AIHOST_STATE_DIR, a reset) finds them compiled, as Python finds its .pyc files. None
+    when the cache dir cannot hold it."""
     import jinja2
 
-    folder = state_dir() / "cache" / "jinja2"
+    folder = cache_dir() / "jinja2"
     try:
         folder.mkdir(mode=0o700, parents=True, exist_ok=True)
     except OSError:

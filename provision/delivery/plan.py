@@ -10,6 +10,7 @@ from provision.delivery.iso import IsoPlan, plan_iso
 from provision.delivery.snippets import (
     EarlyReads,
     SnippetFile,
+    Storages,
     plan_snippets,
     read_current,
     read_key,
@@ -75,12 +76,14 @@ def plan_delivery(
     *,
     hold_iso: str | None = None,
     early: EarlyReads | None = None,
+    storages: Storages | None = None,
 ) -> DeliveryPlan:
     """Plan snippet upload over SFTP, or an ISO on the iso storage attached as ide2.
 
     hold_iso is the VM's attached cidata ide2 value when its user-data edit waits for a
     re-provision: the guest would not run the new ISO anyway, so it is kept (no upload,
-    no config change, no restart). early: plan_snippets' reads begun in the background.
+    no config change, no restart). early: plan_snippets' reads begun in the background;
+    storages: the node's storage list as the command read it.
     """
     host = inv.hosts[host_name]
     mode = delivery_mode(host)
@@ -88,7 +91,14 @@ def plan_delivery(
         return DeliveryPlan(mode, {"ide2": hold_iso}, ISO_DROP)
     if mode == "snippet":
         snippets = plan_snippets(
-            inv, vm_name, host_name, client, files["user-data"], files["meta-data"], early
+            inv,
+            vm_name,
+            host_name,
+            client,
+            files["user-data"],
+            files["meta-data"],
+            early,
+            storages,
         )
         actions = [
             Action("upload-user-data", f"upload {s.volume} (sha256 {s.sha256[:12]})")

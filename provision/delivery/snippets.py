@@ -7,7 +7,7 @@ import posixpath
 import shlex
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from provision.errors import ApiError, InputError
 from provision.plan.desired import snippet_names
@@ -23,6 +23,8 @@ if TYPE_CHECKING:
 
 # takes the background read started for a key (provision.pve.session.Session.take_early)
 EarlyReads = Callable[[Hashable], "Background | None"]
+# the node's storage list as the command read it once (provision.pve.session.node_storages)
+Storages = Callable[[], list[dict[str, Any]]]
 
 
 @dataclass(frozen=True)
@@ -71,13 +73,18 @@ def snippet_paths(ssh: SshSession, storage: str, names: list[str]) -> list[str]:
     return [first, *(posixpath.join(folder, name) for name in names[1:])]
 
 
-def storage_allows(client: Api, node: str, storage: str, content: str) -> bool:
+def storage_allows(
+    client: Api, node: str, storage: str, content: str, storages: Storages | None = None
+) -> bool:
     """True when the node lists storage (visible to the caller) with content among its types.
 
-    An unknown storage is a 400 "No such storage." (pve-storage Status.pm index): False too,
-    so the pre-flight names it."""
+    storages: the node's whole list as the command read it, else this storage is asked
+    for alone; an unknown storage is a 400 "No such storage." then (pve-storage Status.pm
+    index): False too, so the pre-flight names it."""
     try:
-        listed = Node(client, node).storages(storage=storage)
+        listed = (
+            storages() if storages is not None else Node(client, node).storages(storage=storage)
+        )
     except ApiError as exc:
         if exc.status == 400 and "storage" in (exc.errors or {}):
             return False
@@ -130,18 +137,19 @@ def plan_snippets(
     user_data: bytes,
     meta_data: bytes,
     early: EarlyReads | None = None,
+    storages: Storages | None = None,
 ) -> list[SnippetFile]:
     """Which snippet files the VM needs and whether each is already on the node (by hash).
 
     When the storage does not allow `snippets` content, nothing is read over SSH: every file
     is planned as missing (with no node path), and the pre-flight reports the storage.
     early takes the same SSH reads when they were started in the background (their errors
-    are raised here, as if they had run now).
+    are raised here, as if they had run now); storages the node's storage list.
     """
     storage = inv.hosts[host_name].storage.snippets
     names = snippet_names(vm_name)
     wanted = {"user": user_data, "meta": meta_data}
-    if not storage_allows(client, inv.node_of(host_name), storage, "snippets"):
+    if not storage_allows(client, inv.node_of(host_name), storage, "snippets", storages):
         return [
             SnippetFile(f"{storage}:snippets/{name}", "", wanted[kind], present=False)
             for kind, name in names.items()

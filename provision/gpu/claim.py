@@ -10,7 +10,7 @@ from provision.gpu.context import GpuContext, Holder
 from provision.gpu.lease import LeaseBusy
 from provision.gpu.mapping import mapping_exists
 from provision.gpu.record import ATTACHING, STARTING, LeaseRecord
-from provision.gpu.recovery import recover
+from provision.gpu.recovery import lease_key, recover
 from provision.pve.session import Session
 
 
@@ -39,10 +39,12 @@ def held_error(
 
 
 def check_free(session: Session, vm_name: str, vmid: int | None, gpus: list[str]) -> None:
-    """Read-only pre-check before any write: each GPU is free or already this VM's."""
+    """Read-only pre-check before any write: each GPU is free or already this VM's (its
+    lease as this command's recovery check found it free, else read now)."""
     for gpu in gpus:
         ctx = GpuContext(session, gpu)
-        record = ctx.lease.read()
+        kept = session.take_read(lease_key(gpu))
+        record = kept if isinstance(kept, LeaseRecord) else ctx.lease.read()
         if record.busy and not ctx.lease.abandoned(record):
             raise ctx.lease.busy_error(record)
         holders = other_holders(ctx, vmid, live=False)

@@ -69,10 +69,18 @@ def recover(ctx: GpuContext) -> str | None:
     return "rolled back: " + rollback(ctx, record)
 
 
+def lease_key(gpu: str) -> tuple[str, str]:
+    """The key a GPU's lease read is kept under in the command's session."""
+    return ("lease", gpu)
+
+
 def recover_abandoned(ctx: GpuContext) -> str | None:
     """Recover the GPU's operation if its process is gone (one lease read otherwise; a
-    GPU whose mapping does not exist yet has none); what recovery did, or None."""
+    GPU whose mapping does not exist yet has none); what recovery did, or None. A lease
+    found free is kept for the command's read-only pre-check (gpu.claim.check_free)."""
     record = _read(ctx)
+    if record is not None and not record.busy:
+        ctx.session.keep_read(lease_key(ctx.name), record)
     if record is None or not record.busy or not ctx.lease.abandoned(record):
         return None
     with suppress(LeaseBusy):  # another process may be recovering it right now

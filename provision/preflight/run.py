@@ -17,7 +17,6 @@ from provision.preflight.permissions import (
 )
 from provision.preflight.privileges import DRIVE_RE, bridge_vnets, drive_calls, key_calls
 from provision.pve.access import effective_permissions
-from provision.pve.node import Node
 
 if TYPE_CHECKING:
     from provision.plan.model import Action, Change
@@ -188,7 +187,7 @@ def _bridges(net: str | None, why: str) -> list[Requirement]:
 def storage_gaps(session: Session, host_name: str, wanted: dict[str, set[str]]) -> list[str]:
     """Storages that lack a content type the plan needs (one request per node)."""
     node = session.inv.node_of(host_name)
-    listed = Node(session.client(host_name), node).storages()
+    listed = session.node_storages(host_name, node)
     content = {str(s["storage"]): set(str(s.get("content", "")).split(",")) for s in listed}
     gaps = []
     for storage, types in sorted(wanted.items()):

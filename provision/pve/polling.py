@@ -12,7 +12,8 @@ close together when it is near:
   task that ends at once (a config write, a refusal) costs one or two requests;
 - before the expected end, the next poll comes after half of the expected remaining
   time (never more than the backoff, never less than 0.05 s), so polls converge on the
-  expected end;
+  expected end, and the last one before it lands on it (a task that ends when expected
+  is seen then, not up to 0.05 s later; at most one poll more);
 - after it (the task runs longer than typical), the gap grows with the overshoot (half
   of it, from 0.05 s), capped at 0.5 s.
 
@@ -57,5 +58,5 @@ def next_delay(elapsed: float, previous: float | None, expected: float | None) -
         return backoff
     remaining = expected - elapsed
     if remaining > 0:
-        return max(FIRST_DELAY, min(backoff, remaining * LEAD))
+        return min(remaining, max(FIRST_DELAY, min(backoff, remaining * LEAD)))
     return min(MAX_DELAY, max(FIRST_DELAY, -remaining * LAG))

@@ -11,6 +11,7 @@ from provision.inventory.model import Inventory
 from provision.pve.client import PveClient
 from provision.pve.cluster import ClusterSnapshot, VmInfo, node_vms
 from provision.pve.connect import connect
+from provision.pve.node import Node
 
 Progress = Callable[[str], None]
 Events = Callable[[dict[str, Any]], None]
@@ -64,6 +65,8 @@ class Session:
         self._lock = threading.RLock()
         self.create_lock = threading.Lock()
         self._early: dict[Hashable, Background] = {}
+        self._kept: dict[Hashable, Any] = {}
+        self._storages: dict[tuple[str, str], list[dict[str, Any]]] = {}
 
     def client(self, host_name: str) -> PveClient:
         """The API client of an inventory host (connected on first use)."""
@@ -102,6 +105,16 @@ class Session:
                 self._node_lists[(api, node)] = node_vms(self.client(host_name), node)
             return self._node_lists[(api, node)]
 
+    def node_storages(self, host_name: str, node: str) -> list[dict[str, Any]]:
+        """The storages a node lists for the caller (GET /nodes/{node}/storage), read once
+        per command: the plan and its pre-flight look at the same list (aihost never
+        changes a storage)."""
+        api = self.inv.hosts[host_name].api
+        with self._lock:
+            if (api, node) not in self._storages:
+                self._storages[(api, node)] = Node(self.client(host_name), node).storages()
+            return self._storages[(api, node)]
+
     def start_early(self, key: Hashable, work: Callable[[], Any]) -> None:
         """Begin work() in a background thread now (once per key); whoever needs its result
         later takes it with take_early(key). Unclaimed work just ends on its own."""
@@ -113,6 +126,18 @@ class Session:
         """The background work started under key (handed out once), or None."""
         with self._lock:
             return self._early.pop(key, None)
+
+    def keep_read(self, key: Hashable, value: Any) -> None:
+        """Keep a read this command made for a read-only pre-check later in the command
+        (the way a command's first node list serves its pre-checks); take_read hands it
+        out once."""
+        with self._lock:
+            self._kept[key] = value
+
+    def take_read(self, key: Hashable) -> Any:
+        """The read kept under key (handed out once), or None."""
+        with self._lock:
+            return self._kept.pop(key, None)
 
     def request_count(self) -> int:
         """API requests sent by this session's clients so far."""

@@ -83,14 +83,16 @@ def state_of(config: Config, contest: Contest) -> str:
     return str(line_value(config.get("description"), contest.state) or "")
 
 
-def claim(vm: Vm, contest: Contest) -> None:
+def claim(vm: Vm, contest: Contest, read: tuple[Config, list[Row]] | None = None) -> None:
     """Make vm the one VM of the contest that goes on, or raise contest.lost (the caller
-    removes vm then)."""
-    own = vm.config()
+    removes vm then). read: vm's own config and its node's VM list, the list read after
+    the config (the commit's digest guard covers what the list shows only then); without
+    it both are read here, in that order."""
+    own, rows = read if read is not None else (vm.config(), None)
     if state_of(own, contest).startswith(YIELDED):
         raise contest.lost(_yielder(own, contest), vm.node, None)
     node = Node(vm.api, vm.node)
-    for row in sorted(node.vms(), key=lambda r: int(r["vmid"])):
+    for row in sorted(node.vms() if rows is None else rows, key=lambda r: int(r["vmid"])):
         vmid = int(row["vmid"])
         if vmid == vm.vmid or row.get("name") != contest.name or vmid in contest.known:
             continue

@@ -8,6 +8,7 @@ GPU the plan attaches, its mapping and its holders.
 from __future__ import annotations
 
 from dataclasses import replace
+from functools import partial
 from typing import Any
 
 from provision.cloudinit.render import render_user_data
@@ -151,7 +152,16 @@ def _with_delivery(
     hold = attached if pending and f":iso/{iso_prefix(name)}" in attached else None
     client = session.client(desired.host_name)
     delivery = plan_delivery(
-        session.inv, name, desired.host_name, client, files, hold_iso=hold, early=session.take_early
+        session.inv,
+        name,
+        desired.host_name,
+        client,
+        files,
+        hold_iso=hold,
+        early=session.take_early,
+        storages=partial(
+            session.node_storages, desired.host_name, session.inv.node_of(desired.host_name)
+        ),
     )
     return Actual(
         info=info,

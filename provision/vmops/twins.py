@@ -109,10 +109,15 @@ def _lost(name: str, rival: int, node: str, owner: str | None) -> ConflictError:
 
 def settle(session: Session, vm: Vm, name: str, nodes: Iterable[str]) -> None:
     """After vm's create task ended: make it the one VM name, or raise ConflictError (the
-    caller removes vm). nodes: where a twin's create may still run."""
-    rows = wait_for_older(session, vm, name, sorted(set(nodes)))
+    caller removes vm). nodes: where a twin's create may still run.
+
+    vm's own config is read before the node's list: when that first list shows no twin
+    still being made, the contest takes both (its commit's digest guard then covers all
+    the list shows); after a wait, it reads both again."""
+    own = vm.config()
+    rows, waited = wait_for_older(session, vm, name, sorted(set(nodes)))
     _remove_orphans(session, vm, name, rows)
-    contest.claim(vm, vm_contest(name))
+    contest.claim(vm, vm_contest(name), None if waited else (own, rows))
 
 
 def wait_for_older(
@@ -124,11 +129,11 @@ def wait_for_older(
     timeout: float = WAIT,
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] = time.sleep,
-) -> list[dict[str, Any]]:
+) -> tuple[list[dict[str, Any]], bool]:
     """Wait until no VM with a lower vmid on nodes is still being cloned or created by
     another process (its name is unknown until then), or timeout seconds; the contest
     is decided either way (a live run's twin takes part in it itself). The VM list of
-    vm's node as last read."""
+    vm's node as last read, and whether it waited (read the lists more than once)."""
     deadline = clock() + timeout
     said = False
     while True:
@@ -144,7 +149,7 @@ def wait_for_older(
             and int(row["vmid"]) not in mine
         ]
         if not busy or clock() >= deadline:
-            return lists[vm.node]
+            return lists[vm.node], said
         if not said:
             ids = ", ".join(map(str, busy))
             session.progress(f"{name}: waiting for VM {ids} to be made: it may be a twin")

@@ -175,3 +175,18 @@ def test_two_runs_with_the_inventorys_vmid_end_with_one_vm(sim, tmp_path):
     (loser,) = [err for code, _, err in results if code == 4]
     assert len([ln for ln in loser.splitlines() if ln.startswith("aihost: error:")]) == 1, loser
     assert [r["vmid"] for r in _named(sim, "plain")] == [150], loser
+
+
+def test_after_its_clone_a_run_reads_its_own_config_then_lists_its_node_once(sim, tmp_path):
+    # the commit's digest guard covers what a list read after the own config shows, so
+    # when no twin is being made the wait and the contest take that one list
+    inventory = _inventory(sim, tmp_path)
+    before = len(sim.requests())
+    assert aihost(inventory, "vm", "up", "plain", "--no-wait").exit_code == 0
+    log = [(r["method"], r["path"].removeprefix("/api2/json")) for r in sim.requests(before)]
+    polled = max(i for i, (_, path) in enumerate(log) if ":qmclone:" in path)
+    commit = log.index(("PUT", "/nodes/pve1/qemu/100/config"))
+    assert log[polled + 1 : commit] == [
+        ("GET", "/nodes/pve1/qemu/100/config"),
+        ("GET", "/nodes/pve1/qemu"),
+    ]

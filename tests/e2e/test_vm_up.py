@@ -123,9 +123,10 @@ def test_create_by_importing_a_cloud_image(sim, tmp_path):
     assert config["_vm"]["status"] == "running"
 
 
-def test_a_fresh_vm_up_reads_a_mapped_gpus_mapping_once_per_check_before_writing(sim, tmp_path):
-    # the recovery check and the is-it-free check read it; that the mapping exists follows
-    # from the second read, which was asked again before
+def test_a_fresh_vm_up_reads_a_mapped_gpus_mapping_once_before_writing(sim, tmp_path):
+    # the recovery check reads it (the lease in its description is free) and the read-only
+    # is-it-free pre-check takes that read, as the pre-checks take the command's first node
+    # list; the claim re-reads it under compare-and-set after the clone
     inventory = sim.inventory(tmp_path / "inv.yaml", {"llm-box": LLM})
     mapped = run_aihost("-i", str(inventory), "gpu", "map", "rtx4090", "--pci", "0000:01:00")
     assert mapped.exit_code == 0, mapped.stderr
@@ -134,4 +135,14 @@ def test_a_fresh_vm_up_reads_a_mapped_gpus_mapping_once_per_check_before_writing
     log = sim.requests(before)
     first_write = next(i for i, r in enumerate(log) if r["method"] != "GET")
     path = "/api2/json/cluster/mapping/pci/rtx4090"
-    assert [r["method"] for r in log[:first_write] if r["path"] == path] == ["GET", "GET"]
+    assert [r["method"] for r in log[:first_write] if r["path"] == path] == ["GET"]
+
+
+def test_a_fresh_vm_up_reads_its_nodes_storage_list_once(sim, tmp_path):
+    # the plan (is `snippets` allowed?) and its pre-flight (every content type it needs)
+    # look at the same list: aihost changes no storage
+    inventory = sim.inventory(tmp_path / "inv.yaml", {"llm-box": LLM})
+    before = len(sim.requests())
+    assert _up(inventory, "llm-box", "--no-wait").exit_code == 0
+    log = sim.requests(before)
+    assert [r["method"] for r in log if r["path"] == "/api2/json/nodes/pve1/storage"] == ["GET"]

@@ -112,20 +112,24 @@ def test_yaml_is_parsed_by_libyaml_where_pyyaml_has_it() -> None:
     assert render.SAFE_LOADER is expected and catalog.SAFE_LOADER is expected
 
 
-def test_templates_compiled_once_are_loaded_from_the_state_dir(monkeypatch, tmp_path) -> None:
-    # compiling the templates took ~40 ms of every `vm up`: a later process loads them
+def test_templates_compiled_once_are_loaded_from_the_cache_dir(monkeypatch, tmp_path) -> None:
+    # compiling the templates took ~40 ms of every `vm up`: a later process loads them,
+    # also with another state dir (a reset world): compiled templates belong to none
     import jinja2
 
     from provision.cloudinit import render_user_data
 
-    monkeypatch.setenv("AIHOST_STATE_DIR", str(tmp_path))
+    monkeypatch.setenv("AIHOST_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("AIHOST_STATE_DIR", str(tmp_path / "state-1"))
     reader = lambda ref, what: "x"  # noqa: E731
     first = render_user_data(inventory(None), "box", secret_reader=reader).text
     cached = list((tmp_path / "cache" / "jinja2").iterdir())
     assert cached and all(p.stat().st_size > 0 for p in cached)
+    assert not (tmp_path / "state-1").exists()
 
     def no_compiling(*args, **kwargs):
         raise AssertionError("a template was compiled again")
 
     monkeypatch.setattr(jinja2.Environment, "compile", no_compiling)
+    monkeypatch.setenv("AIHOST_STATE_DIR", str(tmp_path / "state-2"))
     assert render_user_data(inventory(None), "box", secret_reader=reader).text == first
