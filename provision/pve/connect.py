@@ -80,6 +80,10 @@ def _build(
 ) -> PveClient:
     session = requests.Session()
     session.trust_env = trust_env
+    # With no auth of its own, requests takes ~/.netrc's entry for the host and its Basic
+    # header replaces the client's PVEAPIToken one; an auth that keeps the headers as set
+    # stops that (proxy and CA bundle variables still apply).
+    session.auth = _headers_as_set
     pin = host.tls.fingerprint or (None if host.tls.ca_file else default_pin)
     verify: bool | str = True
     if pin:
@@ -100,6 +104,12 @@ def _build(
         pinned=pin,
         verify=verify,
     )
+
+
+def _headers_as_set(request: requests.PreparedRequest) -> requests.PreparedRequest:
+    """The session's auth: the request as the client prepared it (its token header, or
+    the ticket cookie and CSRF header of a password login)."""
+    return request
 
 
 def _secret_source(host: Host, password: bool) -> str:
