@@ -17,17 +17,13 @@ from provision.errors import ConflictError
 from provision.plan.compare import config_changes
 from provision.plan.desired import DesiredVm
 from provision.plan.model import Action, Change, Plan
+from provision.plan.power import pending_notes, power_actions
 from provision.pve.cluster import VmInfo
 from provision.pve.hardware import PciDevice
 from provision.pve.pci import GpuRef
 from provision.pve.vm import start_timeout
 
 BOOT_DISKS = ("scsi0", "virtio0", "sata0", "ide0")
-# Keys a running VM only picks up at its next start.
-COLD_KEYS = re.compile(
-    r"^(hostpci\d+|virtiofs\d|machine|bios|cpu|memory|cores|efidisk0|cicustom|ide2|"
-    r"ipconfig\d+|ciuser|sshkeys|nameserver)$"
-)
 
 
 @dataclass(frozen=True)
@@ -54,6 +50,7 @@ class Actual:
     reprovision: bool = False
     user_data_pending: bool = False
     gpus: dict[str, GpuFacts] = field(default_factory=dict)  # GPUs to attach, by name
+    pending: tuple[str, ...] = ()  # keys in Proxmox's [PENDING]: applied at the next start
 
 
 @dataclass(frozen=True)
@@ -89,6 +86,7 @@ class VmState:
     deferred: list[str] = field(default_factory=list)  # shared GPUs another VM gets
     blocked: list[str] = field(default_factory=list)  # plan_only: what vm up would refuse
     started_config: dict[str, Any] = field(default_factory=dict)  # config after the changes
+    pending: tuple[str, ...] = ()  # keys in Proxmox's [PENDING] (config shows them applied)
 
     @property
     def vmid(self) -> int | None:
@@ -179,6 +177,7 @@ def plan_vm(
         actual.user_data_pending,
         started_config=started,
         deferred=list(options.deferred),
+        pending=actual.pending,
     )
     state.gpu_attach = gpus_to_attach(desired, gpus, changes)
     facts = {g: actual.gpus.get(g, GpuFacts()) for g in state.gpu_attach}
@@ -249,32 +248,12 @@ def plan_actions(state: VmState) -> list[Action]:
     ]
     if state.deferred or state.blocked:
         return actions  # left stopped: nothing to start or verify
-    actions += _power(state)
+    actions += power_actions(state)
     if any(a.writes for a in actions):
         actions.append(
             Action("verify", "verify the guest: agent, nvidia-smi, runtime", writes=False)
         )
     return actions
-
-
-def _power(state: VmState) -> list[Action]:
-    """Restart a running VM whose cold keys change (or that is re-provisioned), start a
-    stopped one; a swap (take-gpu) starts the VM itself."""
-    if state.contested:
-        return []
-    timeout = state.desired.start_timeout
-    if state.running:
-        cold = [c.key for c in state.changes if COLD_KEYS.match(c.key)]
-        if state.reprovision or cold:
-            return [
-                Action(
-                    "restart",
-                    "restart to apply: " + ", ".join(cold or ["re-provision"]),
-                    timeout=timeout,
-                )
-            ]
-        return []
-    return [Action("start", f"start (timeout {timeout} s)", timeout=timeout)]
 
 
 def plan_notes(state: VmState) -> list[str]:
@@ -290,6 +269,7 @@ def plan_notes(state: VmState) -> list[str]:
             f"re-provision: generation {state.generation}; the guest redoes its "
             "first boot at the next start"
         )
+    notes += pending_notes(state)
     notes += [
         f"GPU {gpu} is shared: another VM gets it; left stopped "
         f"(`aihost gpu swap {gpu} --to {name}` moves it here)"

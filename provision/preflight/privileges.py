@@ -29,6 +29,10 @@ CALLS: dict[str, CallNeed] = {
     "read-config": CallNeed(
         "GET", "/nodes/{node}/qemu/{vmid}/config", "/vms/{vmid}", ("VM.Audit",)
     ),
+    # the planner's read of an existing VM: its config with what waits in [PENDING]
+    "read-pending": CallNeed(
+        "GET", "/nodes/{node}/qemu/{vmid}/pending", "/vms/{vmid}", ("VM.Audit",)
+    ),
     "clone": CallNeed("POST", "/nodes/{node}/qemu/{vmid}/clone", "/vms/{vmid}", ("VM.Clone",)),
     "clone-allocate": CallNeed(
         "POST", "/nodes/{node}/qemu/{vmid}/clone", "/vms/{newid}", ("VM.Allocate",)

@@ -16,7 +16,7 @@ from typing import Any
 from provision.pve.api import Api, Progress
 from provision.pve.reboot import reboot
 from provision.pve.tasks import TASK_MARGIN, TaskResult, wait_task
-from provision.pve.vmconfig import config_aware_timeout
+from provision.pve.vmconfig import config_aware_timeout, with_pending
 
 # qemu-server's load_config dies with this when the VM's config file is gone (removed
 # after the VM was listed): the VM no longer exists.
@@ -80,6 +80,12 @@ class Vm:
     def config(self) -> dict[str, Any]:
         """The current config, with Proxmox's `digest` of it."""
         return dict(self.api.get(f"{self.path}/config") or {})
+
+    def config_with_pending(self) -> tuple[dict[str, Any], tuple[str, ...]]:
+        """The config with pending changes applied and its `digest` (what `config()`
+        returns), and the keys waiting in [PENDING] for the next start, in one GET of
+        .../pending (VM.Audit, as .../config)."""
+        return with_pending(self.api.get(f"{self.path}/pending") or [])
 
     def write(
         self, params: Mapping[str, Any], *, digest: str | None = None, what: str = "configure"

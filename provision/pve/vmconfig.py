@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
+from typing import Any
 
 TRUE_WORDS = frozenset({"1", "on", "yes", "true"})
 FALSE_WORDS = frozenset({"0", "off", "no", "false"})
@@ -114,3 +115,28 @@ def config_aware_timeout(config: Mapping[str, object]) -> int:
     if str(config.get("hugepages") or "0") != "0" and timeout < 150:
         timeout = 150
     return timeout + 5 * sum(1 for key in config if re.match(r"net\d+", key))
+
+
+def with_pending(items: Iterable[Mapping[str, Any]]) -> tuple[dict[str, Any], tuple[str, ...]]:
+    """GET .../pending's answer as (the config with pending changes applied, the keys
+    Proxmox holds in [PENDING]).
+
+    qemu-server's `vm_pending` returns pve-guest-common GuestHelpers.pm
+    `config_with_pending_array` of `load_config`: one item per scalar key of the config
+    file (`digest`, the file's SHA-1, among them) with its current `value`, its `pending`
+    value and `delete` (1, or 2 forced) when a change waits for the next start. The first
+    element is what `vm_config` (GET .../config, `current` 0) returns:
+    `load_current_config` sets each pending value and drops each pending deletion.
+    """
+    config: dict[str, Any] = {}
+    pending = set()
+    for item in items:
+        key = str(item["key"])
+        if item.get("delete"):
+            pending.add(key)
+        elif "pending" in item:
+            config[key] = item["pending"]
+            pending.add(key)
+        elif "value" in item:
+            config[key] = item["value"]
+    return config, tuple(sorted(pending))

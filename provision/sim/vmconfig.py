@@ -11,18 +11,32 @@ from provision.sim.http import fail
 from provision.sim.pveformats import split_list
 from provision.sim.state import World
 
-# Options a running VM takes at once; everything else waits in [PENDING] until next start.
+# Options a running VM takes at once (qemu-server PVE/QemuServer.pm `$fast_plug_option`,
+# to which every `$confdesc_cloudinit` option is added: citype ... sshkeys, ipconfigN);
+# everything else the simulator keeps in [PENDING] until the next start (`hotplug`: see
+# `_live`). Proxmox records a fast-plugged cloud-init change in [special:cloudinit] for
+# GET .../cloudinit, which the simulator does not serve.
 FAST_PLUG = {
-    "name",
     "description",
-    "tags",
+    "hookscript",
+    "lock",
+    "migrate_downtime",
+    "migrate_speed",
+    "name",
     "onboot",
     "protection",
-    "startup",
-    "hotplug",
     "shares",
+    "startup",
+    "tags",
     "vmstatestorage",
-    "lock",
+    "citype",
+    "ciuser",
+    "cipassword",
+    "ciupgrade",
+    "cicustom",
+    "searchdomain",
+    "nameserver",
+    "sshkeys",
 }
 INT_KEYS = {
     "cores",
@@ -141,19 +155,33 @@ def apply_pending(vm: dict[str, Any]) -> None:
     vm["pending"], vm["pending_delete"] = {}, []
 
 
+def _live(vm: dict[str, Any], key: str, value: str | None) -> bool:
+    """Whether a running VM takes this change (value None: a deletion) at once: qemu-server
+    QemuServer.pm `vmconfig_hotplug_pending` applies `$fast_plug_option` keys, and
+    `hotplug` unless the new value or the current one names memory or cpu (a deletion:
+    unless the current one does); the rest stays pending here."""
+    if key in FAST_PLUG or re.fullmatch(r"ipconfig\d+", key):
+        return True
+    if key == "hotplug":
+        return not re.search("memory|cpu", f"{value or ''} {vm['config'].get('hotplug', '')}")
+    return False
+
+
 def write(vm: dict[str, Any], changes: dict[str, str], deletes: list[str]) -> None:
-    """Apply a config write: at once when stopped or fast-pluggable, else as pending."""
+    """Apply a config write: at once when stopped or taken live (`_live`), else as
+    pending. A set key leaves the pending deletions (QemuConfig `remove_from_pending_delete`
+    in update_vm_api's $updatefn)."""
     running = vm["status"] == "running"
     for key, value in changes.items():
-        if running and key not in FAST_PLUG:
+        if key in vm["pending_delete"]:
+            vm["pending_delete"].remove(key)
+        if running and not _live(vm, key, value):
             vm["pending"][key] = value
-            if key in vm["pending_delete"]:
-                vm["pending_delete"].remove(key)
         else:
             vm["config"][key] = value
             vm["pending"].pop(key, None)
     for key in deletes:
-        if running and key not in FAST_PLUG:
+        if running and not _live(vm, key, None):
             vm["pending"].pop(key, None)
             if key in vm["config"] and key not in vm["pending_delete"]:
                 vm["pending_delete"].append(key)

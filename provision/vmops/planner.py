@@ -63,7 +63,8 @@ def read_state(
     defer_gpus: frozenset[str] = frozenset(),
     plan_only: bool = False,
 ) -> VmState:
-    """Read the actual VM (one config GET when it exists) and plan desired vs actual.
+    """Read the actual VM (one GET of its config with pending changes, when it exists)
+    and plan desired vs actual.
 
     When the plan attaches a GPU, its holders are checked before anything is written:
     held by another VM is a ConflictError (exit 4), unless take_gpu, which plans a swap.
@@ -114,8 +115,9 @@ def read_actual(
     client = session.client(desired.host_name)
     info = _locate(session, desired)
     template = None
+    pending: tuple[str, ...] = ()
     if info is not None:
-        config = _existing_config(client, info, desired)
+        config, pending = _existing_config(client, info, desired)
     else:
         template = _find_source(session, desired)
         config = Node(client, template.node).vm(template.vmid).config() if template else {}
@@ -125,7 +127,7 @@ def read_actual(
     )
     attach = gpus_to_attach(desired, refs, changes_for(desired, actual, refs))
     gpus = _gpu_facts(session, desired, info.vmid if info else desired.vmid, attach)
-    return replace(actual, gpus=gpus)
+    return replace(actual, gpus=gpus, pending=pending)
 
 
 def _with_delivery(
@@ -230,14 +232,19 @@ def _half_made(session: Session, desired: DesiredVm, home: list[VmInfo] | None) 
     return None
 
 
-def _existing_config(client: Api, info: VmInfo, desired: DesiredVm) -> dict[str, Any]:
+def _existing_config(
+    client: Api, info: VmInfo, desired: DesiredVm
+) -> tuple[dict[str, Any], tuple[str, ...]]:
+    """The VM's config with pending changes applied (as GET .../config shows it) and the
+    keys waiting in [PENDING], both from one GET .../pending; ConflictError when it is
+    on another node, locked, or being made by another run."""
     if info.node != desired.node:
         raise ConflictError(
             f"VM '{desired.name}' runs on node '{info.node}', the inventory says '{desired.node}'",
             hint=f"set host: to the entry for {info.node}, or migrate it",
         )
     vm = Node(client, info.node).vm(info.vmid)
-    config = vm.config()
+    config, pending = vm.config_with_pending()
     if being_created(config.get("description"), desired.name):
         creator = creator_of(config.get("description"), desired.name)
         if creator and twins.making(creator, config):
@@ -255,7 +262,7 @@ def _existing_config(client: Api, info: VmInfo, desired: DesiredVm) -> dict[str,
             f"VM {info.vmid} is locked ({lock})",
             hint="wait for the running task to end, then re-run",
         )
-    return config
+    return config, pending
 
 
 def _cloud_files(

@@ -59,12 +59,12 @@ def test_rerun_on_a_converged_vm_writes_nothing(sim, tmp_path):
     log = sim.requests(before)
     assert [r for r in log if r["method"] != "GET"] == []
     # the GPU's lease (an operation a crashed run left is rolled forward first), the node's
-    # live VM list (/cluster/resources lags), the config, the snippet storage, and the
-    # guest's address (DHCP) to show where the VM is
+    # live VM list (/cluster/resources lags), the config with what waits in [PENDING],
+    # the snippet storage, and the guest's address (DHCP) to show where the VM is
     assert [r["path"].removeprefix("/api2/json") for r in log] == [
         "/cluster/mapping/pci/rtx4090",
         "/nodes/pve1/qemu",
-        "/nodes/pve1/qemu/100/config",
+        "/nodes/pve1/qemu/100/pending",
         "/nodes/pve1/storage",
         "/nodes/pve1/qemu/100/agent/network-get-interfaces",
     ]

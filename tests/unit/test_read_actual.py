@@ -55,17 +55,20 @@ def session_with(answers: dict[str, Any], monkeypatch) -> tuple[Session, FakeApi
 
 
 def test_an_existing_vm_is_read_with_one_list_one_config_one_storage_listing(monkeypatch):
+    # the config comes from GET .../pending (qemu-server vm_pending): current values,
+    # pending ones and deletions, and the file's digest as a key
     session, api = session_with(
         {
             "/nodes/pve1/qemu": [
                 {"vmid": 100, "name": "box", "status": "running", "tags": "aihost"}
             ],
-            "/nodes/pve1/qemu/100/config": {
-                "memory": "2048",
-                "digest": "d1",
-                "hostpci0": "mapping=big,pcie=1",
-                "scsi0": "local-lvm:vm-100-disk-0,size=40G",
-            },
+            "/nodes/pve1/qemu/100/pending": [
+                {"key": "digest", "value": "d1"},
+                {"key": "memory", "value": "2048", "pending": "4096"},
+                {"key": "hostpci0", "pending": "mapping=big,pcie=1"},
+                {"key": "scsi0", "value": "local-lvm:vm-100-disk-0,size=40G"},
+                {"key": "vga", "value": "std", "delete": 1},
+            ],
             "/nodes/pve1/storage/local/content": [],
         },
         monkeypatch,
@@ -75,11 +78,17 @@ def test_an_existing_vm_is_read_with_one_list_one_config_one_storage_listing(mon
     actual = read_actual(session, desired, refs)
     assert api.calls == [
         "/nodes/pve1/qemu",
-        "/nodes/pve1/qemu/100/config",
+        "/nodes/pve1/qemu/100/pending",
         "/nodes/pve1/storage/local/content",
     ]
     assert actual.info is not None and actual.info.vmid == 100
     assert actual.digest == "d1" and "digest" not in actual.config
+    assert actual.config == {  # as GET .../config shows it: pending changes applied
+        "memory": "4096",
+        "hostpci0": "mapping=big,pcie=1",
+        "scsi0": "local-lvm:vm-100-disk-0,size=40G",
+    }
+    assert actual.pending == ("hostpci0", "memory", "vga")
     assert actual.template is None and actual.gpus == {}  # the GPU is attached already
     assert actual.generation == 1 and actual.delivery.mode == "iso"
 
@@ -92,7 +101,7 @@ def test_a_gpu_held_by_another_vm_is_read_as_a_fact_and_planned_as_a_conflict(mo
                 {"vmid": 100, "name": "box", "status": "stopped", "tags": "aihost"},
                 {"vmid": 200, "name": "other", "status": "running"},
             ],
-            "/nodes/pve1/qemu/100/config": {"digest": "d1"},
+            "/nodes/pve1/qemu/100/pending": [{"key": "digest", "value": "d1"}],
             "/nodes/pve1/qemu/200/config": other,
             "/nodes/pve1/storage/local/content": [],
             "/cluster/mapping/pci/big": {"map": ["node=pve1,path=0000:01:00"], "digest": "m"},

@@ -243,3 +243,42 @@ def test_the_printed_plan_lists_the_actions_in_the_executed_order():
     have = actual(CONVERGED, info=vm("stopped"), gpus={"big": GpuFacts(held=ConflictError("x"))})
     text = plan_vm(desired, have, GPUS, PlanOptions(take_gpu=True)).plan.to_text()
     assert text.index("grow scsi0") < text.index("take GPU big")
+
+
+def _restart(state) -> list[str]:
+    return [a.summary for a in state.plan.actions if a.kind in ("restart", "start")]
+
+
+def test_a_running_vm_restarts_for_managed_keys_still_pending():
+    # GET .../config shows pending values applied, so the config is converged; the VM
+    # still runs the old memory and without the GPU until it restarts
+    gpu = with_gpu(DESIRED, "big", "mapping=big,pcie=1")
+    have = {**CONVERGED, "hostpci0": "mapping=big,pcie=1"}
+    state = plan_vm(gpu, actual(have, info=vm(), pending=("hostpci0", "memory")), GPUS)
+    assert kinds(state) == ["restart", "verify"]
+    assert _restart(state) == ["restart to apply pending: hostpci0, memory"]
+
+
+def test_pending_keys_and_changes_are_named_once_each():
+    have = {**CONVERGED, "cores": "2"}
+    state = plan_vm(DESIRED, actual(have, info=vm(), pending=("cores", "memory")), GPUS)
+    assert _restart(state) == ["restart to apply: cores; pending: memory"]
+
+
+def test_a_pending_key_aihost_does_not_manage_is_a_note_not_a_restart():
+    state = plan_vm(DESIRED, actual(CONVERGED, info=vm(), pending=("vga",)), GPUS)
+    assert kinds(state) == []
+    assert state.plan.notes == [
+        "pending in Proxmox, not managed by aihost: vga (applies at the VM's next restart)"
+    ]
+
+
+def test_a_cold_key_pending_restarts_even_when_aihost_does_not_set_it():
+    state = plan_vm(DESIRED, actual(CONVERGED, info=vm(), pending=("machine",)), GPUS)
+    assert _restart(state) == ["restart to apply pending: machine"]
+
+
+def test_a_stopped_vm_is_started_whatever_is_pending():
+    state = plan_vm(DESIRED, actual(CONVERGED, info=vm("stopped"), pending=("memory",)), GPUS)
+    assert kinds(state) == ["start", "verify"]
+    assert state.plan.notes == []

@@ -1,0 +1,78 @@
+"""What a running VM takes at once and what waits in [PENDING] (qemu-server
+PVE/QemuServer.pm `vmconfig_hotplug_pending`, called by update_vm_api for a running VM)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+NODE = "pve1"
+
+
+def _running(sim: Any, api: Any, vmid: int, **config: Any) -> Any:
+    upid = api.nodes(NODE).qemu(9000).clone.post(newid=vmid, name=f"vm{vmid}", full=1)
+    assert sim.wait(api, upid)["exitstatus"] == "OK"
+    vm = api.nodes(NODE).qemu(vmid)
+    if config:
+        vm.config.put(**config)  # stopped: written at once
+    assert sim.wait(api, vm.status.start.post())["exitstatus"] == "OK"
+    return vm
+
+
+def _pending(vm: Any) -> dict[str, Any]:
+    return {r["key"]: r for r in vm.pending.get() if "pending" in r or r.get("delete")}
+
+
+def test_cloud_init_options_are_fast_plugged_not_left_pending(sim: Any) -> None:
+    """`$fast_plug_option` gets every `$confdesc_cloudinit` option (citype, ciuser,
+    cipassword, ciupgrade, cicustom, searchdomain, nameserver, sshkeys, ipconfigN), and
+    migrate_downtime/migrate_speed: a running VM's config takes them at once."""
+    api = sim.api()
+    vm = _running(sim, api, 150)
+    vm.config.put(
+        cicustom="user=local:snippets/u.yaml",
+        ipconfig0="ip=10.0.0.5/24,gw=10.0.0.1",
+        ipconfig1="ip=dhcp",
+        ciuser="ops",
+        nameserver="10.0.0.53",
+        searchdomain="lan",
+        ciupgrade=0,
+        migrate_downtime=0.5,
+        memory="4096",
+    )
+    assert set(_pending(vm)) == {"memory"}
+    current = vm.config.get(current=1)
+    assert current["cicustom"] == "user=local:snippets/u.yaml"
+    assert current["ipconfig1"] == "ip=dhcp" and current["ciuser"] == "ops"
+    vm.config.put(delete="nameserver,searchdomain")
+    assert "nameserver" not in vm.config.get(current=1)
+    assert set(_pending(vm)) == {"memory"}
+
+
+def test_hotplug_is_live_unless_memory_or_cpu_hotplug_is_involved(sim: Any) -> None:
+    """`hotplug` is not a fast-plug option: vmconfig_hotplug_pending takes it live unless
+    the new or the current value names memory or cpu; its deletion unless the current
+    one does."""
+    api = sim.api()
+    vm = _running(sim, api, 151)
+    vm.config.put(hotplug="network,disk")
+    assert vm.config.get(current=1)["hotplug"] == "network,disk" and _pending(vm) == {}
+    vm.config.put(hotplug="network,disk,memory")
+    assert _pending(vm)["hotplug"]["pending"] == "network,disk,memory"
+    other = _running(sim, api, 152, hotplug="cpu,disk")
+    other.config.put(hotplug="disk")
+    assert _pending(other)["hotplug"]["pending"] == "disk"
+    other.config.put(delete="hotplug")
+    assert _pending(other)["hotplug"]["delete"] == 1
+    assert other.config.get(current=1)["hotplug"] == "cpu,disk"
+
+
+def test_setting_a_key_drops_its_pending_deletion(sim: Any) -> None:
+    """update_vm_api's $updatefn: QemuConfig remove_from_pending_delete for each set key,
+    also one applied at once."""
+    api = sim.api()
+    vm = _running(sim, api, 153, hotplug="network,memory")
+    vm.config.put(delete="hotplug")
+    assert _pending(vm)["hotplug"]["delete"] == 1
+    vm.config.put(hotplug="network,memory")
+    row = _pending(vm)["hotplug"]  # names memory: pending, no longer a deletion
+    assert row["pending"] == "network,memory" and "delete" not in row
