@@ -17,10 +17,11 @@ from provision.plan.model import Action
 if TYPE_CHECKING:
     from provision.plan.vmplan import VmState
 
-# Keys a running VM only picks up at its next start.
+# Keys a running VM only picks up at its next start (`agent`: qemu-server
+# `vmconfig_update_agent` leaves any change but fstrim_cloned_disks pending).
 COLD_KEYS = re.compile(
     r"^(hostpci\d+|virtiofs\d|machine|bios|cpu|memory|cores|efidisk0|cicustom|ide2|"
-    r"ipconfig\d+|ciuser|sshkeys|nameserver)$"
+    r"ipconfig\d+|ciuser|sshkeys|nameserver|agent)$"
 )
 
 

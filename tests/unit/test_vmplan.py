@@ -282,3 +282,12 @@ def test_a_stopped_vm_is_started_whatever_is_pending():
     state = plan_vm(DESIRED, actual(CONVERGED, info=vm("stopped"), pending=("memory",)), GPUS)
     assert kinds(state) == ["start", "verify"]
     assert state.plan.notes == []
+
+
+def test_turning_on_the_agent_of_a_running_vm_restarts_it_in_the_same_run():
+    # qemu-server vmconfig_update_agent keeps the change pending: without the restart the
+    # guest agent `vm up` then waits for is not there
+    desired = replace(DESIRED, config={**DESIRED.config, "agent": "1"})
+    state = plan_vm(desired, actual(CONVERGED, info=vm()), GPUS)
+    assert kinds(state) == ["configure", "restart", "verify"]
+    assert _restart(state) == ["restart to apply: agent"]
