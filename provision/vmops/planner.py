@@ -1,9 +1,8 @@
 """Read what Proxmox has for a VM, once, and plan it (provision.plan.vmplan.plan_vm).
 
 The reads: the VM's node's live VM list (and the cluster's when that does not settle
-which VM is meant), the VM's or template's config, the delivery's storage, and for each
-GPU the plan attaches, its mapping and its holders.
-"""
+which VM is meant), the VM's config with what waits in [PENDING] or the template's config,
+the delivery's storage, and each GPU to attach's mapping and holders."""
 
 from __future__ import annotations
 
@@ -110,8 +109,8 @@ def read_actual(
     reprovision: bool = False,
     model_store: bool = True,
 ) -> Actual:
-    """Everything the planner needs from Proxmox and the node, each read once
-    (model_store False: the user-data leaves the host's model store out)."""
+    """Everything the planner needs from Proxmox and the node, each read once (model_store
+    False: the user-data leaves the host's model store out)."""
     client = session.client(desired.host_name)
     info = _locate(session, desired)
     template = None
