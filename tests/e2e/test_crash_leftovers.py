@@ -10,12 +10,12 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from aihost_testing import REPO_ROOT
 from test_gpu_swap import GPU, aihost, api, control, holders, lease_text, vms
 
 from provision.errors import ApiError
 from provision.gpu.lease import GpuLease
+from provision.gpu.register import MappingRegister
 from provision.pve.mapping import Mapping
 
 MARK = "aihost-creating: op=0123456789ab vm=llm-box"
@@ -175,15 +175,13 @@ def _creates(sim, since: int) -> list[dict]:
 
 
 @pytest.mark.parametrize("nth", [1, 2], ids=["recovery-read", "plan-read"])
-def test_a_mapping_made_right_after_a_failed_lease_read_is_used(
-    sim, tmp_path, monkeypatch, nth
-):
+def test_a_mapping_made_right_after_a_failed_lease_read_is_used(sim, tmp_path, monkeypatch, nth):
     inventory = _inventory(sim, tmp_path)
     entries = _mapping_made_elsewhere(sim, inventory)
-    real_read = Mapping.read
+    real_read = MappingRegister._get
     failed = []
 
-    def twin_maps_it_meanwhile(self: Mapping):
+    def twin_maps_it_meanwhile(self: MappingRegister):
         # this run reads the lease (the mapping's description: first for recovery, then
         # for the plan) and finds no mapping; the twin's map-gpu creates it before this
         # run asks whether it exists
@@ -195,7 +193,7 @@ def test_a_mapping_made_right_after_a_failed_lease_read_is_used(
                 api(sim, "POST", "/cluster/mapping/pci", id=GPU, map=entries)
             raise
 
-    monkeypatch.setattr(Mapping, "read", twin_maps_it_meanwhile)
+    monkeypatch.setattr(MappingRegister, "_get", twin_maps_it_meanwhile)
     before = len(sim.requests())
     up = aihost(inventory, "vm", "up", "llm-box", "--no-wait")
     assert up.exit_code == 0, up.stderr
