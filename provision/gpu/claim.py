@@ -38,32 +38,20 @@ def held_error(
     )
 
 
-def check_free(session: Session, vm_name: str, vmid: int | None, gpus: list[str]) -> None:
-    """Read-only pre-check before any write: each GPU is free or already this VM's."""
-    for gpu in gpus:
-        ctx = GpuContext(session, gpu)
-        _check_record(ctx, ctx.lease.read(), vm_name, vmid)
-
-
 def check_mapped(session: Session, vm_name: str, vmid: int | None, gpu: str) -> bool:
-    """check_free for one GPU; False when its mapping does not exist yet (nothing to
+    """Read-only pre-check before any write: the GPU is free or already this VM's
+    (ConflictError otherwise); False when its mapping does not exist yet (nothing to
     check: the lease is the mapping's description, recovery.read_if_mapped)."""
     ctx = GpuContext(session, gpu)
     record = read_if_mapped(ctx)
     if record is None:
         return False
-    _check_record(ctx, record, vm_name, vmid)
-    return True
-
-
-def _check_record(ctx: GpuContext, record: LeaseRecord, vm_name: str, vmid: int | None) -> None:
-    """ConflictError when the lease is busy with a live operation or another VM holds
-    the GPU (by the command's first read of the node's VMs)."""
     if record.busy and not ctx.lease.abandoned(record):
         raise ctx.lease.busy_error(record)
     holders = other_holders(ctx, vmid, live=False)
     if holders:
         raise held_error(ctx, vm_name, holders[0], exists=vmid is not None)
+    return True
 
 
 @contextmanager
