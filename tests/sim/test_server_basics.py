@@ -4,7 +4,6 @@ and ticket auth with CSRF, 401/400/501 shapes, the request log, schema validatio
 from __future__ import annotations
 
 import hashlib
-import os
 import socket
 import ssl
 import threading
@@ -163,14 +162,16 @@ def test_the_https_loop_ends_at_stop_whatever_its_poll_interval(tmp_path, monkey
         real(self, poll_interval=3600)
 
     monkeypatch.setattr(_HttpServer, "serve_forever", polling_rarely)
-    fds = len(os.listdir("/proc/self/fd"))
     server = SimServer(tmp_path, sftp_port=None, durations={}, auth_delay=0).start()
     port = server.port
+    http = server._http
+    assert http is not None
+    opened = [http.socket, http._wakeup._reader, http._wakeup._writer]
     stopper = threading.Thread(target=server.stop, daemon=True)
     stopper.start()
     stopper.join(timeout=60)
     assert not stopper.is_alive()
     assert not [t.name for t in threading.enumerate() if t.name == f"sim-https-{port}"]
-    assert len(os.listdir("/proc/self/fd")) == fds
+    assert [s.fileno() for s in opened] == [-1, -1, -1]
     with pytest.raises(OSError), socket.create_connection(("127.0.0.1", port), timeout=1):
         pass

@@ -219,7 +219,6 @@ def test_the_accept_loop_accepts_only_waiting_connections_and_leaks_nothing(
     # (a poll interval every stop waited out), and no descriptor left open after stop
     key = tmp_path / "client"
     public = generate_client_key(key)
-    fds = len(os.listdir("/proc/self/fd"))
     endpoint = SshEndpoint(host_key_path=tmp_path / "hk", authorized_keys=[public], path_map={})
     accepts = []
     real_accept = socket.socket.accept
@@ -235,10 +234,12 @@ def test_the_accept_loop_accepts_only_waiting_connections_and_leaks_nothing(
     known.write_text(endpoint.known_hosts_line() + "\n")
     connect({"endpoint": endpoint, "key": key, "known": known}).close()
     port = endpoint.port
+    wakeup = getattr(endpoint, "_wakeup", None)
+    opened = [endpoint._sock, *((wakeup._reader, wakeup._writer) if wakeup else ())]
     endpoint.stop()
     assert len(accepts) == 1
     assert not [t.name for t in threading.enumerate() if t.name.endswith(f"-{port}")]
-    assert len(os.listdir("/proc/self/fd")) == fds
+    assert [s.fileno() for s in opened if s is not None] == [-1] * len(opened)
 
 
 def test_the_servers_connections_send_small_packets_at_once(world: dict[str, object]) -> None:
