@@ -10,7 +10,7 @@ from provision.gpu.context import GpuContext, Holder
 from provision.gpu.lease import LeaseBusy
 from provision.gpu.mapping import mapping_exists
 from provision.gpu.record import ATTACHING, STARTING, LeaseRecord
-from provision.gpu.recovery import lease_key, recover
+from provision.gpu.recovery import lease_key, read_if_mapped, recover
 from provision.pve.session import Session
 
 
@@ -38,18 +38,22 @@ def held_error(
     )
 
 
-def check_free(session: Session, vm_name: str, vmid: int | None, gpus: list[str]) -> None:
-    """Read-only pre-check before any write: each GPU is free or already this VM's (its
-    lease as this command's recovery check found it free, else read now)."""
-    for gpu in gpus:
-        ctx = GpuContext(session, gpu)
-        kept = session.take_read(lease_key(gpu))
-        record = kept if isinstance(kept, LeaseRecord) else ctx.lease.read()
-        if record.busy and not ctx.lease.abandoned(record):
-            raise ctx.lease.busy_error(record)
-        holders = other_holders(ctx, vmid, live=False)
-        if holders:
-            raise held_error(ctx, vm_name, holders[0], exists=vmid is not None)
+def check_mapped(session: Session, vm_name: str, vmid: int | None, gpu: str) -> bool:
+    """Read-only pre-check before any write: the GPU is free or already this VM's
+    (ConflictError otherwise); False when its mapping does not exist yet (nothing to
+    check: the lease is the mapping's description, recovery.read_if_mapped). The lease
+    is the one this command's recovery check found free, else read now."""
+    ctx = GpuContext(session, gpu)
+    kept = session.take_read(lease_key(gpu))
+    record = kept if isinstance(kept, LeaseRecord) else read_if_mapped(ctx)
+    if record is None:
+        return False
+    if record.busy and not ctx.lease.abandoned(record):
+        raise ctx.lease.busy_error(record)
+    holders = other_holders(ctx, vmid, live=False)
+    if holders:
+        raise held_error(ctx, vm_name, holders[0], exists=vmid is not None)
+    return True
 
 
 @contextmanager

@@ -55,7 +55,7 @@ def rollback(ctx: GpuContext, record: LeaseRecord) -> str:
 
 def recover(ctx: GpuContext) -> str | None:
     """Finish or roll back an operation left behind by a crashed aihost; None if none."""
-    record = _read(ctx)
+    record = read_if_mapped(ctx)
     if record is None or not record.busy:
         return None
     if not ctx.lease.abandoned(record):
@@ -77,8 +77,8 @@ def lease_key(gpu: str) -> tuple[str, str]:
 def recover_abandoned(ctx: GpuContext) -> str | None:
     """Recover the GPU's operation if its process is gone (one lease read otherwise; a
     GPU whose mapping does not exist yet has none); what recovery did, or None. A lease
-    found free is kept for the command's read-only pre-check (gpu.claim.check_free)."""
-    record = _read(ctx)
+    found free is kept for the command's read-only pre-check (gpu.claim.check_mapped)."""
+    record = read_if_mapped(ctx)
     if record is not None and not record.busy:
         ctx.session.keep_read(lease_key(ctx.name), record)
     if record is None or not record.busy or not ctx.lease.abandoned(record):
@@ -88,15 +88,18 @@ def recover_abandoned(ctx: GpuContext) -> str | None:
     return None
 
 
-def _read(ctx: GpuContext) -> LeaseRecord | None:
+def read_if_mapped(ctx: GpuContext) -> LeaseRecord | None:
     """The GPU's lease record; None when its mapping does not exist yet (no lease, and no
-    VM can name the GPU)."""
+    VM can name the GPU). A mapping created between the failed read and the question
+    whether it exists (another run's map-gpu) has its lease read again."""
     try:
         return ctx.lease.read()
     except ApiError:
-        if ctx.gpu.mapping and not mapping_exists(ctx.client, ctx.gpu.mapping):
+        if not ctx.gpu.mapping:
+            raise
+        if not mapping_exists(ctx.client, ctx.gpu.mapping):
             return None
-        raise
+    return ctx.lease.read()
 
 
 def _target_done(ctx: GpuContext, record: LeaseRecord) -> bool:

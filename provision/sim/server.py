@@ -23,6 +23,7 @@ from provision.sim.certs import ensure_certificate, fingerprint, server_context
 from provision.sim.control import handle_control
 from provision.sim.fixture import storage_root
 from provision.sim.http import render
+from provision.sim.wakeup import Wakeup
 
 ADMIN_TOKEN = "root@pam!aihost"
 
@@ -80,6 +81,28 @@ class _HttpServer(ThreadingHTTPServer):
         self.context = context
         self.wait = wait
         super().__init__(("127.0.0.1", port), _Handler)
+        self._wakeup = Wakeup(self.socket)
+        self._served = threading.Event()
+
+    def serve_forever(self, poll_interval: float = 0.5) -> None:
+        """socketserver's loop (one request per ready accept), ended by shutdown() at
+        once: it waits on the socket and a wakeup pair, with no poll interval."""
+        try:
+            while self._wakeup.wait():
+                self._handle_request_noblock()  # type: ignore[attr-defined]  # not in typeshed
+                self.service_actions()
+        finally:
+            self._served.set()
+
+    def shutdown(self) -> None:
+        """Stop serve_forever and wait for it to end (call it from another thread)."""
+        self._wakeup.wake()
+        self._served.wait()
+
+    def server_close(self) -> None:
+        """Close the listening socket and the wakeup pair."""
+        super().server_close()
+        self._wakeup.close()
 
     def get_request(self) -> tuple[socket.socket, Any]:
         raw, addr = self.socket.accept()
@@ -153,7 +176,6 @@ class SimServer:
         )
         self._thread = threading.Thread(
             target=self._http.serve_forever,
-            kwargs={"poll_interval": 0.02},  # noqa: E501
             daemon=True,
             name=f"sim-https-{self.port}",
         )

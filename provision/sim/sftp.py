@@ -31,6 +31,7 @@ from paramiko.common import (
 
 from provision.sim.pvesm import run_pvesm
 from provision.sim.sftp_files import MappedSftp
+from provision.sim.wakeup import Wakeup
 
 EXEC_CLOSE_GRACE = 0.5  # seconds an answered exec channel waits for the client's close
 
@@ -139,6 +140,7 @@ class SshEndpoint:
         self.storages = storages or dict  # the node's storage.cfg, read at each pvesm call
         self.port = port
         self._sock: socket.socket | None = None
+        self._wakeup: Wakeup | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._transports: list[paramiko.Transport] = []
@@ -160,8 +162,8 @@ class SshEndpoint:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind(("127.0.0.1", self.port))
         sock.listen(16)
-        sock.settimeout(0.2)
-        self._sock = sock
+        sock.setblocking(False)  # accept only once the selector says a connection waits
+        self._sock, self._wakeup = sock, Wakeup(sock)
         self.port = sock.getsockname()[1]
         self._stop.clear()
         self._thread = threading.Thread(
@@ -173,12 +175,12 @@ class SshEndpoint:
     def stop(self) -> None:
         """Stop accepting, close every connection and wait for the threads to end."""
         self._stop.set()
-        if self._thread is not None:
+        if self._thread is not None and self._sock is not None and self._wakeup is not None:
+            self._wakeup.wake()
             self._thread.join(timeout=5)
-            self._thread = None
-        if self._sock is not None:
             self._sock.close()
-            self._sock = None
+            self._wakeup.close()
+            self._thread = self._sock = self._wakeup = None
         with self._lock:
             transports, self._transports = self._transports, []
             workers, self._workers = self._workers, []
@@ -194,11 +196,11 @@ class SshEndpoint:
         self.stop()
 
     def _accept_loop(self) -> None:
-        assert self._sock is not None
-        while not self._stop.is_set():
+        assert self._sock is not None and self._wakeup is not None
+        while self._wakeup.wait():
             try:
                 conn, _addr = self._sock.accept()
-            except TimeoutError:
+            except BlockingIOError:  # taken back by the client meanwhile
                 continue
             except OSError:
                 return

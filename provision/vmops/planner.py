@@ -24,10 +24,10 @@ from provision.delivery.generation import (
 from provision.delivery.iso import iso_prefix
 from provision.delivery.network import network_config
 from provision.delivery.plan import plan_delivery
-from provision.errors import ApiError, ConflictError, InputError
-from provision.gpu.claim import check_free
+from provision.errors import ConflictError, InputError
+from provision.gpu.claim import check_mapped
 from provision.gpu.context import GpuContext
-from provision.gpu.mapping import find_card, mapping_exists
+from provision.gpu.mapping import find_card
 from provision.inventory.model import Inventory
 from provision.plan.desired import MANAGED_TAG, DesiredVm, desired_vm, without_gpus
 from provision.plan.store import StoreFacts, store_actions, virtiofs_key, with_store, without_store
@@ -186,16 +186,11 @@ def _gpu_facts(
     exist yet, the card of the mapping to create (found before any write)."""
     facts = {}
     for name in gpus:
-        gpu = session.inv.gpus[name]
         try:
-            check_free(session, desired.name, vmid, [name])
+            if not check_mapped(session, desired.name, vmid, name):
+                facts[name] = GpuFacts(card=find_card(GpuContext(session, name), None))
         except ConflictError as exc:
             facts[name] = GpuFacts(held=exc)
-        except ApiError:
-            # the lease read is the mapping's: only when it failed, ask whether it exists
-            if not gpu.mapping or mapping_exists(session.client(gpu.host), gpu.mapping):
-                raise
-            facts[name] = GpuFacts(card=find_card(GpuContext(session, name), None))
     return facts
 
 

@@ -9,10 +9,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from aihost_testing import REPO_ROOT
 from test_gpu_swap import GPU, aihost, api, control, holders, lease_text, vms
 
+from provision.errors import ApiError
 from provision.gpu.lease import GpuLease
+from provision.gpu.register import MappingRegister
+from provision.pve.mapping import Mapping
 
 MARK = "aihost-creating: op=0123456789ab vm=llm-box"
 
@@ -150,6 +154,71 @@ def test_two_vm_up_of_one_name_at_once_end_with_one_vm(sim, tmp_path):
     assert all(code in (0, 4) for code, _ in results), results
     rows = [r for r in api(sim, "GET", "/nodes/pve1/qemu") if not r.get("template")]
     assert [r["name"] for r in rows] == ["llm-box"], results
+    assert holders(sim) == {"llm-box": "running"}
+
+
+def _mapping_made_elsewhere(sim, inventory: Path) -> list[str]:
+    """The map entry `gpu map` makes for the GPU, the mapping removed again: what another
+    run's map-gpu creates."""
+    assert aihost(inventory, "gpu", "map", GPU).exit_code == 0
+    entries = list(api(sim, "GET", f"/cluster/mapping/pci/{GPU}")["map"])
+    api(sim, "DELETE", f"/cluster/mapping/pci/{GPU}")
+    return entries
+
+
+def _creates(sim, since: int) -> list[dict]:
+    return [
+        r
+        for r in sim.requests(since)
+        if r["method"] == "POST" and r["path"].endswith("/cluster/mapping/pci")
+    ]
+
+
+@pytest.mark.parametrize("nth", [1, 2], ids=["recovery-read", "plan-read"])
+def test_a_mapping_made_right_after_a_failed_lease_read_is_used(sim, tmp_path, monkeypatch, nth):
+    inventory = _inventory(sim, tmp_path)
+    entries = _mapping_made_elsewhere(sim, inventory)
+    real_read = MappingRegister._get
+    failed = []
+
+    def twin_maps_it_meanwhile(self: MappingRegister):
+        # this run reads the lease (the mapping's description: first for recovery, then
+        # for the plan) and finds no mapping; the twin's map-gpu creates it before this
+        # run asks whether it exists
+        try:
+            return real_read(self)
+        except ApiError:
+            failed.append(1)
+            if len(failed) == nth:
+                api(sim, "POST", "/cluster/mapping/pci", id=GPU, map=entries)
+            raise
+
+    monkeypatch.setattr(MappingRegister, "_get", twin_maps_it_meanwhile)
+    before = len(sim.requests())
+    up = aihost(inventory, "vm", "up", "llm-box", "--no-wait")
+    assert up.exit_code == 0, up.stderr
+    assert len(_creates(sim, before)) == 1  # the twin's only
+    assert api(sim, "GET", f"/cluster/mapping/pci/{GPU}")["map"] == entries
+    assert holders(sim) == {"llm-box": "running"}
+
+
+def test_a_mapping_made_between_the_check_and_the_create_is_used(sim, tmp_path, monkeypatch):
+    inventory = _inventory(sim, tmp_path)
+    entries = _mapping_made_elsewhere(sim, inventory)
+    real_create = Mapping.create
+
+    def twin_creates_first(self: Mapping, mine: list[str]) -> None:
+        if not _creates(sim, before):
+            api(sim, "POST", "/cluster/mapping/pci", id=GPU, map=entries)
+        real_create(self, mine)
+
+    monkeypatch.setattr(Mapping, "create", twin_creates_first)
+    before = len(sim.requests())
+    up = aihost(inventory, "vm", "up", "llm-box", "--no-wait")
+    assert up.exit_code == 0, up.stderr
+    refused = _creates(sim, before)[1:]
+    assert len(refused) == 1 and refused[0]["status"] == 500, refused
+    assert api(sim, "GET", f"/cluster/mapping/pci/{GPU}")["map"] == entries
     assert holders(sim) == {"llm-box": "running"}
 
 

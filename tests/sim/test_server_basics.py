@@ -4,7 +4,9 @@ and ticket auth with CSRF, 401/400/501 shapes, the request log, schema validatio
 from __future__ import annotations
 
 import hashlib
+import socket
 import ssl
+import threading
 import time
 
 import pytest
@@ -12,7 +14,7 @@ import requests
 from proxmoxer import ProxmoxAPI
 from proxmoxer.core import ResourceException
 
-from provision.sim.server import SimServer
+from provision.sim.server import SimServer, _HttpServer
 
 
 def test_version_over_https_with_the_servers_certificate(sim):
@@ -149,3 +151,27 @@ def test_error_message_is_reason_phrase_and_body(sim):
     text = "Configuration file 'nodes/pve1/qemu-server/555.conf' does not exist"
     assert resp.status_code == 500 and resp.reason == text
     assert resp.json() == {"data": None, "message": text + "\n"}
+
+
+def test_the_https_loop_ends_at_stop_whatever_its_poll_interval(tmp_path, monkeypatch):
+    # socketserver's loop looks for a shutdown once per poll_interval, so every simulator
+    # stop waited for it; the simulator's is woken at once, and closes what it opened
+    real = _HttpServer.serve_forever
+
+    def polling_rarely(self: _HttpServer, poll_interval: float = 0.5) -> None:
+        real(self, poll_interval=3600)
+
+    monkeypatch.setattr(_HttpServer, "serve_forever", polling_rarely)
+    server = SimServer(tmp_path, sftp_port=None, durations={}, auth_delay=0).start()
+    port = server.port
+    http = server._http
+    assert http is not None
+    opened = [http.socket, http._wakeup._reader, http._wakeup._writer]
+    stopper = threading.Thread(target=server.stop, daemon=True)
+    stopper.start()
+    stopper.join(timeout=60)
+    assert not stopper.is_alive()
+    assert not [t.name for t in threading.enumerate() if t.name == f"sim-https-{port}"]
+    assert [s.fileno() for s in opened] == [-1, -1, -1]
+    with pytest.raises(OSError), socket.create_connection(("127.0.0.1", port), timeout=1):
+        pass

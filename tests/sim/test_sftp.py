@@ -212,6 +212,36 @@ def test_stop_closes_connections_and_threads(tmp_path: Path) -> None:
     client.close()
 
 
+def test_the_accept_loop_accepts_only_waiting_connections_and_leaks_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the loop waits on the socket and is woken by stop(): no accept() that times out
+    # (a poll interval every stop waited out), and no descriptor left open after stop
+    key = tmp_path / "client"
+    public = generate_client_key(key)
+    endpoint = SshEndpoint(host_key_path=tmp_path / "hk", authorized_keys=[public], path_map={})
+    accepts = []
+    real_accept = socket.socket.accept
+
+    def counted(sock: socket.socket) -> tuple[socket.socket, object]:
+        if sock is endpoint._sock:
+            accepts.append(sock)
+        return real_accept(sock)
+
+    monkeypatch.setattr(socket.socket, "accept", counted)
+    endpoint.start()
+    known = tmp_path / "known"
+    known.write_text(endpoint.known_hosts_line() + "\n")
+    connect({"endpoint": endpoint, "key": key, "known": known}).close()
+    port = endpoint.port
+    wakeup = getattr(endpoint, "_wakeup", None)
+    opened = [endpoint._sock, *((wakeup._reader, wakeup._writer) if wakeup else ())]
+    endpoint.stop()
+    assert len(accepts) == 1
+    assert not [t.name for t in threading.enumerate() if t.name.endswith(f"-{port}")]
+    assert [s.fileno() for s in opened if s is not None] == [-1] * len(opened)
+
+
 def test_the_servers_connections_send_small_packets_at_once(world: dict[str, object]) -> None:
     # an exec's reply could wait ~40 ms behind the command's output (Nagle + the
     # client's delayed ACK), an artefact of this server's worker threads
