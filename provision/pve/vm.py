@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from provision.errors import ApiError
 from provision.pve.api import Api, Progress
 from provision.pve.reboot import reboot
 from provision.pve.tasks import TASK_MARGIN, TaskResult, wait_task
@@ -86,6 +87,16 @@ class Vm:
         returns), and the keys waiting in [PENDING] for the next start, in one GET of
         .../pending (VM.Audit, as .../config)."""
         return with_pending(self.api.get(f"{self.path}/pending") or [])
+
+    def config_if_any(self) -> dict[str, Any] | None:
+        """The current config, or None when the VM no longer exists (removed since it was
+        listed: after a failed create, by a twin's run or by the user)."""
+        try:
+            return self.config()
+        except ApiError as exc:
+            if config_gone(exc.message):
+                return None
+            raise
 
     def write(
         self, params: Mapping[str, Any], *, digest: str | None = None, what: str = "configure"

@@ -221,7 +221,11 @@ def _half_made(session: Session, desired: DesiredVm, home: list[VmInfo] | None) 
             or desired.vmid not in (None, vm.vmid)
         ):
             continue
-        if twins.unfinished(node.vm(vm.vmid).config().get("description"), desired.name, home):
+        config = node.vm(vm.vmid).config_if_any()
+        if config is None:  # its run lost a twin contest and removed it since the listing
+            gone = f"VM {vm.vmid} ({vm.name}) was removed by another run just now"
+            raise ConflictError(gone, hint=f"re-run `aihost vm up {desired.name}`")
+        if twins.unfinished(config.get("description"), desired.name, home):
             return vm
     return None
 

@@ -380,3 +380,31 @@ def test_recover_of_an_attach_whose_vm_is_gone_ends_the_operation(sim, tmp_path)
     recover = aihost(inventory, "gpu", "recover", GPU)
     assert recover.exit_code == 0, recover.stderr
     assert '"op"' not in lease_text(sim) and '"holder"' not in lease_text(sim)
+
+
+def test_a_half_made_vm_removed_between_the_listing_and_its_read_is_a_conflict(
+    sim, tmp_path, monkeypatch
+):
+    from provision.pve.vm import Vm
+
+    inventory = _inventory(sim, tmp_path)
+    _clone(sim, 150, "llm-box", "aihost-creating: op=0123456789ab vm=llm-box")
+    real_config = Vm.config
+    removed: list[int] = []
+
+    def twin_removed_first(self: Vm) -> dict:
+        # the run that made VM 150 lost its twin contest and removes it right after this
+        # run listed the node
+        if self.vmid == 150 and not removed:
+            removed.append(150)
+            api(sim, "DELETE", "/nodes/pve1/qemu/150", purge=1)
+        return real_config(self)
+
+    monkeypatch.setattr(Vm, "config", twin_removed_first)
+    up = aihost(inventory, "vm", "up", "llm-box", "--no-wait")
+    # a conflict with another run (exit 4, as a lost twin contest), not an API failure
+    assert removed and up.exit_code == 4, up.stderr
+    assert "VM 150 (llm-box) was removed by another run just now" in up.stderr
+    assert vms(sim) == {}
+    again = aihost(inventory, "vm", "up", "llm-box", "--no-wait")
+    assert again.exit_code == 0, again.stderr
