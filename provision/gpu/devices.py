@@ -7,10 +7,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from provision.errors import ApiError
 from provision.inventory.model import Gpu
 from provision.pve.node import Node
 from provision.pve.pci import GpuRef, free_hostpci_key
-from provision.pve.vm import start_timeout
+from provision.pve.vm import config_gone, start_timeout
 
 # qemu-server's answer for a vmid without a config (PVE::QemuConfig load_config)
 
@@ -29,7 +30,12 @@ class VmGpuSteps:
     def config_if_any(self, vmid: int) -> dict[str, Any] | None:
         """Current config, or None when the VM no longer exists (removed after a failed
         create, or by the user)."""
-        return self.node.vm(vmid).config_if_any()
+        try:
+            return self.config(vmid)
+        except ApiError as exc:
+            if config_gone(exc.message):
+                return None
+            raise
 
     def status(self, vmid: int) -> str:
         """running / stopped."""
