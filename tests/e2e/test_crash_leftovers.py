@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from aihost_testing import REPO_ROOT
-from test_gpu_swap import GPU, aihost, api, control, holders, lease_text, vms
+from test_gpu_swap import GPU, aihost, api, control, holders, lease_text, vms, write_lease
 
 from provision.errors import ApiError
 from provision.gpu.lease import GpuLease
@@ -98,21 +98,13 @@ def test_an_interrupted_attach_is_rolled_forward_not_undone(sim, tmp_path):
     inventory = _inventory(sim, tmp_path)
     assert aihost(inventory, "vm", "up", "llm-box", "--no-wait").exit_code == 0
     vmid = vms(sim)["llm-box"]["vmid"]
-    mapping = api(sim, "GET", f"/cluster/mapping/pci/{GPU}")
     # the lease as a `vm up` killed between its config write and the lease's end leaves it
     dead = f"root@{os.uname().nodename}:{_dead_pid()}"
     record = (
         f'aihost-lease {GPU}: {{"op":"abc","owner":"{dead}","phase":"attaching",'
         f'"target":{vmid},"target_name":"llm-box","time":1}}'
     )
-    api(
-        sim,
-        "PUT",
-        f"/cluster/mapping/pci/{GPU}",
-        map=mapping["map"],
-        description=record,
-        digest=mapping["digest"],
-    )
+    write_lease(sim, record)
     again = aihost(inventory, "vm", "up", "llm-box", "--no-wait")
     assert again.exit_code == 0, again.stderr
     assert "recovering operation abc" in again.stderr
@@ -363,20 +355,12 @@ def test_recover_of_an_attach_whose_vm_is_gone_ends_the_operation(sim, tmp_path)
     inventory = _inventory(sim, tmp_path)
     assert aihost(inventory, "vm", "up", "image-box", "--no-wait").exit_code == 0
     assert aihost(inventory, "vm", "destroy", "image-box", "--yes").exit_code == 0
-    mapping = api(sim, "GET", f"/cluster/mapping/pci/{GPU}")
     dead = f"root@{os.uname().nodename}:{_dead_pid()}"
     record = (
         f'aihost-lease {GPU}: {{"op":"abc","owner":"{dead}","phase":"attaching",'
         f'"target":150,"target_name":"llm-box","time":1}}'
     )
-    api(
-        sim,
-        "PUT",
-        f"/cluster/mapping/pci/{GPU}",
-        map=mapping["map"],
-        description=record,
-        digest=mapping["digest"],
-    )
+    write_lease(sim, record)
     recover = aihost(inventory, "gpu", "recover", GPU)
     assert recover.exit_code == 0, recover.stderr
     assert '"op"' not in lease_text(sim) and '"holder"' not in lease_text(sim)

@@ -19,28 +19,15 @@ from typing import Any
 
 from aihost_testing import REPO_ROOT
 from test_crash_leftovers import _dead_pid
-from test_gpu_swap import GPU, aihost, api, holders, lease_text, vms, world
+from test_gpu_swap import GPU, aihost, api, holders, lease_text, vms, world, write_lease
 
 from provision.gpu.lease import GpuLease
-
-
-def _write_lease(sim: Any, record: str) -> None:
-    """Replace the mapping's description (where the lease lives), as any client would."""
-    mapping = api(sim, "GET", f"/cluster/mapping/pci/{GPU}")
-    api(
-        sim,
-        "PUT",
-        f"/cluster/mapping/pci/{GPU}",
-        map=mapping["map"],
-        description=record,
-        digest=mapping["digest"],
-    )
 
 
 def _swap_under_way(sim: Any, phase: str, owner: str) -> None:
     """The lease as a swap from llm-box to box-c leaves it while in phase."""
     source, target = vms(sim)["llm-box"]["vmid"], vms(sim)["box-c"]["vmid"]
-    _write_lease(
+    write_lease(
         sim,
         f'aihost-lease {GPU}: {{"holder":{source},"holder_name":"llm-box","op":"5a5a5a5a5a5a",'
         f'"owner":"{owner}","phase":"{phase}","source":{source},"source_was_running":true,'
@@ -161,7 +148,7 @@ def test_a_start_is_recorded_in_the_lease_and_ends_with_the_vm_as_holder(sim, tm
 def test_a_start_killed_under_the_lease_is_finished_onto_the_vm_naming_the_card(sim, tmp_path):
     inventory, vmid = _stopped_holder(sim, tmp_path)
     dead = f"root@{os.uname().nodename}:{_dead_pid()}"
-    _write_lease(
+    write_lease(
         sim,
         f'aihost-lease {GPU}: {{"op":"abc","owner":"{dead}","phase":"starting",'
         f'"target":{vmid},"target_name":"llm-box","time":1}}',

@@ -75,6 +75,20 @@ def lease_text(sim: Any, gpu: str = GPU) -> str:
     return str(api(sim, "GET", f"/cluster/mapping/pci/{gpu}").get("description") or "")
 
 
+def write_lease(sim: Any, record: str, gpu: str = GPU) -> None:
+    """Replace the mapping's description (where the lease lives), as any client would:
+    its `map` sent back as read, guarded by its digest."""
+    mapping = api(sim, "GET", f"/cluster/mapping/pci/{gpu}")
+    api(
+        sim,
+        "PUT",
+        f"/cluster/mapping/pci/{gpu}",
+        map=mapping["map"],
+        description=record,
+        digest=mapping["digest"],
+    )
+
+
 def world(
     sim: Any,
     tmp_path: Path,
