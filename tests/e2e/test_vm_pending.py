@@ -6,22 +6,9 @@ from __future__ import annotations
 from typing import Any
 
 from aihost_testing import run_aihost
+from test_gpu_swap import api as _api
 
 LLM = {"gpu": "rtx4090", "runtime": "ollama", "models": ["llama3.1:8b"]}
-
-
-def _api(sim, method: str, path: str, **params: Any) -> Any:
-    import requests
-
-    server = sim.server
-    headers = {"Authorization": f"PVEAPIToken={server.token_id}={server.token_secret}"}
-    url = f"{server.url}/api2/json{path}"
-    send = {"params": params} if method == "GET" else {"data": params}
-    response = requests.request(
-        method, url, headers=headers, verify=str(server.cert_path), timeout=10, **send
-    )
-    response.raise_for_status()
-    return response.json()["data"]
 
 
 def _pending(sim, vmid: int) -> dict[str, Any]:
