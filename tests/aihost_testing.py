@@ -8,6 +8,7 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SHARED_DIR = Path(os.environ.get("AIHOST_SHARED_DIR", REPO_ROOT.parent / "shared"))
@@ -52,6 +53,25 @@ def run_aihost(
         environment.clock = clock
     code = run(list(args), env=environment)
     return Result(code, out.getvalue(), err.getvalue())
+
+
+def token_client(server: Any, token: str | None = None, **kw: Any) -> Any:
+    """A plain proxmoxer client of a running simulator with one of its API tokens
+    (default: the admin token), verifying the simulator's certificate."""
+    from proxmoxer import ProxmoxAPI
+
+    token = token or server.token_id
+    user, name = token.split("!")
+    secret = kw.pop("secret", None) or server.secret_for(token)
+    return ProxmoxAPI(
+        "127.0.0.1",
+        port=server.port,
+        user=user,
+        token_name=name,
+        token_value=secret,
+        verify_ssl=str(server.cert_path),
+        **kw,
+    )
 
 
 def schema_validator():  # type: ignore[no-untyped-def]

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aihost_testing import SHARED_DIR
+from aihost_testing import SHARED_DIR, token_client
 from proxmoxer import ProxmoxAPI
 
 from provision.sim.server import SimServer
@@ -62,18 +62,7 @@ class Sim:
 
     def api(self, token: str | None = None, **kw: Any) -> ProxmoxAPI:
         """A plain proxmoxer client with an API token (default: the admin token)."""
-        token = token or self.server.token_id
-        user, name = token.split("!")
-        secret = kw.pop("secret", None) or self.server.secret_for(token)
-        return ProxmoxAPI(
-            "127.0.0.1",
-            port=self.server.port,
-            user=user,
-            token_name=name,
-            token_value=secret,
-            verify_ssl=str(self.server.cert_path),
-            **kw,
-        )
+        return token_client(self.server, token, **kw)
 
     def root(self) -> ProxmoxAPI:
         """A plain proxmoxer client logged in as root@pam with its password (ticket)."""

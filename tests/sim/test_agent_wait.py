@@ -8,6 +8,7 @@ import time
 
 import pytest
 import requests
+from aihost_testing import token_client
 from proxmoxer.core import ResourceException
 
 from provision.sim.server import SimServer
@@ -88,7 +89,7 @@ def test_the_wait_is_real_time_and_follows_the_duration(tmp_path):
         tmp_path, sftp_port=None, durations={"qga_ping_timeout": 0.3, "boot": 60}, auth_delay=0
     ).start()
     try:
-        api = _api(server)
+        api = token_client(server)
         upid = api.nodes("pve1").qemu(9000).clone.post(newid=100, name="w", full=1)
         api.nodes("pve1").tasks(upid).status.get()
         vm = api.nodes("pve1").qemu(100)
@@ -99,17 +100,3 @@ def test_the_wait_is_real_time_and_follows_the_duration(tmp_path):
         assert time.monotonic() - started >= 0.3
     finally:
         server.stop()
-
-
-def _api(server: SimServer):
-    from proxmoxer import ProxmoxAPI
-
-    user, name = server.token_id.split("!")
-    return ProxmoxAPI(
-        "127.0.0.1",
-        port=server.port,
-        user=user,
-        token_name=name,
-        token_value=server.token_secret,
-        verify_ssl=str(server.cert_path),
-    )

@@ -8,7 +8,7 @@ import json
 import multiprocessing
 from pathlib import Path
 
-from proxmoxer import ProxmoxAPI
+from aihost_testing import token_client
 from proxmoxer.core import ResourceException
 
 from provision.sim.server import SimServer
@@ -19,15 +19,7 @@ WRITES = 25
 def _writer(state_dir: str, vmid: int, tag: str, queue) -> None:
     server = SimServer(Path(state_dir), sftp_port=None, durations={}, auth_delay=0).start()
     try:
-        user, name = server.token_id.split("!")
-        api = ProxmoxAPI(
-            "127.0.0.1",
-            port=server.port,
-            user=user,
-            token_name=name,
-            token_value=server.token_secret,
-            verify_ssl=str(server.cert_path),
-        )
+        api = token_client(server)
         for i in range(WRITES):
             api.nodes("pve1").qemu(vmid).config.put(description=f"{tag}-{i}")
             api.nodes("pve1").qemu(9000).config.put(**{"tags": f"{tag}{i}"})

@@ -7,7 +7,7 @@ import threading
 
 import paramiko
 import pytest
-from proxmoxer import ProxmoxAPI
+from aihost_testing import token_client
 from proxmoxer.core import ResourceException
 
 from provision.sim.cli_entry import resolve_fixture, serve
@@ -62,15 +62,7 @@ def test_snippet_uploaded_over_sftp_lets_the_vm_start(tmp_path):
         with client.open_sftp() as sftp, sftp.open("/var/lib/vz/snippets/u.yaml", "w") as f:
             f.write("#cloud-config\npackages: [qemu-guest-agent]\n")
         client.close()
-        user, name = server.token_id.split("!")
-        api = ProxmoxAPI(
-            "127.0.0.1",
-            port=server.port,
-            user=user,
-            token_name=name,
-            token_value=server.token_secret,
-            verify_ssl=str(server.cert_path),
-        )
+        api = token_client(server)
         api.nodes("pve1").qemu(9000).clone.post(newid=100, name="s", full=1)
         vm = api.nodes("pve1").qemu(100)
         vm.config.put(cicustom="user=local:snippets/u.yaml")

@@ -9,6 +9,7 @@ from pathlib import Path
 import paramiko
 import pytest
 import yaml
+from aihost_testing import token_client
 from proxmoxer.core import ResourceException
 
 from provision.sim.pvesm import run_pvesm
@@ -128,17 +129,8 @@ def test_pvesm_over_the_nodes_ssh_and_the_file_lands_on_that_storage(cephfs_node
         assert err.read() == b"storage 'nas' does not exist\n"
     finally:
         client.close()
-    from proxmoxer import ProxmoxAPI
 
-    user, name = server.token_id.split("!")
-    api = ProxmoxAPI(
-        "127.0.0.1",
-        port=server.port,
-        user=user,
-        token_name=name,
-        token_value=server.token_secret,
-        verify_ssl=str(server.cert_path),
-    )
+    api = token_client(server)
     listed = api.nodes("pve1").storage("cephfs").content.get(content="snippets")
     assert [v["volid"] for v in listed] == ["cephfs:snippets/u.yaml"]
 
@@ -149,15 +141,7 @@ def test_reading_a_storage_config_needs_datastore_allocate(cephfs_node):
     server = cephfs_node
 
     def api(token: str) -> ProxmoxAPI:
-        user, name = token.split("!")
-        return ProxmoxAPI(
-            "127.0.0.1",
-            port=server.port,
-            user=user,
-            token_name=name,
-            token_value=server.secret_for(token),
-            verify_ssl=str(server.cert_path),
-        )
+        return token_client(server, token)
 
     config = api(server.token_id).storage("cephfs").get()
     assert {k: v for k, v in config.items() if k != "digest"} == {
