@@ -31,6 +31,7 @@ class Bench:
     scale: float
     reps: int
     workdir: Path
+    fresh_reps: int = 7  # scenario 1 at scaled durations: its overhead ratio is noisy
     validate: bool = False
     peers: tuple[str, ...] = ("ansible", "proxmoxer")
     startup_reps: int = 10

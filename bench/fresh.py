@@ -111,39 +111,46 @@ def one_run(
 
 
 def scenario(bench: Bench, ref: Reference) -> dict[str, Any]:
-    """Scenarios 1, 2 and 6 for every tool at 0 s and at the scaled durations."""
-    out: dict[str, Any] = {"tools": {}}
-    for tool in tools(bench):
-        entry: dict[str, Any] = {}
-        labels = [("zero", bench.zero)]
-        if bench.scale > 0:
-            labels.append(("scaled", bench.durations))
-        for label, durations in labels:
-            runs, failures = [], []
-            for rep in range(bench.reps):
-                bench.say(f"fresh vm up: {tool}, {label} durations, run {rep + 1}/{bench.reps}")
+    """Scenarios 1, 2 and 6 for every tool at 0 s and at the scaled durations.
+
+    The tools take turns within each repetition (the first one rotating), so a change in
+    the machine's load during the run falls on every tool alike: a ratio of two tools'
+    overheads (issue #18) compares runs made seconds apart, not minutes. The scaled runs,
+    whose overhead is a small difference of two large numbers, are repeated
+    bench.fresh_reps times.
+    """
+    names = tools(bench)
+    labels = [("zero", bench.zero, bench.reps)]
+    if bench.scale > 0:
+        labels.append(("scaled", bench.durations, bench.fresh_reps))
+    runs: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    failures: dict[tuple[str, str], list[str]] = {}
+    for label, durations, reps in labels:
+        for rep in range(reps):
+            for tool in names[rep % len(names) :] + names[: rep % len(names)]:
+                key = (tool, label)
+                if failures.setdefault(key, []):
+                    continue  # a tool that failed once is not run again
+                bench.say(f"fresh vm up: {tool}, {label} durations, run {rep + 1}/{reps}")
+                rerun = label == "zero" and tool != "proxmoxer" and "--no-wait" not in tool
                 try:
-                    runs.append(
-                        one_run(
-                            bench,
-                            tool,
-                            durations,
-                            ref,
-                            rerun=label == "zero"
-                            and tool != "proxmoxer"
-                            and "--no-wait" not in tool,
-                        )
-                    )
+                    result = one_run(bench, tool, durations, ref, rerun=rerun)
                 except Exception as exc:  # a tool's failure is a result, recorded as such
-                    failures.append(str(exc))
-                    break
-            entry[label] = {"runs": runs, "failures": failures, "median": medians(runs, KEYS)}
-            if label == "zero":
-                reruns = [r["rerun"] for r in runs if "rerun" in r]
-                entry["rerun"] = {
-                    "runs": reruns,
-                    "median": medians(reruns, ("wall", "requests", "writes")),
-                }
+                    failures[key].append(str(exc))
+                    continue
+                runs.setdefault(key, []).append(result | {"rep": rep})
+    out: dict[str, Any] = {"tools": {}}
+    for tool in names:
+        entry: dict[str, Any] = {}
+        for label, _, _ in labels:
+            done = runs.get((tool, label), [])
+            entry[label] = {
+                "runs": done,
+                "failures": failures.get((tool, label), []),
+                "median": medians(done, KEYS),
+            }
+        reruns = [r["rerun"] for r in entry["zero"]["runs"] if "rerun" in r]
+        entry["rerun"] = {"runs": reruns, "median": medians(reruns, ("wall", "requests", "writes"))}
         entry.setdefault("scaled", entry["zero"])  # scale 0: the same runs
         out["tools"][tool] = entry
     return out

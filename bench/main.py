@@ -53,6 +53,12 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         help="factor on the realistic task durations (default 0.2)",
     )
     parser.add_argument("--reps", type=int, default=3, help="repetitions per measurement")
+    parser.add_argument(
+        "--fresh-reps",
+        type=int,
+        default=7,
+        help="repetitions of the fresh vm up at scaled durations (default 7)",
+    )
     parser.add_argument("--startup-reps", type=int, default=10)
     parser.add_argument("--fleet", default="1,5,20", help="fleet sizes (default 1,5,20)")
     parser.add_argument(
@@ -85,6 +91,7 @@ def run(argv: list[str] | None = None) -> dict[str, Any]:
             scale=args.scale,
             reps=args.reps,
             workdir=Path(tmp),
+            fresh_reps=args.fresh_reps,
             validate=args.validate,
             peers=peers,
             startup_reps=args.startup_reps,
@@ -136,6 +143,7 @@ def meta(args: argparse.Namespace, bench: Bench, argv: list[str] | None) -> dict
         "scale": bench.scale,
         "durations": {k: round(v, 3) for k, v in bench.durations.items() if v},
         "reps": bench.reps,
+        "fresh_reps": bench.fresh_reps,
         "startup_reps": bench.startup_reps,
         "peers": list(bench.peers),
         "command": "python -m bench" + "".join(f" {shlex.quote(a)}" for a in shown),

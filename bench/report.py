@@ -208,7 +208,9 @@ def markdown(results: dict[str, Any]) -> str:
         f"- Machine: {meta['machine']}; load {meta.get('load', '?')}",
         f"- Versions: {meta['versions']}",
         f"- Task durations (realistic x scale {meta['scale']}): {meta['durations']}",
-        f"- Repetitions: {meta['reps']} (medians); start-up: {meta['startup_reps']}",
+        f"- Repetitions: {meta['reps']} (medians); fresh vm up at scaled durations: "
+        f"{meta.get('fresh_reps', meta['reps'])}, the tools taking turns; "
+        f"start-up: {meta['startup_reps']}",
         f"- Reproduce: `{meta['command']}`",
         "",
         "## Targets (issues #8 and #18)",
