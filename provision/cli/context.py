@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
+from provision.cli import collector
 from provision.cli.environment import Environment
 
 if TYPE_CHECKING:
@@ -61,6 +62,7 @@ class CliContext:
             from provision.inventory import load_inventory
 
             self._inventory = load_inventory(self.resolve_inventory_path())
+            collector.resume()  # the command has started (provision.cli.collector)
         return self._inventory
 
     @property

@@ -11,6 +11,7 @@ from typing import NoReturn
 import click
 
 from provision import __version__
+from provision.cli import collector
 from provision.cli.context import CliContext
 from provision.cli.environment import Environment
 from provision.cli.lazy import LazyGroup
@@ -74,6 +75,7 @@ def _quiet_libraries() -> None:
 
 def main(argv: list[str] | None = None) -> None:
     """Console entry point: run the CLI and turn errors into one line and an exit code."""
+    collector.pause()  # until the command has started (provision.cli.collector)
     exit_now(run(argv))
 
 

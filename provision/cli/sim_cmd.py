@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from provision.cli import collector
 from provision.cli.context import CliContext
 from provision.cli.options import with_params
 from provision.cli.types import PORT_OR_ANY, FixtureParam
@@ -71,6 +72,7 @@ def serve(
     _port_free(port, "--port")
     if not no_sftp:
         _port_free(sftp_port, "--sftp-port")
+    collector.resume()  # a server runs until Ctrl-C (provision.cli.collector)
     try:
         run(
             port=port,
