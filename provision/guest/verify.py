@@ -11,7 +11,7 @@ from provision.errors import GuestError
 from provision.guest.agent import GuestAgent, ProgramNotFound
 from provision.guest.firstboot import Events, wait_first_boot
 from provision.pve.node import Node
-from provision.pve.session import Session
+from provision.pve.session import Background, Session
 
 NVIDIA_QUERY = [
     "nvidia-smi",
@@ -100,38 +100,59 @@ def verify_guest(
     say("verify: waiting for the guest agent")
     report = GuestReport(agent_seconds=agent.wait_ready(agent_timeout, progress))
     wait_first_boot(agent, max(0.0, agent_timeout - report.agent_seconds), say, instance_id, events)
-    if expect_gpu:
-        say("verify: nvidia-smi")
-        report.gpus = _gpus(agent)
-    if runtime != "none":
-        say(f"verify: {runtime} health")
-        health = _health(agent)
-        state = health.get("runtime", {})
-        report.runtime = runtime
-        report.runtime_url = state.get("url")
-        report.models = list(state.get("models") or [])
-        if not state.get("reachable"):
-            raise GuestError(
-                f"the {runtime} runtime does not answer in the guest",
-                hint="first boot may still be downloading it; see `journalctl -u "
-                f"{_unit(runtime)}` in the guest",
-            )
-        if expect_gpu and not state.get("on_gpu", False):
-            raise GuestError(
-                f"{runtime} runs on the CPU, not the GPU",
-                hint="the driver may have failed after a reboot (CUDA error 999); restart the "
-                f"{_unit(runtime)} service or reboot the VM",
-            )
-        report.settings = {k: state.get(k) for k in ("context", "parallel")}
-        _check_settings(runtime, settings or {}, report.settings)
-        missing = [m for m in models if not _has_model(report.models, m)]
-        if missing:
-            raise GuestError(
-                f"models not present in {runtime}: {', '.join(missing)}",
-                hint="pulls can take long on first boot; re-run `aihost vm up` later",
-            )
-    report.addresses = agent.addresses()
+    # The checks are independent: the runtime's health and the guest's addresses are asked
+    # while nvidia-smi runs (each a few agent round trips), and none outlives this call.
+    health = Background("aihost-health", lambda: _health(agent)) if runtime != "none" else None
+    addresses = Background("aihost-addresses", agent.addresses)
+    try:
+        if expect_gpu:
+            say("verify: nvidia-smi")
+            report.gpus = _gpus(agent)
+        if health is not None:
+            say(f"verify: {runtime} health")
+            _check_runtime(report, runtime, health.result(), expect_gpu, models, settings or {})
+        report.addresses = addresses.result()
+    finally:
+        for work in (health, addresses):
+            if work is not None:
+                work.join()
     return report
+
+
+def _check_runtime(
+    report: GuestReport,
+    runtime: str,
+    health: dict[str, Any],
+    expect_gpu: bool,
+    models: list[str],
+    settings: dict[str, int | None],
+) -> None:
+    """The runtime answers (on the GPU when the VM has one) with the inventory's settings
+    and models, as aihost-health reported it; GuestError otherwise."""
+    state = health.get("runtime", {})
+    report.runtime = runtime
+    report.runtime_url = state.get("url")
+    report.models = list(state.get("models") or [])
+    if not state.get("reachable"):
+        raise GuestError(
+            f"the {runtime} runtime does not answer in the guest",
+            hint="first boot may still be downloading it; see `journalctl -u "
+            f"{_unit(runtime)}` in the guest",
+        )
+    if expect_gpu and not state.get("on_gpu", False):
+        raise GuestError(
+            f"{runtime} runs on the CPU, not the GPU",
+            hint="the driver may have failed after a reboot (CUDA error 999); restart the "
+            f"{_unit(runtime)} service or reboot the VM",
+        )
+    report.settings = {k: state.get(k) for k in ("context", "parallel")}
+    _check_settings(runtime, settings, report.settings)
+    missing = [m for m in models if not _has_model(report.models, m)]
+    if missing:
+        raise GuestError(
+            f"models not present in {runtime}: {', '.join(missing)}",
+            hint="pulls can take long on first boot; re-run `aihost vm up` later",
+        )
 
 
 SETTING_NAMES = {

@@ -44,6 +44,10 @@ class Background:
             raise self._error
         return self._value
 
+    def join(self) -> None:
+        """Wait for work() to end, whatever its outcome (nothing is left running)."""
+        self._thread.join()
+
 
 class Session:
     """Connections and cluster snapshots for one aihost command, shared by its VMs."""
