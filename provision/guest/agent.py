@@ -18,6 +18,12 @@ _SPAWN_FAILED = re.compile(
 )
 
 
+# qemu-server QemuServer/Agent.pm assert_agent_available: the refusals of a VM whose agent
+# can never answer this wait (the third, "QEMU guest agent is not running", means not yet)
+_NO_AGENT = "No QEMU guest agent configured"
+_VM_DOWN = re.compile(r"VM (?P<vmid>\d+) is not running")
+
+
 class ProgramNotFound(GuestError):
     """qemu-ga could not start the program. guest-exec runs no shell, so a program that is
     not in the guest fails the agent call itself (HTTP 500 "Agent error: ... Failed to
@@ -47,20 +53,41 @@ class GuestAgent:
         *,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
+        may_stop: bool = False,
     ) -> None:
         self.vm = vm
         self.clock = clock
         self.sleep = sleep
+        self.may_stop = may_stop  # the guest powering off is expected (a bake ends so)
 
     def ping(self) -> bool:
-        """True when the agent answers; False while it is not running (yet)."""
+        """True when the agent answers; False while it is not running (yet); GuestError
+        when it never will (see give_up_on)."""
         try:
             self.vm.agent_post("ping")
         except ApiError as exc:
+            self.give_up_on(exc)
             if exc.status == 500 or "not running" in exc.message:
                 return False
             raise
         return True
+
+    def give_up_on(self, refusal: ApiError) -> None:
+        """GuestError when an agent call's refusal says no agent can answer during this
+        wait: the VM stopped (the guest powered itself off, or someone stopped it) or it
+        has no agent configured. Waiting on would only end in a timeout minutes later."""
+        if _NO_AGENT in refusal.message:
+            raise GuestError(
+                f"VM {self.vm.vmid} has no guest agent configured, so aihost cannot check "
+                "the guest",
+                hint="aihost sets agent: 1 on the VMs it makes: re-run `aihost vm up`",
+            ) from None
+        if _VM_DOWN.search(refusal.message) and not self.may_stop:
+            raise GuestError(
+                f"VM {self.vm.vmid} stopped while aihost waited for its guest",
+                hint="the guest powered itself off or someone stopped it: look at the VM "
+                "console and its task log, then re-run `aihost vm up`",
+            ) from None
 
     def wait_ready(self, timeout: float, progress: Callable[[str], None] | None = None) -> float:
         """Poll ping with backoff until the agent answers; return the seconds waited. A
@@ -125,10 +152,12 @@ class GuestAgent:
 
     def read_file(self, path: str) -> str | None:
         """A guest file's text via agent/file-read; None when it cannot be read (absent,
-        the agent not answering, or a token without VM.GuestAgent.FileRead)."""
+        the agent not answering, or a token without VM.GuestAgent.FileRead); GuestError
+        when the agent never will answer (give_up_on)."""
         try:
             data = self.vm.agent_get("file-read", file=path)
-        except ApiError:
+        except ApiError as exc:
+            self.give_up_on(exc)
             return None
         content = data.get("content") if isinstance(data, dict) else None
         return content if isinstance(content, str) else None

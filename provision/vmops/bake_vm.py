@@ -170,7 +170,7 @@ def wait_powered_off(
     power_state's condition hold); a failed phase in its state file is a GuestError."""
     clock = session.clock
     start = clock()
-    agent = GuestAgent(vm, clock=clock, sleep=sleep)
+    agent = GuestAgent(vm, clock=clock, sleep=sleep, may_stop=True)
     delay, said = 0.05, -60.0
     while True:
         if vm.state() == "stopped":

@@ -6,9 +6,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from provision.delivery.plan import start_snippet_read
-from provision.errors import AihostError, ApiError
+from provision.errors import AihostError
 from provision.gpu.context import GpuContext
-from provision.gpu.recovery import recover_abandoned
+from provision.gpu.recovery import read_if_mapped, recover_abandoned
 from provision.preflight import run as preflight_run
 from provision.pve.session import Session
 from provision.vmops.apply import apply_plan
@@ -30,8 +30,8 @@ class Outcome:
 def share_out(session: Session, names: list[str]) -> dict[str, frozenset[str]]:
     """For VMs brought up together: which GPUs each must leave to another VM of the batch.
 
-    A GPU named by several of them goes to the VM its lease records as holder when that
-    is one of them, else to the first of them in inventory order; the others defer it.
+    A GPU named by several of them goes to the one that holds it now (keeper), and the
+    others defer it.
     """
     wanting: dict[str, list[str]] = {}
     for vm_name in session.inv.vms:  # inventory order
@@ -42,15 +42,28 @@ def share_out(session: Session, names: list[str]) -> dict[str, frozenset[str]]:
     for gpu, vms in wanting.items():
         if len(vms) < 2:
             continue
-        try:
-            holder = GpuContext(session, gpu).lease.read().holder_name
-        except ApiError:  # no mapping yet (vm up creates it): nobody holds the GPU
-            holder = None
-        keeper = holder if holder in vms else vms[0]
+        keeper = _keeper(GpuContext(session, gpu), vms)
         for vm_name in vms:
             if vm_name != keeper:
                 deferred[vm_name].add(gpu)
     return {name: frozenset(gpus) for name, gpus in deferred.items()}
+
+
+def _keeper(ctx: GpuContext, vms: list[str]) -> str:
+    """Which of vms keeps the GPU: the one whose config names the card now (a running one
+    first), else the one its lease records as holder, else the first in inventory order.
+
+    The configs decide before the lease: a card attached by hand, or a lease that no
+    longer names its holder, must not move, since the VMs that defer the GPU are planned
+    without it, which takes it out of a holder's config. A lease that cannot be read is
+    an error here, not "no holder" (its mapping not existing yet is no holder).
+    """
+    named = [h for h in ctx.holders(refresh=False) if h.name in vms]
+    if named:
+        return min(named, key=lambda h: (h.status != "running", vms.index(h.name))).name
+    record = read_if_mapped(ctx)
+    holder = record.holder_name if record is not None else None
+    return holder if holder in vms else vms[0]
 
 
 def plan_vms(session: Session, names: list[str]) -> list[VmState]:

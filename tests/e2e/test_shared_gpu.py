@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 
 from aihost_testing import run_aihost
+from test_gpu_swap import api
 from test_vm_up import _config
 
 SHARED = {
@@ -67,3 +68,26 @@ def test_vm_up_all_partial_failure_is_one_document_and_a_documented_exit_code(si
     data = json.loads(result.stdout)  # exactly one JSON document
     assert {d["vm"] for d in data} == {"good", "bad"}
     assert next(d for d in data if d["vm"] == "bad")["exit_code"] == 2
+
+
+def test_vm_up_all_leaves_the_card_with_the_vm_whose_config_names_it(sim, tmp_path):
+    """No lease names a holder (the mapping's description was edited, or the card attached
+    by hand): `vm up --all` keeps the card where a config names it, and does not take it
+    out of a running VM to give it to the first of the batch."""
+    inventory = str(sim.inventory(tmp_path / "inv.yaml", SHARED))
+    assert run_aihost("-i", inventory, "vm", "up", "second").exit_code == 0
+    mapping = api(sim, "GET", "/cluster/mapping/pci/rtx4090")
+    api(
+        sim,
+        "PUT",
+        "/cluster/mapping/pci/rtx4090",
+        map=mapping["map"],
+        delete="description",
+        digest=mapping["digest"],
+    )
+    result = run_aihost("-i", inventory, "vm", "up", "--all")
+    assert result.exit_code == 0, result.stderr
+    first, second = _config(sim, "first"), _config(sim, "second")
+    assert second["_vm"]["status"] == "running" and _hostpci(second)
+    assert first["_vm"]["status"] == "stopped" and not _hostpci(first)
+    assert "`aihost gpu swap rtx4090 --to first` moves it here" in result.stdout
