@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from provision.delivery.generation import instance_id
@@ -17,7 +18,7 @@ from provision.guest.verify import GuestReport, verify_vm
 from provision.plan.model import Action
 from provision.pve.node import Node
 from provision.pve.pci import GpuRef, names_any
-from provision.pve.session import Session
+from provision.pve.session import Background, Session
 from provision.pve.vm import Vm
 from provision.vmops.access import Access, access_for, guest_address, static_address
 from provision.vmops.leases import HeldLeases
@@ -41,6 +42,7 @@ class _Run:
         self.created = False
         self.swapped = False
         self.leases = HeldLeases(session, desired.name)
+        self.upload: Background | None = None  # the user-data upload under way
 
     @property
     def vm(self) -> Vm:
@@ -63,17 +65,36 @@ def apply_plan(session: Session, state: VmState, options: UpOptions) -> UpResult
         return run.result
     with run.leases:
         for action in plan.actions:
-            try:
-                _STEPS[action.kind](run, action)
-            except AihostError as exc:
-                run.leases.release(exc)  # before a removal: the lease must not name a gone VM
-                if run.created and action.kind in _BEFORE_START:
-                    remove_fresh(session, state, run.vm.vmid)
-                raise
+            if action.kind not in _WHILE_UPLOADING:
+                _step(run, "upload-user-data", partial(_upload_ended, run))
+            _step(run, action.kind, partial(_STEPS[action.kind], run, action))
+        _step(run, "upload-user-data", partial(_upload_ended, run))
     _remove_stale_isos(run)
     if options.wait and not state.deferred:
         run.result.access = _access(session, state, run.vm.vmid, run.result.report)
     return run.result
+
+
+def _step(run: _Run, kind: str, work: Callable[[], None]) -> None:
+    """Do one step of kind; when it fails, nothing of the run is left writing, its leases
+    are given back and a fresh VM is removed again (unless the failure is its start's)."""
+    try:
+        work()
+    except AihostError as exc:
+        if run.upload is not None:
+            run.upload.join()
+            run.upload = None
+        run.leases.release(exc)  # before a removal: the lease must not name a gone VM
+        if run.created and kind in _BEFORE_START:
+            remove_fresh(run.session, run.state, run.vm.vmid)
+        raise
+
+
+def _upload_ended(run: _Run) -> None:
+    """Wait for the user-data upload begun by its step (its error is raised here)."""
+    upload, run.upload = run.upload, None
+    if upload is not None:
+        upload.result()
 
 
 def _make(run: _Run, action: Action) -> None:
@@ -113,7 +134,8 @@ def _upload_user_data(run: _Run, action: Action) -> None:
     if action.kind in run.result.applied:
         return  # one upload writes every snippet file the plan lists
     run.say(f"{run.state.desired.name}: uploading cloud-init snippets")
-    upload_snippets(run.session.inv, run.state.desired.host_name, run.state.delivery.snippets)
+    inv, host, files = run.session.inv, run.state.desired.host_name, run.state.delivery.snippets
+    run.upload = Background("aihost-upload", lambda: upload_snippets(inv, host, files))
     run.done(action.kind)
 
 
@@ -216,6 +238,11 @@ _STEPS: dict[str, Callable[[_Run, Action], None]] = {
 }
 # A fresh VM is removed again when one of these fails (its start leaves it in place).
 _BEFORE_START = frozenset({"map-gpu", "upload-user-data", "upload-iso", "configure", "resize"})
+# The steps that go on while the user-data is uploaded over SSH (one upload writes every
+# snippet file): configure and resize do not need the files (qemu-server checks only the
+# format of cicustom's volume ids when it is set, and reads the files at the VM's start),
+# so every other step waits for the upload to have ended.
+_WHILE_UPLOADING = frozenset({"upload-user-data", "configure", "resize"})
 
 
 def _configure(run: _Run, action: Action) -> bool:
