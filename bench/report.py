@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import statistics
 from pathlib import Path
 from typing import Any
 
@@ -94,10 +95,28 @@ def _fresh(data: dict[str, Any]) -> list[str]:
         f"(provision/pve/polling.py: {_typical()}), never more than 0.5 s apart; "
         "the proxmoxer script polls every 0.1 s. At scale 1 the simulated durations are "
         "those typical ones (aihost's best case); at other scales tasks end off the "
-        "expected time and are noticed within 0.5 s, as with plain backoff.",
+        "expected time and are noticed within 0.5 s, as with plain backoff. The proxmoxer "
+        "script's polls, 0.1 s plus a request apart, also fall close after the round task "
+        "ends at scale 1: how close depends on each run's request latency, and with it "
+        "the script's overhead (below), which moves #18's ratio from one run to the next.",
         "",
     ]
+    lines += _table(
+        ["tool", "runs", "overhead: least", "median", "most"],
+        [_overhead_spread(tool, entry["scaled"]["runs"]) for tool, entry in data["tools"].items()],
+    )
     return lines
+
+
+def _overhead_spread(tool: str, runs: list[dict[str, Any]]) -> list[str]:
+    """One tool's overhead over its runs at scaled durations: least, median, most."""
+    values = sorted(
+        float(r["overhead"]) for r in runs if isinstance(r.get("overhead"), int | float)
+    )
+    if not values:
+        return [tool, "0", "?", "?", "?"]
+    middle = statistics.median(values)
+    return [tool, str(len(values)), *(_f(v, unit=" s") for v in (values[0], middle, values[-1]))]
 
 
 def _typical() -> str:

@@ -139,3 +139,11 @@ def test_fresh_runs_take_turns_and_repeat_scaled_runs_fresh_reps_times(monkeypat
     assert [r["rep"] for r in entry["scaled"]["runs"]] == [0, 1, 2]
     assert len(entry["zero"]["runs"]) == 2 and len(entry["rerun"]["runs"]) == 2
     assert out["tools"]["ansible"]["scaled"]["failures"] == ["ansible failed"]
+
+
+def test_the_report_shows_each_tools_overhead_spread():
+    from bench.report import _overhead_spread
+
+    runs = [{"overhead": 0.2}, {"overhead": 0.16}, {"overhead": 0.31}, {"error": "failed"}]
+    assert _overhead_spread("proxmoxer", runs) == ["proxmoxer", "3", "0.16 s", "0.20 s", "0.31 s"]
+    assert _overhead_spread("ansible", []) == ["ansible", "0", "?", "?", "?"]
