@@ -62,17 +62,17 @@ class GuestAgent:
 
     def ping(self) -> bool:
         """True when the agent answers; False while it is not running (yet); GuestError
-        when it never will (see give_up_on)."""
+        when it never will (see _give_up_on)."""
         try:
             self.vm.agent_post("ping")
         except ApiError as exc:
-            self.give_up_on(exc)
+            self._give_up_on(exc)
             if exc.status == 500 or "not running" in exc.message:
                 return False
             raise
         return True
 
-    def give_up_on(self, refusal: ApiError) -> None:
+    def _give_up_on(self, refusal: ApiError) -> None:
         """GuestError when an agent call's refusal says no agent can answer during this
         wait: the VM stopped (the guest powered itself off, or someone stopped it) or it
         has no agent configured. Waiting on would only end in a timeout minutes later."""
@@ -153,11 +153,11 @@ class GuestAgent:
     def read_file(self, path: str) -> str | None:
         """A guest file's text via agent/file-read; None when it cannot be read (absent,
         the agent not answering, or a token without VM.GuestAgent.FileRead); GuestError
-        when the agent never will answer (give_up_on)."""
+        when the agent never will answer (_give_up_on)."""
         try:
             data = self.vm.agent_get("file-read", file=path)
         except ApiError as exc:
-            self.give_up_on(exc)
+            self._give_up_on(exc)
             return None
         content = data.get("content") if isinstance(data, dict) else None
         return content if isinstance(content, str) else None
