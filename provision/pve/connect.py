@@ -13,6 +13,7 @@ its admin token, its root@pam password, its certificate's fingerprint.
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -185,9 +186,7 @@ def sim_ssh_host(host: Host, inventory_file: Path | None = None) -> Host:
     if server.sftp_port is None:
         raise InputError("the simulator runs without its SSH endpoint")
     known_hosts = Path(server.client_key_path).parent / "known_hosts.aihost"
-    line = server.known_hosts_line("127.0.0.1") + "\n"
-    if not known_hosts.is_file() or known_hosts.read_text(encoding="utf-8") != line:
-        known_hosts.write_text(line, encoding="utf-8")
+    _write_known_hosts(known_hosts, server.known_hosts_line("127.0.0.1") + "\n")
     ssh = SshSettings(
         user="root",
         host="127.0.0.1",
@@ -196,6 +195,21 @@ def sim_ssh_host(host: Host, inventory_file: Path | None = None) -> Host:
         known_hosts=known_hosts,
     )
     return host.model_copy(update={"ssh": ssh})
+
+
+_known_hosts_lock = threading.Lock()
+
+
+def _write_known_hosts(path: Path, line: str) -> None:
+    """Make path hold line, replacing it whole: the VMs of a `vm up --all` read it from
+    their own threads while one of them writes it (a simulator started by this command
+    listens on a new port), and a file written in place is empty for a moment."""
+    with _known_hosts_lock:
+        if path.is_file() and path.read_text(encoding="utf-8") == line:
+            return
+        temp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        temp.write_text(line, encoding="utf-8")
+        os.replace(temp, path)
 
 
 def sim_ssh_target(host: Host, inventory_file: Path | None = None) -> SshTarget:

@@ -131,3 +131,42 @@ def test_sim_ssh_target_reaches_the_sftp_endpoint_with_host_key_checked():
         assert ssh.upload_if_changed("/var/lib/vz/snippets/api-test.yaml", b"#cloud-config\n")
         assert not ssh.upload_if_changed("/var/lib/vz/snippets/api-test.yaml", b"#cloud-config\n")
         assert ssh.read_file("/var/lib/vz/snippets/api-test.yaml") == b"#cloud-config\n"
+
+
+def test_the_simulators_known_hosts_is_never_seen_half_written():
+    """The VMs of a `vm up --all` name the simulator's SSH endpoint from their own threads
+    while a reader (another VM's connection) loads the file: it must always hold a whole
+    line, the old one or the new, never an empty file (a host key 'not known')."""
+    import threading
+
+    inv = _inv()
+    server = sim_server(inv.hosts["pve1"])
+    path = sim_ssh_target(inv.hosts["pve1"]).known_hosts
+    assert path is not None
+    new = server.known_hosts_line("127.0.0.1") + "\n"
+    stale = "[127.0.0.1]:1 ssh-ed25519 AAAAstale\n"  # the endpoint of an earlier command
+    seen: set[str] = set()
+
+    def name_it(go: threading.Event) -> None:
+        go.wait()
+        sim_ssh_target(inv.hosts["pve1"])
+
+    def read_it(go: threading.Event, done: threading.Event) -> None:
+        go.wait()
+        while not done.is_set():
+            seen.add(path.read_text())
+
+    for _round in range(40):
+        path.write_text(stale)
+        go, done = threading.Event(), threading.Event()
+        namers = [threading.Thread(target=name_it, args=(go,)) for _ in range(6)]
+        reader = threading.Thread(target=read_it, args=(go, done))
+        for thread in [reader, *namers]:
+            thread.start()
+        go.set()
+        for thread in namers:
+            thread.join()
+        done.set()
+        reader.join()
+        assert path.read_text() == new
+    assert seen <= {stale, new}
