@@ -4,7 +4,8 @@ user-data's aihost-firstboot and aihost-boot scripts; read with the agent's file
 Phases in order: driver, reboot, runtime, models, health, then done. A failed phase
 carries the failing command's own error text, which aihost reports instead of a timeout.
 While the models phase downloads, the file's `download` gives its bytes (provision.guest.
-progress): each new reading is a progress line and, for -o json, an event.
+progress): each new reading is a progress line and, for -o json, an event. While it waits
+for another VM's download into the node's shared model store, `store_wait` names that VM.
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ class FirstBoot:
     error: str | None
     instance_id: str | None = None
     download: Download | None = None
+    store_wait: str | None = None  # the VM whose download into the model store it waits for
 
     @property
     def finished(self) -> bool:
@@ -60,12 +62,16 @@ def read_state(agent: GuestAgent) -> FirstBoot | None:
         return None
     error = data.get("error")
     iid = data.get("instance_id")
+    models = data["phase"] == "models"
+    wait = data.get("store_wait")
+    holder = wait.get("holder") if models and isinstance(wait, dict) else None
     return FirstBoot(
         str(data["phase"]),
         str(data.get("status", "")),
         str(error) if error else None,
         str(iid) if iid else None,
-        parse_download(data.get("download")) if data["phase"] == "models" else None,
+        parse_download(data.get("download")) if models else None,
+        str(holder) if holder else None,
     )
 
 
@@ -90,6 +96,33 @@ def _cloud_init_finished(agent: GuestAgent) -> bool:
     return agent.read_file(RESULT_PATH) is not None
 
 
+class _Shown:
+    """What the wait has said of the readings so far: each new phase, each VM the guest
+    waits for (its download into the shared model store), each new download reading."""
+
+    def __init__(self, say: Callable[[str], None], emit: Events) -> None:
+        self.say, self.emit = say, emit
+        self.phase: tuple[str, str] | None = None
+        self.holder: str | None = None
+        self.meter = DownloadMeter()
+
+    def show(self, state: FirstBoot, at: float) -> None:
+        """Say what is new in this reading (made at clock time at)."""
+        if (state.phase, state.status) != self.phase:
+            self.phase = (state.phase, state.status)
+            self.say(f"first boot: {state.phase} {state.status}")
+            self.emit({"event": "phase", "phase": state.phase, "status": state.status})
+        if state.store_wait and state.store_wait != self.holder:
+            self.holder = state.store_wait
+            self.say(f"first boot: waiting for {self.holder} to finish its download into the store")
+            self.emit({"event": "store_wait", "holder": self.holder})
+        download = state.download
+        if download and self.meter.read(download, at):
+            eta = self.meter.eta(download)
+            self.say(f"first boot: {describe(download, eta)}")
+            self.emit(event(download, self.meter.rate, eta))
+
+
 def wait_first_boot(
     agent: GuestAgent,
     timeout: float,
@@ -108,23 +141,16 @@ def wait_first_boot(
     events gets each phase change and download reading as a JSON-ready dict."""
     start = agent.clock()
     delay = 0.05
-    seen: tuple[str, str] | None = None
-    meter = DownloadMeter()
-    emit = events or (lambda _event: None)
+    shown = _Shown(say, events or (lambda _event: None))
     while True:
         read_at = agent.clock()
         state = read_state(agent)
         if state is not None and instance_id and state.instance_id != instance_id:
             state = None
-        if state is None and seen is None and _cloud_init_finished(agent):
+        if state is None and shown.phase is None and _cloud_init_finished(agent):
             return None
-        if state is not None and (state.phase, state.status) != seen:
-            seen = (state.phase, state.status)
-            say(f"first boot: {state.phase} {state.status}")
-            emit({"event": "phase", "phase": state.phase, "status": state.status})
-        if state is not None and state.download and meter.read(state.download, agent.clock()):
-            say(f"first boot: {describe(state.download, meter.eta(state.download))}")
-            emit(event(state.download, meter.rate, meter.eta(state.download)))
+        if state is not None:
+            shown.show(state, agent.clock())
         if state is not None and state.finished:
             if state.status == "failed" and state.phase in HINTS:
                 raise GuestError(

@@ -81,3 +81,23 @@ def test_wait_first_boot_reports_each_new_reading_with_an_estimate():
 
 def _state_done() -> str:
     return json.dumps({"phase": "done", "status": "ok", "error": None})
+
+
+def _waiting(holder: str) -> str:
+    wait = {"holder": holder}
+    return json.dumps({"phase": "models", "status": "running", "error": None, "store_wait": wait})
+
+
+def test_wait_first_boot_says_whose_download_into_the_store_it_waits_for():
+    """aihost-state's store-lock notes the VM holding the model store's lock; the wait
+    says so once per holder, then the download's own readings follow."""
+    holder = "llm-a (instance aihost-llm-a-g1, pid 812)"
+    reads = [_waiting(holder), _waiting(holder), _models(0), _state_done()]
+    agent, _now = _agent(_Client(reads))
+    lines: list[str] = []
+    events: list[dict] = []
+    wait_first_boot(agent, 600, lines.append, events=events.append)
+    waits = [line for line in lines if "waiting for" in line]
+    assert waits == [f"first boot: waiting for {holder} to finish its download into the store"]
+    assert [e["event"] for e in events] == ["phase", "store_wait", "download", "phase"]
+    assert events[1] == {"event": "store_wait", "holder": holder}
