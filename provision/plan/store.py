@@ -19,7 +19,7 @@ from provision.plan.desired import DesiredVm
 from provision.plan.model import Action
 
 MAX_VIRTIOFS = 10
-_KEY = re.compile(r"virtiofs(\d)")
+VIRTIOFS = re.compile(r"virtiofs(\d)")  # the VM config keys of directory shares
 
 
 @dataclass(frozen=True)
@@ -64,7 +64,7 @@ def dirid(value: str) -> str:
 
 def virtiofs_key(config: dict[str, Any], mapping: str) -> str | None:
     """The key that names mapping already, else the first free virtiofsN (None: all used)."""
-    used = {k: v for k, v in config.items() if _KEY.fullmatch(k)}
+    used = {k: v for k, v in config.items() if VIRTIOFS.fullmatch(k)}
     for key in sorted(used):
         if dirid(str(used[key])) == mapping:
             return key
@@ -81,18 +81,19 @@ def with_store(desired: DesiredVm, config: dict[str, Any], key: str, mapping: st
 
 def store_keys(config: dict[str, Any], mapping: str) -> list[str]:
     """The virtiofsN keys that pass mapping to the VM (a user's other shares are not)."""
-    return [k for k in sorted(config) if _KEY.fullmatch(k) and dirid(str(config[k])) == mapping]
+    return [k for k in sorted(config) if VIRTIOFS.fullmatch(k) and dirid(str(config[k])) == mapping]
 
 
 def without_store(
-    desired: DesiredVm, config: dict[str, Any], store: ModelStore | None, provisioned: bool
+    desired: DesiredVm, config: dict[str, Any], mapping: str | None, provisioned: bool
 ) -> tuple[DesiredVm, str | None]:
-    """desired for a VM that does not use its host's store (opted out, or no GPU): the
-    virtiofsN keys naming the store's mapping are deleted, and only those. While its guest
+    """desired for a VM that does not use its host's store (opted out, no GPU, or the host
+    has none any more; mapping: the store's directory mapping, None when there is none):
+    the virtiofsN keys naming that mapping are deleted, and only those. While its guest
     still runs the user-data it was provisioned with (provisioned: a user-data change is
     pending), its runtime keeps its models in the store: the keys stay until the
     re-provision, and the note says so. Returns (desired, note or None)."""
-    keys = store_keys(config, store.mapping) if store is not None else []
+    keys = store_keys(config, mapping) if mapping is not None else []
     if not keys:
         return desired, None
     if provisioned:

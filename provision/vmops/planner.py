@@ -48,7 +48,7 @@ from provision.pve.session import Session
 from provision.vmops import twins
 from provision.vmops.bake_note import template_notes
 from provision.vmops.locate import locate_vm, managed_on_node, require_not_out_of_reach
-from provision.vmops.store import read_store
+from provision.vmops.store import read_store, store_mapping
 
 __all__ = ["VmState", "read_actual", "read_state"]
 
@@ -84,8 +84,8 @@ def read_state(
         key = _store_key(actual.config, store)
         desired = with_store(desired, actual.config, key, store.store.mapping)
     elif inv.model_store_of(vm_name) is None:  # the VM does not use its host's store
-        host_store = inv.hosts[desired.host_name].model_store
-        desired, note = without_store(desired, actual.config, host_store, actual.user_data_pending)
+        mapping = store_mapping(session, desired, actual.config)
+        desired, note = without_store(desired, actual.config, mapping, actual.user_data_pending)
     state = plan_vm(desired, actual, refs, PlanOptions(take_gpu, plan_only, deferred))
     if store is not None:
         state.plan.actions[:0] = store_actions(store)

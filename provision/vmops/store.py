@@ -9,12 +9,14 @@ which every directory mapping's write changes, so a lost write is re-read and re
 
 from __future__ import annotations
 
+from typing import Any
+
 from provision.errors import ApiError, InputError
 from provision.gpu.register import DIGEST_MISMATCH
 from provision.gpu.retry import OTHER, Retrier, exhausted
 from provision.inventory.model import ModelStore
 from provision.plan.desired import DesiredVm
-from provision.plan.store import StoreFacts, map_entry, wanted_map
+from provision.plan.store import VIRTIOFS, StoreFacts, dirid, map_entry, wanted_map
 from provision.pve.api import Api
 from provision.pve.dirmap import VIRTIOFS_SINCE, DirMapping, pve_version
 from provision.pve.session import Session
@@ -38,6 +40,29 @@ def read_store(session: Session, desired: DesiredVm) -> tuple[StoreFacts | None,
     found = DirMapping(client, store.mapping).find()
     entries = None if found is None else [str(e) for e in found.get("map") or []]
     return StoreFacts(store, desired.node, entries), None
+
+
+def store_mapping(session: Session, desired: DesiredVm, config: dict[str, Any]) -> str | None:
+    """The directory mapping of the model store of the VM's host, for a VM that does not
+    use it: the host's `model_store:`, else (taken off the host) the mapping aihost made
+    that the VM's config still passes (a virtiofsN naming a mapping whose description is
+    DESCRIPTION); None when there is none, or no read says so (one GET per virtiofsN key,
+    made only when the config has such keys)."""
+    store = session.inv.hosts[desired.host_name].model_store
+    if store is not None:
+        return store.mapping
+    client = session.client(desired.host_name)
+    for key in sorted(config):
+        if not VIRTIOFS.fullmatch(key):
+            continue
+        name = dirid(str(config[key]))
+        try:
+            found = DirMapping(client, name).find()
+        except ApiError:
+            continue  # not readable by this token: the key is left as it is
+        if found is not None and found.get("description") == DESCRIPTION:
+            return name
+    return None
 
 
 def ensure_store(client: Api, store: ModelStore, node: str, retry: Retrier | None = None) -> str:

@@ -207,3 +207,32 @@ def test_opting_out_removes_only_the_stores_virtiofs_at_the_re_provision(sim_fro
     again = _aihost(out, "vm", "up", "llm-box")
     assert again.exit_code == 0, again.stderr
     assert "no changes" in again.stdout and sim.writes(before) == []
+
+
+def test_a_host_without_its_store_any_more_drops_the_stores_virtiofs(sim_from, tmp_path):
+    """`model_store:` taken off the host: the VM's virtiofs0 names a mapping aihost made
+    (its description says so), so it goes too, at the re-provision that stops the guest
+    keeping its models there; a share of the user's own mapping stays. Left behind, it
+    would make the VM's start fail once the mapping is deleted."""
+    sim = sim_from(_fixture(tmp_path, dirs=["/srv/aihost-models", "/srv/data"]))
+    inventory = sim.inventory(tmp_path / "inv.yaml", {"llm-box": LLM}, host=STORE)
+    assert _aihost(inventory, "vm", "up", "llm-box").exit_code == 0
+    api = _api(sim)
+    api.cluster.mapping.dir.post(id="userdata", map=["node=pve1,path=/srv/data"])
+    _vm(api, "llm-box").config.put(virtiofs1="userdata")
+    gone = sim.inventory(tmp_path / "gone.yaml", {"llm-box": LLM})
+    plan = _aihost(gone, "vm", "plan", "llm-box")
+    assert plan.exit_code == 0, plan.stderr
+    assert "model store: virtiofs0 stays while the guest keeps its models in the store" in (
+        plan.stdout
+    )
+    moved = _aihost(gone, "vm", "up", "llm-box", "--reprovision")
+    assert moved.exit_code == 0, moved.stderr
+    config = _vm(api, "llm-box").config.get()
+    assert "virtiofs0" not in config and config["virtiofs1"] == "userdata"
+    before = len(sim.requests())
+    again = _aihost(gone, "vm", "up", "llm-box")
+    assert again.exit_code == 0, again.stderr
+    assert "no changes" in again.stdout and sim.writes(before) == []
+    reads = [r["path"] for r in sim.requests()[before:] if "/mapping/dir/" in r["path"]]
+    assert reads == ["/api2/json/cluster/mapping/dir/userdata"]  # one read per share left

@@ -62,7 +62,7 @@ def test_a_vm_left_out_of_the_store_loses_the_stores_shares_and_only_those() -> 
         {"hosts": {"pve": {"api": "sim"}}, "vms": {"box": {"host": "pve", "template": "t"}}}
     )
     desired = desired_vm(inv, "box")
-    store = ModelStore(path="/srv/models", mapping="models")
+    store = ModelStore(path="/srv/models", mapping="models").mapping
     config = {"virtiofs0": "userdata", "virtiofs2": "dirid=models,cache=always", "cores": "2"}
     left, note = without_store(desired, config, store, provisioned=False)
     assert (left.drop, note) == (("virtiofs2",), None)
