@@ -173,16 +173,23 @@ def test_another_vm_on_the_node_with_the_same_model_downloads_nothing(sim_from, 
     assert (phase["downloaded_bytes"], phase["stored_bytes"]) == (0, LLAMA31_8B)
 
 
-def test_opting_out_removes_only_the_stores_virtiofs_at_the_re_provision(sim_from, tmp_path):
-    """`model_store: false` on a VM that has the store: its guest keeps its models there
-    until re-provisioned, so virtiofs0 stays (the plan says why); `--reprovision` deletes
-    it, and only it (a user's own share stays), with a user-data that mounts nothing."""
+def _stored_with_a_share_of_the_users(sim_from, tmp_path):
+    """llm-box made with the store on virtiofs0, and a share of the user's own mapping
+    added by hand on virtiofs1: (the simulator, a proxmoxer client of it)."""
     sim = sim_from(_fixture(tmp_path, dirs=["/srv/aihost-models", "/srv/data"]))
     inventory = sim.inventory(tmp_path / "inv.yaml", {"llm-box": LLM}, host=STORE)
     assert _aihost(inventory, "vm", "up", "llm-box").exit_code == 0
     api = _api(sim)
     api.cluster.mapping.dir.post(id="userdata", map=["node=pve1,path=/srv/data"])
     _vm(api, "llm-box").config.put(virtiofs1="userdata")
+    return sim, api
+
+
+def test_opting_out_removes_only_the_stores_virtiofs_at_the_re_provision(sim_from, tmp_path):
+    """`model_store: false` on a VM that has the store: its guest keeps its models there
+    until re-provisioned, so virtiofs0 stays (the plan says why); `--reprovision` deletes
+    it, and only it (a user's own share stays), with a user-data that mounts nothing."""
+    sim, api = _stored_with_a_share_of_the_users(sim_from, tmp_path)
     out = sim.inventory(
         tmp_path / "out.yaml", {"llm-box": {**LLM, "model_store": False}}, host=STORE
     )
@@ -214,12 +221,7 @@ def test_a_host_without_its_store_any_more_drops_the_stores_virtiofs(sim_from, t
     (its description says so), so it goes too, at the re-provision that stops the guest
     keeping its models there; a share of the user's own mapping stays. Left behind, it
     would make the VM's start fail once the mapping is deleted."""
-    sim = sim_from(_fixture(tmp_path, dirs=["/srv/aihost-models", "/srv/data"]))
-    inventory = sim.inventory(tmp_path / "inv.yaml", {"llm-box": LLM}, host=STORE)
-    assert _aihost(inventory, "vm", "up", "llm-box").exit_code == 0
-    api = _api(sim)
-    api.cluster.mapping.dir.post(id="userdata", map=["node=pve1,path=/srv/data"])
-    _vm(api, "llm-box").config.put(virtiofs1="userdata")
+    sim, api = _stored_with_a_share_of_the_users(sim_from, tmp_path)
     gone = sim.inventory(tmp_path / "gone.yaml", {"llm-box": LLM})
     plan = _aihost(gone, "vm", "plan", "llm-box")
     assert plan.exit_code == 0, plan.stderr
