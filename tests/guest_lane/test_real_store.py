@@ -94,7 +94,8 @@ def test_the_model_store_is_mounted_for_the_runtime_over_a_real_virtiofs_share(
     """aihost-boot mounts the share (tag = the mapping's id) on the runtime's model
     directory before the runtime phase; the node's files show with Ollama's fixed uid; a
     file written there by that uid is on the node with it; ollama.service requires the
-    mount; no ordering cycle; no failed unit but cloud-final (the runtime phase's failure)."""
+    mount; no ordering cycle; no failed unit but cloud-final (the runtime phase's failure);
+    the store's download lock, held by the node, holds the guest's fetch back until freed."""
     store = tmp_path / "store"
     data = _seed(store)
     inv = _inventory(store)
@@ -115,6 +116,7 @@ def test_the_model_store_is_mounted_for_the_runtime_over_a_real_virtiofs_share(
         _check_mount(vm, data)
         _check_guest_write(vm, store)
         _check_units(vm)
+        _check_store_lock(vm, store)
     finally:
         vm.stop()
         fs.stop()
@@ -139,6 +141,51 @@ def _check_guest_write(vm: QemuGuest, store: Path) -> None:
     written = store / "ollama" / "blobs" / "written-by-the-guest"
     assert written.read_text() == "from the guest\n"
     assert (written.stat().st_uid, written.stat().st_gid) == (OLLAMA, OLLAMA)
+
+
+def _check_store_lock(vm: QemuGuest, store: Path) -> None:
+    """aihost-state's store-lock over the real share: a lock another VM made on the node
+    (here: the node itself, in the shared directory) holds the guest's fetch back, and
+    the guest's state file names the holder; once it is released the guest takes the
+    lock, fetches and leaves no lock behind."""
+    lock = store / ".aihost-download.lock"
+    lock.mkdir()
+    (lock / "holder").write_text("other-vm (instance aihost-other-g1, pid 7)\n")
+    fetched = f"{MODELS_DIR}/fetched-by-the-guest"
+    command = f"echo fetched > {fetched}"
+    run = vm.exec(
+        [
+            "systemd-run",
+            "--unit=aihost-lock-check",
+            "--",
+            "/usr/local/sbin/aihost-state",
+            "store-lock",
+            MODELS_DIR,
+            "--",
+            "sh",
+            "-c",
+            command,
+        ]
+    )
+    assert run.exitcode == 0, run.err
+    deadline = time.monotonic() + 60
+    state: dict = {}
+    while time.monotonic() < deadline and "store_wait" not in state:
+        time.sleep(1)
+        state = json.loads(vm.read_file("/var/lib/aihost/state.json") or "{}")
+    assert state.get("store_wait") == {"holder": "other-vm (instance aihost-other-g1, pid 7)"}
+    assert not (store / "fetched-by-the-guest").exists()  # held back while the lock is held
+    (lock / "holder").unlink()
+    lock.rmdir()  # the other VM is done
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not (store / "fetched-by-the-guest").exists():
+        time.sleep(1)
+    assert (store / "fetched-by-the-guest").read_text() == "fetched\n"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and lock.exists():
+        time.sleep(0.5)
+    assert not lock.exists()  # released by the guest
+    assert "store_wait" not in json.loads(vm.read_file("/var/lib/aihost/state.json") or "{}")
 
 
 def _check_units(vm: QemuGuest) -> None:
