@@ -48,6 +48,8 @@ class Timing:
     elapsed: float
     baked: frozenset[str] = field(default_factory=frozenset)
     stored_bytes: int = 0
+    models_not_before: float = 0.0  # its turn at the node's model store (store_turns)
+    holders: tuple[tuple[float, str], ...] = ()  # (until, who) it waits for meanwhile
 
 
 def image_skips(cloud: CloudConfig, baked: dict[str, Any] | None) -> frozenset[str]:
@@ -76,6 +78,7 @@ def first_boot_line(cloud: CloudConfig, timing: Timing) -> Timeline:
         models=runtime.models if runtime is not None else (),
         baked=timing.baked,
         stored_bytes=timing.stored_bytes,
+        models_not_before=timing.models_not_before,
     )
 
 
@@ -104,9 +107,9 @@ def state_json(
         phases["models"]["stored_bytes"] = pull["stored_bytes"]
     if not failed:
         phases["done"] = {"status": "ok", "error": None}
-    download = None
+    extra: dict[str, Any] = {}
     if timing is not None:
-        phases, download = _as_of(phases, first_boot_line(cloud, timing), timing)
+        phases, extra = _as_of(phases, first_boot_line(cloud, timing), timing)
         if not phases:
             return None
     last = next(reversed(phases))
@@ -118,16 +121,17 @@ def state_json(
         "updated": "1970-01-01T00:00:00+00:00",
         "phases": phases,
     }
-    if download is not None:
-        state["download"] = download
+    state.update(extra)
     return json.dumps(state) + "\n"
 
 
 def _as_of(
     verdicts: dict[str, dict[str, Any]], line: Timeline, timing: Timing
-) -> tuple[dict[str, dict[str, Any]], dict[str, Any] | None]:
+) -> tuple[dict[str, dict[str, Any]], dict[str, Any]]:
     """The phases as recorded by timing.elapsed: those ended with their verdict (baked ones
-    "skipped"), the current one running, later ones not yet; and the download's progress."""
+    "skipped"), the current one running, later ones not yet; and in the models phase the
+    download's progress (`download`) or, before its turn at the model store, the VM it
+    waits for (`store_wait`, as aihost-state store-lock notes it)."""
     spans = {span.phase: span for span in line.spans}
     t, shown = timing.elapsed, dict[str, dict[str, Any]]()
     for phase, verdict in verdicts.items():
@@ -143,10 +147,14 @@ def _as_of(
         if t >= span.start:
             shown[phase] = {"status": "pending" if phase == "reboot" else "running", "error": None}
             pull = float(timing.durations.get("guest_pull_s_per_gb", 0.0))
+            waits_for = next((who for until, who in timing.holders if t < until), None)
+            if phase == "models" and t < span.fetch_start and waits_for:
+                return shown, {"store_wait": {"holder": waits_for}}
             if phase == "models" and t < span.fetch_end:
-                return shown, download_progress(span, t, pull)
+                progress = download_progress(span, t, pull)
+                return shown, {"download": progress} if progress is not None else {}
         break
-    return shown, None
+    return shown, {}
 
 
 def _run(

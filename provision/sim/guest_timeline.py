@@ -81,6 +81,7 @@ class Span:
     skipped: bool = False
     fetch: tuple[tuple[str, int, int], ...] = ()
     fetch_end: float = 0.0  # the download ends here; the model load follows
+    fetch_start: float = 0.0  # the download begins here (later than start: the store's turn)
 
 
 @dataclass(frozen=True)
@@ -147,9 +148,12 @@ def timeline(
     models: Iterable[str] = (),
     baked: frozenset[str] = frozenset(),
     stored_bytes: int = 0,
+    models_not_before: float = 0.0,
 ) -> Timeline:
     """The first boot's phases for a VM whose user-data installs a driver (driver, cuda)
-    and a runtime (None: none) serving models; baked phases take 0 s."""
+    and a runtime (None: none) serving models; baked phases take 0 s. models_not_before:
+    the models phase fetches from then on at the earliest (it waits for its turn at the
+    node's model store, provision.sim.store_turns)."""
     agent_from = _d(durations, "boot") + (
         0.0 if "packages" in baked else _d(durations, "guest_apt")
     )
@@ -176,9 +180,13 @@ def timeline(
             continue
         skipped = phase in baked
         took = 0.0 if skipped else costs[phase]
+        begins = at
+        if phase == "models" and not skipped:
+            begins = max(at, models_not_before)
+            took += begins - at
         span_fetch = fetch if phase == "models" and not skipped else ()
         fetched = sum(size - have for _n, size, have in span_fetch) * pull / GB
-        spans.append(Span(phase, at, at + took, skipped, span_fetch, at + fetched))
+        spans.append(Span(phase, at, at + took, skipped, span_fetch, begins + fetched, begins))
         at += took
     return Timeline(tuple(spans), agent_from)
 
@@ -189,7 +197,9 @@ def download_progress(span: Span, t: float, pull_s_per_gb: float) -> dict[str, o
     if not span.fetch:
         return None
     rate = GB / pull_s_per_gb if pull_s_per_gb > 0 else float("inf")
-    clock = span.start
+    clock = span.fetch_start
+    if t < clock:
+        return None  # still waiting for its turn at the model store
     for index, (name, size, have) in enumerate(span.fetch, start=1):
         took = (size - have) / rate
         if t < clock + took or index == len(span.fetch):

@@ -93,9 +93,12 @@ def first_boot(world: World, vm: dict[str, Any]) -> None:
     runtime = runtime_of(parse_user_data(vm["guest"].get("user_data")))
     sizes = model_sizes(runtime.models if runtime else [])
     stored = stored_model_bytes(world, vm, sizes)
+    path = store_path(world, vm)
+    held = _held(world, vm["node"], path) if path else {}
     vm["guest"]["models_pull"] = {
-        "store": store_path(world, vm),
+        "store": path,
         "models": sizes,
+        "stored": {name: min(size, held.get(name, 0)) for name, size in sizes.items()},
         "stored_bytes": stored,
         "downloaded_bytes": sum(sizes.values()) - stored,
         "settled": False,

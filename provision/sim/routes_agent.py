@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from provision.sim import guest, model_store, qemu_bridge
+from provision.sim import guest, model_store, qemu_bridge, store_turns
 from provision.sim import vmconfig as vc
 from provision.sim.context import Ctx, Handler, Route
 from provision.sim.guest_disk import baked_record
@@ -30,14 +30,26 @@ def _timing(ctx: Ctx, vm: dict[str, Any]) -> Timing:
     (guest_state.image_skips) and the model bytes the node's store held when that first
     boot began (provision.sim.model_store.first_boot)."""
     began = vm["guest"].get("first_boot_at") or vm["started_at"] or ctx.now
-    pull = vm["guest"].get("models_pull") or {}
     cloud = parse_user_data(vm["guest"].get("user_data"))
+    turn = store_turns.turn(ctx.world, ctx.durations, vm)
     return Timing(
         durations=ctx.durations,
         elapsed=ctx.now - float(began),
         baked=image_skips(cloud, baked_record(vm)),
-        stored_bytes=int(pull.get("stored_bytes", 0)),
+        stored_bytes=store_turns.stored_bytes(vm["guest"].get("models_pull") or {}, turn),
+        models_not_before=turn.wait_until,
+        holders=turn.holders,
     )
+
+
+def _pull(vm: dict[str, Any], timing: Timing) -> dict[str, Any] | None:
+    """The first boot's models_pull with the bytes its turn at the store found there."""
+    pull = vm["guest"].get("models_pull")
+    if not pull:
+        return pull
+    total = sum(int(size) for size in (pull.get("models") or {}).values())
+    stored = max(int(pull.get("stored_bytes", 0)), timing.stored_bytes)
+    return {**pull, "stored_bytes": stored, "downloaded_bytes": max(0, total - stored)}
 
 
 def view(ctx: Ctx) -> tuple[str, dict[str, Any], guest.GuestView]:
@@ -55,6 +67,7 @@ def view(ctx: Ctx) -> tuple[str, dict[str, Any], guest.GuestView]:
         if d in devices and devices[d].get("gpu")
     ]
     record = vm["guest"]
+    timing = _timing(ctx, vm)
     gview = guest.GuestView(
         vmid=int(vmid),
         config=dict(vm["config"]),
@@ -67,8 +80,8 @@ def view(ctx: Ctx) -> tuple[str, dict[str, Any], guest.GuestView]:
         running=True,
         network_config=record["network_config"],
         first_boots=int(record["first_boots"]),
-        models_pull=record.get("models_pull"),
-        timing=_timing(ctx, vm),
+        models_pull=_pull(vm, timing),
+        timing=timing,
         baked=baked_record(vm),
         image_packages=frozenset((vm.get("disk") or {}).get("packages") or ()),
     )

@@ -238,3 +238,32 @@ def test_a_host_without_its_store_any_more_drops_the_stores_virtiofs(sim_from, t
     assert "no changes" in again.stdout and sim.writes(before) == []
     reads = [r["path"] for r in sim.requests()[before:] if "/mapping/dir/" in r["path"]]
     assert reads == ["/api2/json/cluster/mapping/dir/userdata"]  # one read per share left
+
+
+def test_two_vms_coming_up_together_take_turns_at_the_store(sim_from, tmp_path):
+    """`vm up --all` of two GPU VMs of one store with the same model: the guest model
+    takes turns as aihost-state store-lock makes the real guests do (provision/sim/
+    store_turns.py). The VM whose models phase comes second waits for the first (its
+    state file and aihost's progress name it), then finds the model in the store and
+    downloads nothing; the first downloads it all."""
+    sim = sim_from(_fixture(tmp_path, dirs=["/srv/aihost-models"]))
+    sim.control("durations", {"guest_runtime": 0.05, "guest_pull_s_per_gb": 0.4})  # ~2 s
+    vms = {"llm-box": LLM, "llm-two": {**LLM, "gpu": "rtx3060"}}
+    inventory = sim.inventory(tmp_path / "inv.yaml", vms, host=STORE)
+    result = _aihost(inventory, "vm", "up", "--all")
+    assert result.exit_code == 0, result.stderr
+    api = _api(sim)
+    phases = {name: _models_phase(api, name) for name in vms}
+    bytes_of = {name: (p["downloaded_bytes"], p["stored_bytes"]) for name, p in phases.items()}
+    assert sorted(bytes_of.values()) == [(0, LLAMA31_8B), (LLAMA31_8B, 0)], bytes_of
+    (second,) = [name for name, got in bytes_of.items() if got == (0, LLAMA31_8B)]
+    (first,) = set(vms) - {second}
+    waits = [ln for ln in result.stderr.splitlines() if "to finish its download" in ln]
+    assert waits and all(
+        ln.startswith(f"{second}: first boot: waiting for {first} (") for ln in waits
+    )
+    assert not [
+        ln
+        for ln in result.stderr.splitlines()
+        if ln.startswith(f"{second}: first boot: downloading")
+    ]
