@@ -75,32 +75,35 @@ def _held(world: World, node: str, path: str) -> dict[str, int]:
     return stores.setdefault(path, {})
 
 
+def stored_models(
+    world: World, vm_record: dict[str, Any], models: Mapping[str, int] | Iterable[str]
+) -> dict[str, int]:
+    """{name: bytes} of each model the VM finds in its node's model store (0s without a
+    store). models is {name: size in bytes}, or names (sized by guest_models)."""
+    sizes = models if isinstance(models, Mapping) else model_sizes(list(models))
+    path = store_path(world, vm_record)
+    held = _held(world, vm_record["node"], path) if path is not None else {}
+    return {name: min(size, held.get(name, 0)) for name, size in sizes.items()}
+
+
 def stored_model_bytes(
     world: World, vm_record: dict[str, Any], models: Mapping[str, int] | Iterable[str]
 ) -> int:
-    """Bytes of models the VM finds in its node's model store (0 without a store). models
-    is {name: size in bytes}, or names (sized by guest_models)."""
-    sizes = models if isinstance(models, Mapping) else model_sizes(list(models))
-    path = store_path(world, vm_record)
-    if path is None:
-        return 0
-    held = _held(world, vm_record["node"], path)
-    return sum(min(size, held.get(name, 0)) for name, size in sizes.items())
+    """Bytes of models the VM finds in its node's model store (0 without a store)."""
+    return sum(stored_models(world, vm_record, models).values())
 
 
 def first_boot(world: World, vm: dict[str, Any]) -> None:
     """At the start of a first boot: what the models phase will find and download."""
     runtime = runtime_of(parse_user_data(vm["guest"].get("user_data")))
     sizes = model_sizes(runtime.models if runtime else [])
-    stored = stored_model_bytes(world, vm, sizes)
-    path = store_path(world, vm)
-    held = _held(world, vm["node"], path) if path else {}
+    stored = stored_models(world, vm, sizes)
     vm["guest"]["models_pull"] = {
-        "store": path,
+        "store": store_path(world, vm),
         "models": sizes,
-        "stored": {name: min(size, held.get(name, 0)) for name, size in sizes.items()},
-        "stored_bytes": stored,
-        "downloaded_bytes": sum(sizes.values()) - stored,
+        "stored": stored,
+        "stored_bytes": sum(stored.values()),
+        "downloaded_bytes": sum(sizes.values()) - sum(stored.values()),
         "settled": False,
     }
 

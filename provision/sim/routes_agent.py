@@ -9,8 +9,7 @@ from provision.sim import guest, model_store, qemu_bridge, store_turns
 from provision.sim import vmconfig as vc
 from provision.sim.context import Ctx, Handler, Route
 from provision.sim.guest_disk import baked_record
-from provision.sim.guest_state import STATE_PATH, Timing, image_skips
-from provision.sim.guest_userdata import parse_user_data
+from provision.sim.guest_state import STATE_PATH, Timing
 from provision.sim.http import fail, param_fail
 from provision.sim.lifecycle import generated_network, generated_user_data
 from provision.sim.pci import parse_prop
@@ -26,20 +25,11 @@ def _ip(vmid: str, config: dict[str, str]) -> str:
 
 def _timing(ctx: Ctx, vm: dict[str, Any]) -> Timing:
     """How far the VM's first boot is (provision.sim.guest_timeline): seconds since this
-    instance's first boot began, under the guest_* durations, with what the image skips
-    (guest_state.image_skips) and the model bytes the node's store held when that first
-    boot began (provision.sim.model_store.first_boot)."""
+    instance's first boot began, under the guest_* durations, with its turn at the node's
+    model store and the model bytes it finds there (provision.sim.store_turns)."""
     began = vm["guest"].get("first_boot_at") or vm["started_at"] or ctx.now
-    cloud = parse_user_data(vm["guest"].get("user_data"))
     turn = store_turns.turn(ctx.world, ctx.durations, vm)
-    return Timing(
-        durations=ctx.durations,
-        elapsed=ctx.now - float(began),
-        baked=image_skips(cloud, baked_record(vm)),
-        stored_bytes=store_turns.stored_bytes(vm["guest"].get("models_pull") or {}, turn),
-        models_not_before=turn.wait_until,
-        holders=turn.holders,
-    )
+    return store_turns.timing(vm, ctx.durations, ctx.now - float(began), turn)
 
 
 def _pull(vm: dict[str, Any], timing: Timing) -> dict[str, Any] | None:
@@ -48,7 +38,7 @@ def _pull(vm: dict[str, Any], timing: Timing) -> dict[str, Any] | None:
     if not pull:
         return pull
     total = sum(int(size) for size in (pull.get("models") or {}).values())
-    stored = max(int(pull.get("stored_bytes", 0)), timing.stored_bytes)
+    stored = timing.stored_bytes
     return {**pull, "stored_bytes": stored, "downloaded_bytes": max(0, total - stored)}
 
 

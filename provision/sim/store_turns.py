@@ -68,22 +68,31 @@ def stored_bytes(pull: Mapping[str, Any], turn: Turn) -> int:
     )
 
 
+def timing(
+    vm: dict[str, Any], durations: Mapping[str, float], elapsed: float, turn: Turn | None = None
+) -> Timing:
+    """How far the VM's first boot is, elapsed seconds after it began: what its image
+    skips (guest_state.image_skips), the model bytes it finds in the store, and its turn
+    there (None: as if it had the store to itself)."""
+    turn = turn or Turn()
+    cloud = parse_user_data(vm["guest"].get("user_data"))
+    return Timing(
+        durations=durations,
+        elapsed=elapsed,
+        baked=image_skips(cloud, baked_record(vm)),
+        stored_bytes=stored_bytes(vm["guest"].get("models_pull") or {}, turn),
+        models_not_before=turn.wait_until,
+        holders=turn.holders,
+    )
+
+
 def _models_span(
     vm: dict[str, Any], durations: Mapping[str, float], turn: Turn | None = None
 ) -> tuple[float, float] | None:
     """(start, end) of the VM's models phase, absolute (None: it has none), with its turn
     at the store (None: as if it had the store to itself)."""
-    turn = turn or Turn()
-    pull = vm["guest"].get("models_pull") or {}
     cloud = parse_user_data(vm["guest"].get("user_data"))
-    timing = Timing(
-        durations=durations,
-        elapsed=0.0,
-        baked=image_skips(cloud, baked_record(vm)),
-        stored_bytes=stored_bytes(pull, turn),
-        models_not_before=turn.wait_until,
-    )
-    for span in first_boot_line(cloud, timing).spans:
+    for span in first_boot_line(cloud, timing(vm, durations, 0.0, turn)).spans:
         if span.phase == "models" and not span.skipped:
             return _began(vm) + span.start, _began(vm) + span.end
     return None
