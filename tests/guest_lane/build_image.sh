@@ -40,9 +40,15 @@ echo "/dev/vda / ext4 defaults 0 1" >"$root/etc/fstab"
 : >"$root/etc/machine-id"
 rm -f "$root/var/lib/dbus/machine-id"
 echo "debian" >"$root/etc/hostname"
-# The lane runs "without NVIDIA's servers" on every machine, reachable or not: the
-# driver phase must fail for its real reason (repository unreachable) and say so.
-echo "127.0.0.1 developer.download.nvidia.com" >>"$root/etc/hosts"
+# The lane runs without NVIDIA's or the runtimes' servers on every machine, reachable,
+# refused or silently dropped: a phase that needs them fails at once, for its real reason
+# (connection refused) and says so. Where a firewall drops packets instead, a download
+# would wait out curl's connect timeouts and retries (seen: CI's lane ran out of its
+# 30 minutes in the store test's Ollama download).
+for name in developer.download.nvidia.com ollama.com registry.ollama.ai github.com \
+    objects.githubusercontent.com huggingface.co cdn-lfs.huggingface.co; do
+    echo "127.0.0.1 $name" >>"$root/etc/hosts"
+done
 # As Debian's cloud images: C.UTF-8 (cloud-init's locale module then has nothing to
 # generate; with LANG unset it asks for en_US.UTF-8, which Debian's locale-gen ignores).
 echo "LANG=C.UTF-8" >"$root/etc/default/locale"
