@@ -148,3 +148,21 @@ def test_a_broken_document_is_refused_by_the_schema(tmp_path: Path) -> None:
     )
     assert run.returncode != 0
     assert cloud_init_schema_failures([bad]) != []  # and so can the checks of the tests above
+
+
+def test_every_curl_of_every_script_gives_up_on_a_host_that_never_answers(
+    rendered: dict[tuple[Any, ...], Path],
+) -> None:
+    """A firewall that drops packets (no refusal) leaves curl at its own 300 s connect
+    timeout, which --retry counts as transient: six tries, half an hour of first boot.
+    Every curl carries --connect-timeout or --max-time."""
+    calls = 0
+    for path in rendered.values():
+        for text in shell_scripts(yaml.safe_load(path.read_text())).values():
+            for line in text.splitlines():
+                code = line.split("#", 1)[0]
+                if "curl " not in code:
+                    continue
+                calls += 1
+                assert "--connect-timeout" in code or "--max-time" in code, f"{path.name}: {line}"
+    assert calls >= 48
