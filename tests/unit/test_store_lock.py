@@ -18,6 +18,7 @@ from test_render_store import _stored
 from provision.cloudinit import render_user_data
 
 LOCK = ".aihost-download.lock"
+STATE = "/usr/local/sbin/aihost-state"
 
 
 def _stored_box(root: Path) -> Sandbox:
@@ -213,3 +214,48 @@ def test_the_stored_boot_runs_install_then_serve_under_the_lock(tmp_path: Path) 
     assert calls == ["setup install lock=free", "setup serve lock=held"]
     assert box.state()["phases"]["models"]["status"] == "ok"
     assert not (store / LOCK).exists()
+
+
+def test_a_waiter_that_moved_a_fresh_lock_aside_puts_it_back(tmp_path: Path) -> None:
+    """Two waiters take over one stale lock at once: the first removes it and makes its
+    own; the second, which read the stale holder a moment before, then moves that fresh
+    lock aside. It finds a holder it did not judge stale and puts the lock back, so the
+    first keeps it until it releases; the second then takes its turn."""
+    import importlib.util
+    import threading
+
+    store = tmp_path / "store"
+    lock = store / LOCK
+    lock.mkdir(parents=True)
+    (lock / "holder").write_text("first (instance aihost-a-g1, pid 1)\n")  # the fresh lock
+    path = tmp_path / "aihost_state.py"
+    path.write_text(str(files(parse(render_user_data(_stored(), "box").text))[STATE]["content"]))
+    spec = importlib.util.spec_from_file_location("aihost_state_lock", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    real, start = module._holder_stamp, time.monotonic()
+
+    def stale_until_judged(where: str) -> tuple[str | None, int | None]:
+        # What the second waiter read before the first took over: the dead holder, unchanged.
+        if where == str(lock) and time.monotonic() - start < 1.2:
+            return "dead (instance aihost-dead-g1, pid 9)", 1
+        return real(where)
+
+    module._holder_stamp = stale_until_judged
+    seen_by_first: list[str] = []
+
+    def first_finishes() -> None:
+        time.sleep(1.6)
+        seen_by_first.append((lock / "holder").read_text())
+        (lock / "holder").unlink()
+        lock.rmdir()
+
+    finisher = threading.Thread(target=first_finishes)
+    finisher.start()
+    got = module.acquire(str(store), "second (instance aihost-b-g1, pid 2)", poll=0.05, stale=1.0)
+    finisher.join()
+    assert seen_by_first == ["first (instance aihost-a-g1, pid 1)\n"]  # put back, untouched
+    assert got == str(lock)
+    assert (lock / "holder").read_text() == "second (instance aihost-b-g1, pid 2)\n"
+    assert sorted(p.name for p in store.iterdir()) == [LOCK]  # no lock left aside
