@@ -43,8 +43,9 @@ echo "debian" >"$root/etc/hostname"
 # The lane runs without NVIDIA's or the runtimes' servers on every machine, reachable,
 # refused or silently dropped: a phase that needs them fails at once, for its real reason
 # (connection refused) and says so. Where a firewall drops packets instead, a download
-# would wait out curl's connect timeouts and retries (seen: CI's lane ran out of its
-# 30 minutes in the store test's Ollama download).
+# would wait out its connect timeout and retries. (CI's lane once ran out of its 30
+# minutes after test_real_guest's first test, the rest of its output lost; a download
+# waiting on dropped packets is the likely cause, not a proven one.)
 for name in developer.download.nvidia.com ollama.com registry.ollama.ai github.com \
     objects.githubusercontent.com huggingface.co cdn-lfs.huggingface.co; do
     echo "127.0.0.1 $name" >>"$root/etc/hosts"
