@@ -30,19 +30,17 @@ def test_the_next_one_still_runs():
 """
 
 
-def test_an_overrunning_lane_test_fails_with_its_serial_console_and_the_next_runs(
-    tmp_path: Path,
-) -> None:
+def _lane_run(tmp_path: Path, **budgets: str) -> subprocess.CompletedProcess[str]:
+    """pytest over two guest-marked tests with the lane's conftest and these budgets."""
     shutil.copy(LANE / "conftest.py", tmp_path / "conftest.py")
     (tmp_path / "test_lane_budget.py").write_text(TESTS)
     env = {
         **os.environ,
+        **budgets,
         "AIHOST_GUEST_LANE": "1",
-        "AIHOST_GUEST_LANE_BUDGET": "100",
-        "AIHOST_GUEST_TEST_BUDGET": "2",
         "PYTHONPATH": os.pathsep.join([str(LANE), str(ROOT)]),
     }
-    run = subprocess.run(
+    return subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(tmp_path)],
         cwd=tmp_path,
         env=env,
@@ -51,6 +49,12 @@ def test_an_overrunning_lane_test_fails_with_its_serial_console_and_the_next_run
         timeout=60,
         check=False,
     )
+
+
+def test_an_overrunning_lane_test_fails_with_its_serial_console_and_the_next_runs(
+    tmp_path: Path,
+) -> None:
+    run = _lane_run(tmp_path, AIHOST_GUEST_LANE_BUDGET="100", AIHOST_GUEST_TEST_BUDGET="2")
     assert run.returncode == 1, run.stdout + run.stderr
     assert "1 failed, 1 passed" in run.stdout, run.stdout
     assert "LaneTimeout: test_a_guest_that_hangs ran out of its 2 s budget" in run.stdout
@@ -58,22 +62,6 @@ def test_an_overrunning_lane_test_fails_with_its_serial_console_and_the_next_run
 
 
 def test_no_budget_left_fails_the_test_at_once(tmp_path: Path) -> None:
-    shutil.copy(LANE / "conftest.py", tmp_path / "conftest.py")
-    (tmp_path / "test_lane_budget.py").write_text(TESTS)
-    env = {
-        **os.environ,
-        "AIHOST_GUEST_LANE": "1",
-        "AIHOST_GUEST_LANE_BUDGET": "0",
-        "PYTHONPATH": os.pathsep.join([str(LANE), str(ROOT)]),
-    }
-    run = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(tmp_path)],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    run = _lane_run(tmp_path, AIHOST_GUEST_LANE_BUDGET="0")
     assert "2 errors" in run.stdout, run.stdout  # in set-up: neither test ran
     assert "budget is spent before this test" in run.stdout
