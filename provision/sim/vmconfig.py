@@ -7,15 +7,16 @@ import json
 import re
 from typing import Any
 
+from provision.sim import hotplug
 from provision.sim.http import fail
 from provision.sim.pveformats import split_list
 from provision.sim.state import World
 
 # Options a running VM takes at once (qemu-server PVE/QemuServer.pm `$fast_plug_option`,
 # to which every `$confdesc_cloudinit` option is added: citype ... sshkeys, ipconfigN);
-# everything else the simulator keeps in [PENDING] until the next start (`hotplug`: see
-# `_live`). Proxmox records a fast-plugged cloud-init change in [special:cloudinit] for
-# GET .../cloudinit, which the simulator does not serve.
+# the others go through provision.sim.hotplug's branches, and what those skip stays in
+# [PENDING] until the next start. Proxmox records a fast-plugged cloud-init change in
+# [special:cloudinit] for GET .../cloudinit, which the simulator does not serve.
 FAST_PLUG = {
     "description",
     "hookscript",
@@ -157,14 +158,11 @@ def apply_pending(vm: dict[str, Any]) -> None:
 
 def _live(vm: dict[str, Any], key: str, value: str | None) -> bool:
     """Whether a running VM takes this change (value None: a deletion) at once: qemu-server
-    QemuServer.pm `vmconfig_hotplug_pending` applies `$fast_plug_option` keys, and
-    `hotplug` unless the new value or the current one names memory or cpu (a deletion:
-    unless the current one does); the rest stays pending here."""
+    QemuServer.pm `vmconfig_hotplug_pending` applies `$fast_plug_option` keys, then each
+    other key through its own branch (provision.sim.hotplug)."""
     if key in FAST_PLUG or re.fullmatch(r"ipconfig\d+", key):
         return True
-    if key == "hotplug":
-        return not re.search("memory|cpu", f"{value or ''} {vm['config'].get('hotplug', '')}")
-    return False
+    return hotplug.takes_live(vm["config"], key, value)
 
 
 def write(vm: dict[str, Any], changes: dict[str, str], deletes: list[str]) -> None:

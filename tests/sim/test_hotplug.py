@@ -1,5 +1,6 @@
 """What a running VM takes at once and what waits in [PENDING] (qemu-server
-PVE/QemuServer.pm `vmconfig_hotplug_pending`, called by update_vm_api for a running VM)."""
+PVE/QemuServer.pm `vmconfig_hotplug_pending`, called by update_vm_api for a running VM;
+its per-key branches: provision.sim.hotplug)."""
 
 from __future__ import annotations
 
@@ -76,3 +77,51 @@ def test_setting_a_key_drops_its_pending_deletion(sim: Any) -> None:
     vm.config.put(hotplug="network,memory")
     row = _pending(vm)["hotplug"]  # names memory: pending, no longer a deletion
     assert row["pending"] == "network,memory" and "delete" not in row
+
+
+def test_a_nic_is_changed_live_on_its_tap_or_replugged_with_network_hotplug(sim: Any) -> None:
+    """vmconfig_update_net: a new bridge, tag or firewall is made on the tap device even
+    with hot-plug off; a new model or MAC, or a new NIC, needs `network` hot-plug (on by
+    default), else it waits; so does a deletion."""
+    api = sim.api()
+    off = _running(sim, api, 154, hotplug="0")
+    mac = off.config.get()["net0"].split(",")[0]  # virtio=MAC, as stored
+    off.config.put(net0=f"{mac},bridge=vmbr0,firewall=1,tag=20")
+    assert _pending(off) == {} and "tag=20" in off.config.get(current=1)["net0"]
+    off.config.put(net0=f"e1000={mac.split('=')[1]},bridge=vmbr0")
+    off.config.put(net1="virtio,bridge=vmbr0")
+    assert set(_pending(off)) == {"net0", "net1"}
+    off.config.put(delete="net1")
+    assert "net1" not in _pending(off)  # a pending value is only dropped
+    default = _running(sim, api, 155)
+    default.config.put(net0="e1000,bridge=vmbr0", net1="virtio,bridge=vmbr0")
+    current = default.config.get(current=1)
+    assert current["net0"].startswith("e1000=") and "net1" in current
+    assert _pending(default) == {}
+    default.config.put(delete="net1")
+    assert "net1" not in default.config.get(current=1)
+    unplug_off = _running(sim, api, 156, hotplug="disk")
+    unplug_off.config.put(delete="net0")
+    assert _pending(unplug_off)["net0"]["delete"] == 1
+
+
+def test_agent_balloon_cgroup_and_tablet_follow_their_branches(sim: Any) -> None:
+    """vmconfig_update_agent: only fstrim_cloned_disks changes live, and only on a VM whose
+    agent setting is there (a first one, or a deletion, waits); balloon: live unless the
+    device is turned on or off; cpuunits and cpulimit: the cgroup, live; tablet: needs
+    `usb` hot-plug."""
+    api = sim.api()
+    vm = _running(sim, api, 157, agent="1", balloon="1024", hotplug="network")
+    vm.config.put(agent="enabled=1,fstrim_cloned_disks=1", balloon="512", cpuunits="200")
+    vm.config.put(cpulimit="2")
+    current = vm.config.get(current=1)
+    assert current["agent"] == "enabled=1,fstrim_cloned_disks=1" and current["balloon"] == 512
+    # check_type: an integer comes back as a number, a `number` (cpulimit) as its string
+    assert (current["cpuunits"], current["cpulimit"], _pending(vm)) == (200, "2", {})
+    vm.config.put(agent="1,type=isa", balloon="0", tablet="0")
+    assert set(_pending(vm)) == {"agent", "balloon", "tablet"}
+    vm.config.put(delete="agent,cpuunits")
+    assert _pending(vm)["agent"]["delete"] == 1 and "cpuunits" not in vm.config.get(current=1)
+    first = _running(sim, api, 158, delete="agent")  # the template has one
+    first.config.put(agent="1")
+    assert _pending(first)["agent"]["pending"] == "1"
