@@ -1,5 +1,6 @@
 """A running VM whose restart failed keeps its cold changes in Proxmox's [PENDING]: a
-re-run sees them (GET .../pending) and restarts it, instead of calling it converged."""
+re-run sees them (GET .../pending) and restarts it, instead of calling it converged. A
+change Proxmox makes live (a NIC's bridge) leaves nothing there, and restarts nothing."""
 
 from __future__ import annotations
 
@@ -63,3 +64,24 @@ def test_vm_plan_shows_the_restart_a_pending_change_needs(sim, tmp_path):
     assert [a["kind"] for a in actions] == ["restart", "verify"]
     assert actions[0]["summary"] == "restart to apply pending: memory"
     assert "memory" in _pending(sim, vmid)  # planning wrote nothing
+
+
+def test_a_bridge_change_is_made_live_and_the_rerun_is_converged(sim, tmp_path):
+    """A running VM moved to another bridge and VLAN: Proxmox makes the change on the tap
+    device (qemu-server vmconfig_update_net), with the NIC's MAC kept, so nothing waits
+    in [PENDING] and neither this run nor the next restarts the VM."""
+    inventory = sim.inventory(tmp_path / "inv.yaml", {"llm-box": LLM})
+    first = run_aihost("-i", str(inventory), "-o", "json", "vm", "up", "llm-box")
+    assert first.exit_code == 0, first.stderr
+    vmid = int(first.json()["vmid"])
+    mac = _api(sim, "GET", f"/nodes/pve1/qemu/{vmid}/config")["net0"].split(",")[0]
+    sim.inventory(inventory, {"llm-box": {**LLM, "network": {"bridge": "vmbr1", "vlan": 20}}})
+    moved = run_aihost("-i", str(inventory), "vm", "up", "llm-box")
+    assert moved.exit_code == 0, moved.stderr
+    assert "restart" not in moved.stderr
+    assert _pending(sim, vmid) == {}
+    net0 = _api(sim, "GET", f"/nodes/pve1/qemu/{vmid}/config", current=1)["net0"]
+    assert net0 == f"{mac},bridge=vmbr1,tag=20"
+    again = run_aihost("-i", str(inventory), "vm", "up", "llm-box")
+    assert again.exit_code == 0, again.stderr
+    assert "no changes" in again.stdout and "restart" not in again.stderr
