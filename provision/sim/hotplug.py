@@ -18,17 +18,21 @@ What the simulator follows:
   unless the current value is 0.
 - `cpuunits`, `cpulimit`: the VM's cgroup, always live.
 - `tablet`: needs `usb`.
+- a CD-ROM drive given another medium (an ISO or none): `vmconfig_update_disk` changes
+  it live (`change_medium`), whatever the hot-plug features.
 - `hotplug`: live unless its new or current value names memory or cpu.
 Simplified: `memory` and `vcpus` (need `memory`/`cpu` hot-plug, with DIMM and NUMA
-checks the simulator does not model), `usbN` and drives (media changes, disk hot-plug,
-unused-disk registration, the cloud-init drive) stay pending; hot-plug errors
-("hotplug problem - ...") are not raised.
+checks the simulator does not model), `usbN`, and every other drive change (disk
+hot-plug and unplug, unused-disk registration, throttling, the cloud-init drive) stay
+pending; hot-plug errors ("hotplug problem - ...") are not raised.
 """
 
 from __future__ import annotations
 
 import re
 
+from provision.sim.cicustom import is_cloudinit_volume
+from provision.sim.fixture import DISK_KEY
 from provision.sim.netnorm import NIC_MODELS
 
 DEFAULT_FEATURES = "network,disk,usb"
@@ -71,7 +75,16 @@ def takes_live(config: dict[str, str], key: str, value: str | None) -> bool:
         return True
     if key == "tablet":
         return "usb" in have
+    if DISK_KEY.fullmatch(key):
+        return value is not None and old is not None and _medium(old) and _medium(value)
     return False
+
+
+def _medium(value: str) -> bool:
+    """A CD-ROM drive with an image or none, not the cloud-init drive (drive_is_cdrom
+    without drive_is_cloudinit)."""
+    parts = value.split(",")
+    return "media=cdrom" in parts[1:] and not is_cloudinit_volume(parts[0])
 
 
 def _parse_net(value: str) -> dict[str, str]:

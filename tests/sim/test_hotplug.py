@@ -125,3 +125,18 @@ def test_agent_balloon_cgroup_and_tablet_follow_their_branches(sim: Any) -> None
     first = _running(sim, api, 158, delete="agent")  # the template has one
     first.config.put(agent="1")
     assert _pending(first)["agent"]["pending"] == "1"
+
+
+def test_a_cd_rom_gets_its_new_medium_live_other_drives_wait(sim: Any, tmp_path: Any) -> None:
+    """vmconfig_update_disk: a CD-ROM given another ISO is changed live (change_medium),
+    even with hot-plug off; ide drives are never hot-plugged, so a new one waits."""
+    api = sim.api()
+    for name in ("a.iso", "b.iso"):
+        (tmp_path / name).write_bytes(b"\0" * 2048)
+        with (tmp_path / name).open("rb") as handle:
+            upload = api.nodes(NODE).storage("local").upload.post(content="iso", filename=handle)
+            assert sim.wait(api, upload)["exitstatus"] == "OK"
+    vm = _running(sim, api, 159, hotplug="0", ide3="local:iso/a.iso,media=cdrom")
+    vm.config.put(ide3="local:iso/b.iso,media=cdrom", ide1="local:iso/a.iso,media=cdrom")
+    assert vm.config.get(current=1)["ide3"] == "local:iso/b.iso,media=cdrom"
+    assert set(_pending(vm)) == {"ide1"}
