@@ -35,19 +35,25 @@ def power_actions(state: VmState) -> list[Action]:
     if state.running:
         cold = [c.key for c in state.changes if COLD_KEYS.match(c.key)]
         pending = [k for k in restart_pending(state) if k not in cold]
-        summary = _restart_summary(cold, pending, state.reprovision)
+        summary = _restart_summary(cold, pending, state.reprovision, state.stale_guest)
         return [Action("restart", summary, timeout=timeout)] if summary else []
     return [Action("start", f"start (timeout {timeout} s)", timeout=timeout)]
 
 
-def _restart_summary(cold: list[str], pending: list[str], reprovision: bool) -> str | None:
-    """Why a running VM restarts ("restart to apply: cores; pending: memory"), or None."""
+def _restart_summary(
+    cold: list[str], pending: list[str], reprovision: bool, stale: str | None
+) -> str | None:
+    """Why a running VM restarts ("restart to apply: cores; pending: memory"), or None;
+    stale: the older instance the guest still runs (an earlier re-provision's restart
+    failed), which a restart brings to the current one."""
     if pending and not cold:
         return "restart to apply pending: " + ", ".join(pending)
     if cold:
         return "restart to apply: " + "; ".join(
             [", ".join(cold)] + (["pending: " + ", ".join(pending)] if pending else [])
         )
+    if stale:
+        return f"restart to apply: re-provision (the guest still runs {stale})"
     return "restart to apply: re-provision" if reprovision else None
 
 

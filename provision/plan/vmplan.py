@@ -51,6 +51,7 @@ class Actual:
     user_data_pending: bool = False
     gpus: dict[str, GpuFacts] = field(default_factory=dict)  # GPUs to attach, by name
     pending: tuple[str, ...] = ()  # keys in Proxmox's [PENDING]: applied at the next start
+    stale_guest: str | None = None  # the older instance the running guest still runs
 
 
 @dataclass(frozen=True)
@@ -87,6 +88,7 @@ class VmState:
     blocked: list[str] = field(default_factory=list)  # plan_only: what vm up would refuse
     started_config: dict[str, Any] = field(default_factory=dict)  # config after the changes
     pending: tuple[str, ...] = ()  # keys in Proxmox's [PENDING] (config shows them applied)
+    stale_guest: str | None = None  # the older instance the running guest still runs
 
     @property
     def vmid(self) -> int | None:
@@ -178,6 +180,7 @@ def plan_vm(
         started_config=started,
         deferred=list(options.deferred),
         pending=actual.pending,
+        stale_guest=actual.stale_guest,
     )
     state.gpu_attach = gpus_to_attach(desired, gpus, changes)
     facts = {g: actual.gpus.get(g, GpuFacts()) for g in state.gpu_attach}

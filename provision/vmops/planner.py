@@ -45,7 +45,7 @@ from provision.pve.cluster import VmInfo
 from provision.pve.node import Node
 from provision.pve.pci import GpuRef
 from provision.pve.session import Session
-from provision.vmops import twins
+from provision.vmops import stale_guest, twins
 from provision.vmops.bake_note import template_notes
 from provision.vmops.locate import locate_vm, managed_on_node, require_not_out_of_reach
 from provision.vmops.store import read_store, store_mapping
@@ -126,7 +126,8 @@ def read_actual(
     )
     attach = gpus_to_attach(desired, refs, changes_for(desired, actual, refs))
     gpus = _gpu_facts(session, desired, info.vmid if info else desired.vmid, attach)
-    return replace(actual, gpus=gpus, pending=pending)
+    stale = stale_guest.stale_instance(client, info, desired.name, actual)
+    return replace(actual, gpus=gpus, pending=pending, stale_guest=stale)
 
 
 def _with_delivery(

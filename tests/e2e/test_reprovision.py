@@ -125,3 +125,24 @@ def test_a_restart_that_fails_after_an_ok_reboot_is_reported(sim, tmp_path, deli
     assert not any("/agent/" in p for p in paths)  # no guest wait on a stopped VM
     status = _api(sim, "GET", f"/nodes/pve1/qemu/{vmid}/status/current")
     assert status["status"] == "stopped"
+
+
+def test_a_reprovision_whose_reboot_failed_is_finished_by_the_next_run(sim, tmp_path, delivery):
+    """The new generation is in the description and the new meta-data on the node at once
+    (fast-plugged, nothing in [PENDING]) while the reboot task fails and the VM runs on:
+    the re-run asks the guest which instance it runs, restarts it onto the new one, and
+    the run after that has nothing to do."""
+    inventory, vmid = _first_up(sim, tmp_path, delivery)
+    sim.control("faults", {"kind": "task_error", "task": "qmreboot", "message": "guest hung"})
+    failed = _run(inventory, "vm", "up", "llm-box", "--reprovision")
+    assert failed.exit_code != 0 and "guest hung" in failed.stderr
+    boots, instance, description = _facts(sim, vmid)
+    assert (boots, instance) == (1, "aihost-llm-box-g1") and "generation: 2" in description
+    plan = _run(inventory, "vm", "plan", "llm-box")
+    assert "restart to apply: re-provision (the guest still runs aihost-llm-box-g1)" in plan.stdout
+    again = _run(inventory, "vm", "up", "llm-box")
+    assert again.exit_code == 0, again.stderr
+    assert "done (restart)" in again.stdout
+    assert _facts(sim, vmid)[:2] == (2, "aihost-llm-box-g2")
+    converged = _run(inventory, "vm", "up", "llm-box")
+    assert converged.exit_code == 0 and "no changes" in converged.stdout
