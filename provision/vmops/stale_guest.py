@@ -22,7 +22,7 @@ from provision.plan.vmplan import Actual
 from provision.pve.api import Api
 from provision.pve.cluster import VmInfo
 from provision.pve.node import Node
-from provision.pve.vmconfig import normalize_bool, parse_property_string
+from provision.pve.vmconfig import is_true, parse_property_string
 
 
 def stale_instance(client: Api, info: VmInfo | None, vm_name: str, actual: Actual) -> str | None:
@@ -44,5 +44,4 @@ def stale_instance(client: Api, info: VmInfo | None, vm_name: str, actual: Actua
 
 def _agent_on(config: dict[str, Any]) -> bool:
     """The VM's `agent` option enables the guest agent (its default key `enabled`)."""
-    enabled = parse_property_string(str(config.get("agent", "0")), "enabled").get("enabled")
-    return normalize_bool(enabled or "0") == "1"
+    return is_true(parse_property_string(str(config.get("agent", "0")), "enabled").get("enabled"))
