@@ -33,10 +33,11 @@ import re
 
 from provision.sim.cicustom import is_cloudinit_volume
 from provision.sim.fixture import DISK_KEY
-from provision.sim.netnorm import NIC_MODELS
+from provision.sim.guest_net import property_flags
+from provision.sim.netnorm import NET_KEY, NIC_MODELS
+from provision.sim.pveformats import split_list
 
 DEFAULT_FEATURES = "network,disk,usb"
-_NET = re.compile(r"net\d+")
 # vmconfig_update_net: keys whose change needs the NIC unplugged and plugged again
 _REPLUG_STRINGS = ("model", "macaddr")
 _REPLUG_NUMBERS = ("queues", "mtu")
@@ -51,7 +52,7 @@ def features(hotplug: str | None) -> set[str]:
         return set()
     if value == "1":
         value = DEFAULT_FEATURES
-    return {f for f in re.split(r"[,;\s]+", value) if f}
+    return set(split_list(value))
 
 
 def takes_live(config: dict[str, str], key: str, value: str | None) -> bool:
@@ -61,7 +62,7 @@ def takes_live(config: dict[str, str], key: str, value: str | None) -> bool:
     old = config.get(key)
     if key == "hotplug":
         return not re.search("memory|cpu", f"{value or ''} {old or ''}")
-    if _NET.fullmatch(key):
+    if NET_KEY.fullmatch(key):
         if value is None or old is None:
             return "network" in have
         return "network" in have or not _needs_replug(_parse_net(old), _parse_net(value))
@@ -121,12 +122,7 @@ def _agent_change_is_live(old: str | None, new: str) -> bool:
 
 def _agent(value: str) -> dict[str, str]:
     """parse_guest_agent: the property string, `enabled` its default key, booleans as 1/0."""
-    fields: dict[str, str] = {}
-    for part in value.split(","):
-        name, sep, val = part.partition("=")
-        if name:
-            fields[name if sep else "enabled"] = _boolean(val if sep else name)
-    return fields
+    return {k: _boolean(v) for k, v in property_flags(value, "enabled").items()}
 
 
 def _balloon_on(value: str | None) -> bool:
