@@ -39,7 +39,7 @@ def network_interfaces(view: GuestView) -> list[dict[str, Any]]:
         (int(k[3:]), v) for k, v in view.config.items() if k.startswith("net") and k[3:].isdigit()
     )
     for index, value in nets:
-        mac = _mac(value, view.vmid, index)
+        mac = mac_of(value, view.vmid, index)
         addrs: list[tuple[str, str, int]] = []
         ip = _address(view, index)
         if ip is not None:
@@ -70,7 +70,9 @@ def _iface(name: str, mac: str, addrs: list[tuple[str, str, int]]) -> dict[str, 
     }
 
 
-def _mac(net_value: str, vmid: int, index: int) -> str:
+def mac_of(net_value: str, vmid: int, index: int) -> str:
+    """The MAC address of a netN value (lower-case); one derived from vmid and index when
+    the value names none."""
     props = property_flags(net_value, "model")
     mac = props.get("macaddr") or next((v for v in props.values() if _MAC.fullmatch(v)), None)
     if mac is None:

@@ -2,13 +2,24 @@
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from pathlib import Path
 from typing import Any
 
-from provision.sim import cicustom, faults, guest, model_store, pci, virtiofs
+from provision.sim import (
+    cicustom,
+    faults,
+    guest,
+    guest_net,
+    guest_netcfg,
+    model_store,
+    pci,
+    virtiofs,
+)
 from provision.sim.cidata import read_cidata_iso
 from provision.sim.fixture import DISK_KEY
+from provision.sim.netnorm import NET_KEY
 from provision.sim.state import World
 from provision.sim.storage import file_path, free_volume
 from provision.sim.tasks import new_task
@@ -162,6 +173,7 @@ def _run(
         record["first_boot_at"] = at  # cloud-init's first boot of this instance begins
     record["first_boots"] = boots
     record["instance_id"] = current
+    guest_netcfg.after_boot(record, new_instance=boots != before)
     if record["first_boots"] != before:  # a first boot: its models phase meets the store
         model_store.first_boot(world, vm)
 
@@ -189,16 +201,26 @@ def generated_user_data(config: dict[str, str]) -> str:
 
 
 def generated_network(config: dict[str, str]) -> str:
-    """A NoCloud network-config (version 1) from ipconfigN, as Proxmox writes it."""
+    """The NoCloud network-config (version 1) Proxmox writes from netN and ipconfigN
+    (qemu-server src/PVE/QemuServer/Cloudinit.pm `nocloud_network`: each NIC with an
+    ipconfig, named ethN, matched by its MAC; a static address split into address and
+    netmask). The nameserver entry is left out: the guest model has no resolver."""
     lines = ["version: 1", "config:"]
-    for key in sorted(k for k in config if k.startswith("ipconfig")):
-        index = key.removeprefix("ipconfig")
-        opts = pci.parse_prop(config[key])
-        lines += ["    - type: physical", f"      name: eth{index}", "      subnets:"]
-        if opts.get("ip", "dhcp") == "dhcp":
+    for key in sorted(k for k in config if NET_KEY.fullmatch(k)):
+        index = key.removeprefix("net")
+        ipconfig = config.get(f"ipconfig{index}")
+        if not ipconfig:
+            continue
+        opts = pci.parse_prop(ipconfig)
+        mac = guest_net.mac_of(config[key], 0, int(index))
+        lines += ["    - type: physical", f"      name: eth{index}", f"      mac_address: '{mac}'"]
+        lines.append("      subnets:")
+        if "ip" in opts and opts["ip"] == "dhcp":
             lines.append("      - type: dhcp4")
-        else:
-            lines += ["      - type: static", f"        address: '{opts['ip']}'"]
+        elif "ip" in opts:
+            address = ipaddress.IPv4Interface(opts["ip"])
+            lines += ["      - type: static", f"        address: '{address.ip}'"]
+            lines.append(f"        netmask: '{address.netmask}'")
             if "gw" in opts:
                 lines.append(f"        gateway: '{opts['gw']}'")
     return "\n".join(lines) + "\n"

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from provision.sim import guest, model_store, qemu_bridge, store_turns
+from provision.sim import guest, guest_net, guest_netcfg, model_store, qemu_bridge, store_turns
 from provision.sim import vmconfig as vc
 from provision.sim.context import Ctx, Handler, Route
 from provision.sim.guest_disk import baked_record
@@ -15,10 +15,17 @@ from provision.sim.lifecycle import generated_network, generated_user_data
 from provision.sim.pci import parse_prop
 
 
-def _ip(vmid: str, config: dict[str, str]) -> str:
-    ip = parse_prop(config.get("ipconfig0", "")).get("ip", "dhcp")
-    if ip != "dhcp" and "/" in ip:
-        return ip.split("/")[0]
+def _ip(vmid: str, vm: dict[str, Any]) -> str | None:
+    """The first NIC's IPv4 address (with prefix): what the network-config applied at the
+    guest's boots gave it (provision.sim.guest_netcfg), or the simulator's DHCP lease."""
+    record, config = vm["guest"], vm["config"]
+    if "network_applied" in record:
+        mac = guest_net.mac_of(config.get("net0", ""), int(vmid), 0)
+        found = guest_netcfg.first_nic_address(record["network_applied"], "eth0", mac)
+    else:  # a fixture's VM, running before the simulator saw it boot: its ipconfig0
+        found = parse_prop(config.get("ipconfig0", "")).get("ip", guest_netcfg.DHCP)
+    if found != guest_netcfg.DHCP:
+        return found
     number = int(vmid)
     return f"10.10.{(number // 250) % 250}.{number % 250 + 2}"
 
@@ -66,7 +73,7 @@ def view(ctx: Ctx) -> tuple[str, dict[str, Any], guest.GuestView]:
         gpus=gpus,
         seconds_since_start=ctx.now - float(vm["started_at"] or ctx.now),
         boot_delay=float(ctx.durations.get("boot", 0.0)),
-        ip=_ip(vmid, vm["config"]),
+        ip=_ip(vmid, vm),
         running=True,
         network_config=record["network_config"],
         first_boots=int(record["first_boots"]),
