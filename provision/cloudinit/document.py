@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 
 ENTRY = "user-data.yaml.j2"
 LIST_KEYS = ("users", "packages", "write_files", "bootcmd", "runcmd")
-MAP_KEYS = ("apt", "power_state")
+MAP_KEYS = ("apt", "power_state", "updates")
 SCALAR_KEYS = ("hostname", "ssh_pwauth", "package_update", "package_upgrade", "final_message")
 ALLOWED_KEYS = frozenset(LIST_KEYS + MAP_KEYS + SCALAR_KEYS)
 

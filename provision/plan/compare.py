@@ -114,20 +114,25 @@ def _hostpci(want: str, have: str) -> bool:
 
 
 def _net0(want: str, have: str) -> str | None:
-    """Compare model, bridge and VLAN; keep the existing MAC address when rewriting."""
+    """Compare model, bridge and VLAN; keep the existing MAC address when rewriting,
+    unless want names one (a new VM's, which its ISO's network-config matches)."""
     w = parse_property_string(want)
     h = parse_property_string(have)
     models = ("virtio", "e1000", "e1000e", "rtl8139", "vmxnet3")
     have_model = next((m for m in models if m in h), None)
     want_model = next(m for m in models if m in w)
+    mac = h.get(have_model) if have_model else None
+    want_mac = w.get(want_model) or None
     same = (
         have_model == want_model
         and h.get("bridge") == w.get("bridge")
         and h.get("tag") == w.get("tag")
+        and (want_mac is None or (mac or "").lower() == want_mac.lower())
     )
     if same:
         return None
-    mac = h.get(have_model) if have_model else None
+    if want_mac is not None:
+        return want
     head = f"{want_model}={mac}" if mac else want_model
     rest = ",".join(f"{k}={v}" for k, v in w.items() if k != want_model)
     return f"{head},{rest}"

@@ -4,13 +4,18 @@ for that VM (SSH with a key or password when the inventory sets one up, else the
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from provision.errors import ApiError
 from provision.guest.agent import GuestAgent
 from provision.inventory.model import Vm
 from provision.pve.client import PveClient
 from provision.pve.node import Node
+
+if TYPE_CHECKING:
+    from provision.guest.verify import GuestReport
+    from provision.plan.vmplan import VmState
+    from provision.pve.session import Session
 
 LOOPBACK = ("127.0.0.1", "::1")
 
@@ -65,3 +70,31 @@ def access_for(vm: Vm, vmid: int | None, address: str | None) -> Access:
             "user.ssh_keys to the inventory)"
         )
     return Access(address, endpoint, way_in)
+
+
+def static_ip_warnings(vm: Vm, reported: list[str] | None) -> list[str]:
+    """A warning when the guest's verified addresses (reported) lack the static IP the
+    inventory gives it: the user would be sent to an address nobody answers on."""
+    static = static_address(vm)
+    if static is None or reported is None or static in reported:
+        return []
+    has = ", ".join(reported) or "no IPv4 address"
+    return [
+        f"the guest does not have its static IP {static} (it reports {has}); "
+        "see /var/log/cloud-init.log in the VM"
+    ]
+
+
+def vm_access(session: Session, state: VmState, vmid: int, report: GuestReport | None) -> Access:
+    """Address, endpoint and way in: the address from the guest's report (its static IP
+    when it has that one), the inventory's static IP, or one agent read when the VM runs
+    (a converged re-run too)."""
+    vm = session.inv.vms[state.desired.name]
+    static = static_address(vm)
+    reported = report.addresses if report else []
+    address = static if static in reported else (reported[0] if reported else static)
+    started = any(a.kind == "start" for a in state.plan.actions)
+    if address is None and report is None and (state.running or started):
+        client = session.client(state.desired.host_name)
+        address = guest_address(client, state.desired.node, vmid)
+    return access_for(vm, vmid, address)

@@ -20,7 +20,7 @@ from provision.pve.node import Node
 from provision.pve.pci import GpuRef, names_any
 from provision.pve.session import Background, Session
 from provision.pve.vm import Vm
-from provision.vmops.access import Access, access_for, guest_address, static_address
+from provision.vmops.access import static_ip_warnings, vm_access
 from provision.vmops.leases import HeldLeases
 from provision.vmops.make import make_vm, remove_fresh
 from provision.vmops.outcome import UpOptions, UpResult
@@ -61,7 +61,7 @@ def apply_plan(session: Session, state: VmState, options: UpOptions) -> UpResult
     plan = state.plan
     if not plan.changes_anything:
         if options.wait and state.vmid is not None and not state.deferred:
-            run.result.access = _access(session, state, state.vmid, None)
+            run.result.access = vm_access(session, state, state.vmid, None)
         return run.result
     with run.leases:
         for action in plan.actions:
@@ -71,7 +71,9 @@ def apply_plan(session: Session, state: VmState, options: UpOptions) -> UpResult
         _step(run, "upload-user-data", partial(_upload_ended, run))
     _remove_stale_isos(run)
     if options.wait and not state.deferred:
-        run.result.access = _access(session, state, run.vm.vmid, run.result.report)
+        report, vm = run.result.report, session.inv.vms[state.desired.name]
+        run.result.access = vm_access(session, state, run.vm.vmid, report)
+        run.result.warnings += static_ip_warnings(vm, report.addresses if report else None)
     return run.result
 
 
@@ -282,16 +284,3 @@ def _verify(session: Session, state: VmState, vmid: int, options: UpOptions) -> 
         models=models,
         instance_id=instance_id(desired.name, state.generation),
     )
-
-
-def _access(session: Session, state: VmState, vmid: int, report: GuestReport | None) -> Access:
-    """Address, endpoint and way in: the address from the guest's report, the inventory
-    (a static IP), or one agent read when the VM runs (a converged re-run too)."""
-    vm = session.inv.vms[state.desired.name]
-    reported = report.addresses[0] if report and report.addresses else None
-    address = reported or static_address(vm)
-    started = any(a.kind == "start" for a in state.plan.actions)
-    if address is None and report is None and (state.running or started):
-        client = session.client(state.desired.host_name)
-        address = guest_address(client, state.desired.node, vmid)
-    return access_for(vm, vmid, address)

@@ -10,10 +10,10 @@ from typing import Any
 
 from provision.cloudinit.render import render_meta_data
 from provision.delivery.iso import remove_volumes, upload_iso
-from provision.delivery.network import network_config
-from provision.delivery.plan import plan_delivery
+from provision.delivery.network import mac_of, needs_network_config, network_config
+from provision.delivery.plan import delivery_mode, plan_delivery
 from provision.delivery.snippets import remove_snippets, upload_snippets
-from provision.errors import ApiError, GuestError, InputError, WaitTimeout
+from provision.errors import AihostError, ApiError, GuestError, InputError, WaitTimeout
 from provision.guest.agent import GuestAgent
 from provision.guest.firstboot import read_state
 from provision.inventory.model import Recipe
@@ -71,18 +71,22 @@ def bake_config(session: Session, recipe: Recipe) -> dict[str, Any]:
 
 
 def _delivery(
-    session: Session, name: str, recipe: Recipe, user_data: str, digest: str
+    session: Session, vm: Vm, name: str, recipe: Recipe, user_data: str, digest: str
 ) -> dict[str, Any]:
-    """Put the bake's cloud-init files where the node reads them; the config naming them."""
+    """Put the bake's cloud-init files where the node reads them; the config naming them.
+    An ISO's network-config names the bake VM's MAC address, as Proxmox's own does."""
     inv, vm_name = session.inv, f"bake-{name}"
     files = {
         "user-data": user_data.encode(),
         "meta-data": render_meta_data(vm_name, f"aihost-bake-{digest[:16]}").encode(),
     }
-    network = network_config(recipe)
-    if network:
-        files["network-config"] = network.encode()
     client = session.client(recipe.host)
+    if needs_network_config(recipe) and delivery_mode(inv.hosts[recipe.host]) == "iso":
+        mac = mac_of(str(vm.config().get("net0", "")))
+        network = network_config(recipe, mac) if mac is not None else None
+        if network is None:
+            raise AihostError(f"bake {name}: VM {vm.vmid} has no MAC address on net0")
+        files["network-config"] = network.encode()
     plan = plan_delivery(inv, vm_name, recipe.host, client, files)
     if plan.mode == "snippet":
         upload_snippets(inv, recipe.host, plan.snippets)
@@ -142,7 +146,9 @@ def configure_and_start(
     session: Session, vm: Vm, name: str, recipe: Recipe, user_data: str, digest: str
 ) -> None:
     """Deliver the bake user-data, grow the disk to the recipe's size, start the VM."""
-    vm.write(_delivery(session, name, recipe, user_data, digest), what="attach the bake user-data")
+    vm.write(
+        _delivery(session, vm, name, recipe, user_data, digest), what="attach the bake user-data"
+    )
     if _smaller(vm, recipe.disk_gb):
         vm.resize("scsi0", f"{recipe.disk_gb}G")
     session.progress(f"bake {name}: starting VM {vm.vmid}")

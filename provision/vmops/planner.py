@@ -22,7 +22,7 @@ from provision.delivery.generation import (
     with_generation,
 )
 from provision.delivery.iso import iso_prefix
-from provision.delivery.network import network_config
+from provision.delivery.network import iso_network
 from provision.delivery.plan import plan_delivery
 from provision.errors import ConflictError, InputError
 from provision.gpu.claim import check_mapped
@@ -145,7 +145,8 @@ def _with_delivery(
     name = desired.name
     recorded = generation_of(config.get("description")) if info is not None else None
     generation = (recorded or 1) + (1 if reprovision and info is not None else 0)
-    files = _cloud_files(session.inv, name, generation, model_store)
+    network, net0 = iso_network(session.inv, desired, config if info is not None else None)
+    files = _cloud_files(session.inv, name, generation, model_store, network)
     # the user-data the guest was provisioned with stays recorded until a re-provision
     current = user_data_digest(files["user-data"])
     kept = provisioned_digest(config.get("description")) if recorded == generation else None
@@ -165,6 +166,8 @@ def _with_delivery(
             session.node_storages, desired.host_name, session.inv.node_of(desired.host_name)
         ),
     )
+    if net0 is not None:  # a new VM's MAC address, named by its ISO's network-config
+        delivery.config["net0"] = net0
     return Actual(
         info=info,
         template=template,
@@ -265,7 +268,7 @@ def _existing_config(
 
 
 def _cloud_files(
-    inv: Inventory, vm_name: str, generation: int, model_store: bool = True
+    inv: Inventory, vm_name: str, generation: int, model_store: bool, network: str | None
 ) -> dict[str, bytes]:
     rendered = render_user_data(
         inv, vm_name, instance_id=instance_id(vm_name, generation), model_store=model_store
@@ -274,10 +277,7 @@ def _cloud_files(
         "user-data": rendered.text.encode(),
         "meta-data": meta_data(vm_name, generation).encode(),
     }
-    network = network_config(inv.vms[vm_name])
-    if network:
-        files["network-config"] = network.encode()
-    return files
+    return files | ({"network-config": network.encode()} if network else {})
 
 
 def _find_source(session: Session, desired: DesiredVm) -> VmInfo | None:

@@ -1,5 +1,5 @@
 """Cloud-init delivery pieces: the cidata ISO (read back by genisoimage's isoinfo),
-the provisioning generation and the NoCloud network-config."""
+and the provisioning generation."""
 
 from __future__ import annotations
 
@@ -12,8 +12,6 @@ import yaml
 
 from provision.delivery.generation import generation_of, instance_id, meta_data, with_generation
 from provision.delivery.iso import build_cidata_iso, content_digest
-from provision.delivery.network import network_config
-from provision.inventory import parse_inventory
 
 USER_DATA = b"#cloud-config\npackages: [qemu-guest-agent]\n"
 
@@ -71,21 +69,3 @@ def test_generation_line_keeps_the_users_description():
 def test_generation_line_replaces_the_creation_mark_and_the_claim():
     made = "aihost-creating: op=0123456789ab vm=box by=me@here:1\naihost-claim: making"
     assert with_generation(made, 1) == "aihost-generation: 1\n"
-
-
-def test_network_config_for_static_and_dhcp():
-    inv = parse_inventory(
-        "hosts: {pve1: {api: sim}}\n"
-        "vms:\n"
-        "  a: {host: pve1, template: t}\n"
-        "  b: {host: pve1, template: t, network: {ip: 10.1.2.3/24, gateway: 10.1.2.1,"
-        " nameserver: 10.1.2.53}}\n",
-        "x",
-    )
-    assert network_config(inv.vms["a"]) is None
-    config = yaml.safe_load(network_config(inv.vms["b"]) or "")
-    nic = config["ethernets"]["nic0"]
-    assert config["version"] == 2
-    assert nic["addresses"] == ["10.1.2.3/24"]
-    assert nic["routes"] == [{"to": "default", "via": "10.1.2.1"}]
-    assert nic["nameservers"] == {"addresses": ["10.1.2.53"]}

@@ -23,6 +23,7 @@ TOP_KEYS_GPU_OLLAMA = {
     "write_files",
     "runcmd",
     "power_state",
+    "updates",
 }
 SAFE = [v for v in HOSTILE if "\u2028" not in v and "\x7f" not in v]
 
