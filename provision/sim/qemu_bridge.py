@@ -2,12 +2,13 @@
 guest booted in QEMU (provision.sim.qemu_guest) instead of the guest MODEL.
 
 Each simulated VM that runs gets a QEMU guest booted from one image with the cloud-init
-files the simulator recorded at its start (user-data, meta-data: the VM's cidata ISO or
-snippets), so `aihost vm up` verifies a real guest. The guest boots on the first agent
-call after a start (a new start, e.g. after `--reprovision`, boots it again with the new
-files) and is stopped when the simulated VM no longer runs; a reboot inside the guest
-(cloud-init's power_state) ends QEMU (-no-reboot) and the next agent call boots it again,
-as Proxmox keeps a VM running through a guest reboot. Replies follow qemu-server's
+files the simulator recorded at its start (user-data, meta-data, network-config: the VM's
+cidata ISO or snippets) and its NIC's MAC address, so `aihost vm up` verifies a real
+guest. The guest boots on the first agent call after a start (a new start, e.g. after
+`--reprovision`, boots it again with the new files) and is stopped when the simulated VM
+no longer runs; a reboot inside the guest (cloud-init's power_state) ends QEMU
+(-no-reboot) and the next agent call boots it again, as Proxmox keeps a VM running
+through a guest reboot. Replies follow qemu-server's
 PVE/API2/Qemu/Agent.pm (agent_cmd and check_agent_error: "Agent error: DESC"; exec-status
 decodes out-data and err-data; file-read returns content and bytes-read).
 """
@@ -19,6 +20,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from provision.sim import guest_net
 from provision.sim.qemu_guest import QemuGuest
 
 AGENT_NOT_RUNNING = "QEMU guest agent is not running"
@@ -39,7 +41,9 @@ class Bridge:
         with self.lock:
             found = self.guests.get(vmid)
             if found is not None and found[1] != vm.get("started_at"):
-                found[0].stop()  # the simulated VM was started again: a new boot
+                # the simulated VM was started again (a reboot, or a shutdown and a start):
+                # the guest shuts down as it would have then, and boots anew
+                found[0].shut_down()
                 found = None
             if found is None:
                 qemu = QemuGuest(self.image, self.workdir / f"vm{vmid}", name="vm")
@@ -51,7 +55,9 @@ class Bridge:
                 qemu.write_cidata(
                     record.get("user_data") or "",
                     record.get("meta_data") or f"instance-id: sim-{vmid}\n",
+                    record.get("network_config"),
                 )
+                qemu.mac = guest_net.mac_of(vm["config"].get("net0", ""), int(vmid), 0)
                 qemu.start()
             return qemu
 

@@ -148,10 +148,14 @@ class QemuGuest:
         self.agent = AgentSocket(self.socket)
         self.boots = 0
         self.extra_args: list[str] = []  # more devices (the guest lane's virtiofs share)
+        self.mac: str | None = None  # the NIC's MAC address (QEMU's default when None)
 
-    def write_cidata(self, user_data: str, meta_data: str) -> None:
-        """aihost's own cidata ISO (provision.delivery.iso) with this user- and meta-data."""
+    def write_cidata(self, user_data: str, meta_data: str, network: str | None = None) -> None:
+        """aihost's own cidata ISO (provision.delivery.iso) with this user- and meta-data
+        (and network-config, when given)."""
         files = {"user-data": user_data.encode(), "meta-data": meta_data.encode()}
+        if network is not None:
+            files["network-config"] = network.encode()
         self.iso.write_bytes(build_cidata_iso(files))
 
     def start(self) -> None:
@@ -173,7 +177,7 @@ class QemuGuest:
             "-append", "console=ttyS0 root=/dev/vda rw net.ifnames=0",
             "-drive", f"file={self.overlay},format=qcow2,if=virtio",
             "-drive", f"file={self.iso},media=cdrom,if=ide,readonly=on",
-            "-nic", "user,model=virtio-net-pci",
+            "-nic", "user,model=virtio-net-pci" + (f",mac={self.mac}" if self.mac else ""),
             "-device", "virtio-serial-pci",
             "-chardev", f"socket,path={self.socket},server=on,wait=off,id=qga0",
             "-device", "virtserialport,chardev=qga0,name=org.qemu.guest_agent.0",
@@ -206,6 +210,14 @@ class QemuGuest:
             return False
         self.agent.close()
         return True
+
+    def shut_down(self, timeout: float = 180) -> None:
+        """Shut the guest down as Proxmox's shutdown and reboot do (the guest's OS powers
+        off, its writes reach the disk), killing QEMU when it has not within timeout."""
+        if self.running():
+            self.poweroff()
+            self.wait_exit(timeout)
+        self.stop()
 
     def stop(self) -> None:
         """Kill QEMU if it still runs (a test's cleanup)."""

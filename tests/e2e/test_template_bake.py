@@ -226,3 +226,18 @@ def test_a_vm_of_a_recipe_for_another_distro_keeps_its_packages(sim, tmp_path):
     assert result.exit_code == 0, result.stderr
     user_data = yaml.safe_load(result.stdout)
     assert "qemu-guest-agent" in user_data["packages"] and user_data["package_update"] is True
+
+
+def test_an_iso_delivered_bake_with_a_static_ip_names_the_bake_vm_s_mac(sim, tmp_path):
+    """The bake VM's network-config (what its guest saw at its start) matches its NIC by
+    the MAC the VM has, as Proxmox's own network-config does."""
+    from provision.sim.guest_netcfg import first_nic_address
+
+    recipe = {"network": {"ip": "192.168.50.40/24", "gateway": "192.168.50.1"}}
+    host = {"cloudinit_delivery": "iso"}
+    _bake(_inventory(sim, tmp_path / "inv.yaml", recipe=recipe, host=host))
+    (template,) = _templates(sim, "gpu-base")
+    mac = template["config"]["net0"].split(",")[0].split("=")[1].lower()
+    seen = template["guest"]["network_config"]
+    assert f"mac_address: {mac}" in seen, seen
+    assert first_nic_address(seen, "eth0", mac) == "192.168.50.40/24"

@@ -19,7 +19,10 @@ from pathlib import Path
 from types import FrameType
 
 import pytest
-from lane import TCG, build_image, missing_tools
+from aihost_testing import schema_validator
+from lane import TCG, Lane, build_image, missing_tools
+
+from provision.sim import qemu_bridge
 
 LANE_START = time.monotonic()
 LANE_BUDGET = float(os.environ.get("AIHOST_GUEST_LANE_BUDGET", "1680"))
@@ -96,3 +99,21 @@ def time_budget(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[None
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
+
+
+@pytest.fixture
+def lane(image: Path, tmp_path: Path) -> Iterator[Lane]:
+    """A simulator with its agent answered by a QEMU guest of the image (no violation of
+    Proxmox's schema allowed)."""
+    from provision.sim.server import SimServer
+
+    state = tmp_path / "sim"
+    server = SimServer(state, durations={}, validator=schema_validator()).start()
+    bridge = qemu_bridge.register(state, image, tmp_path / "qemu")
+    try:
+        yield Lane(server, bridge, state)
+    finally:
+        qemu_bridge.unregister(state)
+        violations = server.violations()
+        server.stop()
+        assert not violations, violations

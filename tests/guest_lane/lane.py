@@ -6,9 +6,16 @@ import os
 import shutil
 import socket
 import subprocess
+import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from provision.sim.qemu_guest import MEMORY_MB, kvm_usable
+import yaml
+from aihost_testing import run_aihost
+
+from provision.sim import qemu_bridge
+from provision.sim.qemu_guest import MEMORY_MB, QemuGuest, kvm_usable
 
 HERE = Path(__file__).resolve().parent
 DEFAULT_CACHE = Path(os.environ.get("AIHOST_GUEST_CACHE", "/var/cache/aihost-guest"))
@@ -129,3 +136,63 @@ class Virtiofsd:
         if self.listener is not None:
             self.listener.close()
             self.listener = None
+
+
+@dataclass
+class Lane:
+    """A simulator whose agent endpoints a QEMU guest answers, and an inventory for it."""
+
+    server: Any
+    bridge: qemu_bridge.Bridge
+    state: Path
+
+    def inventory(self, vm: dict[str, Any]) -> Path:
+        """An inventory with VM `lane` (vm: its settings over the lane's defaults)."""
+        token = self.state / "token"
+        token.write_text(self.server.token_secret + "\n")
+        data = {
+            "hosts": {
+                "pve1": {
+                    "api": self.server.url,
+                    "tls": {"fingerprint": self.server.fingerprint},
+                    "token": {"id": self.server.token_id, "secret_file": str(token)},
+                }
+            },
+            "gpus": {"rtx4090": {"host": "pve1", "mapping": "rtx4090", "vram_gb": 24}},
+            "vms": {
+                "lane": {
+                    "host": "pve1",
+                    "template": "ubuntu-2404-cloud",
+                    "cores": 2,
+                    "memory_gb": 2,
+                    "disk_gb": 40,
+                    "distro": "debian-12",
+                    **vm,
+                }
+            },
+        }
+        path = self.state / "inv.yaml"
+        path.write_text(yaml.safe_dump(data, sort_keys=False))
+        return path
+
+    def up(self, vm: dict[str, Any], *extra: str, output: str = "text") -> tuple[Any, float]:
+        """`aihost -o output vm up lane *extra` and the seconds it took."""
+        start = time.monotonic()
+        result = run_aihost(
+            "-i",
+            str(self.inventory(vm)),
+            "-o",
+            output,
+            "vm",
+            "up",
+            "lane",
+            *extra,
+            "--agent-timeout",
+            str(BOOT_TIMEOUT + FIRST_BOOT_TIMEOUT),
+        )
+        return result, time.monotonic() - start
+
+    def guest(self) -> QemuGuest:
+        """The QEMU guest of the lane's one VM."""
+        ((qemu, _started),) = self.bridge.guests.values()
+        return qemu

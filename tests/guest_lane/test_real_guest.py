@@ -10,91 +10,14 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
-from aihost_testing import run_aihost, schema_validator
-from lane import BOOT_TIMEOUT, FIRST_BOOT_TIMEOUT
+from lane import BOOT_TIMEOUT, FIRST_BOOT_TIMEOUT, Lane
 
-from provision.sim import qemu_bridge
 from provision.sim.qemu_guest import QemuGuest
 
 pytestmark = [pytest.mark.slow, pytest.mark.guest]
-
-
-@dataclass
-class Lane:
-    """A simulator whose agent endpoints a QEMU guest answers, and an inventory for it."""
-
-    server: Any
-    bridge: qemu_bridge.Bridge
-    state: Path
-
-    def inventory(self, vm: dict[str, Any]) -> Path:
-        token = self.state / "token"
-        token.write_text(self.server.token_secret + "\n")
-        data = {
-            "hosts": {
-                "pve1": {
-                    "api": self.server.url,
-                    "tls": {"fingerprint": self.server.fingerprint},
-                    "token": {"id": self.server.token_id, "secret_file": str(token)},
-                }
-            },
-            "gpus": {"rtx4090": {"host": "pve1", "mapping": "rtx4090", "vram_gb": 24}},
-            "vms": {
-                "lane": {
-                    "host": "pve1",
-                    "template": "ubuntu-2404-cloud",
-                    "cores": 2,
-                    "memory_gb": 2,
-                    "disk_gb": 40,
-                    "distro": "debian-12",
-                    **vm,
-                }
-            },
-        }
-        path = self.state / "inv.yaml"
-        path.write_text(yaml.safe_dump(data, sort_keys=False))
-        return path
-
-    def up(self, vm: dict[str, Any], *extra: str) -> tuple[Any, float]:
-        start = time.monotonic()
-        result = run_aihost(
-            "-i",
-            str(self.inventory(vm)),
-            "vm",
-            "up",
-            "lane",
-            *extra,
-            "--agent-timeout",
-            str(BOOT_TIMEOUT + FIRST_BOOT_TIMEOUT),
-        )
-        return result, time.monotonic() - start
-
-    def guest(self) -> QemuGuest:
-        ((qemu, _started),) = self.bridge.guests.values()
-        return qemu
-
-
-@pytest.fixture
-def lane(image: Path, tmp_path: Path) -> Iterator[Lane]:
-    from provision.sim.server import SimServer
-
-    state = tmp_path / "sim"
-    server = SimServer(state, durations={}, validator=schema_validator()).start()
-    bridge = qemu_bridge.register(state, image, tmp_path / "qemu")
-    try:
-        yield Lane(server, bridge, state)
-    finally:
-        qemu_bridge.unregister(state)
-        violations = server.violations()
-        server.stop()
-        assert not violations, violations
 
 
 def cloud_init_result(vm: QemuGuest) -> tuple[int, dict[str, Any]]:

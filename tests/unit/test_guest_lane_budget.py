@@ -38,7 +38,7 @@ def _lane_run(tmp_path: Path, **budgets: str) -> subprocess.CompletedProcess[str
         **os.environ,
         **budgets,
         "AIHOST_GUEST_LANE": "1",
-        "PYTHONPATH": os.pathsep.join([str(LANE), str(ROOT)]),
+        "PYTHONPATH": os.pathsep.join([str(LANE), str(ROOT / "tests"), str(ROOT)]),
     }
     return subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(tmp_path)],
