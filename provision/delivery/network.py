@@ -20,6 +20,7 @@ import yaml
 
 from provision.delivery.plan import delivery_mode
 from provision.inventory.model import Inventory, Recipe, Vm
+from provision.pve.vmconfig import NIC_MODELS
 
 if TYPE_CHECKING:
     from provision.plan.desired import DesiredVm
@@ -27,7 +28,6 @@ if TYPE_CHECKING:
 # datacenter.cfg mac_prefix's default: the OUI Proxmox generates VM MAC addresses in
 PROXMOX_OUI = "bc:24:11"
 _MAC = re.compile(r"(?:[0-9A-Fa-f]{2}:){5}[0-9A-Fa-f]{2}")
-_MODELS = ("virtio", "e1000", "e1000e", "rtl8139", "vmxnet3")
 
 
 def needs_network_config(vm: Vm | Recipe) -> bool:
@@ -64,7 +64,7 @@ def mac_of(net0: str | None) -> str | None:
     """The MAC address in a netN option (`virtio=BC:24:11:..,bridge=..`), or None."""
     for part in (net0 or "").split(","):
         key, _, value = part.partition("=")
-        if key.strip() in (*_MODELS, "macaddr") and _MAC.fullmatch(value.strip()):
+        if key.strip() in (*NIC_MODELS, "macaddr") and _MAC.fullmatch(value.strip()):
             return value.strip().lower()
     return None
 
@@ -87,10 +87,9 @@ def iso_network(
     address is read from its config (config: None for a new VM); a new VM gets the one
     chosen_mac gives, written with its configuration (a clone gets a random one:
     qemu-server `clone_vm`)."""
-    host = inv.hosts[desired.host_name]
-    if not needs_network_config(inv.vms[desired.name]) or delivery_mode(host) != "iso":
+    host, vm = inv.hosts[desired.host_name], inv.vms[desired.name]
+    if not needs_network_config(vm) or delivery_mode(host) != "iso":
         return None, None
-    vm = inv.vms[desired.name]
     mac = mac_of(str((config or {}).get("net0", "")))
     if mac is not None:
         return network_config(vm, mac), None

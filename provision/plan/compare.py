@@ -14,7 +14,7 @@ from urllib.parse import unquote
 from provision.plan.desired import MANAGED_TAG
 from provision.plan.model import Change
 from provision.pve.pci import GpuRef, names_any, normalize_hostpci
-from provision.pve.vmconfig import parse_property_string
+from provision.pve.vmconfig import NIC_MODELS, parse_property_string
 
 TRUE = {"1", "on", "yes", "true"}
 
@@ -118,9 +118,8 @@ def _net0(want: str, have: str) -> str | None:
     unless want names one (a new VM's, which its ISO's network-config matches)."""
     w = parse_property_string(want)
     h = parse_property_string(have)
-    models = ("virtio", "e1000", "e1000e", "rtl8139", "vmxnet3")
-    have_model = next((m for m in models if m in h), None)
-    want_model = next(m for m in models if m in w)
+    have_model = next((m for m in NIC_MODELS if m in h), None)
+    want_model = next(m for m in NIC_MODELS if m in w)
     mac = h.get(have_model) if have_model else None
     want_mac = w.get(want_model) or None
     same = (

@@ -13,6 +13,8 @@ from typing import Any
 
 TRUE_WORDS = frozenset({"1", "on", "yes", "true"})
 FALSE_WORDS = frozenset({"0", "off", "no", "false"})
+# netN models aihost writes or reads (the model's key carries the MAC: `virtio=BC:24:11:..`)
+NIC_MODELS = ("virtio", "e1000", "e1000e", "rtl8139", "vmxnet3")
 
 
 def parse_property_string(value: str, default_key: str | None = None) -> dict[str, str]:

@@ -215,7 +215,7 @@ def generated_network(config: dict[str, str]) -> str:
         mac = guest_net.mac_of(config[key], 0, int(index))
         lines += ["    - type: physical", f"      name: eth{index}", f"      mac_address: '{mac}'"]
         lines.append("      subnets:")
-        if "ip" in opts and opts["ip"] == "dhcp":
+        if opts.get("ip") == "dhcp":
             lines.append("      - type: dhcp4")
         elif "ip" in opts:
             address = ipaddress.IPv4Interface(opts["ip"])
